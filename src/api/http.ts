@@ -1,0 +1,33 @@
+import { FerryError, toFerryError } from '../errors.js';
+
+export function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers },
+  });
+}
+
+/** Every error leaves as `{code, message}` with the code's status; internals stay in the logs. */
+export function problem(error: unknown): Response {
+  const failure = toFerryError(error);
+  return json(failure.toJSON(), failure.status);
+}
+
+const MAX_BODY_BYTES = 16 * 1024;
+
+export async function readJson(request: Request): Promise<unknown> {
+  const declared = Number(request.headers.get('content-length') ?? 0);
+  if (declared > MAX_BODY_BYTES) throw tooLarge();
+  const text = await request.text();
+  if (Buffer.byteLength(text) > MAX_BODY_BYTES) throw tooLarge();
+  if (text.trim() === '') throw new FerryError('INVALID_JSON', 'The request body is empty: send a JSON object such as {"url":"https://github.com/owner/repo"}.');
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new FerryError('INVALID_JSON', 'The request body is not valid JSON: send a JSON object such as {"url":"https://github.com/owner/repo"}.');
+  }
+}
+
+function tooLarge(): FerryError {
+  return new FerryError('PAYLOAD_TOO_LARGE', `The request body is larger than ${MAX_BODY_BYTES / 1024} KiB.`);
+}

@@ -1,0 +1,111 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** Everything the worker reads from its environment, parsed once. See the README's table. */
+export interface Config {
+  port: number;
+  workDir: string;
+  concurrency: number;
+  urlTtlSeconds: number;
+  allowedHosts: string[];
+  allowHttp: boolean;
+  maxArchiveBytes: number;
+  jobTimeoutMs: number;
+  gitTimeoutMs: number;
+  oss: OssConfig;
+  notify: NotifyConfig | undefined;
+  dispatch: DispatchConfig | undefined;
+}
+
+export interface OssConfig {
+  bucket: string | undefined;
+  /** Where uploads go: the internal endpoint in production. */
+  endpoint: string | undefined;
+  /** What signed URLs point at: public, accelerate or CDN endpoint. Defaults to `endpoint`. */
+  publicEndpoint: string | undefined;
+  region: string;
+  credentials: OssCredentials | undefined;
+  partSize: number;
+  partsInFlight: number;
+}
+
+export interface OssCredentials {
+  accessKeyId: string;
+  accessKeySecret: string;
+  securityToken?: string | undefined;
+}
+
+export interface NotifyConfig {
+  url: string;
+  appKey: string;
+  appSecret: string;
+}
+
+export interface DispatchConfig {
+  url: string;
+  secret: string;
+}
+
+export const DEFAULT_ALLOWED_HOSTS = ['github.com', 'gitlab.com', 'gitee.com', 'bitbucket.org', 'codeberg.org'];
+
+type Env = Record<string, string | undefined>;
+
+export function loadConfig(env: Env = process.env): Config {
+  const endpoint = str(env, 'FERRY_OSS_ENDPOINT');
+  const notifyUrl = str(env, 'FERRY_NOTIFY_URL');
+  const dispatchUrl = str(env, 'FERRY_DISPATCH_URL');
+  return {
+    port: int(env, 'FC_SERVER_PORT', int(env, 'FC_CUSTOM_LISTEN_PORT', 9000)),
+    workDir: str(env, 'FERRY_WORK_DIR') ?? join(tmpdir(), 'ferry'),
+    concurrency: int(env, 'FERRY_CONCURRENCY', 2, 1),
+    urlTtlSeconds: int(env, 'FERRY_URL_TTL', 3600, 60),
+    allowedHosts: list(env, 'FERRY_ALLOWED_HOSTS') ?? DEFAULT_ALLOWED_HOSTS,
+    allowHttp: env.FERRY_ALLOW_HTTP === '1',
+    maxArchiveBytes: int(env, 'FERRY_MAX_ARCHIVE_BYTES', 2 * 1024 ** 3, 1),
+    jobTimeoutMs: int(env, 'FERRY_JOB_TIMEOUT', 900, 1) * 1000,
+    gitTimeoutMs: int(env, 'FERRY_GIT_TIMEOUT', 300, 1) * 1000,
+    oss: {
+      bucket: str(env, 'FERRY_OSS_BUCKET'),
+      endpoint,
+      publicEndpoint: str(env, 'FERRY_OSS_PUBLIC_ENDPOINT') ?? endpoint,
+      region: str(env, 'FERRY_OSS_REGION') ?? 'oss-cn-hongkong',
+      credentials: envCredentials(env),
+      partSize: int(env, 'FERRY_PART_SIZE', 8 * 1024 * 1024, 100 * 1024),
+      partsInFlight: int(env, 'FERRY_PARTS_IN_FLIGHT', 3, 1),
+    },
+    notify:
+      notifyUrl === undefined
+        ? undefined
+        : { url: notifyUrl, appKey: str(env, 'FERRY_APP_KEY') ?? '', appSecret: str(env, 'FERRY_APP_SECRET') ?? '' },
+    dispatch: dispatchUrl === undefined ? undefined : { url: dispatchUrl, secret: str(env, 'FERRY_DISPATCH_SECRET') ?? '' },
+  };
+}
+
+/** FERRY_OSS_* keys win (a long-lived key signs URLs that outlive STS tokens); then FC's own variables. */
+function envCredentials(env: Env): OssCredentials | undefined {
+  const id = str(env, 'FERRY_OSS_ACCESS_KEY_ID') ?? str(env, 'ALIBABA_CLOUD_ACCESS_KEY_ID');
+  const secret = str(env, 'FERRY_OSS_ACCESS_KEY_SECRET') ?? str(env, 'ALIBABA_CLOUD_ACCESS_KEY_SECRET');
+  if (id === undefined || secret === undefined) return undefined;
+  const token = str(env, 'FERRY_OSS_ACCESS_KEY_ID') ? str(env, 'FERRY_OSS_SECURITY_TOKEN') : str(env, 'ALIBABA_CLOUD_SECURITY_TOKEN');
+  return { accessKeyId: id, accessKeySecret: secret, securityToken: token };
+}
+
+function str(env: Env, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value ? value : undefined;
+}
+
+function list(env: Env, name: string): string[] | undefined {
+  const value = str(env, name);
+  return value?.split(',').map((item) => item.trim().toLowerCase()).filter(Boolean);
+}
+
+function int(env: Env, name: string, fallback: number, min = 0): number {
+  const raw = str(env, name);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) {
+    throw new Error(`Expected ${name} to be an integer >= ${min}, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}

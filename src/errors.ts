@@ -1,0 +1,73 @@
+/**
+ * Errors are values with stable codes. They cross HTTP (problem JSON), the websocket (progress
+ * `error` messages) and process boundaries, so everything a client needs is in `toJSON()`.
+ */
+export const ERROR_STATUS = {
+  BAD_REQUEST: 400,
+  INVALID_JSON: 400,
+  INVALID_URL: 400,
+  INVALID_REF: 400,
+  INVALID_FORMAT: 400,
+  INVALID_DEVICE_ID: 400,
+  UNAUTHORIZED: 401,
+  SIGNATURE_INVALID: 401,
+  HOST_NOT_ALLOWED: 403,
+  NOT_FOUND: 404,
+  JOB_NOT_FOUND: 404,
+  REF_NOT_FOUND: 404,
+  REPO_NOT_FOUND: 404,
+  DEVICE_NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  PAYLOAD_TOO_LARGE: 413,
+  TOO_LARGE: 413,
+  RATE_LIMITED: 429,
+  INTERNAL: 500,
+  GIT_FAILED: 500,
+  UPSTREAM_UNREACHABLE: 502,
+  STORAGE_FAILED: 502,
+  STORAGE_NOT_CONFIGURED: 503,
+  TIMEOUT: 504,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+export interface FerryErrorJSON {
+  code: ErrorCode;
+  message: string;
+}
+
+export class FerryError extends Error {
+  override readonly name = 'FerryError';
+  readonly code: ErrorCode;
+  readonly status: number;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.status = ERROR_STATUS[code];
+  }
+
+  toJSON(): FerryErrorJSON {
+    return { code: this.code, message: this.message };
+  }
+}
+
+export function isFerryError(value: unknown): value is FerryError {
+  return value instanceof FerryError;
+}
+
+/** Any thrown value as a FerryError; unknown failures become INTERNAL without leaking internals. */
+export function toFerryError(value: unknown): FerryError {
+  if (value instanceof FerryError) return value;
+  if (value instanceof Error && value.name === 'AbortError') {
+    return new FerryError('TIMEOUT', 'The operation was aborted before it finished. Try again.', { cause: value });
+  }
+  return new FerryError('INTERNAL', 'Something went wrong inside ferry. Try again; if it persists, report it with the job id.', { cause: value });
+}
+
+/** Rebuild an error received as JSON (from a progress message or an HTTP body). */
+export function errorFromJSON(json: { code?: unknown; message?: unknown }): FerryError {
+  const code = typeof json.code === 'string' && json.code in ERROR_STATUS ? (json.code as ErrorCode) : 'INTERNAL';
+  const message = typeof json.message === 'string' ? json.message : 'Unknown error';
+  return new FerryError(code, message);
+}

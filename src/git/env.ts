@@ -1,0 +1,33 @@
+/**
+ * The environment every git child runs with. User input reaches git only as a validated URL and
+ * commit id; this closes the remaining doors: no prompts, no user or system config, no transport
+ * but http(s), no redirects (an allowed host must not bounce us to an internal address).
+ */
+export function gitEnv(options: { allowHttp: boolean }): NodeJS.ProcessEnv {
+  const config: [string, string][] = [
+    ['protocol.version', '2'],
+    ['protocol.allow', 'never'],
+    ['protocol.https.allow', 'always'],
+    ['protocol.http.allow', options.allowHttp ? 'always' : 'never'],
+    ['http.followRedirects', 'false'],
+    ['credential.helper', ''],
+    ['core.askPass', ''],
+    ['gc.auto', '0'],
+    ['maintenance.auto', 'false'],
+  ];
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    LANG: 'C',
+    LC_ALL: 'C',
+    GIT_TERMINAL_PROMPT: '0',
+    GIT_CONFIG_NOSYSTEM: '1',
+    GIT_CONFIG_GLOBAL: '/dev/null',
+    GIT_CONFIG_COUNT: String(config.length),
+  };
+  config.forEach(([key, value], i) => {
+    env[`GIT_CONFIG_KEY_${i}`] = key;
+    env[`GIT_CONFIG_VALUE_${i}`] = value;
+  });
+  return env;
+}

@@ -1,0 +1,56 @@
+import type { ObjectStore } from '../storage/client.js';
+import type { JobStateStore } from './state-store.js';
+import { applyMessage, type JobMessage, type JobState } from './types.js';
+
+/** Where progress goes besides the state: the NOTIFY client in production, a log line, a test. */
+export interface JobListener {
+  (message: JobMessage, state: JobState, important: boolean): void;
+}
+
+/**
+ * Folds a job's messages into its state and fans them out. Phase changes and the final message are
+ * "important": they are persisted to OSS and always delivered; intermediate progress only updates
+ * memory and is left to listeners to throttle.
+ */
+export class JobReporter {
+  #state: JobState;
+  #persisting: Promise<void> = Promise.resolve();
+  readonly #store: ObjectStore;
+  readonly #states: JobStateStore;
+  readonly #listeners: JobListener[];
+
+  constructor(initial: JobState, store: ObjectStore, states: JobStateStore, listeners: JobListener[]) {
+    this.#state = initial;
+    this.#store = store;
+    this.#states = states;
+    this.#listeners = listeners;
+  }
+
+  get state(): JobState {
+    return this.#state;
+  }
+
+  emit(message: JobMessage): void {
+    const previous = this.#state;
+    const next = applyMessage(previous, message);
+    const important = message.type !== 'progress' || previous.phase !== next.phase || previous.queuePosition !== next.queuePosition;
+    this.#state = next;
+    this.#states.remember(next);
+    if (important) {
+      // Chained so the stored state never goes backwards; a failed write is retried by the next one.
+      this.#persisting = this.#persisting.then(() => this.#states.save(this.#store, next)).catch(() => undefined);
+    }
+    for (const listener of this.#listeners) {
+      try {
+        listener(message, next, important);
+      } catch {
+        // A listener's bug must not fail the job.
+      }
+    }
+  }
+
+  /** Resolves once every important state has been written. */
+  async flush(): Promise<void> {
+    await this.#persisting;
+  }
+}

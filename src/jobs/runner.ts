@@ -1,0 +1,100 @@
+import PQueue from 'p-queue';
+import type { Config } from '../config.js';
+import { toFerryError } from '../errors.js';
+import type { MirrorCache } from '../git/mirror.js';
+import { parseRepoUrl } from '../git/url.js';
+import type { ObjectStore } from '../storage/client.js';
+import { archiveKeys } from '../storage/keys.js';
+import { buildArchive } from './pipeline.js';
+import { JobReporter, type JobListener } from './reporter.js';
+import type { JobStateStore } from './state-store.js';
+import { type JobSpec, type JobState, type Phase, type ProgressMessage } from './types.js';
+
+export interface JobRunnerOptions {
+  config: Config;
+  mirrors: MirrorCache;
+  states: JobStateStore;
+  listeners?: JobListener[];
+}
+
+export function initialState(spec: JobSpec): JobState {
+  return {
+    jobId: spec.jobId,
+    status: 'queued',
+    repo: spec.repo,
+    ref: spec.ref,
+    commit: spec.commit,
+    format: spec.format,
+    createdAt: spec.createdAt,
+    updatedAt: Date.now(),
+    phase: 'queued',
+  };
+}
+
+/**
+ * Runs jobs on this instance: at most `concurrency` at once (p-queue), the rest wait with a live
+ * queue position. Two jobs for the same archive never build it twice here: the second waits for the
+ * first and then finds it in the cache.
+ */
+export class JobRunner {
+  readonly #options: JobRunnerOptions;
+  readonly #queue: PQueue;
+  readonly #waiting: JobReporter[] = [];
+  readonly #building = new Map<string, Promise<unknown>>();
+
+  constructor(options: JobRunnerOptions) {
+    this.#options = options;
+    this.#queue = new PQueue({ concurrency: options.config.concurrency });
+  }
+
+  get active(): number {
+    return this.#queue.pending;
+  }
+
+  get pending(): number {
+    return this.#queue.size;
+  }
+
+  /** Run a job to its end; never throws: the outcome is in the returned state. */
+  async run(spec: JobSpec, store: ObjectStore, extraListeners: JobListener[] = []): Promise<JobState> {
+    const listeners = [...(this.#options.listeners ?? []), ...extraListeners];
+    const reporter = new JobReporter(initialState(spec), store, this.#options.states, listeners);
+    const progress = (phase: Phase, detail: Omit<ProgressMessage, 'v' | 'type' | 'jobId' | 'ts' | 'phase'> = {}): void =>
+      reporter.emit({ v: 1, type: 'progress', jobId: spec.jobId, phase, ...detail, ts: Date.now() });
+
+    this.#waiting.push(reporter);
+    const saturated = this.#queue.pending >= this.#options.config.concurrency;
+    progress('queued', { queuePosition: saturated ? this.#waiting.length : 0 });
+    await this.#queue.add(async () => {
+      this.#waiting.splice(this.#waiting.indexOf(reporter), 1);
+      this.#waiting.forEach((waiting, index) => waiting.emit(
+        { v: 1, type: 'progress', jobId: waiting.state.jobId, phase: 'queued', queuePosition: index + 1, ts: Date.now() }
+      ));
+      await this.#execute(spec, store, reporter, progress);
+    });
+    await reporter.flush();
+    return reporter.state;
+  }
+
+  async #execute(spec: JobSpec, store: ObjectStore, reporter: JobReporter, progress: Parameters<typeof buildArchive>[1]['progress']): Promise<void> {
+    const { config, mirrors } = this.#options;
+    const signal = AbortSignal.timeout(config.jobTimeoutMs);
+    try {
+      // Re-validate: a job event is input too, even when signed.
+      const repo = parseRepoUrl(spec.repo, config);
+      const key = archiveKeys(repo.canonical, spec.commit, spec.format).object;
+      await this.#building.get(key)?.catch(() => undefined);
+      const build = buildArchive({ repo, ref: spec.ref, commit: spec.commit, format: spec.format }, { config, store, mirrors, signal, progress });
+      this.#building.set(key, build);
+      try {
+        const result = await build;
+        reporter.emit({ v: 1, type: 'done', jobId: spec.jobId, ...result });
+      } finally {
+        if (this.#building.get(key) === build) this.#building.delete(key);
+      }
+    } catch (error) {
+      const failure = toFerryError(error);
+      reporter.emit({ v: 1, type: 'error', jobId: spec.jobId, ...failure.toJSON() });
+    }
+  }
+}

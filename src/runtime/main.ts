@@ -1,0 +1,24 @@
+import { loadConfig } from '../config.js';
+import { VERSION } from '../version.js';
+import { createRuntimeServer } from './server.js';
+import { createWorker } from './worker.js';
+
+/** Entry point started by ./bootstrap, on FC and locally alike. */
+const config = loadConfig();
+const log = (line: string): void => {
+  process.stdout.write(`${line}\n`);
+};
+const worker = createWorker(config, log);
+const server = createRuntimeServer({ api: worker.api, runJob: worker.runJob, dispatchSecret: config.dispatch?.secret || undefined, log });
+
+server.listen(config.port, '0.0.0.0', () => {
+  log(`ferry worker ${VERSION} listening on 0.0.0.0:${config.port}`);
+});
+
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    server.close();
+    // Give in-flight responses a moment, then go: FC sends SIGTERM before reclaiming an instance.
+    setTimeout(() => process.exit(0), 2000).unref();
+  });
+}

@@ -1,0 +1,84 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { ApiHandler, RequestContext } from '../api/context.js';
+import { json, problem } from '../api/http.js';
+import { FerryError } from '../errors.js';
+import { decodeJobEvent, isJobEvent } from '../jobs/job-event.js';
+import { stateToJSON, type JobSpec, type JobState } from '../jobs/types.js';
+import type { OssCredentials } from '../config.js';
+import { invocationCredentials } from './credentials.js';
+import { eventToRequest, isApiGatewayEvent, responseToResult } from './events.js';
+import { readBody, sendResponse, toRequest } from './node-http.js';
+
+export interface RuntimeOptions {
+  api: ApiHandler;
+  runJob(spec: JobSpec, credentials: OssCredentials | undefined): Promise<JobState>;
+  /** Verifies job events; without one, job events are refused. */
+  dispatchSecret: string | undefined;
+  log(line: string): void;
+}
+
+// FC limits a synchronous event to 32 MB; our events are a few KB, so refuse anything large early.
+const MAX_EVENT_BYTES = 1024 * 1024;
+
+/**
+ * The FC custom-runtime contract on node:http: `POST /initialize` once per instance, `POST /invoke`
+ * per event (API-gateway trigger events and job events), and any other path as an HTTP trigger.
+ */
+export function createRuntimeServer(options: RuntimeOptions): Server {
+  return createServer((req, res) => {
+    const requestId = header(req, 'x-fc-request-id') ?? randomUUID();
+    const context: RequestContext = { credentials: invocationCredentials(req.headers), requestId };
+    const path = (req.url ?? '/').split('?')[0];
+    const isInvoke = req.method === 'POST' && (path === '/invoke' || path === '/initialize');
+    if (isInvoke) options.log(`FC Invoke Start RequestId: ${requestId}`);
+    handle(req, path ?? '/', context, options)
+      .catch((error: unknown) => {
+        if (!(error instanceof FerryError)) options.log(`runtime ${req.method} ${path}: ${(error as Error)?.stack ?? String(error)}`);
+        return problem(error);
+      })
+      .then((response) => sendResponse(res, withRequestId(response, requestId)))
+      .catch(() => res.destroy())
+      .finally(() => {
+        if (isInvoke) options.log(`FC Invoke End RequestId: ${requestId}`);
+      });
+  });
+}
+
+async function handle(req: IncomingMessage, path: string, context: RequestContext, options: RuntimeOptions): Promise<Response> {
+  if (req.method === 'POST' && path === '/initialize') {
+    await readBody(req, MAX_EVENT_BYTES);
+    return new Response(null, { status: 200 });
+  }
+  if (req.method !== 'POST' || path !== '/invoke') return options.api(toRequest(req), context);
+
+  let event: unknown;
+  try {
+    event = JSON.parse((await readBody(req, MAX_EVENT_BYTES)).toString('utf8'));
+  } catch {
+    throw new FerryError('BAD_REQUEST', 'The invocation event must be JSON: an API-gateway event or a job event.');
+  }
+  if (isJobEvent(event)) {
+    if (!options.dispatchSecret) {
+      throw new FerryError('UNAUTHORIZED', 'Job events are refused: this worker has no FERRY_DISPATCH_SECRET.');
+    }
+    const spec = decodeJobEvent(event, options.dispatchSecret);
+    return json(stateToJSON(await options.runJob(spec, context.credentials)));
+  }
+  if (isApiGatewayEvent(event)) {
+    const response = await options.api(eventToRequest(event), context);
+    return json(await responseToResult(response));
+  }
+  throw new FerryError('BAD_REQUEST', 'Unknown event: expected an API-gateway trigger event or {"type":"job",...}.');
+}
+
+function withRequestId(response: Response, requestId: string): Response {
+  const headers = new Headers(response.headers);
+  headers.set('x-fc-request-id', requestId);
+  return new Response(response.body, { status: response.status, headers });
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return (Array.isArray(value) ? value[0] : value) || undefined;
+}

@@ -1,0 +1,85 @@
+import type { ObjectStore } from './client.js';
+
+export interface UploadOptions {
+  partSize: number;
+  partsInFlight: number;
+  headers?: Record<string, string>;
+  /** Called with the bytes acknowledged by the store so far. */
+  onUploaded?: (bytes: number) => void;
+}
+
+export interface UploadResult {
+  size: number;
+  multipart: boolean;
+}
+
+/**
+ * Stream an archive of unknown length into the store with bounded memory: chunks are gathered into
+ * part buffers of `partSize`, at most `partsInFlight` parts upload at once, and reading waits while
+ * they do. Memory is about partSize × (partsInFlight + 1) whatever the archive's size. A body that
+ * ends before the first part fills goes as one PUT. On any failure the multipart upload is aborted,
+ * so no object and no orphaned parts are left behind.
+ */
+export async function uploadStream(store: ObjectStore, key: string, source: AsyncIterable<Buffer>, options: UploadOptions): Promise<UploadResult> {
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  let total = 0;
+  let uploaded = 0;
+  let uploadId: string | undefined;
+  let partCount = 0;
+  const parts: { number: number; etag: string }[] = [];
+  const inFlight = new Set<Promise<void>>();
+  let failure: unknown;
+
+  const startPart = (body: Buffer): void => {
+    const number = ++partCount;
+    const id = uploadId as string;
+    const task: Promise<void> = store.uploadPart(key, id, number, body).then(
+      (etag) => {
+        parts.push({ number, etag });
+        uploaded += body.length;
+        options.onUploaded?.(uploaded);
+      },
+      (error: unknown) => {
+        failure ??= error;
+      },
+    );
+    const tracked = task.finally(() => inFlight.delete(tracked));
+    inFlight.add(tracked);
+  };
+
+  const takePending = (): Buffer => {
+    const body = pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending, pendingBytes);
+    pending = [];
+    pendingBytes = 0;
+    return body;
+  };
+
+  try {
+    for await (const chunk of source) {
+      if (failure) throw failure;
+      pending.push(chunk);
+      pendingBytes += chunk.length;
+      total += chunk.length;
+      if (pendingBytes < options.partSize) continue;
+      uploadId ??= await store.initMultipart(key, options.headers);
+      startPart(takePending());
+      while (inFlight.size >= options.partsInFlight) await Promise.race(inFlight);
+    }
+    if (uploadId === undefined) {
+      await store.put(key, takePending(), options.headers);
+      options.onUploaded?.(total);
+      return { size: total, multipart: false };
+    }
+    if (pendingBytes > 0) startPart(takePending());
+    await Promise.all(inFlight);
+    if (failure) throw failure;
+    parts.sort((a, b) => a.number - b.number);
+    await store.completeMultipart(key, uploadId, parts);
+    return { size: total, multipart: true };
+  } catch (error) {
+    await Promise.allSettled(inFlight);
+    if (uploadId !== undefined) await store.abortMultipart(key, uploadId).catch(() => undefined);
+    throw error;
+  }
+}
