@@ -24,6 +24,8 @@ export interface OssConfig {
   /** What signed URLs point at: public, accelerate or CDN endpoint. Defaults to `endpoint`. */
   publicEndpoint: string | undefined;
   region: string;
+  /** Bucket in the path instead of the host name: for OSS-compatible stores on an IP or localhost. */
+  pathStyle: boolean;
   credentials: OssCredentials | undefined;
   partSize: number;
   partsInFlight: number;
@@ -58,7 +60,7 @@ export function loadConfig(env: Env = process.env): Config {
     port: int(env, 'FC_SERVER_PORT', int(env, 'FC_CUSTOM_LISTEN_PORT', 9000)),
     workDir: str(env, 'FERRY_WORK_DIR') ?? join(tmpdir(), 'ferry'),
     concurrency: int(env, 'FERRY_CONCURRENCY', 2, 1),
-    urlTtlSeconds: int(env, 'FERRY_URL_TTL', 3600, 60),
+    urlTtlSeconds: Math.min(int(env, 'FERRY_URL_TTL', 3600, 60), 7 * 24 * 3600), // OSS V4 URLs live 7 days at most
     allowedHosts: list(env, 'FERRY_ALLOWED_HOSTS') ?? DEFAULT_ALLOWED_HOSTS,
     allowHttp: env.FERRY_ALLOW_HTTP === '1',
     maxArchiveBytes: int(env, 'FERRY_MAX_ARCHIVE_BYTES', 2 * 1024 ** 3, 1),
@@ -69,6 +71,7 @@ export function loadConfig(env: Env = process.env): Config {
       endpoint,
       publicEndpoint: str(env, 'FERRY_OSS_PUBLIC_ENDPOINT') ?? endpoint,
       region: str(env, 'FERRY_OSS_REGION') ?? 'oss-cn-hongkong',
+      pathStyle: env.FERRY_OSS_PATH_STYLE === '1',
       credentials: envCredentials(env),
       partSize: int(env, 'FERRY_PART_SIZE', 8 * 1024 * 1024, 100 * 1024),
       partsInFlight: int(env, 'FERRY_PARTS_IN_FLIGHT', 3, 1),

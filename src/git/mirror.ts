@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { simpleGit, type SimpleGitProgressEvent } from 'simple-git';
+import type { SimpleGit, SimpleGitProgressEvent } from 'simple-git';
 import { FerryError } from '../errors.js';
-import { gitEnv } from './env.js';
+import { gitClient } from './client.js';
 import { gitFailure } from './errors.js';
 import type { RepoRef } from './url.js';
 
@@ -43,12 +43,12 @@ export class MirrorCache {
     const dir = this.mirrorPath(repo);
     return this.#exclusive(dir, async () => {
       const created = await this.#ensureBare(dir);
-      const git = simpleGit({
+      const git = gitClient({
+        ...this.#options,
         baseDir: dir,
-        timeout: { block: this.#options.timeoutMs },
-        abort: signal,
+        signal,
         progress: onProgress ? (event: SimpleGitProgressEvent) => onProgress(toProgress(event)) : undefined,
-      }).env(gitEnv(this.#options));
+      });
       if (await hasCommit(git, commit)) return dir;
       try {
         await git.raw(['fetch', '--depth=1', '--no-tags', '--progress', '--', repo.fetchUrl, `+${commit}:refs/ferry/${commit}`]);
@@ -71,7 +71,7 @@ export class MirrorCache {
     const temp = `${dir}.tmp-${process.pid}-${Date.now()}`;
     await mkdir(temp, { recursive: true });
     try {
-      await simpleGit({ baseDir: temp }).env(gitEnv(this.#options)).raw(['init', '--bare', '--quiet']);
+      await gitClient({ ...this.#options, baseDir: temp }).raw(['init', '--bare', '--quiet']);
       await rename(temp, dir);
     } catch (error) {
       await rm(temp, { recursive: true, force: true });
@@ -92,7 +92,7 @@ export class MirrorCache {
   }
 }
 
-async function hasCommit(git: ReturnType<typeof simpleGit>, commit: string): Promise<boolean> {
+async function hasCommit(git: SimpleGit, commit: string): Promise<boolean> {
   try {
     await git.raw(['cat-file', '-e', `${commit}^{commit}`]);
     return true;

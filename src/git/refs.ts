@@ -68,11 +68,10 @@ export function parseLsRemote(output: string): RemoteRef[] {
  */
 export function pickRef(spec: RefSpec, refs: RemoteRef[]): ResolvedRef | undefined {
   const oid = (name: string): string | undefined =>
-    refs.find((r) => r.name === `${name}^{}`)?.oid ?? refs.find((r) => r.name === name)?.oid;
+    refs.find((r) => r.name === `${name}^{}` && r.oid)?.oid ?? refs.find((r) => r.name === name && r.oid)?.oid;
   if (spec.kind === 'commit') return { commit: spec.commit, ref: spec.commit };
   if (spec.kind === 'default') {
-    const head = refs.find((r) => r.name === 'HEAD');
-    const branch = head?.symref ?? refs.find((r) => r.name === 'HEAD' && r.oid)?.name;
+    const branch = refs.find((r) => r.name === 'HEAD' && r.symref)?.symref;
     const commit = oid('HEAD');
     if (!commit) return undefined;
     return { commit, ref: branch?.replace(/^refs\/heads\//, '') ?? 'HEAD' };

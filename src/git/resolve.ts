@@ -1,6 +1,5 @@
-import { simpleGit } from 'simple-git';
 import { FerryError } from '../errors.js';
-import { gitEnv } from './env.js';
+import { gitClient } from './client.js';
 import { gitFailure } from './errors.js';
 import { lsRemotePatterns, parseLsRemote, pickRef, type RefSpec, type ResolvedRef } from './refs.js';
 import type { RepoRef } from './url.js';
@@ -13,7 +12,7 @@ export interface ResolveOptions {
 /** Resolve a ref to a commit with `git ls-remote`, asking the server only for the refs that could match. */
 export async function resolveRef(repo: RepoRef, spec: RefSpec, options: ResolveOptions): Promise<ResolvedRef> {
   if (spec.kind === 'commit') return pickRef(spec, []) as ResolvedRef;
-  const git = simpleGit({ timeout: { block: options.timeoutMs } }).env(gitEnv(options));
+  const git = gitClient(options);
   let output: string;
   try {
     output = await git.listRemote(['--symref', '--', repo.fetchUrl, ...lsRemotePatterns(spec)]);

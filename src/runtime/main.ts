@@ -12,7 +12,8 @@ const worker = createWorker(config, log);
 const server = createRuntimeServer({ api: worker.api, runJob: worker.runJob, dispatchSecret: config.dispatch?.secret || undefined, log });
 
 server.listen(config.port, '0.0.0.0', () => {
-  log(`ferry worker ${VERSION} listening on 0.0.0.0:${config.port}`);
+  const address = server.address();
+  log(`ferry worker ${VERSION} listening on 0.0.0.0:${typeof address === "object" && address ? address.port : config.port}`);
 });
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {

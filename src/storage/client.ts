@@ -45,7 +45,7 @@ interface AliOssInternals {
 
 function aliClient(target: StorageTarget, endpoint: string): OSS {
   const { accessKeyId, accessKeySecret, securityToken } = target.credentials;
-  return new OSS({
+  const options = {
     endpoint,
     bucket: target.bucket,
     region: target.region,
@@ -55,7 +55,10 @@ function aliClient(target: StorageTarget, endpoint: string): OSS {
     authorizationV4: true,
     secure: endpoint.startsWith('https:'),
     timeout: 120_000,
-  });
+    // Not in the typings: ali-oss's switch for path-style addressing (`/<bucket>/<key>`).
+    sldEnable: target.pathStyle,
+  };
+  return new OSS(options as OSS.Options);
 }
 
 export function createObjectStore(target: StorageTarget): ObjectStore {

@@ -1,0 +1,67 @@
+import type { Command } from 'commander';
+import { resolve } from 'node:path';
+import { startLocalStack } from '../../local/stack.js';
+import { parsePort, usageError } from '../options.js';
+
+// Worker tunables a developer may set when running the local stack; the rest is wired by the stack.
+const PASS_THROUGH = ['FERRY_CONCURRENCY', 'FERRY_URL_TTL', 'FERRY_MAX_ARCHIVE_BYTES', 'FERRY_JOB_TIMEOUT', 'FERRY_GIT_TIMEOUT', 'FERRY_PART_SIZE', 'FERRY_PARTS_IN_FLIGHT'];
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('Run the local stack on loopback: OSS-compatible store, FC emulator running the worker, API gateway and web page.')
+    .option('-p, --port <port>', 'gateway port (websocket, HTTP API, web page); 0 picks a free one', '8787')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('-d, --data <dir>', 'where objects, mirrors and dev credentials are kept', '.ferry')
+    .option('--allow-host <host...>', 'also allow repositories on these host[:port] entries')
+    .option('--allow-http', 'allow plain http:// repository URLs (for a loopback git server)')
+    .option('--require-signature', 'client APIs need an app-key signature (the page then cannot submit)')
+    .option('--json', 'print one JSON line with the endpoints and credentials first, then logs')
+    .option('--verbose', 'print the worker\'s log lines')
+    .action(async (opts: { port: string; host: string; data: string; allowHost?: string[]; allowHttp?: boolean; requireSignature?: boolean; json?: boolean; verbose?: boolean }) => {
+      const port = parsePort(opts.port);
+      if (opts.host !== '127.0.0.1' && opts.host !== 'localhost' && opts.host !== '::1' && !opts.requireSignature) {
+        process.stderr.write('warning: serving beyond loopback without --require-signature lets anyone on the network submit jobs\n');
+      }
+      for (const host of opts.allowHost ?? []) {
+        if (!/^[a-z0-9.-]+(:\d{1,5})?$/i.test(host)) throw usageError(`--allow-host expects host[:port], got "${host}"`);
+      }
+      const workerEnv: Record<string, string> = {};
+      for (const name of PASS_THROUGH) if (process.env[name]) workerEnv[name] = process.env[name] as string;
+      const stack = await startLocalStack({
+        dataDir: resolve(opts.data),
+        port,
+        host: opts.host,
+        allowHosts: opts.allowHost,
+        allowHttp: opts.allowHttp,
+        requireSignature: opts.requireSignature,
+        workerEnv,
+        log: opts.verbose ? (line) => process.stderr.write(`[worker] ${line}\n`) : undefined,
+      });
+      const summary = { gateway: stack.gateway, api: stack.api, web: `${stack.api}/`, oss: stack.oss, bucket: stack.bucket, appKey: stack.appKey, appSecret: stack.appSecret };
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(summary)}\n`);
+      } else {
+        process.stdout.write(
+          [
+            'ferry local stack is running',
+            `  web page    ${summary.web}`,
+            `  API         ${summary.api}   (POST /jobs, GET /jobs/:id)`,
+            `  gateway     ${summary.gateway}`,
+            `  OSS         ${summary.oss}   (bucket ${summary.bucket})`,
+            `  app key     ${summary.appKey}`,
+            `  app secret  ${summary.appSecret}`,
+            '',
+            `Try: curl -X POST ${summary.api}/jobs -d '{"url":"https://github.com/expressjs/express","format":"zip"}'`,
+            'Press Ctrl+C to stop.',
+            '',
+          ].join('\n'),
+        );
+      }
+      await new Promise<void>((done) => {
+        process.once('SIGINT', done);
+        process.once('SIGTERM', done);
+      });
+      await stack.close();
+    });
+}

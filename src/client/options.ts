@@ -1,0 +1,14 @@
+/** A problem with how the command was called: printed with a hint and exit code 2. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+export function usageError(message: string): UsageError {
+  return new UsageError(message);
+}
+
+export function parsePort(value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw usageError(`--port expects 0-65535, got "${value}"`);
+  return port;
+}

@@ -1,0 +1,94 @@
+import http from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { AsyncInvocationQueue } from './async-queue.js';
+import type { FcContext } from './context.js';
+import { API_VERSION, createFront } from './front.js';
+import { RuntimeSupervisor } from './supervisor.js';
+import type { FcEmulator, FcEmulatorOptions, FcInvokeResult } from './types.js';
+import { readAll } from './upstream.js';
+
+/**
+ * Start a custom runtime the way FC does (spawn `bootstrap`, wait for FC_SERVER_PORT, POST
+ * /initialize) and put FC's invoke API and HTTP trigger in front of it on loopback.
+ */
+export async function startFcEmulator(opts: FcEmulatorOptions): Promise<FcEmulator> {
+  const asyncConcurrency = opts.asyncConcurrency ?? 4;
+  if (!opts.bootstrap) throw new TypeError('Expected `bootstrap` to be a path, got ' + JSON.stringify(opts.bootstrap));
+  if (!Number.isInteger(asyncConcurrency) || asyncConcurrency < 1) {
+    throw new TypeError(`Expected \`asyncConcurrency\` to be an integer from 1, got ${asyncConcurrency}`);
+  }
+  const log = opts.log ?? (() => undefined);
+  const context: FcContext = {
+    functionName: opts.functionName ?? 'ferry',
+    region: opts.region ?? 'cn-hongkong',
+    accountId: opts.accountId,
+    credentials: opts.credentials,
+  };
+  const supervisor = new RuntimeSupervisor({
+    bootstrap: opts.bootstrap,
+    cwd: opts.cwd,
+    env: opts.env,
+    context,
+    startTimeoutMs: opts.startTimeoutMs ?? 15_000,
+    stopGraceMs: opts.stopGraceMs ?? 3_000,
+    log,
+  });
+  const queue = new AsyncInvocationQueue({ concurrency: asyncConcurrency, log });
+
+  // FC starts the instance before the first invocation; a broken bootstrap fails here, loudly.
+  try {
+    await supervisor.ready();
+  } catch (err) {
+    await supervisor.close();
+    throw err;
+  }
+
+  const server = createFront({ context, supervisor, queue });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
+    });
+  } catch (err) {
+    await supervisor.close();
+    throw err;
+  }
+  const { port } = server.address() as AddressInfo;
+  const host = !opts.host || opts.host === '0.0.0.0' || opts.host === '::' ? '127.0.0.1' : opts.host;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const invokeUrl = `${url}/${API_VERSION}/functions/${encodeURIComponent(context.functionName)}/invocations`;
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    invokeUrl,
+    // Through the front, so a test or caller exercises exactly what an HTTP client would.
+    async invoke(event, invokeOpts = {}): Promise<FcInvokeResult> {
+      const body = typeof event === 'string' ? Buffer.from(event) : event;
+      const res = await new Promise<IncomingMessage>((resolve, reject) => {
+        const req = http.request(invokeUrl, {
+          method: 'POST',
+          headers: { 'content-length': body.length, ...(invokeOpts.async ? { 'x-fc-invocation-type': 'Async' } : {}) },
+        });
+        req.once('response', resolve).once('error', reject).end(body);
+      });
+      const headers: Record<string, string> = {};
+      for (const [name, value] of Object.entries(res.headers)) {
+        if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+      }
+      return { status: res.statusCode ?? 0, headers, body: await readAll(res) };
+    },
+    runtimePid: () => supervisor.pid(),
+    close() {
+      closing ??= (async () => {
+        const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeAllConnections();
+        await supervisor.close();
+        await queue.close();
+        await serverClosed;
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,149 @@
+import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream/promises';
+import type { AsyncInvocationQueue } from './async-queue.js';
+import { callRuntime, deliverOnce, type RuntimeCall } from './call.js';
+import { fcHeaders, type FcContext } from './context.js';
+import type { RuntimeSupervisor } from './supervisor.js';
+import { isHopByHop, UpstreamTimeoutError } from './upstream.js';
+
+export interface FrontDeps {
+  context: FcContext;
+  supervisor: RuntimeSupervisor;
+  queue: AsyncInvocationQueue;
+}
+
+export const API_VERSION = '2023-03-30';
+const INVOKE_PATH = new RegExp(`^/${API_VERSION}/functions/([^/]+)/invocations/?$`);
+
+// FC caps synchronous payloads at 32 MB; async requests are buffered until delivered, so they
+// get a tighter bound.
+const SYNC_EVENT_LIMIT = 32 * 1024 * 1024;
+const ASYNC_BODY_LIMIT = 1024 * 1024;
+
+/**
+ * The emulator's front, speaking what FC speaks to callers: the invoke API on
+ * `/2023-03-30/functions/:name/invocations`, and an HTTP trigger on every other path.
+ */
+export function createFront(deps: FrontDeps): http.Server {
+  return http.createServer((req, res) => {
+    const requestId = randomUUID();
+    handle(deps, req, res, requestId).catch((err: unknown) => {
+      if (err instanceof TooLargeError) sendError(res, 413, 'PayloadTooLarge', err.message, requestId, true);
+      else sendError(res, 500, 'InternalError', (err as Error).message, requestId);
+    });
+  });
+}
+
+async function handle(deps: FrontDeps, req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
+  const pathname = new URL(req.url ?? '/', 'http://front').pathname;
+  const isAsync = (req.headers['x-fc-invocation-type'] ?? '').toString().toLowerCase() === 'async';
+  const match = INVOKE_PATH.exec(pathname);
+  if (match) {
+    const name = decodeURIComponent(match[1] ?? '');
+    if (name !== deps.context.functionName) {
+      return sendError(res, 404, 'FunctionNotFound', `function '${name}' does not exist (this emulator serves '${deps.context.functionName}')`, requestId);
+    }
+    if (req.method !== 'POST') return sendError(res, 405, 'MethodNotAllowed', `use POST to invoke, not ${req.method}`, requestId);
+    const event = await readBody(req, isAsync ? ASYNC_BODY_LIMIT : SYNC_EVENT_LIMIT);
+    const call: RuntimeCall = {
+      method: 'POST',
+      path: '/invoke',
+      headers: { ...fcHeaders(deps.context, requestId), 'content-type': 'application/octet-stream', 'content-length': String(event.length) },
+      body: event,
+    };
+    if (isAsync) return accept(deps, res, requestId, call);
+    return forward(deps, res, requestId, call);
+  }
+
+  // HTTP trigger: the request goes to the runtime as it came, plus FC's own headers.
+  const headers = triggerHeaders(deps.context, req, requestId);
+  const call: RuntimeCall = { method: req.method ?? 'GET', path: req.url ?? '/', headers };
+  if (isAsync) {
+    const body = await readBody(req, ASYNC_BODY_LIMIT);
+    headers['content-length'] = String(body.length);
+    return accept(deps, res, requestId, { ...call, body });
+  }
+  return forward(deps, res, requestId, { ...call, body: req });
+}
+
+/** Async: acknowledge at once, deliver later from the queue. */
+function accept(deps: FrontDeps, res: ServerResponse, requestId: string, call: RuntimeCall): void {
+  deps.queue.enqueue(requestId, () => deliverOnce(deps.supervisor, call));
+  res.writeHead(202, { 'x-fc-request-id': requestId, 'content-length': '0' });
+  res.end();
+}
+
+/** Sync: stream the runtime's answer back, adding FC's request id. */
+async function forward(deps: FrontDeps, res: ServerResponse, requestId: string, call: RuntimeCall): Promise<void> {
+  const abort = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) abort.abort();
+  });
+  let upstream: IncomingMessage;
+  try {
+    upstream = await callRuntime(deps.supervisor, { ...call, signal: abort.signal });
+  } catch (err) {
+    if (abort.signal.aborted) return;
+    if (err instanceof UpstreamTimeoutError) return sendError(res, 504, 'FunctionTimeout', err.message, requestId);
+    return sendError(res, 502, 'RuntimeUnavailable', `the function's runtime did not answer: ${(err as Error).message}`, requestId);
+  }
+  const headers: string[] = [];
+  let hasRequestId = false;
+  for (let i = 0; i + 1 < upstream.rawHeaders.length; i += 2) {
+    const name = upstream.rawHeaders[i] ?? '';
+    if (isHopByHop(name)) continue;
+    if (name.toLowerCase() === 'x-fc-request-id') hasRequestId = true;
+    headers.push(name, upstream.rawHeaders[i + 1] ?? '');
+  }
+  if (!hasRequestId) headers.push('x-fc-request-id', requestId);
+  res.writeHead(upstream.statusCode ?? 502, headers);
+  // If the runtime dies mid-body, pipeline destroys `res`: the caller sees a cut response, as with FC.
+  await pipeline(upstream, res).catch(() => undefined);
+}
+
+/**
+ * Caller headers minus hop-by-hop ones and minus any `x-fc-*`: that namespace belongs to FC, so a
+ * caller cannot pass its own credentials or request id to the runtime.
+ */
+function triggerHeaders(ctx: FcContext, req: IncomingMessage, requestId: string): OutgoingHttpHeaders {
+  const headers: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value === undefined || isHopByHop(name) || name.startsWith('x-fc-')) continue;
+    headers[name] = value;
+  }
+  return { ...headers, ...fcHeaders(ctx, requestId) };
+}
+
+class TooLargeError extends Error {}
+
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  const tooLarge = (): TooLargeError => new TooLargeError(`request body is larger than ${limit} bytes`);
+  if (declared > limit) throw tooLarge();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw tooLarge();
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Errors in FC's shape (`Code`, `Message`, `RequestId`), so callers parse one format. */
+function sendError(res: ServerResponse, status: number, code: string, message: string, requestId: string, closeConnection = false): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = JSON.stringify({ Code: code, Message: message, RequestId: requestId });
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    'x-fc-request-id': requestId,
+    ...(closeConnection ? { connection: 'close' } : {}),
+  });
+  res.end(body);
+}

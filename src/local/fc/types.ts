@@ -1,0 +1,52 @@
+export interface FcCredentials {
+  accessKeyId: string;
+  accessKeySecret: string;
+  securityToken?: string;
+}
+
+export interface FcEmulatorOptions {
+  /** Path to the custom runtime's `bootstrap` (spawned directly, no shell, like FC does). */
+  bootstrap: string;
+  /** Working directory of the runtime; defaults to the current one. */
+  cwd?: string;
+  /** Extra environment for the runtime (OSS endpoint etc.). FC_* variables always win. */
+  env?: Record<string, string>;
+  /** Function name in the invoke path and the `x-fc-function-name` header. Default `ferry`. */
+  functionName?: string;
+  /** Default `cn-hongkong`. */
+  region?: string;
+  accountId?: string;
+  /** Sent to the runtime as `x-fc-access-key-*` headers per invocation and as `ALIBABA_CLOUD_*` env. */
+  credentials?: FcCredentials;
+  /** Address of the emulator's own front. Default `127.0.0.1`. */
+  host?: string;
+  /** Port of the emulator's own front; 0 (default) picks a free one. */
+  port?: number;
+  /** How long to wait for the runtime to accept connections. Default 15000. */
+  startTimeoutMs?: number;
+  /** How many async invocations run at once. Default 4. */
+  asyncConcurrency?: number;
+  /** How long `close()` waits after SIGTERM before SIGKILL. Default 3000. */
+  stopGraceMs?: number;
+  /** Receives the runtime's stdout/stderr lines and the emulator's own notes. Default: dropped. */
+  log?: (line: string) => void;
+}
+
+export interface FcInvokeResult {
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+export interface FcEmulator {
+  /** `http://127.0.0.1:PORT`, the front: FC's invoke API plus the HTTP trigger. */
+  url: string;
+  /** `${url}/2023-03-30/functions/${functionName}/invocations` */
+  invokeUrl: string;
+  /** Invoke through the front, as a client would. `async` answers 202 at once and queues the event. */
+  invoke(event: Uint8Array | string, opts?: { async?: boolean }): Promise<FcInvokeResult>;
+  /** Pid of the current runtime process (its process group leader), if one is running. */
+  runtimePid(): number | undefined;
+  /** Stops the runtime (SIGTERM, then SIGKILL after a grace period) and the front. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,86 @@
+/**
+ * The API Gateway emulator: one port, websocket upgrades on any path plus plain HTTP for the same
+ * APIs and static files. Real sockets on loopback, so clients and the worker talk to it exactly as
+ * they talk to Alibaba Cloud's gateway.
+ */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer } from 'ws';
+import { Connection } from './connection.js';
+import { createCore } from './core.js';
+import { DeviceRegistry } from './devices.js';
+import { createHttpHandler } from './http.js';
+import { createRateLimiter } from './ratelimit.js';
+import { compileRoutes } from './routes.js';
+import type { Gateway, GatewayOptions } from './types.js';
+
+export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
+  const keepAliveMs = positive('keepAliveMs', opts.keepAliveMs ?? 25_000);
+  const maxBodyBytes = positive('maxBodyBytes', opts.maxBodyBytes ?? 1024 * 1024);
+  const maxMessagesPerSecond = positive('maxMessagesPerSecond', opts.maxMessagesPerSecond ?? 100);
+  const maxLifetimeMs = opts.maxConnectionLifetimeMs === undefined ? undefined : positive('maxConnectionLifetimeMs', opts.maxConnectionLifetimeMs);
+  const log = opts.log ?? ((line: string) => console.warn(line));
+
+  const route = compileRoutes(opts.apis);
+  const devices = new DeviceRegistry();
+  const core = createCore({
+    route,
+    secrets: new Map(opts.apps.map((app) => [app.appKey, app.appSecret])),
+    backend: opts.backend,
+    devices,
+    log,
+    ...(opts.anonymousRateLimit ? { anonymousLimiter: createRateLimiter(opts.anonymousRateLimit.perMinute) } : {}),
+  });
+
+  const server = createServer(createHttpHandler({ core, route, staticDir: opts.staticDir, maxBodyBytes }));
+  // Frames above the limit make `ws` close that connection with 1009; other clients are unaffected.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: maxBodyBytes });
+  const open = new Set<Connection>();
+
+  server.on('upgrade', (req, socket, head) => {
+    socket.on('error', () => socket.destroy());
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const connection = new Connection({
+        socket: ws,
+        clientIp: req.socket.remoteAddress ?? '',
+        core,
+        devices,
+        keepAliveMs,
+        maxLifetimeMs,
+        maxMessagesPerSecond,
+        onClose: () => open.delete(connection),
+      });
+      open.add(connection);
+    });
+  });
+  server.on('clientError', (_err, socket) => socket.destroy());
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = opts.host && opts.host !== '0.0.0.0' && opts.host !== '::' ? opts.host : '127.0.0.1';
+  const authority = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+
+  return {
+    url: `http://${authority}`,
+    wsUrl: `ws://${authority}`,
+    port,
+    connections: () => open.size,
+    async close() {
+      for (const client of wss.clients) client.terminate();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+function positive(name: string, value: number): number {
+  if (!(Number.isFinite(value) && value > 0)) throw new TypeError(`Expected \`${name}\` to be a positive number, got ${value}`);
+  return value;
+}

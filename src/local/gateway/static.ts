@@ -1,0 +1,75 @@
+/**
+ * Static files for the web page, served from one directory for GET/HEAD requests that match no
+ * API. The decoded path is resolved inside the root and refused if it escapes it (`..`, encoded
+ * `%2e%2e`, backslashes, NUL); symlinks are not followed out of the root either.
+ */
+import { createReadStream } from 'node:fs';
+import { realpath, stat } from 'node:fs/promises';
+import type { ServerResponse } from 'node:http';
+import { extname, resolve, sep } from 'node:path';
+import { safeDecode } from './routes.js';
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json; charset=utf-8',
+  '.map': 'application/json; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.gif': 'image/gif',
+  '.ico': 'image/x-icon',
+  '.webp': 'image/webp',
+  '.txt': 'text/plain; charset=utf-8',
+  '.woff2': 'font/woff2',
+  '.wasm': 'application/wasm',
+};
+
+export type StaticResult = 'served' | 'not-found' | 'forbidden';
+
+export async function serveStatic(root: string, rawPath: string, method: string, res: ServerResponse): Promise<StaticResult> {
+  const decoded = safeDecode(rawPath);
+  if (decoded === undefined || decoded.includes('\0') || decoded.includes('\\')) return 'forbidden';
+  const segments = decoded.split('/').filter((s) => s !== '' && s !== '.');
+  if (segments.includes('..')) return 'forbidden';
+
+  let realRoot: string;
+  try {
+    realRoot = await realpath(root);
+  } catch {
+    return 'not-found';
+  }
+  let file = resolve(realRoot, ...segments);
+  try {
+    if ((await stat(file)).isDirectory()) file = resolve(file, 'index.html');
+    file = await realpath(file);
+    if (file !== realRoot && !file.startsWith(realRoot + sep)) return 'forbidden';
+    const info = await stat(file);
+    if (!info.isFile()) return 'not-found';
+    res.writeHead(200, {
+      'content-type': TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream',
+      'content-length': info.size,
+      'cache-control': 'no-cache',
+      'x-content-type-options': 'nosniff',
+    });
+  } catch {
+    return 'not-found';
+  }
+  if (method === 'HEAD') {
+    res.end();
+    return 'served';
+  }
+  await new Promise<void>((done) => {
+    const stream = createReadStream(file);
+    stream.on('error', () => {
+      res.destroy();
+      done();
+    });
+    stream.on('end', done);
+    stream.pipe(res);
+  });
+  return 'served';
+}

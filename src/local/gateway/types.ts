@@ -1,0 +1,84 @@
+import type { ApiGatewayEvent, ApiGatewayResult } from '../../apigw.js';
+
+/** One API as configured on the gateway. */
+export interface GatewayApi {
+  method: string;
+  /** Literal segments and `[name]` parameters, e.g. `/jobs/[id]`. */
+  path: string;
+  /** APP: a valid signature is required. ANONYMOUS: none required, but a bad one is refused. */
+  auth: 'APP' | 'ANONYMOUS';
+  /** Websocket special APIs. NOTIFY is called by the backend; the others by clients over ws. */
+  type?: 'REGISTER' | 'UNREGISTER' | 'NOTIFY';
+}
+
+/** The function behind the gateway (FC in production; a fake or the FC emulator locally). */
+export interface GatewayBackend {
+  invoke(event: ApiGatewayEvent): Promise<ApiGatewayResult>;
+}
+
+export interface GatewayOptions {
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Default 0 (any free port). */
+  port?: number;
+  apps: { appKey: string; appSecret: string }[];
+  apis: GatewayApi[];
+  backend: GatewayBackend;
+  /** Served for GET/HEAD requests that match no API; `index.html` at `/`. */
+  staticDir?: string;
+  /** Heartbeat interval told to clients in `RO#…#<ms>`; 3 missed beats close the connection. Default 25 000. */
+  keepAliveMs?: number;
+  /** After this a connection gets `CR` and is closed. Default: unlimited. */
+  maxConnectionLifetimeMs?: number;
+  /** Frames a client may send per second before it gets `OS` and is closed. Default 100. */
+  maxMessagesPerSecond?: number;
+  /** Per client IP limit on ANONYMOUS APIs. Default: unlimited. */
+  anonymousRateLimit?: { perMinute: number };
+  /** Largest websocket frame and HTTP body accepted. Default 1 MiB. */
+  maxBodyBytes?: number;
+  /** Backend failures and dropped connections. Default: console.warn. */
+  log?: (line: string) => void;
+}
+
+export interface Gateway {
+  /** http://host:port */
+  url: string;
+  /** ws://host:port */
+  wsUrl: string;
+  port: number;
+  /** Open websocket connections. */
+  connections(): number;
+  close(): Promise<void>;
+}
+
+/** One API call as the gateway core sees it, whichever transport carried it. */
+export interface GatewayRequest {
+  method: string;
+  /** Raw path (percent-encoding kept), no query. */
+  path: string;
+  query: Record<string, string>;
+  /** Lower-case names. */
+  headers: Record<string, string>;
+  body: Buffer;
+  clientIp: string;
+  /** Set for requests that arrived as websocket frames. */
+  connection?: ConnectionLike;
+}
+
+export interface GatewayResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer;
+  /** True when `body` is binary (websocket frames then carry it base64). */
+  binary?: boolean;
+}
+
+/** What the core needs from a websocket connection (see ./connection.ts). */
+export interface ConnectionLike {
+  /** Set by `RG#<deviceId>`. */
+  readonly deviceId: string | undefined;
+  /** Set after a 2xx REGISTER; NOTIFY reaches only registered devices. */
+  registered: boolean;
+  /** Pushes `NF#<body>`; resolves once written, false if the connection is gone. */
+  notify(body: string): Promise<boolean>;
+}

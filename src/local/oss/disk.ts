@@ -1,0 +1,104 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { OssError } from './errors.js';
+
+/*
+ * Every write follows one pattern: stream the body into `.tmp/`, move it next to its final place under
+ * a fresh name, then atomically replace the small JSON record that names it. Readers go through the
+ * record, so they see the old bytes or the new ones, never a half-written file.
+ */
+
+export function randomName(bytes = 8): string {
+  return randomBytes(bytes).toString('hex');
+}
+
+export interface ReceivedBody {
+  path: string;
+  size: number;
+  md5: Buffer;
+  sha256: string | undefined;
+}
+
+export interface ReceiveOptions {
+  tmpDir: string;
+  maxBytes: number;
+  /** Compute sha256 too (when the client claimed one in x-oss-content-sha256). */
+  sha256?: boolean;
+}
+
+/** Streams a request body to a temp file, hashing on the way; never holds more than a chunk. */
+export async function receiveBody(body: Readable, options: ReceiveOptions): Promise<ReceivedBody> {
+  const path = join(options.tmpDir, `${randomName()}.part`);
+  const md5 = createHash('md5');
+  const sha256 = options.sha256 ? createHash('sha256') : undefined;
+  let size = 0;
+  const hasher = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      size += chunk.length;
+      if (size > options.maxBytes) {
+        done(new OssError(400, 'EntityTooLarge', `Your proposed upload exceeds the maximum allowed size of ${options.maxBytes} bytes.`));
+        return;
+      }
+      md5.update(chunk);
+      sha256?.update(chunk);
+      done(null, chunk);
+    },
+  });
+  try {
+    await pipeline(body, hasher, createWriteStream(path, { flags: 'wx' }));
+  } catch (error) {
+    await removeQuietly(path);
+    throw error;
+  }
+  return { path, size, md5: md5.digest(), sha256: sha256?.digest('hex') };
+}
+
+export async function removeQuietly(path: string): Promise<void> {
+  await unlink(path).catch(() => undefined);
+}
+
+/** Reads a JSON record; `undefined` when it does not exist (or is not valid JSON, e.g. hand-edited). */
+export async function readRecord<T>(path: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as T;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' || error instanceof SyntaxError) return undefined;
+    throw error;
+  }
+}
+
+/** Replaces a JSON record atomically (temp file + rename in the same folder). */
+export async function writeRecord(path: string, record: unknown): Promise<void> {
+  const tmp = `${path}.${randomName()}.tmp`;
+  await writeFile(tmp, JSON.stringify(record, null, 2));
+  try {
+    await rename(tmp, path);
+  } catch (error) {
+    await removeQuietly(tmp);
+    throw error;
+  }
+}
+
+/**
+ * Serialises work per key inside this process, so "check, commit, delete the old file" runs as one
+ * step: a forbid-overwrite check cannot race a concurrent put, and no replaced file is orphaned.
+ */
+export class KeyedLock {
+  private readonly tails = new Map<string, Promise<unknown>>();
+
+  async run<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.tails.get(key) ?? Promise.resolve();
+    const result = previous.then(work, work);
+    const tail = result.catch(() => undefined);
+    this.tails.set(key, tail);
+    try {
+      return await result;
+    } finally {
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    }
+  }
+}

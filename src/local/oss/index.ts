@@ -1,0 +1,2 @@
+export { startOssServer } from './server.js';
+export type { OssCredential, OssServer, OssServerOptions } from './types.js';

@@ -1,0 +1,116 @@
+import { assertObjectKey } from './address.js';
+import { receiveBody, removeQuietly } from './disk.js';
+import { OssError, invalidArgument } from './errors.js';
+import { isForbidOverwrite, objectHeadersFrom, readSmallBody, sendEmpty, sendXml, type OssContext } from './http.js';
+import { claimedSha256 } from './objects.js';
+import { queryGet } from './query.js';
+import { parseCompleteMultipart, type XmlElement } from './xml.js';
+
+const MAX_PART_BYTES = 5 * 1024 ** 3;
+const MAX_PART_NUMBER = 10_000;
+/** 10,000 parts of about 100 bytes of XML each, with room to spare. */
+const MAX_COMPLETE_BODY = 2 * 1024 * 1024;
+
+const alreadyExists = (): OssError =>
+  new OssError(409, 'FileAlreadyExists', 'The object you specified already exists and can not be overwritten.');
+
+async function checked(ctx: OssContext): Promise<{ bucket: string; key: string }> {
+  assertObjectKey(ctx.address.key);
+  await ctx.store.assertBucket(ctx.address.bucket);
+  return ctx.address;
+}
+
+/** POST ?uploads */
+export async function initiateUpload(ctx: OssContext): Promise<void> {
+  const { bucket, key } = await checked(ctx);
+  const forbidOverwrite = isForbidOverwrite(ctx.req);
+  if (forbidOverwrite && (await ctx.store.head(bucket, key))) throw alreadyExists();
+  const upload = await ctx.uploads.create(bucket, key, objectHeadersFrom(ctx.req), forbidOverwrite);
+  sendXml(ctx.res, 200, 'InitiateMultipartUploadResult', [
+    ['Bucket', bucket],
+    ['Key', key],
+    ['UploadId', upload.uploadId],
+  ]);
+}
+
+/** PUT ?partNumber=N&uploadId=ID */
+export async function uploadPart(ctx: OssContext): Promise<void> {
+  const { bucket, key } = await checked(ctx);
+  const text = queryGet(ctx.query, 'partNumber') ?? '';
+  const partNumber = /^\d{1,5}$/.test(text) ? Number(text) : Number.NaN;
+  if (!(partNumber >= 1 && partNumber <= MAX_PART_NUMBER)) {
+    throw invalidArgument(`Part number must be an integer between 1 and ${MAX_PART_NUMBER}, inclusive.`, 'partNumber', text);
+  }
+  const upload = await ctx.uploads.get(queryGet(ctx.query, 'uploadId') ?? '', bucket, key);
+  const sha256 = claimedSha256(ctx);
+  const body = await receiveBody(ctx.req, { tmpDir: ctx.store.tmpDir, maxBytes: MAX_PART_BYTES, sha256: sha256 !== undefined });
+  const md5Header = ctx.req.headers['content-md5'];
+  if ((typeof md5Header === 'string' && md5Header !== body.md5.toString('base64')) || (sha256 && sha256 !== body.sha256)) {
+    await removeQuietly(body.path);
+    throw new OssError(400, 'InvalidDigest', 'The Content-MD5 or x-oss-content-sha256 you specified did not match what we received.');
+  }
+  const part = await ctx.uploads.putPart(upload, partNumber, body);
+  sendEmpty(ctx.res, 200, { etag: part.etag });
+}
+
+/** POST ?uploadId=ID with the part list: checks it, concatenates the parts into the object, drops the upload. */
+export async function completeUpload(ctx: OssContext): Promise<void> {
+  const { bucket, key } = await checked(ctx);
+  const upload = await ctx.uploads.get(queryGet(ctx.query, 'uploadId') ?? '', bucket, key);
+  const parts = parseCompleteMultipart(await readSmallBody(ctx.req, MAX_COMPLETE_BODY));
+  const forbidOverwrite = upload.forbidOverwrite || isForbidOverwrite(ctx.req);
+  if (forbidOverwrite && (await ctx.store.head(bucket, key))) throw alreadyExists();
+  const assembled = await ctx.uploads.assemble(upload, parts, ctx.store.tmpDir);
+  const meta = await ctx.store.commit(
+    bucket,
+    key,
+    assembled.path,
+    { size: assembled.size, etag: assembled.etag, type: 'Multipart', headers: upload.headers },
+    forbidOverwrite,
+  );
+  await ctx.uploads.remove(upload.uploadId);
+  ctx.res.setHeader('etag', meta.etag);
+  sendXml(ctx.res, 200, 'CompleteMultipartUploadResult', [
+    ['Location', `/${bucket}/${key}`],
+    ['Bucket', bucket],
+    ['Key', key],
+    ['ETag', meta.etag],
+  ]);
+}
+
+/** DELETE ?uploadId=ID */
+export async function abortUpload(ctx: OssContext): Promise<void> {
+  const { bucket, key } = await checked(ctx);
+  const upload = await ctx.uploads.get(queryGet(ctx.query, 'uploadId') ?? '', bucket, key);
+  await ctx.uploads.remove(upload.uploadId);
+  sendEmpty(ctx.res, 204);
+}
+
+/** GET ?uploadId=ID (all parts on one page; max-parts and part-number-marker are honoured). */
+export async function listParts(ctx: OssContext): Promise<void> {
+  const { bucket, key } = await checked(ctx);
+  const upload = await ctx.uploads.get(queryGet(ctx.query, 'uploadId') ?? '', bucket, key);
+  const marker = Number(queryGet(ctx.query, 'part-number-marker') ?? '0') || 0;
+  const maxParts = Math.min(Number(queryGet(ctx.query, 'max-parts') ?? '1000') || 1000, 1000);
+  const after = (await ctx.uploads.parts(upload.uploadId)).filter((part) => part.partNumber > marker);
+  const page = after.slice(0, maxParts);
+  const truncated = after.length > page.length;
+  sendXml(ctx.res, 200, 'ListPartsResult', [
+    ['Bucket', bucket],
+    ['Key', key],
+    ['UploadId', upload.uploadId],
+    ['PartNumberMarker', marker],
+    ['NextPartNumberMarker', page.at(-1)?.partNumber ?? marker],
+    ['MaxParts', maxParts],
+    ['IsTruncated', truncated],
+    ...page.map((part): XmlElement => [
+      'Part',
+      [
+        ['PartNumber', part.partNumber],
+        ['LastModified', part.lastModified],
+        ['ETag', part.etag],
+        ['Size', part.size],
+      ],
+    ]),
+  ]);
+}

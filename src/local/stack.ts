@@ -1,0 +1,158 @@
+import { mkdir } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ApiGatewayEvent, ApiGatewayResult } from '../apigw.js';
+import { DEFAULT_ALLOWED_HOSTS } from '../config.js';
+import { loadOrCreateCredentials } from './credentials.js';
+import { startFcEmulator, type FcEmulator } from './fc/index.js';
+import { startGateway, type GatewayApi } from './gateway/index.js';
+import { startOssServer } from './oss/index.js';
+
+export interface LocalStackOptions {
+  /** Where objects, mirrors and dev credentials live. */
+  dataDir: string;
+  /** The gateway's port (websocket, HTTP APIs and the web page); 0 picks a free one. */
+  port?: number;
+  host?: string;
+  /** Extra `host[:port]` entries allowed on top of the defaults (a loopback git server in tests). */
+  allowHosts?: string[];
+  allowHttp?: boolean;
+  /** Client APIs need an app-key signature (the NOTIFY API always does). */
+  requireSignature?: boolean;
+  /** Extra environment for the worker (FERRY_CONCURRENCY, FERRY_URL_TTL, …). */
+  workerEnv?: Record<string, string>;
+  log?: (line: string) => void;
+}
+
+export interface LocalStack {
+  /** ws:// URL of the gateway. */
+  gateway: string;
+  /** http:// base URL of the same gateway: POST /jobs, GET /jobs/:id, the web page at /. */
+  api: string;
+  /** The OSS-compatible store's endpoint. */
+  oss: string;
+  /** The FC emulator's front. */
+  fc: string;
+  appKey: string;
+  appSecret: string;
+  bucket: string;
+  close(): Promise<void>;
+}
+
+const BUCKET = 'ferry';
+const OSS_REGION = 'oss-cn-hongkong';
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** The API table, as it would be defined on Alibaba Cloud API Gateway for the function. */
+export function gatewayApis(requireSignature: boolean): GatewayApi[] {
+  const client = requireSignature ? 'APP' : 'ANONYMOUS';
+  return [
+    { method: 'POST', path: '/jobs', auth: client },
+    { method: 'GET', path: '/jobs/[id]', auth: client },
+    { method: 'GET', path: '/healthz', auth: 'ANONYMOUS' },
+    { method: 'POST', path: '/register', auth: client, type: 'REGISTER' },
+    { method: 'POST', path: '/unregister', auth: client, type: 'UNREGISTER' },
+    { method: 'POST', path: '/notify', auth: 'APP', type: 'NOTIFY' },
+  ];
+}
+
+/**
+ * OSS store + FC emulator running ./bootstrap + API gateway, all on loopback: the same worker, SDK
+ * and protocols as production, only endpoints and credentials differ.
+ */
+export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
+  const dataDir = resolve(options.dataDir);
+  const host = options.host ?? '127.0.0.1';
+  const log = options.log ?? (() => undefined);
+  await mkdir(join(dataDir, 'oss'), { recursive: true });
+  const creds = await loadOrCreateCredentials(dataDir);
+  const cleanups: (() => Promise<void>)[] = [];
+  const close = async (): Promise<void> => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+  };
+
+  try {
+    const oss = await startOssServer({
+      dataDir: join(dataDir, 'oss'),
+      port: 0,
+      region: OSS_REGION,
+      credentials: [{ accessKeyId: creds.ossAccessKeyId, accessKeySecret: creds.ossAccessKeySecret }],
+      buckets: [BUCKET],
+    });
+    cleanups.push(() => oss.close());
+
+    // The worker must know the gateway's and its own FC front's addresses before it starts.
+    let fc: FcEmulator | undefined;
+    const backend = {
+      async invoke(event: ApiGatewayEvent): Promise<ApiGatewayResult> {
+        if (!fc) throw new Error('the function is not started yet');
+        const result = await fc.invoke(JSON.stringify(event));
+        return JSON.parse(result.body.toString('utf8')) as ApiGatewayResult;
+      },
+    };
+    const gateway = await startGateway({
+      host,
+      port: options.port ?? 0,
+      apps: [{ appKey: creds.appKey, appSecret: creds.appSecret }],
+      apis: gatewayApis(options.requireSignature ?? false),
+      backend,
+      staticDir: join(ROOT, 'web'),
+    });
+    cleanups.push(() => gateway.close());
+
+    const fcPort = await freePort(host);
+    const invokeUrl = `http://${host}:${fcPort}/2023-03-30/functions/ferry/invocations`;
+    fc = await startFcEmulator({
+      bootstrap: join(ROOT, 'bootstrap'),
+      cwd: ROOT,
+      host,
+      port: fcPort,
+      credentials: { accessKeyId: creds.ossAccessKeyId, accessKeySecret: creds.ossAccessKeySecret },
+      log,
+      env: {
+        FERRY_OSS_ENDPOINT: oss.endpoint,
+        FERRY_OSS_PUBLIC_ENDPOINT: oss.pathStyleEndpoint,
+        FERRY_OSS_PATH_STYLE: '1',
+        FERRY_OSS_BUCKET: BUCKET,
+        FERRY_OSS_REGION: OSS_REGION,
+        FERRY_WORK_DIR: join(dataDir, 'work'),
+        FERRY_NOTIFY_URL: `${gateway.url}/notify`,
+        FERRY_APP_KEY: creds.appKey,
+        FERRY_APP_SECRET: creds.appSecret,
+        FERRY_DISPATCH_URL: invokeUrl,
+        FERRY_DISPATCH_SECRET: creds.dispatchSecret,
+        FERRY_ALLOWED_HOSTS: [...DEFAULT_ALLOWED_HOSTS, ...(options.allowHosts ?? [])].join(','),
+        ...(options.allowHttp ? { FERRY_ALLOW_HTTP: '1' } : {}),
+        ...options.workerEnv,
+      },
+    });
+    const started = fc;
+    cleanups.push(() => started.close());
+
+    return {
+      gateway: gateway.wsUrl,
+      api: gateway.url,
+      oss: oss.pathStyleEndpoint,
+      fc: fc.url,
+      appKey: creds.appKey,
+      appSecret: creds.appSecret,
+      bucket: BUCKET,
+      close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+async function freePort(host: string): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, host, () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolvePort(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
