@@ -6,7 +6,7 @@ import type { ApiGatewayEvent, ApiGatewayResult } from '../apigw.js';
 import { DEFAULT_ALLOWED_HOSTS } from '../config.js';
 import { loadOrCreateCredentials } from './credentials.js';
 import { startFcEmulator, type FcEmulator } from './fc/index.js';
-import { startGateway, type GatewayApi } from './gateway/index.js';
+import { startGateway, type GatewayApi, type GatewayOptions } from './gateway/index.js';
 import { startOssServer } from './oss/index.js';
 
 export interface LocalStackOptions {
@@ -20,6 +20,8 @@ export interface LocalStackOptions {
   allowHttp?: boolean;
   /** Client APIs need an app-key signature (the NOTIFY API always does). */
   requireSignature?: boolean;
+  /** Gateway limits: heartbeat, connection lifetime (CR), frame rate (OS), anonymous rate limit. */
+  gateway?: Pick<GatewayOptions, 'keepAliveMs' | 'maxConnectionLifetimeMs' | 'maxMessagesPerSecond' | 'anonymousRateLimit'>;
   /** Extra environment for the worker (FERRY_CONCURRENCY, FERRY_URL_TTL, …). */
   workerEnv?: Record<string, string>;
   log?: (line: string) => void;
@@ -98,6 +100,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       apis: gatewayApis(options.requireSignature ?? false),
       backend,
       staticDir: join(ROOT, 'web'),
+      log,
+      ...options.gateway,
     });
     cleanups.push(() => gateway.close());
 
