@@ -27,6 +27,13 @@ export const ERROR_STATUS = {
   STORAGE_FAILED: 502,
   STORAGE_NOT_CONFIGURED: 503,
   TIMEOUT: 504,
+  // Client side (ferry get): never sent by the worker, but shaped the same so the CLI reports them alike.
+  GATEWAY_UNREACHABLE: 502,
+  GATEWAY_REFUSED: 400,
+  DOWNLOAD_FAILED: 502,
+  CHECKSUM_MISMATCH: 502,
+  UNSAFE_ARCHIVE: 422,
+  EXTRACT_FAILED: 500,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

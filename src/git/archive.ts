@@ -34,5 +34,8 @@ export function archiveStream(gitDir: string, commit: string, format: ArchiveFor
       else reject(gitFailure(stderr || `exit ${code ?? signal}`, 'Archiving'));
     });
   });
+  // Marked handled now: when the reader stops early (size limit, failed upload) git dies of SIGPIPE
+  // before anyone awaits `done`, and that rejection must not count as unhandled.
+  done.catch(() => undefined);
   return { stdout: child.stdout, done, kill: () => child.kill('SIGKILL') };
 }

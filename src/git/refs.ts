@@ -88,5 +88,8 @@ export function pickRef(spec: RefSpec, refs: RemoteRef[]): ResolvedRef | undefin
 export function lsRemotePatterns(spec: RefSpec): string[] {
   if (spec.kind === 'default') return ['HEAD'];
   if (spec.kind === 'commit') return [];
-  return spec.name.startsWith('refs/') ? [spec.name] : [`refs/tags/${spec.name}`, `refs/heads/${spec.name}`, `refs/${spec.name}`];
+  const names = spec.name.startsWith('refs/') ? [spec.name] : [`refs/tags/${spec.name}`, `refs/heads/${spec.name}`, `refs/${spec.name}`];
+  // ls-remote matches patterns against whole lines' names, so an annotated tag's peeled commit
+  // (`refs/tags/v1^{}`) must be asked for by its own name.
+  return names.flatMap((name) => [name, `${name}^{}`]);
 }

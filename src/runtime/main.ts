@@ -16,6 +16,10 @@ server.listen(config.port, '0.0.0.0', () => {
   log(`ferry worker ${VERSION} listening on 0.0.0.0:${typeof address === "object" && address ? address.port : config.port}`);
 });
 
+// One job's stray promise must never take down the instance serving the others. (Uncaught
+// exceptions still end the process: state may be corrupt, and FC starts a fresh instance.)
+process.on('unhandledRejection', (reason) => log(`unhandled rejection: ${(reason as Error)?.stack ?? String(reason)}`));
+
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.once(signal, () => {
     server.close();

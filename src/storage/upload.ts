@@ -14,8 +14,8 @@ export interface UploadResult {
 }
 
 /**
- * Stream an archive of unknown length into the store with bounded memory: chunks are gathered into
- * part buffers of `partSize`, at most `partsInFlight` parts upload at once, and reading waits while
+ * Stream an archive of unknown length into the store with bounded memory: chunks are cut and gathered
+ * into part buffers of exactly `partSize`, at most `partsInFlight` parts upload at once, and reading waits while
  * they do. Memory is about partSize × (partsInFlight + 1) whatever the archive's size. A body that
  * ends before the first part fills goes as one PUT. On any failure the multipart upload is aborted,
  * so no object and no orphaned parts are left behind.
@@ -58,13 +58,19 @@ export async function uploadStream(store: ObjectStore, key: string, source: Asyn
   try {
     for await (const chunk of source) {
       if (failure) throw failure;
-      pending.push(chunk);
-      pendingBytes += chunk.length;
       total += chunk.length;
-      if (pendingBytes < options.partSize) continue;
-      uploadId ??= await store.initMultipart(key, options.headers);
-      startPart(takePending());
-      while (inFlight.size >= options.partsInFlight) await Promise.race(inFlight);
+      // Cut chunks at part boundaries: every part but the last is exactly partSize.
+      for (let offset = 0; offset < chunk.length; ) {
+        const take = Math.min(chunk.length - offset, options.partSize - pendingBytes);
+        pending.push(offset === 0 && take === chunk.length ? chunk : chunk.subarray(offset, offset + take));
+        pendingBytes += take;
+        offset += take;
+        if (pendingBytes < options.partSize) continue;
+        uploadId ??= await store.initMultipart(key, options.headers);
+        startPart(takePending());
+        while (inFlight.size >= options.partsInFlight) await Promise.race(inFlight);
+        if (failure) throw failure;
+      }
     }
     if (uploadId === undefined) {
       await store.put(key, takePending(), options.headers);

@@ -91,7 +91,7 @@ describe('ls-remote resolution', () => {
 
   it('asks the server only for refs that could match', () => {
     expect(lsRemotePatterns({ kind: 'default' })).toEqual(['HEAD']);
-    expect(lsRemotePatterns({ kind: 'name', name: 'v1' })).toEqual(['refs/tags/v1', 'refs/heads/v1', 'refs/v1']);
-    expect(lsRemotePatterns({ kind: 'name', name: 'refs/heads/x' })).toEqual(['refs/heads/x']);
+    expect(lsRemotePatterns({ kind: 'name', name: 'v1' })).toEqual(['refs/tags/v1', 'refs/tags/v1^{}', 'refs/heads/v1', 'refs/heads/v1^{}', 'refs/v1', 'refs/v1^{}']);
+    expect(lsRemotePatterns({ kind: 'name', name: 'refs/heads/x' })).toEqual(['refs/heads/x', 'refs/heads/x^{}']);
   });
 });

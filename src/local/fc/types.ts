@@ -5,7 +5,7 @@ export interface FcCredentials {
 }
 
 export interface FcEmulatorOptions {
-  /** Path to the custom runtime's `bootstrap` (spawned directly, no shell, like FC does). */
+  /** Path to the custom runtime's `bootstrap`, spawned directly (no shell) like FC does; a relative path resolves against `cwd`. */
   bootstrap: string;
   /** Working directory of the runtime; defaults to the current one. */
   cwd?: string;

@@ -1,0 +1,262 @@
+/**
+ * Submit one job over the gateway and follow it to `done` or `error`. Pushes (`NF#`) are the fast
+ * path; `GET /jobs/:id` is the safety net: after every reconnect (pushes sent while we were away are
+ * lost), when nothing arrived for a while, and when `POST /jobs` already answered with a cached result.
+ */
+import { errorFromJSON, FerryError } from '../errors.js';
+import type { ArchiveFormat } from '../git/archive.js';
+import { PHASES, type DoneMessage, type ErrorMessage, type JobMessage, type Phase, type ProgressMessage } from '../jobs/types.js';
+import { ConnectionLostError, type ApiResponse, type DisconnectReason, type GatewayClient } from './gateway-client.js';
+
+export interface JobSubmission {
+  url: string;
+  ref?: string | undefined;
+  format: ArchiveFormat;
+}
+
+/** POST /jobs answered 202: the job is queued. */
+export interface SubmittedEvent {
+  type: 'submitted';
+  jobId: string;
+  repo: string;
+  ref: string;
+  commit: string;
+  format: ArchiveFormat;
+}
+
+/** The gateway connection was re-established (after OS, CR or a dropped socket). */
+export interface ReconnectEvent {
+  type: 'reconnect';
+  reason: DisconnectReason;
+  attempt: number;
+}
+
+export type FollowEvent = JobMessage | SubmittedEvent | ReconnectEvent;
+
+/** The parts of GatewayClient used here. */
+export type GatewayClientLike = Pick<GatewayClient, 'deviceId' | 'request' | 'on'>;
+
+export interface FollowOptions {
+  onEvent?: (event: FollowEvent) => void;
+  /** Aborting rejects with TIMEOUT (pass `AbortSignal.timeout(ms)`). */
+  signal?: AbortSignal;
+  /** Ask `GET /jobs/:id` when no push arrived for this long. Default 10 s. */
+  idlePollMs?: number;
+}
+
+/** POST /jobs, then follow the job; resolves with the done message, rejects with the job's FerryError. */
+export async function runJob(client: GatewayClientLike, submission: JobSubmission, options: FollowOptions = {}): Promise<DoneMessage> {
+  const tracker = new JobTracker(client, options);
+  try {
+    const answer = await tracker.race(submitJob(client, submission));
+    if (answer.type === 'done') {
+      tracker.deliver(answer);
+      return answer;
+    }
+    options.onEvent?.(answer);
+    return await tracker.follow(answer.jobId);
+  } finally {
+    tracker.dispose();
+  }
+}
+
+/** Follow a job submitted earlier (maybe by another connection): pushes if they reach us, else polling. */
+export async function followJob(client: GatewayClientLike, jobId: string, options: FollowOptions = {}): Promise<DoneMessage> {
+  const tracker = new JobTracker(client, options);
+  try {
+    const following = tracker.follow(jobId);
+    void tracker.poll();
+    return await following;
+  } finally {
+    tracker.dispose();
+  }
+}
+
+/** POST /jobs with our device id. A call lost with its connection is sent again once reconnected. */
+export async function submitJob(client: GatewayClientLike, submission: JobSubmission): Promise<SubmittedEvent | DoneMessage> {
+  const body = JSON.stringify({
+    url: submission.url,
+    ...(submission.ref !== undefined && { ref: submission.ref }),
+    format: submission.format,
+    deviceId: client.deviceId,
+  });
+  let res: ApiResponse | undefined;
+  for (let attempt = 1; !res; attempt++) {
+    try {
+      res = await client.request({ method: 'POST', path: '/jobs', headers: { 'content-type': 'application/json; charset=utf-8' }, body });
+    } catch (error) {
+      // At worst the lost call created a job nobody follows: it still completes, and the cache dedupes it.
+      if (!(error instanceof ConnectionLostError) || attempt >= 3) throw error;
+    }
+  }
+  const json = parseBody(res, 'POST /jobs');
+  if (res.status === 202 && typeof json.jobId === 'string') {
+    return { type: 'submitted', jobId: json.jobId, repo: String(json.repo), ref: String(json.ref), commit: String(json.commit), format: json.format as ArchiveFormat };
+  }
+  const message = res.status === 200 ? stateToMessage(json) : undefined;
+  if (message?.type === 'done') return message;
+  if (message?.type === 'error') throw errorFromJSON(message);
+  throw new FerryError('INTERNAL', `POST /jobs answered ${res.status} without a job id.`);
+}
+
+/** GET /jobs/:id as a progress, done or error message (the shapes pushes have). */
+export async function fetchJobState(client: GatewayClientLike, jobId: string): Promise<JobMessage> {
+  const res = await client.request({ method: 'GET', path: `/jobs/${encodeURIComponent(jobId)}` });
+  const message = stateToMessage(parseBody(res, `GET /jobs/${jobId}`));
+  if (!message) throw new FerryError('INTERNAL', `GET /jobs/${jobId} answered a state ferry does not understand.`);
+  return message;
+}
+
+class JobTracker {
+  #jobId: string | undefined;
+  #buffered: JobMessage[] = [];
+  #settled = false;
+  #resolve: (done: DoneMessage) => void = () => undefined;
+  #reject: (error: Error) => void = () => undefined;
+  readonly #result: Promise<DoneMessage>;
+  readonly #unsubscribe: (() => void)[] = [];
+  #idle: NodeJS.Timeout | undefined;
+  #polling = false;
+
+  constructor(
+    private readonly client: GatewayClientLike,
+    private readonly options: FollowOptions,
+  ) {
+    this.#result = new Promise<DoneMessage>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    this.#result.catch(() => undefined); // observed by follow() or race()
+    this.#unsubscribe.push(
+      client.on('message', (text) => {
+        const message = parseMessage(text);
+        if (!message) return;
+        if (this.#jobId === undefined) this.#buffered.push(message);
+        else if (message.jobId === this.#jobId) this.deliver(message);
+      }),
+      client.on('reconnect', (info) => {
+        if (this.#settled) return;
+        options.onEvent?.({ type: 'reconnect', reason: info.reason, attempt: info.attempt });
+        void this.poll();
+      }),
+      client.on('failed', (error) => this.#finish(error)),
+    );
+    const { signal } = options;
+    if (signal) {
+      const onAbort = (): void => this.#finish(new FerryError('TIMEOUT', 'Gave up waiting for the job (--timeout). It may still finish on the server.'));
+      if (signal.aborted) onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.#unsubscribe.push(() => signal.removeEventListener('abort', onAbort));
+    }
+  }
+
+  /** Rejects as soon as the job can no longer be followed (timeout, gateway gone), even mid-call. */
+  race<T>(promise: Promise<T>): Promise<T> {
+    return Promise.race([promise, this.#result.then(() => new Promise<T>(() => undefined))]);
+  }
+
+  follow(jobId: string): Promise<DoneMessage> {
+    this.#jobId = jobId;
+    for (const message of this.#buffered.splice(0)) if (message.jobId === jobId) this.deliver(message);
+    this.#armIdle();
+    return this.#result;
+  }
+
+  deliver(message: JobMessage): void {
+    if (this.#settled) return;
+    this.options.onEvent?.(message);
+    if (message.type === 'done') this.#finish(undefined, message);
+    else if (message.type === 'error') this.#finish(errorFromJSON(message));
+    else this.#armIdle();
+  }
+
+  async poll(): Promise<void> {
+    const jobId = this.#jobId;
+    if (jobId === undefined || this.#settled || this.#polling) return;
+    this.#polling = true;
+    try {
+      this.deliver(await fetchJobState(this.client, jobId));
+    } catch (error) {
+      // A dropped connection polls again on reconnect; a vanished job or a refusal is final.
+      if (error instanceof FerryError && (error.code === 'JOB_NOT_FOUND' || error.code === 'UNAUTHORIZED' || error.code === 'SIGNATURE_INVALID')) this.#finish(error);
+    } finally {
+      this.#polling = false;
+      this.#armIdle();
+    }
+  }
+
+  dispose(): void {
+    if (this.#idle) clearTimeout(this.#idle);
+    for (const off of this.#unsubscribe.splice(0)) off();
+  }
+
+  #armIdle(): void {
+    if (this.#idle) clearTimeout(this.#idle);
+    if (this.#settled || this.#jobId === undefined) return;
+    this.#idle = setTimeout(() => void this.poll(), this.options.idlePollMs ?? 10_000);
+  }
+
+  #finish(error: Error | undefined, done?: DoneMessage): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    if (this.#idle) clearTimeout(this.#idle);
+    if (done) this.#resolve(done);
+    else this.#reject(error ?? new FerryError('INTERNAL', 'The job ended without a result.'));
+  }
+}
+
+function parseMessage(text: string): JobMessage | undefined {
+  try {
+    const json = JSON.parse(text) as Partial<JobMessage> | null;
+    if (json?.v !== 1 || typeof json.jobId !== 'string') return undefined;
+    if (json.type === 'progress' && PHASES.includes(json.phase as Phase)) return json as ProgressMessage;
+    if (json.type === 'done' && typeof json.url === 'string' && typeof json.sha256 === 'string') return json as DoneMessage;
+    if (json.type === 'error') return json as ErrorMessage;
+  } catch {
+    // not ours
+  }
+  return undefined;
+}
+
+/** A 2xx JSON body, or the error it carries: the worker's `{code, message}` or the gateway's X-Ca-Error-Message. */
+function parseBody(res: ApiResponse, what: string): Record<string, unknown> {
+  let json: unknown;
+  try {
+    json = res.body ? JSON.parse(res.body) : undefined;
+  } catch {
+    json = undefined;
+  }
+  const record = typeof json === 'object' && json !== null && !Array.isArray(json) ? (json as Record<string, unknown>) : undefined;
+  if (res.status >= 200 && res.status < 300 && record) return record;
+  if (record && typeof record.code === 'string') throw errorFromJSON(record);
+  const gatewayMessage = res.headers['x-ca-error-message'];
+  const detail = gatewayMessage ?? (res.body.slice(0, 200) || 'no body');
+  const code =
+    res.status === 429 ? 'RATE_LIMITED'
+    : res.status === 413 ? 'PAYLOAD_TOO_LARGE'
+    : res.status === 404 ? 'NOT_FOUND'
+    : res.status === 401 || res.status === 403 || /signature|appkey|nonce|timestamp/i.test(detail) ? 'SIGNATURE_INVALID'
+    : res.status >= 500 ? 'UPSTREAM_UNREACHABLE'
+    : 'BAD_REQUEST';
+  throw new FerryError(code, `The gateway answered ${what} with ${res.status}: ${detail}.`);
+}
+
+/** GET /jobs/:id's flat state → the message a push would have carried. */
+function stateToMessage(state: Record<string, unknown>): JobMessage | undefined {
+  const jobId = state.jobId;
+  if (typeof jobId !== 'string') return undefined;
+  if (state.status === 'done') {
+    const { url, expiresAt, filename, size, sha256, commit, ref, format, cached } = state;
+    if (typeof url !== 'string' || typeof sha256 !== 'string' || typeof filename !== 'string') return undefined;
+    return {
+      v: 1, type: 'done', jobId, url, expiresAt: String(expiresAt), filename, size: Number(size), sha256,
+      commit: String(commit), ref: String(ref), format: format as ArchiveFormat, cached: cached === true,
+    };
+  }
+  if (state.status === 'error') return { v: 1, type: 'error', jobId, ...errorFromJSON(state).toJSON() };
+  const phase = PHASES.includes(state.phase as Phase) ? (state.phase as Phase) : 'queued';
+  const message: ProgressMessage = { v: 1, type: 'progress', jobId, phase, ts: typeof state.updatedAt === 'number' ? state.updatedAt : Date.now() };
+  for (const key of ['percent', 'bytes', 'total', 'queuePosition'] as const) if (typeof state[key] === 'number') message[key] = state[key];
+  if (typeof state.message === 'string') message.message = state.message;
+  return message;
+}
