@@ -22,8 +22,10 @@ process.on('unhandledRejection', (reason) => log(`unhandled rejection: ${(reason
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.once(signal, () => {
-    server.close();
-    // Give in-flight responses a moment, then go: FC sends SIGTERM before reclaiming an instance.
+    // FC sends SIGTERM before reclaiming an instance: stop accepting, let in-flight responses finish,
+    // and go when they have (or after a grace period).
+    server.close(() => process.exit(0));
+    server.closeIdleConnections();
     setTimeout(() => process.exit(0), 2000).unref();
   });
 }

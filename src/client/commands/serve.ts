@@ -63,5 +63,7 @@ export function registerServe(program: Command): void {
         process.once('SIGTERM', done);
       });
       await stack.close();
+      // Idle keep-alive sockets of fetch's global pool would hold the loop open for seconds more.
+      process.exit(0);
     });
 }

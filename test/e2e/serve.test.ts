@@ -1,0 +1,89 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fixtureRoot, gitRevParse } from '../helpers/fixtures.js';
+import { startGitServer, type GitServer } from '../helpers/git-server.js';
+import { ROOT, waitFor } from '../helpers/worker-process.js';
+
+// `ferry serve` exactly as a user starts it: a child process, its first --json line, then plain HTTP.
+let git: GitServer;
+let dataDir: string;
+let serve: ChildProcess;
+let info: { api: string; gateway: string; oss: string; appKey: string; appSecret: string };
+let root: string;
+
+beforeAll(async () => {
+  root = await fixtureRoot();
+  git = await startGitServer({ root });
+  dataDir = await mkdtemp(join(tmpdir(), 'ferry-serve-'));
+  serve = spawn(process.execPath, [join(ROOT, 'bin/ferry.js'), 'serve', '--port', '0', '--json', '--data', dataDir, '--allow-host', git.host, '--allow-http'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const firstLine = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: serve.stdout! }).once('line', resolve);
+    serve.once('exit', (code) => reject(new Error(`ferry serve exited with ${code}`)));
+  });
+  info = JSON.parse(firstLine) as typeof info;
+});
+
+afterAll(async () => {
+  if (serve && serve.exitCode === null) {
+    const exited = new Promise((resolve) => serve.once('exit', resolve));
+    serve.kill('SIGTERM');
+    await exited;
+  }
+  await git?.close();
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+describe('ferry serve', () => {
+  it('prints its endpoints and dev credentials as one JSON line', () => {
+    expect(info.api).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(info.gateway).toMatch(/^ws:\/\/127\.0\.0\.1:\d+$/);
+    expect(info.oss).toMatch(/^http:\/\/localhost:\d+$/);
+    expect(info.appKey).toMatch(/^dev/);
+    expect(info.appSecret.length).toBeGreaterThanOrEqual(24);
+  });
+
+  it('keeps its data and credentials under --data', async () => {
+    const credentials = await stat(join(dataDir, 'credentials.json'));
+    expect(credentials.mode & 0o077).toBe(0);
+    expect(JSON.parse(await readFile(join(dataDir, 'credentials.json'), 'utf8'))).toMatchObject({ appKey: info.appKey });
+  });
+
+  it('POST /jobs → 202 → GET /jobs/:id done → the signed URL downloads the archive', async () => {
+    const commit = await gitRevParse(join(root, 'fixtures/basic.git'), 'main');
+    const response = await fetch(`${info.api}/jobs`, { method: 'POST', body: JSON.stringify({ url: `${git.url}/fixtures/basic`, format: 'zip' }) });
+    expect(response.status).toBe(202);
+    const { jobId } = (await response.json()) as { jobId: string };
+    const done = await waitFor(async () => {
+      const state = (await (await fetch(`${info.api}/jobs/${jobId}`)).json()) as Record<string, unknown>;
+      return state.status === 'done' || state.status === 'error' ? state : undefined;
+    });
+    expect(done).toMatchObject({ status: 'done', commit, format: 'zip', filename: `basic-${commit.slice(0, 7)}.zip` });
+    expect(String(done.url).startsWith(`${info.oss}/`)).toBe(true);
+    const archive = Buffer.from(await (await fetch(done.url as string)).arrayBuffer());
+    expect(createHash('sha256').update(archive).digest('hex')).toBe(done.sha256);
+    expect(archive.subarray(0, 2).toString()).toBe('PK');
+  });
+
+  it('answers bad requests through the gateway with the worker\'s {code, message}', async () => {
+    const response = await fetch(`${info.api}/jobs`, { method: 'POST', body: JSON.stringify({ url: 'https://evil.example/a/b' }) });
+    expect(response.status).toBe(403);
+    expect(await response.json()).toMatchObject({ code: 'HOST_NOT_ALLOWED' });
+  });
+
+  it('stops cleanly on SIGTERM, taking the worker with it', async () => {
+    const health = await fetch(`${info.api}/healthz`);
+    expect(health.status).toBe(200);
+    const exited = new Promise<number | null>((resolve) => serve.once('exit', resolve));
+    serve.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    await expect(fetch(`${info.api}/healthz`)).rejects.toThrow();
+  });
+});
