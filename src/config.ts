@@ -9,6 +9,8 @@ export interface Config {
   urlTtlSeconds: number;
   allowedHosts: string[];
   allowHttp: boolean;
+  /** Serve the API on HTTP-trigger paths (everything but /invoke and /healthz). */
+  httpApi: boolean;
   maxArchiveBytes: number;
   jobTimeoutMs: number;
   gitTimeoutMs: number;
@@ -63,6 +65,7 @@ export function loadConfig(env: Env = process.env): Config {
     urlTtlSeconds: Math.min(int(env, 'FERRY_URL_TTL', 3600, 60), 7 * 24 * 3600), // OSS V4 URLs live 7 days at most
     allowedHosts: list(env, 'FERRY_ALLOWED_HOSTS') ?? DEFAULT_ALLOWED_HOSTS,
     allowHttp: env.FERRY_ALLOW_HTTP === '1',
+    httpApi: env.FERRY_HTTP_API !== '0',
     maxArchiveBytes: int(env, 'FERRY_MAX_ARCHIVE_BYTES', 2 * 1024 ** 3, 1),
     jobTimeoutMs: int(env, 'FERRY_JOB_TIMEOUT', 900, 1) * 1000,
     gitTimeoutMs: int(env, 'FERRY_GIT_TIMEOUT', 300, 1) * 1000,

@@ -9,7 +9,7 @@ const log = (line: string): void => {
   process.stdout.write(`${line}\n`);
 };
 const worker = createWorker(config, log);
-const server = createRuntimeServer({ api: worker.api, runJob: worker.runJob, dispatchSecret: config.dispatch?.secret || undefined, log });
+const server = createRuntimeServer({ api: worker.api, runJob: worker.runJob, dispatchSecret: config.dispatch?.secret || undefined, httpApi: config.httpApi, log });
 
 server.listen(config.port, '0.0.0.0', () => {
   const address = server.address();

@@ -2,12 +2,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 
 /** node:http ↔ web Request/Response, the only place those two worlds meet. */
-export function toRequest(req: IncomingMessage): Request {
+export function toRequest(req: IncomingMessage, path?: string): Request {
   const headers = new Headers();
   for (let i = 0; i < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i] as string, req.rawHeaders[i + 1] as string);
   const method = req.method ?? 'GET';
   const body = method === 'GET' || method === 'HEAD' ? undefined : (Readable.toWeb(req) as ReadableStream<Uint8Array>);
-  return new Request(new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`), {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  if (path !== undefined) url.pathname = path;
+  return new Request(url, {
     method,
     headers,
     body,

@@ -15,6 +15,8 @@ export interface RuntimeOptions {
   runJob(spec: JobSpec, credentials: OssCredentials | undefined): Promise<JobState>;
   /** Verifies job events; without one, job events are refused. */
   dispatchSecret: string | undefined;
+  /** Serve the API on HTTP-trigger paths. Off in production, where clients come through API Gateway events. */
+  httpApi: boolean;
   log(line: string): void;
 }
 
@@ -29,7 +31,7 @@ export function createRuntimeServer(options: RuntimeOptions): Server {
   return createServer((req, res) => {
     const requestId = header(req, 'x-fc-request-id') ?? randomUUID();
     const context: RequestContext = { credentials: invocationCredentials(req.headers), requestId };
-    const path = (req.url ?? '/').split('?')[0];
+    const path = triggerPath(req);
     const isInvoke = req.method === 'POST' && (path === '/invoke' || path === '/initialize');
     if (isInvoke) options.log(`FC Invoke Start RequestId: ${requestId}`);
     handle(req, path ?? '/', context, options)
@@ -50,7 +52,12 @@ async function handle(req: IncomingMessage, path: string, context: RequestContex
     await readBody(req, MAX_EVENT_BYTES);
     return new Response(null, { status: 200 });
   }
-  if (req.method !== 'POST' || path !== '/invoke') return options.api(toRequest(req), context);
+  if (req.method !== 'POST' || path !== '/invoke') {
+    if (!options.httpApi && path !== '/healthz') {
+      throw new FerryError('NOT_FOUND', 'This function serves its API through API Gateway only.');
+    }
+    return options.api(toRequest(req, path), context);
+  }
 
   let event: unknown;
   try {
@@ -76,6 +83,17 @@ function withRequestId(response: Response, requestId: string): Response {
   const headers = new Headers(response.headers);
   headers.set('x-fc-request-id', requestId);
   return new Response(response.body, { status: response.status, headers });
+}
+
+/**
+ * The request path as the API knows it. FC 2.0's default trigger URLs arrive prefixed with
+ * `/2016-08-15/proxy/<service>/<function>`, announced in `x-fc-base-path`; FC 3.0 passes paths as-is.
+ */
+function triggerPath(req: IncomingMessage): string {
+  const path = (req.url ?? '/').split('?')[0] || '/';
+  const base = header(req, 'x-fc-base-path')?.replace(/\/+$/, '');
+  if (base && (path === base || path.startsWith(`${base}/`))) return path.slice(base.length) || '/';
+  return path;
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {

@@ -288,6 +288,25 @@ describe('the FC contract', () => {
     expect(response.status).toBe(400);
   });
 
+  it('strips FC 2.0\'s x-fc-base-path prefix from HTTP-trigger paths', async () => {
+    const response = await fetch(`${worker.url}/2016-08-15/proxy/ferry/worker/healthz`, { headers: { 'x-fc-base-path': '/2016-08-15/proxy/ferry/worker' } });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ ok: true });
+  });
+
+  it('with FERRY_HTTP_API=0 serves only /invoke and /healthz on trigger paths', async () => {
+    const locked = await startWorkerProcess(workerEnv({ FERRY_HTTP_API: '0', FERRY_WORK_DIR: join(temp, 'work-locked') }));
+    try {
+      expect((await fetch(`${locked.url}/healthz`)).status).toBe(200);
+      expect(await post(locked.url, { url: repoUrl('basic') })).toMatchObject({ status: 404, json: { code: 'NOT_FOUND' } });
+      const event = { path: '/jobs/abcdefghijklmnopqrstu', httpMethod: 'GET', headers: {}, queryParameters: {}, pathParameters: {}, body: '', isBase64Encoded: false };
+      const result = (await (await fetch(`${locked.url}/invoke`, { method: 'POST', body: JSON.stringify(event) })).json()) as { statusCode: number };
+      expect(result.statusCode).toBe(404);
+    } finally {
+      await locked.close();
+    }
+  });
+
   it('starts with no configuration at all: /healthz answers, jobs get 503 STORAGE_NOT_CONFIGURED', async () => {
     const bare = await startWorkerProcess({});
     try {
