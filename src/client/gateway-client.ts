@@ -155,7 +155,7 @@ export class GatewayClient {
     this.#fail(new FerryError('GATEWAY_UNREACHABLE', 'The gateway client was closed.'), false);
     const session = this.#session;
     this.#session = undefined;
-    if (session) this.#endSession(session, 'closed');
+    if (session) this.#endSession(session);
   }
 
   #emit<K extends keyof ClientEvents>(event: K, ...args: ClientEvents[K]): void {
@@ -218,7 +218,7 @@ export class GatewayClient {
         settled = true;
         clearTimeout(timer);
         if (!error) return resolve(session);
-        this.#endSession(session, 'closed');
+        this.#endSession(session);
         reject(error);
       };
       const timer = setTimeout(() => settle(new Error('timed out opening the session')), this.#opts.connectTimeoutMs ?? 15_000);
@@ -345,7 +345,7 @@ export class GatewayClient {
       .finally(() => (this.#reconnecting = false));
   }
 
-  #endSession(session: Session, _why: string): void {
+  #endSession(session: Session): void {
     if (session.heartbeat) clearInterval(session.heartbeat);
     try {
       if (session.socket.readyState === OPEN) session.socket.close(1000, 'bye');

@@ -143,7 +143,10 @@ class JobTracker {
     );
     const { signal } = options;
     if (signal) {
-      const onAbort = (): void => this.#finish(new FerryError('TIMEOUT', 'Gave up waiting for the job (--timeout). It may still finish on the server.'));
+      const onAbort = (): void => {
+        const timedOut = (signal.reason as Error | undefined)?.name === 'TimeoutError';
+        this.#finish(new FerryError('TIMEOUT', timedOut ? 'Gave up waiting for the job (--timeout). It may still finish on the server.' : 'Stopped waiting for the job.'));
+      };
       if (signal.aborted) onAbort();
       signal.addEventListener('abort', onAbort, { once: true });
       this.#unsubscribe.push(() => signal.removeEventListener('abort', onAbort));

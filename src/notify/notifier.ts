@@ -3,11 +3,12 @@
  * `x-ca-deviceid: <target>` and the JSON message as the body; the gateway pushes it as `NF#<body>`.
  *
  * Per (device, job) there is one ordered queue and one sender:
- * - important messages (phase changes, done, error) are always sent, in order;
+ * - important messages (phase changes, done, error) are always sent, in order, without delay: a
+ *   user waits on each of them, and a job has only a handful;
  * - an intermediate progress message replaces any unsent intermediate (latest wins) and is dropped
  *   when an important message is queued behind it (it is stale by then);
- * - sends are spaced by `minIntervalMs`, because the gateway closes a connection that receives more
- *   than a few messages per second;
+ * - intermediates are spaced by `minIntervalMs` from the previous send (≤ 4/s per job by default),
+ *   so a busy job cannot flood a client's connection;
  * - network errors, 429 and 5xx are retried with exponential backoff and a fresh nonce (a retried
  *   nonce would be refused as `Nonce Used`); 404 means the device is gone and is not retried.
  * Nothing here throws into the job: failures are logged and dropped.
@@ -54,6 +55,8 @@ interface Lane {
   jobId: string;
   items: Item[];
   lastSentAt: number;
+  /** Ends an intermediate's wait early when an important message arrives. */
+  wake?: (() => void) | undefined;
 }
 
 export function createNotifier(options: NotifierOptions): Notifier {
@@ -74,8 +77,19 @@ export function createNotifier(options: NotifierOptions): Notifier {
 
   async function pump(key: string, lane: Lane): Promise<void> {
     while (lane.items.length > 0) {
+      // Only intermediate progress is spaced (≤ 1 per minIntervalMs); phase changes and final
+      // messages go at once, and one arriving during the wait cuts it short.
       const wait = lane.lastSentAt + minIntervalMs - Date.now();
-      if (wait > 0) await sleep(wait);
+      if (wait > 0 && !lane.items[0]?.important) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, wait);
+          lane.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        lane.wake = undefined;
+      }
       // Taken only now: an intermediate queued while we waited replaces the older one.
       const item = lane.items.shift();
       if (!item) break;
@@ -108,6 +122,7 @@ export function createNotifier(options: NotifierOptions): Notifier {
       // Either way, unsent intermediates are now stale.
       lane.items = lane.items.filter((item) => item.important);
       lane.items.push({ body, important: opts.important });
+      if (opts.important) lane.wake?.();
       if (!running.has(key)) running.set(key, pump(key, lane));
     },
 

@@ -11,6 +11,8 @@ export interface GitServerOptions {
   root: string;
   /** Called for every request before it is served, e.g. to count `git-upload-pack` calls by `req.url`. */
   onRequest?: (req: IncomingMessage) => void;
+  /** Waits this long before serving each request: a slow link, so jobs last long enough to interrupt. */
+  delayMs?: number;
 }
 
 export interface GitServer {
@@ -40,7 +42,8 @@ export async function startGitServer(options: GitServerOptions): Promise<GitServ
   const server = createServer((req, res) => {
     requests++;
     options.onRequest?.(req);
-    serve(req, res).catch((error: unknown) => {
+    const delayed = options.delayMs ? new Promise<void>((resolve) => setTimeout(resolve, options.delayMs)) : Promise.resolve();
+    delayed.then(() => serve(req, res)).catch((error: unknown) => {
       if (!res.headersSent) send(res, 500, `git-server: ${String(error)}\n`);
       else res.destroy();
     });

@@ -56,7 +56,7 @@ export class RuntimeProcess {
           liveGroups.delete(this.pid);
         }
         // Wait briefly for the last output lines so failure messages are complete.
-        void Promise.race([closed, delay(1000)]).then(() => resolve(info));
+        void Promise.race([closed, delay(1000, undefined, { ref: false })]).then(() => resolve(info));
       };
       child.once('exit', (code, signal) => finish({ code, signal }));
       child.once('error', (err) => {
@@ -82,7 +82,8 @@ export class RuntimeProcess {
       return;
     }
     killGroup(this.pid, 'SIGTERM');
-    const exitedInTime = await Promise.race([this.exited.then(() => true), delay(graceMs).then(() => false)]);
+    // Unref'd: a grace timer that lost the race must not keep the host process (ferry get) alive.
+    const exitedInTime = await Promise.race([this.exited.then(() => true), delay(graceMs, undefined, { ref: false }).then(() => false)]);
     if (!exitedInTime) killGroup(this.pid, 'SIGKILL');
     await this.exited;
   }

@@ -1,0 +1,123 @@
+/**
+ * `ferry get` as a library call: (start the embedded stack) → connect to the gateway → submit and
+ * follow the job → download the signed URL → verify → (extract). Reports through one `onEvent`.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, rm } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { FerryError } from '../errors.js';
+import type { ArchiveFormat } from '../git/archive.js';
+import type { DoneMessage } from '../jobs/types.js';
+import type { AppCredentials } from '../notify/signature.js';
+import { download } from './download.js';
+import type { CliEvent } from './events.js';
+import { extractArchive } from './extract.js';
+import { GatewayClient } from './gateway-client.js';
+import { runJob } from './job-follow.js';
+
+export interface GetOptions {
+  url: string;
+  ref?: string | undefined;
+  format: ArchiveFormat;
+  /** Where to save the archive; default the done message's filename in `cwd` (a temp file with `extract`). */
+  output?: string | undefined;
+  /** Unpack into this (new or empty) directory. */
+  extract?: string | undefined;
+  /** A gateway's ws:// URL; without it the embedded local stack is started. */
+  gateway?: string | undefined;
+  credentials?: AppCredentials | undefined;
+  /** Embedded stack settings (ignored with `gateway`). */
+  local?: { dataDir: string; allowHosts?: string[] | undefined; allowHttp?: boolean | undefined };
+  /** How long to wait for the job to finish. */
+  timeoutMs: number;
+  signal?: AbortSignal | undefined;
+  cwd?: string;
+  onEvent?: (event: CliEvent) => void;
+  /** Test hook: reconnect timing, idle poll. */
+  tuning?: { idlePollMs?: number; downloadRetries?: number };
+}
+
+export interface GetResult {
+  done: DoneMessage;
+  /** The saved archive, unless it was only a temporary for `extract`. */
+  path: string | undefined;
+  dir: string | undefined;
+}
+
+export async function ferryGet(options: GetOptions): Promise<GetResult> {
+  const emit = options.onEvent ?? (() => undefined);
+  const cwd = options.cwd ?? process.cwd();
+  const cleanups: (() => Promise<void>)[] = [];
+  try {
+    let gateway = options.gateway;
+    let credentials = options.credentials;
+    if (gateway === undefined) {
+      // Loaded only when needed: a client talking to a real gateway never touches the emulators.
+      const { startLocalStack } = await import('../local/stack.js');
+      const stack = await startLocalStack({ dataDir: options.local?.dataDir ?? join(cwd, '.ferry'), port: 0, allowHosts: options.local?.allowHosts, allowHttp: options.local?.allowHttp });
+      cleanups.push(() => stack.close());
+      gateway = stack.gateway;
+      credentials = { appKey: stack.appKey, appSecret: stack.appSecret };
+      emit({ type: 'local-stack', gateway });
+    }
+
+    const client = new GatewayClient({ url: gateway, credentials });
+    cleanups.push(async () => client.close());
+    await client.connect();
+    const timeout = AbortSignal.timeout(options.timeoutMs);
+    const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
+    const done = await runJob(client, { url: options.url, ref: options.ref, format: options.format }, {
+      onEvent: emit,
+      signal,
+      ...(options.tuning?.idlePollMs !== undefined && { idlePollMs: options.tuning.idlePollMs }),
+    });
+    client.close(); // the download needs no websocket
+
+    const keep = options.output !== undefined || options.extract === undefined;
+    const path = options.output !== undefined ? resolve(cwd, options.output)
+      : keep ? join(cwd, safeFilename(done.filename, options.format))
+      : join(dirname(resolve(cwd, options.extract as string)), `.ferry-${randomBytes(4).toString('hex')}-${safeFilename(done.filename, options.format)}`);
+    if (!keep) cleanups.push(() => rm(path, { force: true }));
+
+    await mkdir(dirname(path), { recursive: true });
+    let last = 0;
+    const saved = await download({
+      url: done.url,
+      dest: path,
+      sha256: done.sha256,
+      size: done.size,
+      signal: options.signal,
+      ...(options.tuning?.downloadRetries !== undefined && { retries: options.tuning.downloadRetries }),
+      onProgress: ({ bytes, total }) => {
+        // Throttled to ~5 lines a second; the final one always goes out.
+        const now = Date.now();
+        if (now - last < 200 && bytes !== total) return;
+        last = now;
+        emit({ type: 'download', bytes, total });
+      },
+      onRetry: ({ bytes, attempt, reason }) => emit({ type: 'download-retry', bytes, attempt, reason }),
+    });
+    if (keep) emit({ type: 'saved', path: saved.path, size: saved.size, sha256: saved.sha256 });
+
+    let dir: string | undefined;
+    if (options.extract !== undefined) {
+      const result = await extractArchive(saved.path, done.format, resolve(cwd, options.extract), {
+        onWarning: (message) => emit({ type: 'warning', message }),
+      });
+      dir = result.dir;
+      emit({ type: 'extracted', dir: result.dir, files: result.files });
+    }
+    return { done, path: keep ? saved.path : undefined, dir };
+  } finally {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+  }
+}
+
+/** The server names the file; never let that name pick a directory. */
+function safeFilename(name: string, format: ArchiveFormat): string {
+  const base = basename(name.replace(/\\/g, '/'));
+  if (base === '' || base === '.' || base === '..' || base.startsWith('.')) {
+    throw new FerryError('INTERNAL', `The server named the archive "${name.slice(0, 100)}", which is not a usable file name.`);
+  }
+  return base.endsWith(`.${format}`) ? base : `${base}.${format}`;
+}

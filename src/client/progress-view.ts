@@ -1,0 +1,177 @@
+/**
+ * Renders `ferry get` events: JSON lines on stdout (--json), cli-progress bars on a TTY (one bar per
+ * phase, then the download), or plain lines otherwise. Human output goes to stderr.
+ */
+import { MultiBar, Presets, type SingleBar } from 'cli-progress';
+import type { Phase } from '../jobs/types.js';
+import type { CliEvent } from './events.js';
+
+export interface ProgressView {
+  event(event: CliEvent): void;
+  /** Stops redrawing; call before printing anything else. */
+  stop(): void;
+}
+
+export interface ViewStreams {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+}
+
+export function createView(mode: 'json' | 'auto', streams: ViewStreams = { stdout: process.stdout, stderr: process.stderr }): ProgressView {
+  if (mode === 'json') return jsonView(streams.stdout);
+  return streams.stderr.isTTY ? barsView(streams.stderr) : linesView(streams.stderr);
+}
+
+function jsonView(out: NodeJS.WritableStream): ProgressView {
+  return { event: (event) => void out.write(`${JSON.stringify(event)}\n`), stop: () => undefined };
+}
+
+const LABELS: Record<Phase | 'download', string> = {
+  queued: 'queued',
+  resolving: 'resolving',
+  fetching: 'fetching',
+  archiving: 'archiving',
+  uploading: 'uploading',
+  signing: 'signing',
+  download: 'download',
+};
+
+/** `Receiving objects 120/4031` (git's own counts, as the worker forwards them). */
+export function gitCounts(message: string | undefined): { stage: string; done: number; total: number } | undefined {
+  const match = /^(.*?)[: ]+(\d+)\/(\d+)\s*$/.exec(message ?? '');
+  if (!match) return undefined;
+  return { stage: match[1] ?? '', done: Number(match[2]), total: Number(match[3]) };
+}
+
+/** One line of numbers per phase, shared by both human views. */
+function describe(event: Extract<CliEvent, { type: 'progress' }>): { value: number; total: number; detail: string } {
+  const { phase } = event;
+  if (phase === 'queued') {
+    const position = event.queuePosition ?? 0;
+    return { value: position > 0 ? 0 : 1, total: 1, detail: position > 0 ? `position ${position} in the queue` : 'starting' };
+  }
+  if (phase === 'fetching') {
+    const counts = gitCounts(event.message);
+    if (counts) return { value: counts.done, total: Math.max(counts.total, 1), detail: `${counts.stage} ${counts.done}/${counts.total}` };
+    return { value: event.percent ?? 0, total: 100, detail: event.message ?? '' };
+  }
+  if (phase === 'archiving') {
+    const bytes = event.bytes ?? 0;
+    return { value: bytes, total: Math.max(event.total ?? bytes, 1), detail: formatBytes(bytes) };
+  }
+  if (phase === 'uploading') {
+    const bytes = event.bytes ?? 0;
+    const total = event.total ?? bytes;
+    return { value: bytes, total: Math.max(total, 1), detail: `${formatBytes(bytes)} / ${formatBytes(total)}` };
+  }
+  return { value: event.percent ?? 100, total: 100, detail: event.message ?? '' };
+}
+
+function barsView(stream: NodeJS.WritableStream): ProgressView {
+  const multi = new MultiBar(
+    { format: ' {label} |{bar}| {pct} {detail}', stream, hideCursor: true, clearOnComplete: false, barsize: 30, fps: 8, autopadding: true },
+    Presets.shades_classic,
+  );
+  const bars = new Map<string, SingleBar>();
+  let current: string | undefined;
+  const set = (key: Phase | 'download', value: number, total: number, detail: string): void => {
+    if (current !== key && current !== undefined) {
+      const previous = bars.get(current);
+      previous?.update(previous.getTotal(), { pct: '100%' });
+    }
+    current = key;
+    const pct = `${String(Math.min(100, Math.floor((value / Math.max(total, 1)) * 100))).padStart(3)}%`;
+    const payload = { label: LABELS[key].padEnd(9), pct, detail };
+    const bar = bars.get(key);
+    if (bar) {
+      bar.setTotal(total);
+      bar.update(value, payload);
+    } else {
+      bars.set(key, multi.create(total, value, payload));
+    }
+  };
+  const log = (line: string): void => multi.log(`${line}\n`);
+
+  return {
+    event(event) {
+      switch (event.type) {
+        case 'progress': {
+          const { value, total, detail } = describe(event);
+          return set(event.phase, value, total, detail);
+        }
+        case 'done':
+          if (current) set(current as Phase, 1, 1, '');
+          current = undefined;
+          return log(event.cached ? `cached: ${event.filename} (${formatBytes(event.size)})` : `built ${event.filename} (${formatBytes(event.size)})`);
+        case 'download':
+          return set('download', event.bytes, event.total ?? Math.max(event.bytes, 1), `${formatBytes(event.bytes)}${event.total ? ` / ${formatBytes(event.total)}` : ''}`);
+        default: {
+          const line = lineFor(event);
+          if (line) log(line);
+        }
+      }
+    },
+    stop: () => multi.stop(),
+  };
+}
+
+function linesView(stream: NodeJS.WritableStream): ProgressView {
+  let phase: string | undefined;
+  let lastLine = 0;
+  let lastQuarter = -1;
+  const write = (line: string): void => void stream.write(`${line}\n`);
+  return {
+    event(event) {
+      if (event.type === 'progress') {
+        const { detail } = describe(event);
+        // Each phase once, then at most one line every 5 s while it lasts.
+        if (event.phase === phase && Date.now() - lastLine < 5000) return;
+        phase = event.phase;
+        lastLine = Date.now();
+        return write(`${LABELS[event.phase]}${detail ? `: ${detail}` : ''}`);
+      }
+      if (event.type === 'download') {
+        const quarter = event.total ? Math.floor((event.bytes / event.total) * 4) : 0;
+        if (quarter === lastQuarter) return;
+        lastQuarter = quarter;
+        return write(`download: ${formatBytes(event.bytes)}${event.total ? ` / ${formatBytes(event.total)}` : ''}`);
+      }
+      if (event.type === 'done') {
+        return write(event.cached ? `cached: ${event.filename} (${formatBytes(event.size)})` : `built ${event.filename} (${formatBytes(event.size)})`);
+      }
+      const line = lineFor(event);
+      if (line) write(line);
+    },
+    stop: () => undefined,
+  };
+}
+
+/** The events both human views print as a single line. */
+function lineFor(event: CliEvent): string | undefined {
+  switch (event.type) {
+    case 'local-stack':
+      return `started the local stack at ${event.gateway}`;
+    case 'submitted':
+      return `job ${event.jobId}: ${event.repo} ${event.ref} (${event.commit.slice(0, 12)}) as ${event.format}`;
+    case 'reconnect':
+      return `reconnected to the gateway (${event.reason})`;
+    case 'download-retry':
+      return `download interrupted at ${formatBytes(event.bytes)} (${event.reason}); resuming`;
+    case 'warning':
+      return `warning: ${event.message}`;
+    default:
+      return undefined;
+  }
+}
+
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+}

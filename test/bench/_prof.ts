@@ -1,0 +1,22 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { benchRoot } from '../helpers/fixtures.js';
+import { startGitServer } from '../helpers/git-server.js';
+import { startOssServer } from '../../src/local/oss/index.js';
+import { startWorkerProcess } from '../helpers/worker-process.js';
+const fmt = process.argv[2] ?? 'zip';
+const root = await benchRoot();
+const gs = await startGitServer({ root });
+const dir = mkdtempSync(join(tmpdir(), 'prof-'));
+const creds = { accessKeyId: 'a', accessKeySecret: 'b' };
+const oss = await startOssServer({ dataDir: join(dir, 'oss'), port: 0, credentials: [creds], buckets: ['ferry'], region: 'oss-cn-hongkong' });
+const w = await startWorkerProcess({ NODE_OPTIONS: '--require /tmp/prof-hook.cjs', FERRY_OSS_ENDPOINT: oss.endpoint, FERRY_OSS_PUBLIC_ENDPOINT: oss.pathStyleEndpoint, FERRY_OSS_PATH_STYLE: '1', FERRY_OSS_BUCKET: 'ferry', FERRY_OSS_REGION: oss.region, FERRY_OSS_ACCESS_KEY_ID: 'a', FERRY_OSS_ACCESS_KEY_SECRET: 'b', FERRY_WORK_DIR: join(dir, 'work'), FERRY_ALLOWED_HOSTS: gs.host, FERRY_ALLOW_HTTP: '1', ...(process.env.XENV ? JSON.parse(process.env.XENV) : {}) });
+const u0 = process.cpuUsage();
+const t0 = performance.now();
+const r = await (await fetch(`${w.url}/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ url: `${gs.url}/bench/big`, format: fmt }) })).json() as any;
+for (;;) { await new Promise(r => setTimeout(r, 20)); const s = await (await fetch(`${w.url}/jobs/${r.jobId}`)).json() as any; if (s.status === 'done' || s.status === 'error') { console.log(s.status, s.phase, (performance.now() - t0).toFixed(0), 'ms'); break; } }
+const u = process.cpuUsage(u0);
+console.log('bench process (oss server + git server) cpu', ((u.user + u.system) / 1000).toFixed(0), 'ms');
+w.child.kill('SIGUSR2'); await new Promise(r => setTimeout(r, 1500)); await w.close();
+await oss.close(); await gs.close();

@@ -1,0 +1,238 @@
+// `npm run bench`: ferry against a native git baseline measured in the same run, on the same
+// machine, through the same local smart-HTTP server. Prints a table and writes
+// test/artifacts/bench.json. Knobs (environment): see docs/benchmarks.md.
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { benchRoot } from '../helpers/fixtures.js';
+import { startGitServer } from '../helpers/git-server.js';
+import { ROOT } from '../helpers/worker-process.js';
+import { runBaseline, type BaselineRun } from './baseline.js';
+import { runFanout, type FanoutResult } from './fanout.js';
+import { median, now, percentile } from './measure.js';
+import { machine, megabytes, millis, printTable, ratio, seconds, summary, verdict, writeJson, type Row } from './report.js';
+import { CliUnavailable, runCacheHits, runFerryGet, runWsGet, startStack, type CacheHitRun, type E2eRun, type StackOptions } from './stack-e2e.js';
+import { runWorkerJob, type WorkerJobRun } from './worker-job.js';
+
+const config = {
+  runs: envInt('BENCH_RUNS', 3),
+  format: envFormat(),
+  pollMs: envInt('BENCH_POLL_MS', 20),
+  cacheHits: envInt('BENCH_CACHE_HITS', 30),
+  fanoutClients: envInt('BENCH_FANOUT_CLIENTS', 500),
+  fanoutMessages: envInt('BENCH_FANOUT_MESSAGES', 40),
+  fanoutConcurrency: envInt('BENCH_FANOUT_CONCURRENCY', 32),
+  sections: (process.env.BENCH_ONLY ?? 'core,e2e,fanout').split(',').map((s) => s.trim()),
+};
+// FERRY_* variables in the bench's environment reach the worker: for experiments (FERRY_PART_SIZE, …).
+const workerEnv = Object.fromEntries(Object.entries(process.env).filter(([name, value]) => name.startsWith('FERRY_') && value !== undefined)) as Record<string, string>;
+
+const started = now();
+const loadBefore = loadavg();
+const rows: Row[] = [];
+const results: Record<string, unknown> = {};
+const log = (line: string): void => console.error(`[bench ${seconds(now() - started).padStart(8)}] ${line}`);
+
+log(`building the benchmark repository (once) …`);
+if ((loadBefore[0] ?? 0) > 0.5) log(`warning: load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')} before the run: other work on this machine skews the figures`);
+const root = await benchRoot();
+const git = await startGitServer({ root });
+const repoUrl = `${git.url}/bench/big`;
+try {
+  log(`warm-up: one native clone so the git server's page cache is warm for everyone`);
+  await runBaseline(repoUrl, config.format);
+  if (config.sections.includes('core')) await core();
+  if (config.sections.includes('e2e')) await e2e();
+  if (config.sections.includes('fanout')) await fanout();
+} finally {
+  await git.close();
+}
+
+console.log('');
+printTable(rows);
+console.log('');
+const line = summary(rows);
+console.log(line);
+const loadAfter = loadavg();
+console.log(`load average before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${loadAfter.map((l) => l.toFixed(2)).join(' ')}; ${seconds(now() - started)} in all`);
+const file = join(ROOT, 'test/artifacts/bench.json');
+await writeJson(file, { date: new Date().toISOString(), machine: machine(), config: { ...config, workerEnv }, rows, summary: line, loadavg: { before: loadBefore, after: loadAfter }, results });
+log(`wrote ${file}`);
+
+/** Issue "core": cold job latency against the native baseline, peak RSS, CPU. */
+async function core(): Promise<void> {
+  const baseline: BaselineRun[] = [];
+  const ferry: WorkerJobRun[] = [];
+  const options = { repoUrl, gitHost: git.host, format: config.format, pollMs: config.pollMs, extraEnv: workerEnv };
+  log(`core: warm-up job (not counted)`);
+  await runWorkerJob(options);
+  for (let i = 0; i < config.runs; i++) {
+    // Interleaved, alternating which goes first, so drift on the machine hits both sides alike.
+    const steps = [
+      async () => baseline.push(await runBaseline(repoUrl, config.format)),
+      async () => ferry.push(await runWorkerJob(options)),
+    ];
+    if (i % 2 === 1) steps.reverse();
+    for (const step of steps) await step();
+    log(`core run ${i + 1}/${config.runs}: native ${seconds(baseline.at(-1)?.ms ?? NaN)}, ferry ${seconds(ferry.at(-1)?.ms ?? NaN)}`);
+  }
+  results.core = { baseline, ferry };
+
+  const ferryMs = median(ferry.map((r) => r.ms));
+  const nativeMs = median(baseline.map((r) => r.ms));
+  const rss = Math.max(...ferry.map((r) => r.peakRssBytes ?? NaN));
+  const cpu = median(ferry.map((r) => (r.cpuSelfMs ?? NaN) + (r.cpuChildrenMs ?? NaN)));
+  const nativeCpu = median(baseline.map((r) => r.cpuMs));
+  const phase = (name: string): number => median(ferry.map((r) => r.phases[name] ?? NaN));
+  rows.push(
+    {
+      metric: `job latency, cold (${config.format})`,
+      ferry: seconds(ferryMs),
+      baseline: seconds(nativeMs),
+      ratio: ratio(ferryMs / nativeMs),
+      target: 'ratio <= 1.2',
+      result: verdict(ferryMs / nativeMs <= 1.2),
+      note:
+        `median of ${config.runs}; ferry: POST answered ${millis(median(ferry.map((r) => r.acceptedMs)))}, fetch done ~${millis(phase('archiving'))}, ` +
+        `archive done ~${millis(phase('uploading'))}, done ${millis(ferryMs)} (polled every ${config.pollMs} ms); ` +
+        `native: clone ${millis(median(baseline.map((r) => r.cloneMs)))} + archive ${millis(median(baseline.map((r) => r.archiveMs)))}`,
+    },
+    {
+      metric: 'worker peak RSS (VmHWM)',
+      ferry: megabytes(rss),
+      baseline: '-',
+      ratio: '-',
+      target: '<= 150 MB',
+      result: verdict(rss <= 150 * 1024 ** 2),
+      note: `highest of ${config.runs} runs; the worker's node process only (git children not included)`,
+    },
+    {
+      metric: 'CPU time (user+sys)',
+      ferry: seconds(cpu),
+      baseline: seconds(nativeCpu),
+      ratio: ratio(cpu / nativeCpu),
+      target: '-',
+      result: 'info',
+      note:
+        `ferry: worker node ${seconds(median(ferry.map((r) => r.cpuSelfMs ?? NaN)))} + its git children ${seconds(median(ferry.map((r) => r.cpuChildrenMs ?? NaN)))}; ` +
+        `native: git clone + git archive; the git server's CPU and the local OSS store's are in neither`,
+    },
+  );
+}
+
+/** Issue "gateway": cold `ferry get` through `ferry serve`, the same trip by a raw client, cache hits. */
+async function e2e(): Promise<void> {
+  const options: StackOptions = { repoUrl, gitHost: git.host, format: config.format, extraEnv: workerEnv };
+  const baseline: BaselineRun[] = [];
+  const ws: E2eRun[] = [];
+  const cli: E2eRun[] = [];
+  let cliSkipped: string | undefined;
+  let hits: CacheHitRun[] = [];
+  for (let i = 0; i < config.runs; i++) {
+    const last = i === config.runs - 1;
+    const steps: (() => Promise<unknown>)[] = [
+      async () => baseline.push(await runBaseline(repoUrl, config.format)),
+      async () => {
+        const s = await startStack(options);
+        try {
+          ws.push(await runWsGet(s, options, `bench-ws-${i}`));
+          // The stack is warm now: the same job again is a cache hit (3 warm-up submissions dropped).
+          if (last) hits = (await runCacheHits(s, options, 'bench-hits', config.cacheHits + 3)).slice(3);
+        } catch (error) {
+          throw new Error(`${(error as Error).message}\nstack log:\n${s.log.slice(-15).join('\n')}`, { cause: error });
+        } finally {
+          await s.close();
+        }
+      },
+      async () => {
+        if (cliSkipped) return;
+        const s = await startStack(options);
+        try {
+          cli.push(await runFerryGet(s, options));
+        } catch (error) {
+          if (!(error instanceof CliUnavailable)) throw error;
+          cliSkipped = error.message;
+          log(`e2e: skipping ferry get: ${cliSkipped}`);
+        } finally {
+          await s.close();
+        }
+      },
+    ];
+    if (i % 2 === 1) steps.reverse();
+    for (const step of steps) await step();
+    log(`e2e run ${i + 1}/${config.runs}: native ${seconds(baseline.at(-1)?.ms ?? NaN)}, ws client ${seconds(ws.at(-1)?.ms ?? NaN)}, ferry get ${cliSkipped ? 'skipped' : seconds(cli.at(-1)?.ms ?? NaN)}`);
+  }
+  results.e2e = { baseline, ws, cli, cliSkipped, cacheHits: hits };
+
+  const nativeMs = median(baseline.map((r) => r.ms));
+  const cliMs = median(cli.map((r) => r.ms));
+  const wsMs = median(ws.map((r) => r.ms));
+  rows.push(
+    cliSkipped
+      ? { metric: 'ferry get, cold, incl. download', ferry: '-', baseline: seconds(nativeMs), ratio: '-', target: 'ratio <= 1.3', result: 'SKIP', note: cliSkipped }
+      : {
+          metric: 'ferry get, cold, incl. download',
+          ferry: seconds(cliMs),
+          baseline: seconds(nativeMs),
+          ratio: ratio(cliMs / nativeMs),
+          target: 'ratio <= 1.3',
+          result: verdict(cliMs / nativeMs <= 1.3),
+          note: `median of ${cli.length}; CLI process start to exit, through gateway + FC emulator + worker + OSS, download included`,
+        },
+    {
+      metric: 'raw ws client, cold, incl. download',
+      ferry: seconds(wsMs),
+      baseline: seconds(nativeMs),
+      ratio: ratio(wsMs / nativeMs),
+      target: 'ratio <= 1.3',
+      result: verdict(wsMs / nativeMs <= 1.3),
+      note: `median of ${ws.length}; the bench's own client (test/bench/gateway-client.ts): connect, register, POST /jobs frame, done push, download + sha256`,
+    },
+    {
+      metric: 'cache hit, submit -> done push',
+      ferry: `p50 ${millis(percentile(hits.map((h) => h.doneMs), 50))}`,
+      baseline: '-',
+      ratio: '-',
+      target: 'p50 <= 100 ms',
+      result: verdict(percentile(hits.map((h) => h.doneMs), 50) <= 100),
+      note:
+        `${hits.length} submissions on one connection; p95 ${millis(percentile(hits.map((h) => h.doneMs), 95))}, ` +
+        `max ${millis(Math.max(...hits.map((h) => h.doneMs)))}; response frame p50 ${millis(percentile(hits.map((h) => h.responseMs), 50))}`,
+    },
+  );
+}
+
+/** Issue "gateway": notify fan-out to many clients, each receiving only its own job's messages. */
+async function fanout(): Promise<void> {
+  log(`fan-out: ${config.fanoutClients} clients x ${config.fanoutMessages} messages`);
+  const result: FanoutResult = await runFanout({ clients: config.fanoutClients, messagesPerClient: config.fanoutMessages, concurrency: config.fanoutConcurrency });
+  results.fanout = result;
+  const exact = result.clientsCorrect === result.clients && result.problems.length === 0;
+  rows.push({
+    metric: `notify fan-out, ${result.clients} clients`,
+    ferry: `${Math.round(result.messagesPerSecond)} msg/s`,
+    baseline: '-',
+    ratio: '-',
+    target: 'each gets exactly its own',
+    result: verdict(exact),
+    note:
+      `${result.messages} messages (${config.fanoutMessages}/client) in ${millis(result.deliverMs)}, ${config.fanoutConcurrency} NOTIFY calls in flight; ` +
+      `NOTIFY->NF# p50 ${millis(result.latencyP50Ms)}, p99 ${millis(result.latencyP99Ms)}; ${result.clientsCorrect}/${result.clients} clients exact; ` +
+      `gateway process CPU ${seconds(result.gatewayCpuMs ?? NaN)}, peak RSS ${megabytes(result.gatewayPeakRssBytes)}; clients+sender CPU ${seconds(result.benchCpuMs)}; ` +
+      `connect+register ${millis(result.connectMs)}` +
+      (result.problems.length > 0 ? `; problems: ${result.problems.join(' | ')}` : ''),
+  });
+}
+
+function envInt(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`Expected ${name} to be an integer >= 1, got ${JSON.stringify(raw)}`);
+  return value;
+}
+
+function envFormat(): 'zip' | 'tar.gz' {
+  const raw = process.env.BENCH_FORMAT ?? 'zip';
+  if (raw !== 'zip' && raw !== 'tar.gz') throw new Error(`Expected BENCH_FORMAT to be zip or tar.gz, got ${JSON.stringify(raw)}`);
+  return raw;
+}

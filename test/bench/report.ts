@@ -1,0 +1,70 @@
+// The printed table and test/artifacts/bench.json. A missed target is reported, never an exit code.
+import { execFileSync } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus, totalmem } from 'node:os';
+import { dirname } from 'node:path';
+
+export type Verdict = 'PASS' | 'FAIL' | 'SKIP' | 'info';
+
+export interface Row {
+  metric: string;
+  ferry: string;
+  baseline: string;
+  ratio: string;
+  target: string;
+  result: Verdict;
+  /** Why a row was skipped, or what it stands for. */
+  note?: string;
+}
+
+export function machine(): Record<string, string | number> {
+  const version = (command: string, args: string[]): string => {
+    try {
+      return execFileSync(command, args, { encoding: 'utf8' }).trim();
+    } catch {
+      return 'unknown';
+    }
+  };
+  return {
+    nproc: Number(version('nproc', [])) || cpus().length,
+    cpu: cpus()[0]?.model ?? 'unknown',
+    memoryGiB: Math.round(totalmem() / 1024 ** 3),
+    node: process.version,
+    git: version('git', ['--version']),
+    kernel: version('uname', ['-sr']),
+  };
+}
+
+export function printTable(rows: Row[]): void {
+  const header: Row = { metric: 'metric', ferry: 'ferry', baseline: 'baseline', ratio: 'ratio', target: 'target', result: 'info' };
+  const cells = (row: Row): string[] => [row.metric, row.ferry, row.baseline, row.ratio, row.target, row === header ? 'result' : row.result];
+  const widths = cells(header).map((_, i) => Math.max(...[header, ...rows].map((row) => cells(row)[i]?.length ?? 0)));
+  const line = (row: Row): string => cells(row).map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  console.log(line(header));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const row of rows) console.log(line(row));
+  const notes = rows.filter((row) => row.note);
+  if (notes.length > 0) console.log('');
+  for (const row of notes) console.log(`  ${row.metric}: ${row.note}`);
+}
+
+export function summary(rows: Row[]): string {
+  const judged = rows.filter((row) => row.result === 'PASS' || row.result === 'FAIL');
+  const failed = judged.filter((row) => row.result === 'FAIL').map((row) => row.metric);
+  const skipped = rows.filter((row) => row.result === 'SKIP').map((row) => row.metric);
+  let text = `bench: ${judged.length - failed.length}/${judged.length} targets met`;
+  if (failed.length > 0) text += `; missed: ${failed.join(', ')}`;
+  if (skipped.length > 0) text += `; skipped: ${skipped.join(', ')}`;
+  return text;
+}
+
+export async function writeJson(file: string, data: unknown): Promise<void> {
+  await mkdir(dirname(file), { recursive: true });
+  await writeFile(file, `${JSON.stringify(data, null, 2)}\n`);
+}
+
+export const seconds = (ms: number): string => `${(ms / 1000).toFixed(2)} s`;
+export const millis = (ms: number): string => `${ms.toFixed(0)} ms`;
+export const megabytes = (bytes: number | undefined): string => (bytes === undefined ? 'n/a' : `${(bytes / 1024 ** 2).toFixed(0)} MB`);
+export const ratio = (value: number): string => (Number.isFinite(value) ? value.toFixed(2) : 'n/a');
+export const verdict = (ok: boolean): Verdict => (ok ? 'PASS' : 'FAIL');

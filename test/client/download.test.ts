@@ -1,0 +1,116 @@
+/**
+ * download.ts against a real node:http server that speaks Range and can cut a response mid-body
+ * (a real dropped connection, not a mock).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { download, type DownloadRetry } from '../../src/client/download.js';
+
+const body = randomBytes(3 * 1024 * 1024 + 123);
+const sha256 = createHash('sha256').update(body).digest('hex');
+
+let server: Server;
+let base: string;
+let work: string;
+/** Per-path behaviour, set by each test. */
+let behave: (req: IncomingMessage, res: ServerResponse, count: number) => void;
+let requests: { range: string | undefined }[] = [];
+
+/** Serves `body`, honouring `Range: bytes=N-`; `cutAfter` destroys the socket after that many body bytes. */
+function serve(req: IncomingMessage, res: ServerResponse, options: { cutAfter?: number; ignoreRange?: boolean } = {}): void {
+  const match = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+  const start = match && !options.ignoreRange ? Number(match[1]) : 0;
+  const slice = body.subarray(start);
+  const headers: Record<string, string | number> = { 'content-type': 'application/zip', 'content-length': slice.length, 'accept-ranges': 'bytes' };
+  if (start > 0) headers['content-range'] = `bytes ${start}-${body.length - 1}/${body.length}`;
+  res.writeHead(start > 0 ? 206 : 200, headers);
+  if (options.cutAfter === undefined) return void res.end(slice);
+  res.write(slice.subarray(0, options.cutAfter), () => setTimeout(() => res.socket?.destroy(), 20));
+}
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'ferry-download-'));
+  server = createServer((req, res) => {
+    requests.push({ range: req.headers.range });
+    behave(req, res, requests.length);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+  await rm(work, { recursive: true, force: true });
+});
+beforeEach(() => {
+  requests = [];
+});
+
+describe('download', () => {
+  it('resumes with Range after the connection is cut mid-body, and verifies the whole file', async () => {
+    behave = (req, res, count) => serve(req, res, count === 1 ? { cutAfter: 1024 * 1024 } : {});
+    const dest = join(work, 'resumed.zip');
+    const retries: DownloadRetry[] = [];
+    let lastProgress = 0;
+    const result = await download({ url: `${base}/a.zip`, dest, sha256, size: body.length, backoffMs: 10, onRetry: (r) => retries.push(r), onProgress: (p) => (lastProgress = p.bytes) });
+    expect(result).toEqual({ path: dest, size: body.length, sha256 });
+    expect((await readFile(dest)).equals(body)).toBe(true);
+    expect(requests).toHaveLength(2);
+    expect(requests[0]!.range).toBeUndefined();
+    // The second request asks for exactly what is missing: nothing fetched twice.
+    const resumedAt = Number(/^bytes=(\d+)-$/.exec(requests[1]!.range ?? '')?.[1]);
+    expect(resumedAt).toBeGreaterThan(0);
+    expect(resumedAt).toBeLessThanOrEqual(1024 * 1024);
+    expect(retries).toHaveLength(1);
+    expect(retries[0]!.bytes).toBe(resumedAt);
+    expect(lastProgress).toBe(body.length);
+    expect(await readdir(work)).not.toContain('resumed.zip.part');
+  });
+
+  it('starts over when the server ignores Range (200 instead of 206)', async () => {
+    behave = (req, res, count) => serve(req, res, count === 1 ? { cutAfter: 500_000 } : { ignoreRange: true });
+    const dest = join(work, 'restarted.zip');
+    await download({ url: `${base}/b.zip`, dest, sha256, size: body.length, backoffMs: 10 });
+    expect((await readFile(dest)).equals(body)).toBe(true);
+    expect(requests).toHaveLength(2);
+  });
+
+  it('detects a checksum mismatch and leaves no file behind', async () => {
+    behave = (req, res) => serve(req, res);
+    const dest = join(work, 'bad.zip');
+    await expect(download({ url: `${base}/c.zip`, dest, sha256: 'f'.repeat(64), size: body.length })).rejects.toMatchObject({ code: 'CHECKSUM_MISMATCH' });
+    const left = await readdir(work);
+    expect(left).not.toContain('bad.zip');
+    expect(left).not.toContain('bad.zip.part');
+  });
+
+  it('gives up on a 403 (expired URL) at once, and after N failures in a row otherwise', async () => {
+    behave = (_req, res) => res.writeHead(403).end('<Error><Code>AccessDenied</Code></Error>');
+    await expect(download({ url: `${base}/d.zip`, dest: join(work, 'denied.zip'), sha256 })).rejects.toMatchObject({ code: 'DOWNLOAD_FAILED', message: expect.stringMatching(/403.*expired/) });
+    expect(requests).toHaveLength(1);
+
+    requests = [];
+    behave = (req, res) => serve(req, res, { cutAfter: 0 });
+    await expect(download({ url: `${base}/e.zip`, dest: join(work, 'cut.zip'), sha256, size: body.length, retries: 2, backoffMs: 5 })).rejects.toMatchObject({ code: 'DOWNLOAD_FAILED' });
+    expect(requests).toHaveLength(3);
+    expect(await readdir(work)).not.toContain('cut.zip.part');
+  });
+
+  it('resumes a stalled response after the idle timeout', async () => {
+    behave = (req, res, count) => {
+      if (count === 1) {
+        res.writeHead(200, { 'content-length': body.length });
+        res.write(body.subarray(0, 4096)); // then nothing: a stall
+      } else serve(req, res);
+    };
+    const dest = join(work, 'stalled.zip');
+    await download({ url: `${base}/f.zip`, dest, sha256, size: body.length, idleTimeoutMs: 300, backoffMs: 10 });
+    expect((await readFile(dest)).equals(body)).toBe(true);
+    expect(requests[1]!.range).toBe('bytes=4096-');
+  });
+});

@@ -1,0 +1,171 @@
+/**
+ * `ferry get` end to end as a child process against a running local stack (real gateway, FC emulator
+ * running the built worker, OSS store) and a real git smart-HTTP server with the fixture repositories.
+ */
+import { lstat, mkdtemp, readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { createHash } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startLocalStack, type LocalStack } from '../../src/local/stack.js';
+import { archiveFiles } from '../helpers/archive-files.js';
+import { fixtureRoot, gitArchiveFiles, gitRevParse, type TreeFile } from '../helpers/fixtures.js';
+import { startGitServer, type GitServer } from '../helpers/git-server.js';
+import { gitArchiveSha, phaseSequence, runFerry, sha256File } from './cli-helper.js';
+
+let root: string;
+let work: string;
+let gitServer: GitServer;
+let stack: LocalStack;
+let basicDir: string;
+let main: string;
+let repoUrl: string;
+
+const gatewayArgs = (): string[] => ['--gateway', stack.gateway, '--app-key', stack.appKey, '--app-secret', stack.appSecret];
+
+beforeAll(async () => {
+  root = await fixtureRoot();
+  work = await mkdtemp(join(tmpdir(), 'ferry-get-'));
+  gitServer = await startGitServer({ root });
+  stack = await startLocalStack({ dataDir: join(work, 'stack'), port: 0, allowHosts: [gitServer.host], allowHttp: true, requireSignature: true });
+  basicDir = join(root, 'fixtures/basic.git');
+  main = await gitRevParse(basicDir, 'main');
+  repoUrl = `${gitServer.url}/fixtures/basic`;
+});
+
+afterAll(async () => {
+  await stack?.close();
+  await gitServer?.close();
+  await rm(work, { recursive: true, force: true });
+});
+
+/** Every file under `dir` as git lists it: path, mode, size, sha256 (symlinks: the target). */
+async function treeOf(dir: string): Promise<TreeFile[]> {
+  const files: TreeFile[] = [];
+  const walk = async (current: string): Promise<void> => {
+    for (const entry of await readdir(current, { withFileTypes: true })) {
+      const path = join(current, entry.name);
+      const rel = relative(dir, path);
+      if (entry.isDirectory()) await walk(path);
+      else if (entry.isSymbolicLink()) {
+        const target = Buffer.from(await readlink(path));
+        files.push({ path: rel, mode: '120000', size: target.length, sha256: createHash('sha256').update(target).digest('hex') });
+      } else {
+        const data = await readFile(path);
+        const mode = (await lstat(path)).mode & 0o100 ? '100755' : '100644';
+        files.push({ path: rel, mode, size: data.length, sha256: createHash('sha256').update(data).digest('hex') });
+      }
+    }
+  };
+  await walk(dir);
+  return files.sort((a, b) => (a.path < b.path ? -1 : 1));
+}
+
+const sorted = (files: TreeFile[]): TreeFile[] => [...files].sort((a, b) => (a.path < b.path ? -1 : 1));
+
+describe('ferry get against a running stack', () => {
+  it('builds, streams the events in order, and saves exactly git archive of the commit', async () => {
+    const output = join(work, 'basic.zip');
+    const run = await runFerry(['get', repoUrl, ...gatewayArgs(), '--json', '-o', output]);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+
+    expect(phaseSequence(run.events)).toEqual(['queued', 'resolving', 'fetching', 'archiving', 'uploading', 'signing']);
+    const types = run.events.map((e) => e.type);
+    expect(types[0]).toBe('submitted');
+    expect(types.indexOf('done')).toBeGreaterThan(types.lastIndexOf('progress'));
+    expect(types.slice(-2)).toEqual(['download', 'saved']);
+    for (const event of run.events) if (event.type === 'progress' || event.type === 'done') expect(event.v).toBe(1);
+
+    const done = run.events.find((e) => e.type === 'done')!;
+    expect(done).toMatchObject({ commit: main, ref: 'main', format: 'zip', cached: false, filename: `basic-${main.slice(0, 7)}.zip` });
+    const saved = run.events.find((e) => e.type === 'saved')!;
+    expect(saved).toMatchObject({ path: output, sha256: done.sha256, size: done.size });
+
+    expect(await sha256File(output)).toBe(done.sha256);
+    expect(await sha256File(output)).toBe(await gitArchiveSha(basicDir, main, 'zip', `basic-${main.slice(0, 7)}`));
+    expect(await archiveFiles(output, 'zip', `basic-${main.slice(0, 7)}`)).toEqual(sorted(await gitArchiveFiles(basicDir, main)));
+    await expect(stat(`${output}.part`)).rejects.toThrow();
+  });
+
+  it('serves a second get of the same commit from the cache, saved under the server\'s file name', async () => {
+    const cwd = await mkdtemp(join(work, 'cwd-'));
+    const run = await runFerry(['get', repoUrl, ...gatewayArgs(), '--json'], { cwd });
+    expect(run.code).toBe(0);
+    const done = run.events.find((e) => e.type === 'done')!;
+    expect(done.cached).toBe(true);
+    expect(run.events.some((e) => e.type === 'progress')).toBe(false);
+    const file = join(cwd, `basic-${main.slice(0, 7)}.zip`);
+    expect(await sha256File(file)).toBe(done.sha256);
+  });
+
+  it('--extract (zip) gives exactly the repository\'s files, modes and symlink', async () => {
+    const dir = join(work, 'extract-zip');
+    const run = await runFerry(['get', repoUrl, ...gatewayArgs(), '--json', '--extract', dir], { cwd: work });
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.events.at(-1)).toMatchObject({ type: 'extracted', dir });
+    expect(run.events.some((e) => e.type === 'saved')).toBe(false); // only a temporary, removed after
+    expect((await readdir(work)).filter((name) => name.startsWith('.ferry-'))).toEqual([]);
+    const tree = await treeOf(dir);
+    expect(tree).toEqual(sorted(await gitArchiveFiles(basicDir, main)));
+    expect(tree.find((f) => f.path === 'run.sh')?.mode).toBe('100755');
+    expect(await readlink(join(dir, 'link-to-readme'))).toBe('README.md');
+  });
+
+  it('--format tar.gz --ref v1.0.0 (annotated tag) with -o and --extract', async () => {
+    const tagged = await gitRevParse(basicDir, 'v1.0.0^{commit}');
+    const output = join(work, 'tagged.tar.gz');
+    const dir = join(work, 'extract-tar');
+    const run = await runFerry(['get', repoUrl, ...gatewayArgs(), '--json', '--format', 'tar.gz', '--ref', 'v1.0.0', '-o', output, '--extract', dir]);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.events.find((e) => e.type === 'done')).toMatchObject({ commit: tagged, ref: 'v1.0.0', format: 'tar.gz' });
+    expect(await sha256File(output)).toBe(await gitArchiveSha(basicDir, tagged, 'tar.gz', `basic-${tagged.slice(0, 7)}`));
+    const expected = sorted(await gitArchiveFiles(basicDir, tagged));
+    expect(await treeOf(dir)).toEqual(expected);
+    expect(expected.map((f) => f.path)).toContain('link-to-readme');
+    expect(expected.map((f) => f.path)).not.toContain('nested/a/middle.txt'); // added after v1.0.0
+  });
+
+  it('a job error exits 1 with its code and message on stderr', async () => {
+    const run = await runFerry(['get', repoUrl, ...gatewayArgs(), '--json', '--ref', 'no-such-branch']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/^ferry: REF_NOT_FOUND: .*no-such-branch/m);
+    expect(run.events.at(-1)).toMatchObject({ type: 'failed', code: 'REF_NOT_FOUND' });
+  });
+
+  it('a wrong app secret is refused by the gateway: exit 1', async () => {
+    const run = await runFerry(['get', repoUrl, '--gateway', stack.gateway, '--app-key', stack.appKey, '--app-secret', 'wrong', '--json']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/^ferry: GATEWAY_REFUSED: .*Invalid Signature/m);
+  });
+
+  it('the human view prints the saved path on stdout and progress on stderr', async () => {
+    const output = join(work, 'human.zip');
+    const run = await runFerry(['get', repoUrl, ...gatewayArgs(), '-o', output]);
+    expect(run.code).toBe(0);
+    expect(run.stdout.trim()).toBe(output);
+    expect(run.stderr).toMatch(/cached: basic-/);
+  });
+
+  it.each([
+    [['get', 'https://github.com/a/b', '--format', 'rar'], /--format expects zip or tar.gz/],
+    [['get', 'https://github.com/a/b', '--timeout', 'soon'], /--timeout expects/],
+    [['get', 'https://github.com/a/b', '--gateway', 'http://example.com'], /--gateway expects a ws/],
+    [['get', 'https://github.com/a/b', '--gateway', 'ws://127.0.0.1:1', '--app-key', 'k'], /--app-key and --app-secret go together/],
+    [['get', 'https://github.com/a/b', '--allow-host', 'a b'], /--allow-host expects/],
+    [['get'], /missing required argument/],
+    [['get', 'https://github.com/a/b', '--no-such-flag'], /unknown option/],
+  ])('usage error %j exits 2', async (args, message) => {
+    const run = await runFerry(args);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(message);
+  });
+
+  it('--extract into a non-empty directory is a usage error (exit 2), before any job', async () => {
+    const run = await runFerry(['get', repoUrl, ...gatewayArgs(), '--extract', work]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/--extract needs a new or empty directory/);
+  });
+});

@@ -1,0 +1,282 @@
+// The web page in a real browser: Debian's Chromium driven by playwright-core against the local
+// stack (gateway + FC emulator running the built worker + OSS store) and a real git server.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type BrowserContext, type Locator, type Page, type WebSocketRoute } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startLocalStack, type LocalStack } from '../../src/local/stack.js';
+import { fixtureRoot } from '../helpers/fixtures.js';
+import { startGitServer, type GitServer } from '../helpers/git-server.js';
+
+const ARTIFACTS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../artifacts');
+const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+/** Every request to the slow git server waits this long: a job then lasts several seconds. */
+const SLOW_MS = 1200;
+
+/** Playwright's own `expect` is not vitest's: retry a read until it matches, like its web-first assertions. */
+function poll<T>(read: () => Promise<T>, timeout = 10_000) {
+  return expect.poll(read, { timeout, interval: 100 });
+}
+const text = (locator: Locator) => () => locator.textContent();
+const attr = (locator: Locator, name: string) => () => locator.getAttribute(name);
+
+function findChromium(): string | undefined {
+  try {
+    const found = execFileSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' }).trim();
+    return found || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const chromiumPath = findChromium();
+
+interface Browser {
+  context: BrowserContext;
+  page: Page;
+  /** Every NF# push the page received, parsed. */
+  pushes: Record<string, unknown>[];
+  close(): Promise<void>;
+}
+
+describe.skipIf(!chromiumPath)('web page (Chromium; skipped when no `chromium` binary is on PATH)', () => {
+  let git: GitServer;
+  let slowGit: GitServer;
+  let stack: LocalStack;
+  let dataDir: string;
+  const open: Browser[] = [];
+
+  beforeAll(async () => {
+    const root = await fixtureRoot();
+    git = await startGitServer({ root });
+    slowGit = await startGitServer({ root, delayMs: SLOW_MS });
+    dataDir = await mkdtemp(path.join(tmpdir(), 'ferry-web-test-'));
+    stack = await startLocalStack({
+      dataDir,
+      port: 0,
+      allowHosts: [git.host, slowGit.host],
+      allowHttp: true,
+      // As a public deployment would run it: anonymous client APIs, limited per client IP.
+      gateway: { anonymousRateLimit: { perMinute: 600 } },
+    });
+    await mkdir(ARTIFACTS, { recursive: true });
+  });
+
+  afterAll(async () => {
+    for (const browser of open) await browser.close().catch(() => undefined);
+    await stack?.close();
+    await git?.close();
+    await slowGit?.close();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  async function openBrowser(options: { routeWebSocket?: (route: WebSocketRoute) => void } = {}): Promise<Browser> {
+    // A fresh profile per browser: no history or device id leaks between tests.
+    const profile = await mkdtemp(path.join(tmpdir(), 'ferry-chromium-'));
+    const context = await chromium.launchPersistentContext(profile, {
+      executablePath: chromiumPath,
+      headless: true,
+      args: CHROMIUM_FLAGS,
+      locale: 'en-US',
+      viewport: { width: 1100, height: 900 },
+      acceptDownloads: true,
+    });
+    const page = context.pages()[0] ?? (await context.newPage());
+    const pushes: Record<string, unknown>[] = [];
+    page.on('websocket', (ws) => {
+      ws.on('framereceived', ({ payload }) => {
+        if (typeof payload === 'string' && payload.startsWith('NF#')) pushes.push(JSON.parse(payload.slice(3)) as Record<string, unknown>);
+      });
+    });
+    if (options.routeWebSocket) await page.routeWebSocket(/.*/, options.routeWebSocket);
+    const browser: Browser = {
+      context,
+      page,
+      pushes,
+      async close() {
+        await context.close();
+        await rm(profile, { recursive: true, force: true });
+      },
+    };
+    open.push(browser);
+    return browser;
+  }
+
+  async function load(page: Page): Promise<void> {
+    await page.goto(`${stack.api}/`);
+    await page.waitForSelector('#link[data-state="online"]', { timeout: 15_000 });
+  }
+
+  /** Records every phase a job card shows, in order (attribute changes and newly inserted cards). */
+  async function recordPhases(page: Page): Promise<void> {
+    await page.evaluate(() => {
+      const seen: string[] = [];
+      (window as unknown as { phases: string[] }).phases = seen;
+      const note = (el: Element) => {
+        const phase = el.getAttribute('data-phase');
+        if (el.classList.contains('job') && phase && seen[seen.length - 1] !== phase) seen.push(phase);
+      };
+      new MutationObserver((records) => {
+        for (const record of records) {
+          if (record.type === 'attributes') note(record.target as Element);
+          record.addedNodes.forEach((node) => node instanceof Element && note(node));
+        }
+      }).observe(document.getElementById('job-list') as HTMLElement, { subtree: true, childList: true, attributes: true, attributeFilter: ['data-phase'] });
+    });
+  }
+
+  it('fetches a repository: phases advance, the download matches the done message', async () => {
+    const { page, pushes } = await openBrowser();
+    await load(page);
+    await page.locator('#empty').waitFor({ state: 'visible' });
+    await recordPhases(page);
+
+    await page.fill('#url', `${slowGit.url}/fixtures/basic`);
+    await page.fill('#ref', 'v1.0.0');
+    await page.click('#submit');
+
+    const card = page.locator('.job').first();
+    await card.locator('[data-step="fetching"][aria-current="step"]').waitFor({ timeout: 30_000 });
+    await poll(text(card.locator('.progress-phase'))).toBe('Fetching');
+    await poll(text(card.locator('.elapsed'))).toMatch(/Elapsed \d+ s/);
+    await page.locator('.job[data-status="done"]').waitFor({ timeout: 60_000 });
+
+    const phases = await page.evaluate(() => (window as unknown as { phases: string[] }).phases);
+    const order = ['queued', 'resolving', 'fetching', 'archiving', 'uploading', 'signing', 'done'];
+    expect(phases).toContain('fetching');
+    expect(phases.at(-1)).toBe('done');
+    expect(phases.length).toBeGreaterThanOrEqual(3);
+    expect(phases.map((p) => order.indexOf(p))).toEqual([...phases.map((p) => order.indexOf(p))].sort((a, b) => a - b));
+
+    const done = pushes.find((m) => m.type === 'done');
+    expect(done).toBeDefined();
+    const doneMessage = done as { sha256: string; filename: string; size: number; commit: string; cached: boolean };
+    await poll(text(card.locator('.sha'))).toBe(doneMessage.sha256);
+    await poll(text(card.locator('.commit'))).toBe(doneMessage.commit.slice(0, 12));
+    await poll(text(card.locator('.download-label'))).toContain(doneMessage.filename);
+    await card.locator('.cached-note').waitFor({ state: 'hidden' });
+    await poll(text(card.locator('.job-ref'))).toBe('v1.0.0');
+
+    await page.screenshot({ path: path.join(ARTIFACTS, 'web-done.png'), fullPage: true });
+
+    const [download] = await Promise.all([page.waitForEvent('download'), card.locator('.download').click()]);
+    expect(download.suggestedFilename()).toBe(doneMessage.filename);
+    const file = await download.path();
+    const bytes = await readFile(file);
+    expect(bytes.length).toBe(doneMessage.size);
+    expect(createHash('sha256').update(bytes).digest('hex')).toBe(doneMessage.sha256);
+
+    // The same request again is answered from the cache, and the page says so.
+    await page.click('#submit');
+    await poll(() => page.locator('.job').count()).toBe(2);
+    await page.locator('.job').first().locator('.cached-note').waitFor({ state: 'visible', timeout: 30_000 });
+  });
+
+  it('catches bad input in the page and shows server errors with their code', async () => {
+    const { page } = await openBrowser();
+    await load(page);
+    const posts: string[] = [];
+    page.on('request', (req) => {
+      if (req.method() === 'POST') posts.push(req.url());
+    });
+    page.on('websocket', (ws) => ws.on('framesent', ({ payload }) => typeof payload === 'string' && payload.includes('"/jobs"') && posts.push(payload)));
+
+    await page.click('#submit');
+    await poll(text(page.locator('#url-hint'))).toMatch(/Enter a repository URL/);
+    await poll(attr(page.locator('#url'), 'aria-invalid')).toBe('true');
+    await page.fill('#url', 'not a url');
+    await page.click('#submit');
+    await poll(text(page.locator('#url-hint'))).toMatch(/spaces/);
+    await page.fill('#url', 'ftp://example.com/a/b');
+    await page.click('#submit');
+    await poll(text(page.locator('#url-hint'))).toMatch(/https:\/\//);
+    await page.fill('#url', `${git.url}/fixtures/basic`);
+    await page.fill('#ref', 'bad..ref');
+    await page.click('#submit');
+    await poll(text(page.locator('#ref-hint'))).toMatch(/Not a valid branch/);
+    expect(posts).toEqual([]);
+
+    // A well-formed URL on a host the server does not allow: the server's code and message are shown.
+    await page.fill('#ref', '');
+    await page.fill('#url', 'https://example.com/owner/repo');
+    await page.click('#submit');
+    const error = page.locator('#form-error');
+    await error.waitFor({ state: 'visible', timeout: 30_000 });
+    await poll(text(error)).toContain('This host is not allowed');
+    await poll(text(error.locator('code'))).toBe('HOST_NOT_ALLOWED');
+    await poll(text(error)).toContain('example.com');
+    await poll(text(page.locator('#url-hint'))).toBe('');
+
+    // A ref the repository does not have.
+    await page.fill('#url', `${git.url}/fixtures/basic`);
+    await page.fill('#ref', 'no-such-branch');
+    await page.click('#submit');
+    await poll(text(error.locator('code')), 30_000).toBe('REF_NOT_FOUND');
+    await poll(text(error)).toContain('Branch, tag or commit not found');
+
+    // The same error in Chinese after switching the language.
+    await page.click('[data-lang="zh-CN"]');
+    await poll(attr(page.locator('html'), 'lang')).toBe('zh-CN');
+    await poll(text(error)).toContain('找不到该分支、标签或提交');
+    await poll(() => page.locator('.job').count()).toBe(0);
+  });
+
+  it('resumes watching a running job after a reload', async () => {
+    const { page } = await openBrowser();
+    await load(page);
+    await page.fill('#url', `${slowGit.url}/fixtures/basic`);
+    await page.check('#format-tgz');
+    await page.click('#submit');
+    const card = page.locator('.job').first();
+    await card.locator('[data-step="fetching"][aria-current="step"]').waitFor({ timeout: 30_000 });
+    const jobId = await card.getAttribute('data-job-id');
+    expect(jobId).toBeTruthy();
+
+    const resumed = page.waitForRequest((req) => req.url().endsWith(`/jobs/${jobId}`) && req.method() === 'GET');
+    await page.reload();
+    // Straight from localStorage, still running, then brought up to date with GET /jobs/:id.
+    const again = page.locator(`.job[data-job-id="${jobId}"]`);
+    await poll(attr(again, 'data-status')).toMatch(/queued|running/);
+    await resumed;
+    await poll(attr(again, 'data-status'), 60_000).toBe('done');
+    await poll(text(again.locator('.download-label'))).toContain('.tar.gz');
+    await poll(text(again.locator('.sha'))).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('shows a reconnecting state when the websocket is lost and recovers', async () => {
+    const routes: WebSocketRoute[] = [];
+    const { page } = await openBrowser({
+      routeWebSocket: (route) => {
+        route.connectToServer();
+        routes.push(route);
+      },
+    });
+    await load(page);
+    await page.fill('#url', `${slowGit.url}/fixtures/basic`);
+    await page.fill('#ref', 'feature/x');
+    await page.click('#submit');
+    const card = page.locator('.job').first();
+    await card.locator('[data-step="fetching"][aria-current="step"]').waitFor({ timeout: 30_000 });
+
+    // The gateway says the connection's lifetime is over (CR) and the socket goes away.
+    const first = routes.at(-1) as WebSocketRoute;
+    first.send('CR');
+    await first.close({ code: 1000, reason: 'connection lifetime reached' });
+    await poll(attr(page.locator('#link'), 'data-state')).toMatch(/reconnecting|online/);
+    await page.locator('#link[data-state="online"]').waitFor({ timeout: 20_000 });
+    expect(routes.length).toBeGreaterThanOrEqual(2);
+
+    // A plain drop: the banner shows while reconnecting, and the job still finishes on the page.
+    const second = routes.at(-1) as WebSocketRoute;
+    await second.close({ code: 4000, reason: 'dropped' });
+    await page.locator('#banner').waitFor({ state: 'visible' });
+    await poll(attr(page.locator('#link'), 'data-state')).toBe('reconnecting');
+    await page.locator('#link[data-state="online"]').waitFor({ timeout: 20_000 });
+    await page.locator('#banner').waitFor({ state: 'hidden' });
+    await poll(attr(card, 'data-status'), 60_000).toBe('done');
+  });
+});

@@ -1,0 +1,363 @@
+// @ts-check
+/**
+ * Jobs as the page knows them: folded from the POST /jobs answer, NF# progress messages and
+ * GET /jobs/:id states (docs/protocol.md), and kept in localStorage so the history and running jobs
+ * survive a reload. Also the form's input checks, run before anything is sent.
+ */
+
+export const PHASES = /** @type {const} */ (['queued', 'resolving', 'fetching', 'archiving', 'uploading', 'signing']);
+
+/** @typedef {typeof PHASES[number]} Phase */
+/** @typedef {'queued' | 'running' | 'done' | 'error'} Status */
+/** @typedef {'zip' | 'tar.gz'} Format */
+
+/**
+ * @typedef {object} DoneResult
+ * @property {string} url
+ * @property {string} expiresAt ISO time
+ * @property {string} filename
+ * @property {number} size
+ * @property {string} sha256
+ * @property {boolean} cached
+ */
+
+/**
+ * @typedef {object} Job
+ * @property {string} jobId
+ * @property {string} input what the user typed (for "try again")
+ * @property {string} inputRef
+ * @property {string} repo canonical URL from the server
+ * @property {string} ref
+ * @property {string} commit
+ * @property {Format} format
+ * @property {Status} status
+ * @property {Phase} [phase]
+ * @property {number} [percent]
+ * @property {number} [bytes]
+ * @property {number} [total]
+ * @property {number} [queuePosition]
+ * @property {string} [message]
+ * @property {number} createdAt ms
+ * @property {number} updatedAt ms, of the newest message folded in
+ * @property {number} [finishedAt] ms
+ * @property {string} [deviceId] the device its pushes go to
+ * @property {DoneResult} [result]
+ * @property {{ code: string, message: string }} [error]
+ */
+
+const STORAGE_KEY = 'ferry.jobs.v1';
+const MAX_JOBS = 30;
+const KEEP_FINISHED_MS = 7 * 24 * 3600 * 1000;
+
+/** @param {unknown} value */
+function isRecord(value) {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** @param {unknown} value */
+function isPhase(value) {
+  return typeof value === 'string' && /** @type {readonly string[]} */ (PHASES).includes(value);
+}
+
+/**
+ * @param {Record<string, unknown>} obj
+ * @param {string} key
+ */
+function num(obj, key) {
+  const value = obj[key];
+  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
+}
+
+/**
+ * @param {Record<string, unknown>} obj
+ * @param {string} key
+ */
+function str(obj, key) {
+  const value = obj[key];
+  return typeof value === 'string' ? value : undefined;
+}
+
+/**
+ * The done fields of a message or a flat state, when they are all there.
+ * @param {Record<string, unknown>} obj
+ * @returns {DoneResult | undefined}
+ */
+function doneResult(obj) {
+  const url = str(obj, 'url');
+  const expiresAt = str(obj, 'expiresAt');
+  const filename = str(obj, 'filename');
+  const size = num(obj, 'size');
+  const sha256 = str(obj, 'sha256');
+  if (url === undefined || expiresAt === undefined || filename === undefined || size === undefined || sha256 === undefined) return undefined;
+  return { url, expiresAt, filename, size, sha256, cached: obj.cached === true };
+}
+
+/** @param {Job} job */
+export function isActive(job) {
+  return job.status === 'queued' || job.status === 'running';
+}
+
+/**
+ * @param {Job} job
+ * @param {number} now
+ */
+export function isExpired(job, now) {
+  return job.result !== undefined && Date.parse(job.result.expiresAt) <= now;
+}
+
+/**
+ * A job from the POST /jobs answer (202 queued, or 200 with the finished state).
+ * @param {Record<string, unknown>} json
+ * @param {{ input: string, inputRef: string, format: Format, deviceId: string, now: number }} context
+ * @returns {Job}
+ */
+export function jobFromSubmit(json, context) {
+  /** @type {Job} */
+  const job = {
+    jobId: str(json, 'jobId') ?? '',
+    input: context.input,
+    inputRef: context.inputRef,
+    repo: str(json, 'repo') ?? context.input,
+    ref: str(json, 'ref') ?? context.inputRef,
+    commit: str(json, 'commit') ?? '',
+    format: json.format === 'tar.gz' ? 'tar.gz' : context.format,
+    status: 'queued',
+    phase: 'queued',
+    createdAt: context.now,
+    updatedAt: 0,
+    deviceId: context.deviceId,
+  };
+  return applyState(job, json);
+}
+
+/**
+ * Fold a flat GET /jobs/:id state (or a 200 POST answer) in. Older than what we have: ignored.
+ * @param {Job} job
+ * @param {Record<string, unknown>} state
+ * @returns {Job}
+ */
+export function applyState(job, state) {
+  const updatedAt = num(state, 'updatedAt') ?? 0;
+  if (!isActive(job) || (updatedAt !== 0 && updatedAt < job.updatedAt)) return job;
+  const status = str(state, 'status');
+  const base = {
+    ...job,
+    repo: str(state, 'repo') ?? job.repo,
+    ref: str(state, 'ref') ?? job.ref,
+    commit: str(state, 'commit') ?? job.commit,
+    // Times shown are on the browser's clock; the server's only gives the job's duration.
+    createdAt: job.createdAt,
+    updatedAt: Math.max(job.updatedAt, updatedAt),
+  };
+  const serverCreated = num(state, 'createdAt');
+  const finishedAt = serverCreated !== undefined && updatedAt > 0 ? job.createdAt + Math.max(0, updatedAt - serverCreated) : Date.now();
+  if (status === 'done') {
+    const result = doneResult(state);
+    if (result) return finish({ ...base, status: 'done', result }, finishedAt);
+  }
+  if (status === 'error') {
+    return finish({ ...base, status: 'error', error: { code: str(state, 'code') ?? 'INTERNAL', message: str(state, 'message') ?? '' } }, finishedAt);
+  }
+  if (status === 'queued' || status === 'running') {
+    const phase = str(state, 'phase');
+    return withProgress(base, isPhase(phase) ? /** @type {Phase} */ (phase) : job.phase ?? 'queued', state);
+  }
+  return base;
+}
+
+/**
+ * Fold one NF# message in. Returns undefined when the message is not about this job or is stale.
+ * @param {Job} job
+ * @param {Record<string, unknown>} message
+ * @returns {Job | undefined}
+ */
+export function applyMessage(job, message) {
+  if (message.jobId !== job.jobId || !isActive(job)) return undefined;
+  if (message.type === 'done') {
+    const result = doneResult(message);
+    if (!result) return undefined;
+    return finish({ ...job, status: 'done', result, commit: str(message, 'commit') ?? job.commit, ref: str(message, 'ref') ?? job.ref }, Date.now());
+  }
+  if (message.type === 'error') {
+    return finish({ ...job, status: 'error', error: { code: str(message, 'code') ?? 'INTERNAL', message: str(message, 'message') ?? '' } }, Date.now());
+  }
+  if (message.type === 'progress' && isPhase(message.phase)) {
+    const ts = num(message, 'ts') ?? Date.now();
+    if (ts < job.updatedAt) return undefined;
+    // A late push must not move the steps backwards.
+    const phase = /** @type {Phase} */ (message.phase);
+    if (job.phase && PHASES.indexOf(phase) < PHASES.indexOf(job.phase)) return undefined;
+    return withProgress({ ...job, updatedAt: ts }, phase, message);
+  }
+  return undefined;
+}
+
+/**
+ * @param {Job} job
+ * @param {Phase} phase
+ * @param {Record<string, unknown>} source
+ * @returns {Job}
+ */
+function withProgress(job, phase, source) {
+  const { percent: _p, bytes: _b, total: _t, queuePosition: _q, message: _m, ...rest } = job;
+  /** @type {Job} */
+  const next = { ...rest, phase, status: phase === 'queued' ? 'queued' : 'running' };
+  const percent = num(source, 'percent');
+  const bytes = num(source, 'bytes');
+  const total = num(source, 'total');
+  const queuePosition = num(source, 'queuePosition');
+  const message = str(source, 'message');
+  if (percent !== undefined) next.percent = Math.max(0, Math.min(100, percent));
+  if (bytes !== undefined) next.bytes = bytes;
+  if (total !== undefined) next.total = total;
+  if (queuePosition !== undefined) next.queuePosition = queuePosition;
+  if (message !== undefined) next.message = message;
+  return next;
+}
+
+/**
+ * @param {Job} job
+ * @param {number} at
+ * @returns {Job}
+ */
+function finish(job, at) {
+  const { percent: _p, bytes: _b, total: _t, queuePosition: _q, message: _m, ...rest } = job;
+  return { ...rest, finishedAt: at || Date.now() };
+}
+
+/**
+ * `https://github.com/owner/repo` → `owner/repo`; other hosts keep theirs.
+ * @param {string} repo
+ */
+export function shortRepo(repo) {
+  try {
+    const url = new URL(repo);
+    const path = url.pathname.replace(/^\/+|\/+$/g, '').replace(/\.git$/, '');
+    return /^(github\.com|gitee\.com|gitlab\.com|bitbucket\.org|codeberg\.org)$/.test(url.host) ? path : `${url.host}/${path}`;
+  } catch {
+    return repo;
+  }
+}
+
+/** Jobs in localStorage, newest first. */
+export class JobStore {
+  /** @type {Map<string, Job>} */
+  #jobs = new Map();
+
+  load() {
+    /** @type {unknown} */
+    let saved;
+    try {
+      saved = JSON.parse(localStorage.getItem(STORAGE_KEY) ?? '[]');
+    } catch {
+      saved = [];
+    }
+    const now = Date.now();
+    for (const item of Array.isArray(saved) ? saved : []) {
+      if (!isRecord(item) || typeof item.jobId !== 'string' || typeof item.repo !== 'string') continue;
+      const job = /** @type {Job} */ (item);
+      if (!isActive(job) && now - (job.finishedAt ?? job.createdAt) > KEEP_FINISHED_MS) continue;
+      this.#jobs.set(job.jobId, job);
+    }
+  }
+
+  /** @returns {Job[]} */
+  list() {
+    return [...this.#jobs.values()].sort((a, b) => b.createdAt - a.createdAt);
+  }
+
+  /** @param {string} jobId */
+  get(jobId) {
+    return this.#jobs.get(jobId);
+  }
+
+  /** @param {Job} job */
+  put(job) {
+    this.#jobs.set(job.jobId, job);
+    this.#save();
+  }
+
+  /** @param {string} jobId */
+  remove(jobId) {
+    this.#jobs.delete(jobId);
+    this.#save();
+  }
+
+  clearFinished() {
+    for (const job of this.#jobs.values()) if (!isActive(job)) this.#jobs.delete(job.jobId);
+    this.#save();
+  }
+
+  #save() {
+    const jobs = this.list();
+    // Past the limit, drop the oldest finished jobs; running ones are always kept.
+    while (jobs.length > MAX_JOBS) {
+      let index = jobs.length - 1;
+      while (index >= 0 && isActive(/** @type {Job} */ (jobs[index]))) index--;
+      if (index < 0) break;
+      const [dropped] = jobs.splice(index, 1);
+      if (dropped) this.#jobs.delete(dropped.jobId);
+    }
+    try {
+      localStorage.setItem(STORAGE_KEY, JSON.stringify(jobs));
+    } catch {
+      // Storage full or disabled: the history lasts for this page only.
+    }
+  }
+}
+
+/**
+ * The same shapes the server accepts (src/git/url.ts), checked before sending so a typo gets a hint
+ * at once. The server still decides (allowed hosts, http://).
+ * @param {string} raw
+ * @returns {string | undefined} an i18n key for the hint, or undefined when it looks fine
+ */
+export function checkRepoUrl(raw) {
+  const value = raw.trim();
+  if (value === '') return 'hint.url.empty';
+  // eslint-disable-next-line no-control-regex
+  if (/[\s\u0000-\u001f\u007f\\]/.test(value)) return 'hint.url.spaces';
+  const scp = /^git@([^:/]+):(.+)$/.exec(value);
+  const hasScheme = /^[a-z][a-z0-9+.-]*:/i.test(value) && !scp;
+  if (hasScheme && !/^https?:\/\//i.test(value)) return 'hint.url.scheme';
+  /** @type {URL} */
+  let url;
+  try {
+    url = new URL(scp ? `https://${scp[1]}/${scp[2]}` : hasScheme ? value : `https://${value}`);
+  } catch {
+    return 'hint.url.malformed';
+  }
+  if (!url.hostname || !/^[a-z0-9.-]+$/i.test(url.hostname) || !(url.hostname.includes('.') || url.hostname === 'localhost')) {
+    return 'hint.url.malformed';
+  }
+  if (url.username || url.password) return 'hint.url.credentials';
+  if (url.search || url.hash) return 'hint.url.query';
+  const segments = url.pathname.split('/').filter(Boolean);
+  if (segments.length === 0 || (segments.length === 1 && segments[0] === '.git')) return 'hint.url.path';
+  return undefined;
+}
+
+/**
+ * git check-ref-format's rules, as the server applies them (src/git/refs.ts).
+ * @param {string} raw
+ * @returns {string | undefined}
+ */
+export function checkRef(raw) {
+  const ref = raw.trim();
+  if (ref === '') return undefined;
+  const bad =
+    ref.length > 255 ||
+    ref.startsWith('-') ||
+    // eslint-disable-next-line no-control-regex
+    /[\u0000-\u0020\u007f~^:?*[\\]/.test(ref) ||
+    ref.includes('..') ||
+    ref.includes('@{') ||
+    ref.includes('//') ||
+    ref === '@' ||
+    ref.startsWith('/') ||
+    ref.endsWith('/') ||
+    ref.endsWith('.') ||
+    ref.endsWith('.lock') ||
+    ref.split('/').some((part) => part.startsWith('.'));
+  return bad ? 'hint.ref.invalid' : undefined;
+}
