@@ -78,6 +78,15 @@ describe('ferry serve', () => {
     expect(await response.json()).toMatchObject({ code: 'HOST_NOT_ALLOWED' });
   });
 
+  it('refuses usage errors with exit 2', async () => {
+    const child = spawn(process.execPath, [join(ROOT, 'bin/ferry.js'), 'serve', '--rate-limit', 'lots'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    expect(code).toBe(2);
+    expect(stderr).toContain('--rate-limit');
+  });
+
   it('stops cleanly on SIGTERM, taking the worker with it', async () => {
     const health = await fetch(`${info.api}/healthz`);
     expect(health.status).toBe(200);

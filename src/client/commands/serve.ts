@@ -16,10 +16,15 @@ export function registerServe(program: Command): void {
     .option('--allow-host <host...>', 'also allow repositories on these host[:port] entries')
     .option('--allow-http', 'allow plain http:// repository URLs (for a loopback git server)')
     .option('--require-signature', 'client APIs need an app-key signature (the page then cannot submit)')
+    .option('--rate-limit <perMinute>', 'requests per minute per client IP on the anonymous APIs (default: unlimited)')
     .option('--json', 'print one JSON line with the endpoints and credentials first, then logs')
     .option('--verbose', 'print the worker\'s log lines')
-    .action(async (opts: { port: string; host: string; data: string; allowHost?: string[]; allowHttp?: boolean; requireSignature?: boolean; json?: boolean; verbose?: boolean }) => {
+    .action(async (opts: { port: string; host: string; data: string; allowHost?: string[]; allowHttp?: boolean; requireSignature?: boolean; rateLimit?: string; json?: boolean; verbose?: boolean }) => {
       const port = parsePort(opts.port);
+      const perMinute = opts.rateLimit === undefined ? undefined : Number(opts.rateLimit);
+      if (perMinute !== undefined && (!Number.isInteger(perMinute) || perMinute < 1)) {
+        throw usageError(`--rate-limit expects a whole number of requests per minute, got "${opts.rateLimit}"`);
+      }
       if (opts.host !== '127.0.0.1' && opts.host !== 'localhost' && opts.host !== '::1' && !opts.requireSignature) {
         process.stderr.write('warning: serving beyond loopback without --require-signature lets anyone on the network submit jobs\n');
       }
@@ -35,6 +40,7 @@ export function registerServe(program: Command): void {
         allowHosts: opts.allowHost,
         allowHttp: opts.allowHttp,
         requireSignature: opts.requireSignature,
+        gateway: perMinute ? { anonymousRateLimit: { perMinute } } : undefined,
         workerEnv,
         log: opts.verbose ? (line) => process.stderr.write(`[worker] ${line}\n`) : undefined,
       });
