@@ -13,8 +13,9 @@ import { machine, megabytes, millis, printTable, ratio, seconds, summary, verdic
 import { CliUnavailable, runCacheHits, runFerryGet, runWsGet, startStack, type CacheHitRun, type E2eRun, type StackOptions } from './stack-e2e.js';
 import { runWorkerJob, type WorkerJobRun } from './worker-job.js';
 
+// Defaults: docs/benchmarks.md. Five runs because this class of machine is noisy; medians are reported.
 const config = {
-  runs: envInt('BENCH_RUNS', 3),
+  runs: envInt('BENCH_RUNS', 5),
   format: envFormat(),
   pollMs: envInt('BENCH_POLL_MS', 20),
   cacheHits: envInt('BENCH_CACHE_HITS', 30),

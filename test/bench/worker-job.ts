@@ -1,5 +1,5 @@
 // Issue "core": one cold job on the real worker process (./bootstrap, in-process queue), from
-// POST /jobs to `status: done`, with the worker's peak RSS and CPU time read from /proc.
+// POST /jobs to the job's end, with the worker's peak RSS and CPU time read from /proc.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +20,8 @@ export interface WorkerJobRun {
   ms: number;
   /** POST /jobs answered (ls-remote, cache lookup, state write). */
   acceptedMs: number;
+  /** When a poll first saw `done`, if one did before the worker's log line. */
+  pollDoneMs: number | undefined;
   /** When polling first saw each phase, ms after the POST. */
   phases: Record<string, number>;
   peakRssBytes: number | undefined;
@@ -55,6 +57,22 @@ export async function runWorkerJob(options: WorkerJobOptions): Promise<WorkerJob
     if (!health.ok) throw new Error(`worker /healthz answered ${health.status}`);
     const cpuBefore = cpuTimes(pid);
 
+    // The end is the worker's own `job <id> done` line, printed once the final state is stored: it
+    // costs the worker nothing. Polls (every pollMs) only record when each phase was first seen,
+    // because every GET /jobs/:id of a running job costs the worker an OSS read (JobStateStore.load).
+    let jobId: string | undefined;
+    let loggedAt: number | undefined;
+    let logged!: () => void;
+    const finished = new Promise<void>((resolve) => (logged = resolve));
+    let tail = '';
+    worker.child.stdout?.on('data', (chunk: Buffer) => {
+      tail = (tail + chunk.toString('utf8')).slice(-4096);
+      if (jobId !== undefined && loggedAt === undefined && new RegExp(`^job ${jobId} (done|error)`, 'm').test(tail)) {
+        loggedAt = now();
+        logged();
+      }
+    });
+
     const start = now();
     const response = await fetch(`${worker.url}/jobs`, {
       method: 'POST',
@@ -64,32 +82,53 @@ export async function runWorkerJob(options: WorkerJobOptions): Promise<WorkerJob
     const accepted = now();
     const created = (await response.json()) as { jobId?: string; status?: string };
     if (response.status !== 202 || !created.jobId) throw new Error(`POST /jobs answered ${response.status}: ${JSON.stringify(created)}`);
+    jobId = created.jobId;
+    if (new RegExp(`^job ${jobId} (done|error)`, 'm').test(tail)) {
+      loggedAt = now();
+      logged();
+    }
 
     const phases: Record<string, number> = {};
     let polls = 0;
-    for (;;) {
-      await sleep(options.pollMs);
-      polls++;
-      const state = (await (await fetch(`${worker.url}/jobs/${created.jobId}`)).json()) as { status: string; phase?: string; size?: number; code?: string; message?: string };
-      const at = now() - start;
-      if (state.phase && phases[state.phase] === undefined) phases[state.phase] = at;
-      if (state.status === 'error') throw new Error(`job failed: ${state.code} ${state.message}`);
-      if (state.status === 'done') {
-        const end = now();
-        const cpu = cpuDelta(cpuBefore, cpuTimes(pid));
-        return {
-          ms: end - start,
-          acceptedMs: accepted - start,
-          phases,
-          peakRssBytes: peakRss(pid),
-          cpuSelfMs: cpu?.selfMs,
-          cpuChildrenMs: cpu?.childrenMs,
-          size: state.size ?? 0,
-          polls,
-        };
+    let pollDoneMs: number | undefined;
+    let status = '';
+    let detail = '';
+    let size = 0;
+    const timeout = setTimeout(() => logged(), 120_000);
+    const polling = (async () => {
+      while (loggedAt === undefined && pollDoneMs === undefined) {
+        await Promise.race([sleep(options.pollMs), finished]);
+        if (loggedAt !== undefined) break;
+        polls++;
+        const state = (await (await fetch(`${worker.url}/jobs/${jobId}`)).json()) as { status: string; phase?: string; size?: number; code?: string; message?: string };
+        const at = now() - start;
+        if (state.phase && phases[state.phase] === undefined) phases[state.phase] = at;
+        if (state.status === 'done' || state.status === 'error') pollDoneMs = at;
       }
-      if (now() - start > 120_000) throw new Error('job did not finish within 120 s');
-    }
+    })();
+    await finished;
+    clearTimeout(timeout);
+    const end = loggedAt;
+    const cpu = cpuDelta(cpuBefore, cpuTimes(pid));
+    const rss = peakRss(pid);
+    await polling;
+    const final = (await (await fetch(`${worker.url}/jobs/${jobId}`)).json()) as { status: string; size?: number; code?: string; message?: string };
+    status = final.status;
+    detail = `${final.code ?? ''} ${final.message ?? ''}`;
+    size = final.size ?? 0;
+    if (end === undefined) throw new Error('job did not finish within 120 s');
+    if (status !== 'done') throw new Error(`job failed: ${detail}`);
+    return {
+      ms: end - start,
+      acceptedMs: accepted - start,
+      pollDoneMs,
+      phases,
+      peakRssBytes: rss,
+      cpuSelfMs: cpu?.selfMs,
+      cpuChildrenMs: cpu?.childrenMs,
+      size,
+      polls,
+    };
   } catch (error) {
     throw new Error(`${(error as Error).message}\nworker output:\n${worker.output.slice(-20).join('\n')}`, { cause: error });
   } finally {
