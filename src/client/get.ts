@@ -11,7 +11,6 @@ import type { DoneMessage } from '../jobs/types.js';
 import type { AppCredentials } from '../notify/signature.js';
 import { download } from './download.js';
 import type { CliEvent } from './events.js';
-import { extractArchive } from './extract.js';
 import { GatewayClient } from './gateway-client.js';
 import { runJob } from './job-follow.js';
 
@@ -101,6 +100,8 @@ export async function ferryGet(options: GetOptions): Promise<GetResult> {
 
     let dir: string | undefined;
     if (options.extract !== undefined) {
+      // Loaded only when extracting: tar and yauzl are most of the CLI's start-up time otherwise.
+      const { extractArchive } = await import('./extract.js');
       const result = await extractArchive(saved.path, done.format, resolve(cwd, options.extract), {
         onWarning: (message) => emit({ type: 'warning', message }),
       });

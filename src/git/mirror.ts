@@ -49,7 +49,7 @@ export class MirrorCache {
         signal,
         progress: onProgress ? (event: SimpleGitProgressEvent) => onProgress(toProgress(event)) : undefined,
       });
-      if (await hasCommit(git, commit)) return dir;
+      if (!created && (await hasCommit(git, commit))) return dir;
       try {
         await git.raw(['fetch', '--depth=1', '--no-tags', '--progress', '--', repo.fetchUrl, `+${commit}:refs/ferry/${commit}`]);
       } catch (error) {
@@ -71,7 +71,8 @@ export class MirrorCache {
     const temp = `${dir}.tmp-${process.pid}-${Date.now()}`;
     await mkdir(temp, { recursive: true });
     try {
-      await gitClient({ ...this.#options, baseDir: temp }).raw(['init', '--bare', '--quiet']);
+      // Not --quiet: simple-git waits 50 ms more for a command that prints nothing.
+      await gitClient({ ...this.#options, baseDir: temp }).raw(['init', '--bare']);
       await rename(temp, dir);
     } catch (error) {
       await rm(temp, { recursive: true, force: true });
@@ -94,8 +95,8 @@ export class MirrorCache {
 
 async function hasCommit(git: SimpleGit, commit: string): Promise<boolean> {
   try {
-    await git.raw(['cat-file', '-e', `${commit}^{commit}`]);
-    return true;
+    // `-t` rather than `-e`: it prints, and simple-git waits 50 ms more for a command that prints nothing.
+    return (await git.raw(['cat-file', '-t', `${commit}^{commit}`])).trim() === 'commit';
   } catch {
     return false;
   }

@@ -9,6 +9,8 @@ import { archiveFilename, archiveKeys, CONTENT_TYPES, contentDisposition } from 
 import { uploadStream } from '../storage/upload.js';
 import type { DoneResult, Phase, ProgressMessage } from './types.js';
 
+const PROGRESS_INTERVAL_MS = 200;
+
 /** What the cache keeps beside each archive; written last, so its presence means the archive is whole. */
 export interface ArchiveManifest {
   v: 1;
@@ -70,6 +72,7 @@ export async function buildArchive(request: ArchiveRequest, ctx: PipelineContext
   ctx.signal?.addEventListener('abort', abort, { once: true });
   const hash = createHash('sha256');
   let produced = 0;
+  let lastReport = Date.now();
   let archived = false;
   let uploadedBytes = 0;
   const reportUpload = (): void => {
@@ -82,7 +85,11 @@ export async function buildArchive(request: ArchiveRequest, ctx: PipelineContext
         throw new FerryError('TOO_LARGE', `The archive is larger than this service's limit of ${formatBytes(config.maxArchiveBytes)}.`);
       }
       hash.update(chunk);
-      ctx.progress('archiving', { bytes: produced });
+      // Intermediate progress is throttled downstream anyway; building thousands of messages is not free.
+      if (Date.now() - lastReport >= PROGRESS_INTERVAL_MS) {
+        lastReport = Date.now();
+        ctx.progress('archiving', { bytes: produced });
+      }
       yield chunk;
     }
     await archive.done;

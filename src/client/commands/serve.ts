@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
-import { startLocalStack } from '../../local/stack.js';
 import { parsePort, usageError } from '../options.js';
 
 // Worker tunables a developer may set when running the local stack; the rest is wired by the stack.
@@ -33,6 +32,8 @@ export function registerServe(program: Command): void {
       }
       const workerEnv: Record<string, string> = {};
       for (const name of PASS_THROUGH) if (process.env[name]) workerEnv[name] = process.env[name] as string;
+      // Loaded here, not at start-up: every other command would pay for the whole local stack.
+      const { startLocalStack } = await import('../../local/stack.js');
       const stack = await startLocalStack({
         dataDir: resolve(opts.data),
         port,

@@ -1,0 +1,30 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../src/config.js';
+import { MirrorCache } from '../../src/git/mirror.js';
+import { archiveStream } from '../../src/git/archive.js';
+import { parseRepoUrl } from '../../src/git/url.js';
+import { startOssServer } from '../../src/local/oss/index.js';
+import { createObjectStore, storageTarget } from '../../src/storage/client.js';
+import { uploadStream } from '../../src/storage/upload.js';
+const gs = process.argv[2]!;
+const dir = await mkdtemp(join(tmpdir(), 'phase-'));
+const creds = { accessKeyId: 'LTAIp', accessKeySecret: 'p' };
+const oss = await startOssServer({ dataDir: join(dir, 'oss'), port: 0, credentials: [creds], buckets: ['ferry'] });
+const config = loadConfig({ FERRY_OSS_ENDPOINT: oss.endpoint, FERRY_OSS_BUCKET: 'ferry', FERRY_OSS_REGION: oss.region, FERRY_OSS_ACCESS_KEY_ID: 'LTAIp', FERRY_OSS_ACCESS_KEY_SECRET: 'p', FERRY_ALLOWED_HOSTS: new URL(gs).host, FERRY_ALLOW_HTTP: '1', FERRY_WORK_DIR: join(dir, 'w') });
+const store = createObjectStore(storageTarget(config.oss));
+const repo = parseRepoUrl(`${gs}/bench/big`, config);
+const commit = process.argv[3]!;
+const mirrors = new MirrorCache({ workDir: config.workDir, allowHttp: true, timeoutMs: 60000 });
+let t = Date.now();
+const gitDir = await mirrors.fetch(repo, commit);
+console.log('fetch', Date.now() - t); t = Date.now();
+const mode = process.argv[4];
+const a = archiveStream(gitDir, commit, 'zip', 'x');
+if (mode === 'null') { for await (const _ of a.stdout) { } } else {
+  await uploadStream(store, 'k.zip', a.stdout as AsyncIterable<Buffer>, { partSize: config.oss.partSize, partsInFlight: config.oss.partsInFlight });
+}
+await a.done;
+console.log('archive+' + mode, Date.now() - t);
+await oss.close();
