@@ -64,7 +64,7 @@ function aliClient(target: StorageTarget, endpoint: string): OSS {
 export function createObjectStore(target: StorageTarget): ObjectStore {
   const client = aliClient(target, target.endpoint);
   const publicClient = target.publicEndpoint && target.publicEndpoint !== target.endpoint ? aliClient(target, target.publicEndpoint) : client;
-  return {
+  const store: ObjectStore = {
     async put(key, body, headers) {
       await client.put(key, body, { headers });
     },
@@ -109,6 +109,25 @@ export function createObjectStore(target: StorageTarget): ObjectStore {
       return publicClient.signatureUrlV4('GET', expiresSeconds, { headers: {}, queries: query ?? {} }, key);
     },
   };
+  return withStorageErrors(store);
+}
+
+/** Every SDK failure leaves this module as STORAGE_FAILED, naming the operation and OSS's own code. */
+function withStorageErrors(store: ObjectStore): ObjectStore {
+  const wrapped = {} as Record<string, unknown>;
+  for (const [name, method] of Object.entries(store) as [string, (...args: unknown[]) => Promise<unknown>][]) {
+    wrapped[name] = async (...args: unknown[]) => {
+      try {
+        return await method(...args);
+      } catch (error) {
+        if (error instanceof FerryError) throw error;
+        const e = error as { code?: string; status?: number; name?: string };
+        const detail = e?.code ?? e?.name ?? 'no answer';
+        throw new FerryError('STORAGE_FAILED', `Object storage failed during ${name} (${detail}). Try again; if it persists, the operator should check the bucket and credentials.`, { cause: error });
+      }
+    };
+  }
+  return wrapped as unknown as ObjectStore;
 }
 
 function isNoSuchKey(error: unknown): boolean {

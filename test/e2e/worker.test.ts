@@ -231,6 +231,21 @@ describe('bad input gets a clear error and loses nothing', () => {
     expect((await post(worker.url, 'x'.repeat(20_000))).json.code).toBe('PAYLOAD_TOO_LARGE');
   });
 
+  it.each([
+    ['refuses our key', () => ({ FERRY_OSS_ACCESS_KEY_SECRET: 'wrong-secret' }), /SignatureDoesNotMatch/],
+    ['is not reachable', () => ({ FERRY_OSS_ENDPOINT: 'http://127.0.0.1:9', FERRY_OSS_PUBLIC_ENDPOINT: 'http://127.0.0.1:9' }), /storage failed/],
+  ])('object storage that %s → 502 STORAGE_FAILED, naming what failed', async (_what, env, message) => {
+    const broken = await startWorkerProcess(workerEnv({ ...env(), FERRY_WORK_DIR: join(temp, 'work-broken') }));
+    try {
+      const response = await post(broken.url, { url: repoUrl('basic') });
+      expect(response).toMatchObject({ status: 502, json: { code: 'STORAGE_FAILED' } });
+      expect(response.json.message).toMatch(message);
+      expect((await fetch(`${broken.url}/healthz`)).status).toBe(200);
+    } finally {
+      await broken.close();
+    }
+  });
+
   it('keeps serving after all of that', async () => {
     const health = (await (await fetch(`${worker.url}/healthz`)).json()) as Record<string, unknown>;
     expect(health).toMatchObject({ ok: true, active: 0, pending: 0 });
