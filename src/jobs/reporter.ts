@@ -18,6 +18,8 @@ export class JobReporter {
   readonly #store: ObjectStore;
   readonly #states: JobStateStore;
   readonly #listeners: JobListener[];
+  /** When each phase (and the end) was first reached, for the job's log line. */
+  readonly #reached: [string, number][] = [];
 
   constructor(initial: JobState, store: ObjectStore, states: JobStateStore, listeners: JobListener[]) {
     this.#state = initial;
@@ -35,6 +37,8 @@ export class JobReporter {
     const next = applyMessage(previous, message);
     const important = message.type !== 'progress' || previous.phase !== next.phase || previous.queuePosition !== next.queuePosition;
     this.#state = next;
+    const mark = message.type === 'progress' ? message.phase : message.type;
+    if (this.#reached.at(-1)?.[0] !== mark) this.#reached.push([mark, performance.now()]);
     this.#states.remember(next);
     if (important) {
       // Chained so the stored state never goes backwards; a failed write is retried by the next one.
@@ -47,6 +51,14 @@ export class JobReporter {
         // A listener's bug must not fail the job.
       }
     }
+  }
+
+  /** How long each phase took, e.g. `queued=2ms fetching=431ms archiving=1012ms`. */
+  timings(): string {
+    return this.#reached
+      .slice(0, -1)
+      .map(([phase, at], i) => `${phase}=${Math.round((this.#reached[i + 1] as [string, number])[1] - at)}ms`)
+      .join(' ');
   }
 
   /** Resolves once every important state has been written. */

@@ -17,6 +17,12 @@ export interface JobRunnerOptions {
   listeners?: JobListener[];
 }
 
+export interface JobOutcome {
+  state: JobState;
+  /** How long each phase took, for the log: `queued=1ms resolving=3ms fetching=431ms …`. */
+  timings: string;
+}
+
 export function initialState(spec: JobSpec): JobState {
   return {
     jobId: spec.jobId,
@@ -56,7 +62,7 @@ export class JobRunner {
   }
 
   /** Run a job to its end; never throws: the outcome is in the returned state. */
-  async run(spec: JobSpec, store: ObjectStore, extraListeners: JobListener[] = []): Promise<JobState> {
+  async run(spec: JobSpec, store: ObjectStore, extraListeners: JobListener[] = []): Promise<JobOutcome> {
     const listeners = [...(this.#options.listeners ?? []), ...extraListeners];
     const reporter = new JobReporter(initialState(spec), store, this.#options.states, listeners);
     const progress = (phase: Phase, detail: Omit<ProgressMessage, 'v' | 'type' | 'jobId' | 'ts' | 'phase'> = {}): void =>
@@ -73,7 +79,7 @@ export class JobRunner {
       await this.#execute(spec, store, reporter, progress);
     });
     await reporter.flush();
-    return reporter.state;
+    return { state: reporter.state, timings: reporter.timings() };
   }
 
   async #execute(spec: JobSpec, store: ObjectStore, reporter: JobReporter, progress: Parameters<typeof buildArchive>[1]['progress']): Promise<void> {

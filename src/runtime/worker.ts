@@ -39,10 +39,10 @@ export function createWorker(config: Config, log: (line: string) => void = conso
 
   const execute = async (spec: JobSpec, store: ObjectStore): Promise<JobState> => {
     const listeners = spec.deviceId && notifier ? [notifyListener(notifier, spec.deviceId)] : [];
-    const state = await runner.run(spec, store, listeners);
+    const { state, timings } = await runner.run(spec, store, listeners);
     // FC may freeze the instance once the invocation returns: deliver the last messages first.
     await notifier?.flush();
-    log(`job ${spec.jobId} ${state.status}${state.error ? ` ${state.error.code}` : ''} ${spec.repo}@${spec.commit.slice(0, 12)} ${spec.format}`);
+    log(`job ${spec.jobId} ${state.status}${state.error ? ` ${state.error.code}` : ''} ${spec.repo}@${spec.commit.slice(0, 12)} ${spec.format} ${timings}`);
     return state;
   };
 

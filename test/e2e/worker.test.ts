@@ -158,6 +158,9 @@ describe('POST /jobs → done → signed URL → the repository\'s exact files',
       return state.status === 'done' ? state : undefined;
     });
     expect(seen.has('done')).toBe(true);
+    // The log line says how long each phase took, for operators.
+    const line = await waitFor(async () => worker.output.find((l) => l.startsWith(`job ${jobId} done`)), 5000, 'the job log line');
+    expect(line).toMatch(/ queued=\d+ms resolving=\d+ms fetching=\d+ms archiving=\d+ms uploading=\d+ms signing=\d+ms$/);
     // The instance answers from memory first; the OSS copy for other instances follows within moments.
     const stored = await waitFor(async () => {
       const state = JSON.parse((await ossClient().get(`jobs/${jobId}.json`)).content.toString()) as Record<string, unknown>;
