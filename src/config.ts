@@ -5,6 +5,8 @@ import { join } from 'node:path';
 export interface Config {
   port: number;
   workDir: string;
+  /** Disk budget for the bare mirrors under workDir. */
+  mirrorMaxBytes: number;
   concurrency: number;
   urlTtlSeconds: number;
   allowedHosts: string[];
@@ -61,6 +63,7 @@ export function loadConfig(env: Env = process.env): Config {
   return {
     port: int(env, 'FC_SERVER_PORT', int(env, 'FC_CUSTOM_LISTEN_PORT', 9000)),
     workDir: str(env, 'FERRY_WORK_DIR') ?? join(tmpdir(), 'ferry'),
+    mirrorMaxBytes: int(env, 'FERRY_MIRROR_MAX_BYTES', 2 * 1024 ** 3, 0),
     concurrency: int(env, 'FERRY_CONCURRENCY', 2, 1),
     urlTtlSeconds: Math.min(int(env, 'FERRY_URL_TTL', 3600, 60), 7 * 24 * 3600), // OSS V4 URLs live 7 days at most
     allowedHosts: list(env, 'FERRY_ALLOWED_HOSTS') ?? DEFAULT_ALLOWED_HOSTS,

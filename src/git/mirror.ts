@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SimpleGit, SimpleGitProgressEvent } from 'simple-git';
 import { FerryError } from '../errors.js';
@@ -18,6 +18,15 @@ export interface MirrorOptions {
   workDir: string;
   allowHttp: boolean;
   timeoutMs: number;
+  /** Disk budget for all mirrors; least recently used ones not in use are removed beyond it. */
+  maxBytes?: number;
+  log?: (line: string) => void;
+}
+
+/** A mirror held for reading (`git archive`): it is not evicted until released. */
+export interface MirrorLease {
+  gitDir: string;
+  release(): void;
 }
 
 /**
@@ -28,6 +37,8 @@ export class MirrorCache {
   readonly #options: MirrorOptions;
   // One git writer per mirror at a time: concurrent shallow fetches race on the `shallow` file.
   readonly #locks = new Map<string, Promise<unknown>>();
+  readonly #leases = new Map<string, number>();
+  #evicting: Promise<void> = Promise.resolve();
 
   constructor(options: MirrorOptions) {
     this.#options = options;
@@ -38,9 +49,32 @@ export class MirrorCache {
     return join(this.#options.workDir, 'mirrors', `${repo.name.slice(0, 40)}-${id}.git`);
   }
 
-  /** Make `commit` present in the repo's mirror; returns the mirror's git dir. */
-  async fetch(repo: RepoRef, commit: string, onProgress?: (p: FetchProgress) => void, signal?: AbortSignal): Promise<string> {
+  /** Make `commit` present in the repo's mirror and hold the mirror until the lease is released. */
+  async fetch(repo: RepoRef, commit: string, onProgress?: (p: FetchProgress) => void, signal?: AbortSignal): Promise<MirrorLease> {
     const dir = this.mirrorPath(repo);
+    this.#leases.set(dir, (this.#leases.get(dir) ?? 0) + 1);
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      const count = (this.#leases.get(dir) ?? 1) - 1;
+      if (count > 0) this.#leases.set(dir, count);
+      else this.#leases.delete(dir);
+      this.#scheduleEviction();
+    };
+    try {
+      await this.#fetchInto(dir, repo, commit, onProgress, signal);
+      // The mirror's mtime is its last use: eviction removes the least recently used first.
+      const now = new Date();
+      await utimes(dir, now, now).catch(() => undefined);
+      return { gitDir: dir, release };
+    } catch (error) {
+      release();
+      throw error;
+    }
+  }
+
+  async #fetchInto(dir: string, repo: RepoRef, commit: string, onProgress?: (p: FetchProgress) => void, signal?: AbortSignal): Promise<string> {
     return this.#exclusive(dir, async () => {
       const created = await this.#ensureBare(dir);
       const git = gitClient({
@@ -63,6 +97,40 @@ export class MirrorCache {
       }
       return dir;
     });
+  }
+
+  /** Runs after each release, one pass at a time; a failure only costs disk, so it is logged, not thrown. */
+  #scheduleEviction(): void {
+    if (this.#options.maxBytes === undefined) return;
+    this.#evicting = this.#evicting.then(() => this.#evict(this.#options.maxBytes as number)).catch((error: unknown) => {
+      this.#options.log?.(`mirror eviction failed: ${String(error)}`);
+    });
+  }
+
+  /** Resolves once pending evictions have run (for tests and shutdown). */
+  async settled(): Promise<void> {
+    await this.#evicting;
+  }
+
+  async #evict(maxBytes: number): Promise<void> {
+    const root = join(this.#options.workDir, 'mirrors');
+    const names = await readdir(root).catch(() => [] as string[]);
+    const mirrors = await Promise.all(
+      names
+        .filter((name) => name.endsWith('.git'))
+        .map(async (name) => {
+          const dir = join(root, name);
+          return { dir, bytes: await treeBytes(dir), usedAt: (await stat(dir)).mtimeMs };
+        }),
+    );
+    let total = mirrors.reduce((sum, m) => sum + m.bytes, 0);
+    for (const mirror of mirrors.sort((a, b) => a.usedAt - b.usedAt)) {
+      if (total <= maxBytes) break;
+      if (this.#leases.has(mirror.dir) || this.#locks.has(mirror.dir)) continue;
+      await rm(mirror.dir, { recursive: true, force: true });
+      total -= mirror.bytes;
+      this.#options.log?.(`mirror evicted: ${mirror.dir} (${mirror.bytes} bytes)`);
+    }
   }
 
   async #ensureBare(dir: string): Promise<boolean> {
@@ -100,6 +168,16 @@ async function hasCommit(git: SimpleGit, commit: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+async function treeBytes(dir: string): Promise<number> {
+  let total = 0;
+  for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) total += await treeBytes(path);
+    else if (entry.isFile()) total += (await stat(path).catch(() => ({ size: 0 }))).size;
+  }
+  return total;
 }
 
 async function exists(path: string): Promise<boolean> {

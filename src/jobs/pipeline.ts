@@ -57,7 +57,7 @@ export async function buildArchive(request: ArchiveRequest, ctx: PipelineContext
   if (cached) return cached;
 
   ctx.progress('fetching', { percent: 0, message: `fetching ${repo.canonical}` });
-  const gitDir = await ctx.mirrors.fetch(
+  const mirror = await ctx.mirrors.fetch(
     repo,
     commit,
     (p) => ctx.progress('fetching', { percent: p.percent, message: `${p.stage} ${p.processed}/${p.total}` }),
@@ -67,7 +67,7 @@ export async function buildArchive(request: ArchiveRequest, ctx: PipelineContext
   ctx.progress('archiving', { bytes: 0 });
   const keys = archiveKeys(repo.canonical, commit, format);
   const filename = archiveFilename(repo.name, commit, format);
-  const archive = archiveStream(gitDir, commit, format, filename.slice(0, -(format.length + 1)));
+  const archive = archiveStream(mirror.gitDir, commit, format, filename.slice(0, -(format.length + 1)));
   const abort = (): void => archive.kill();
   ctx.signal?.addEventListener('abort', abort, { once: true });
   const hash = createHash('sha256');
@@ -115,6 +115,7 @@ export async function buildArchive(request: ArchiveRequest, ctx: PipelineContext
     throw error instanceof FerryError ? error : new FerryError('STORAGE_FAILED', 'Uploading the archive to object storage failed. Try again.', { cause: error });
   } finally {
     ctx.signal?.removeEventListener('abort', abort);
+    mirror.release();
   }
 
   const manifest: ArchiveManifest = { v: 1, repo: repo.canonical, commit, format, filename, size, sha256: hash.digest('hex'), createdAt: Date.now() };

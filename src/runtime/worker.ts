@@ -20,7 +20,7 @@ export interface Worker {
 /** Wire the worker's parts from its config: the one composition root. */
 export function createWorker(config: Config, log: (line: string) => void = console.error): Worker {
   const states = new JobStateStore();
-  const runner = new JobRunner({ config, mirrors: new MirrorCache({ workDir: config.workDir, allowHttp: config.allowHttp, timeoutMs: config.gitTimeoutMs }), states });
+  const runner = new JobRunner({ config, mirrors: new MirrorCache({ workDir: config.workDir, allowHttp: config.allowHttp, timeoutMs: config.gitTimeoutMs, maxBytes: config.mirrorMaxBytes, log }), states });
   const notifier: NotifierLike | undefined = config.notify ? createNotifier({ ...config.notify, log }) : undefined;
 
   const stores = new Map<string, ObjectStore>();
