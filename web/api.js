@@ -30,8 +30,11 @@ export class ApiError extends Error {
  * @property {string} [deviceId]
  */
 
-/** @param {GatewayClient} gateway */
-export function createApi(gateway) {
+/**
+ * @param {GatewayClient} gateway
+ * @param {string} [httpBase] origin for the plain-HTTP fallback ('' = the page's own origin)
+ */
+export function createApi(gateway, httpBase = '') {
   /**
    * @param {string} method
    * @param {string} path
@@ -48,7 +51,7 @@ export function createApi(gateway) {
         res = undefined; // the socket went away mid-call: ask again over HTTP
       }
     }
-    res ??= await httpCall(method, path, body);
+    res ??= await httpCall(method, `${httpBase}${path}`, body);
     const json = parseBody(res.body);
     if (res.status >= 200 && res.status < 300) return { status: res.status, json };
     throw toApiError(res, json);

@@ -61,15 +61,34 @@ let pollPausedUntil = 0;
 /** @type {{ code: string, message: string } | undefined} */
 let lastFormError;
 
+const endpoints = gatewayEndpoints();
 const gateway = new GatewayClient({
-  url: `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/`,
+  url: endpoints.ws,
   deviceId: loadDeviceId(),
   newDeviceId: randomDeviceId,
   onDeviceId: saveDeviceId,
   onPush,
   onState: showLinkState,
 });
-const api = createApi(gateway);
+const api = createApi(gateway, endpoints.http);
+
+/**
+ * Where the gateway is. By default the host that served the page (`ferry serve`, or the gateway's
+ * own domain). A page hosted elsewhere (OSS static website, CDN) names it in
+ * `<meta name="ferry-gateway" content="wss://api.example.com/">`, set by the operator at deploy time —
+ * never from the URL, so a link cannot point the page at someone else's gateway.
+ * @returns {{ ws: string, http: string }}
+ */
+function gatewayEndpoints() {
+  const configured = document.querySelector('meta[name="ferry-gateway"]')?.getAttribute('content')?.trim();
+  if (configured) {
+    const url = new URL(configured);
+    if (url.protocol === 'wss:' || url.protocol === 'ws:') {
+      return { ws: url.href, http: `${url.protocol === 'wss:' ? 'https:' : 'http:'}//${url.host}` };
+    }
+  }
+  return { ws: `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/`, http: '' };
+}
 const view = new JobListView(list, byId('job-template', HTMLTemplateElement), { remove, retry: (job) => void submit(job.input, job.inputRef, job.format), copy });
 
 setLang(detectLang());

@@ -109,7 +109,7 @@ export class GatewayClient {
     const headers = { 'x-ca-seq': [seq], accept: ['application/json'] };
     if (options.body !== undefined) headers['content-type'] = ['application/json; charset=utf-8'];
     if (options.type) headers['x-ca-websocket_api_type'] = [options.type];
-    const frame = { method, host: location.host, path, querys: {}, headers, isBase64: 0, body: options.body ?? '' };
+    const frame = { method, host: new URL(this.#options.url).host, path, querys: {}, headers, isBase64: 0, body: options.body ?? '' };
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(seq);

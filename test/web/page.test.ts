@@ -3,6 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -278,5 +279,39 @@ describe.skipIf(!chromiumPath)('web page (Chromium; skipped when no `chromium` b
     await page.locator('#link[data-state="online"]').waitFor({ timeout: 20_000 });
     await page.locator('#banner').waitFor({ state: 'hidden' });
     await poll(attr(card, 'data-status'), 60_000).toBe('done');
+  });
+  it('runs from a page hosted on another origin when the operator names the gateway', async () => {
+    // As on an OSS static website or CDN: the same files, index.html edited at deploy time.
+    const webDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../web');
+    const gatewayOrigin = new URL(stack.api).origin;
+    const wsOrigin = new URL(stack.gateway).origin;
+    const index = (await readFile(path.join(webDir, 'index.html'), 'utf8'))
+      .replace('<meta name="ferry-gateway" content="">', `<meta name="ferry-gateway" content="${stack.gateway}/">`)
+      .replace("connect-src 'self'", `connect-src 'self' ${gatewayOrigin} ${wsOrigin}`);
+    expect(index).toContain(`content="${stack.gateway}/"`);
+    const site: Server = createServer((req, res) => {
+      const name = (req.url ?? '/').split('?')[0] === '/' ? 'index.html' : path.basename(req.url ?? '');
+      const types: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.svg': 'image/svg+xml' };
+      if (name === 'index.html') return res.writeHead(200, { 'content-type': 'text/html' }).end(index);
+      readFile(path.join(webDir, name)).then(
+        (body) => res.writeHead(200, { 'content-type': types[path.extname(name)] ?? 'application/octet-stream' }).end(body),
+        () => res.writeHead(404).end(),
+      );
+    });
+    await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
+    try {
+      const { page } = await openBrowser();
+      const address = site.address() as { port: number };
+      await page.goto(`http://127.0.0.1:${address.port}/`);
+      await page.waitForSelector('#link[data-state="online"]', { timeout: 15_000 });
+      await page.fill('#url', `${git.url}/fixtures/basic`);
+      await page.fill('#ref', 'release');
+      await page.click('#submit');
+      const card = page.locator('.job').first();
+      await card.locator('.download').waitFor({ state: 'visible', timeout: 30_000 });
+      expect(await card.locator('.download').getAttribute('href')).toContain(new URL(stack.oss).host);
+    } finally {
+      await new Promise<void>((resolve) => site.close(() => resolve()));
+    }
   });
 });
