@@ -137,7 +137,3 @@ function checkNumber(name: string, value: number): number {
   if (!Number.isFinite(value) || value < 0) throw new TypeError(`Expected \`${name}\` to be a non-negative number, got ${value}`);
   return value;
 }
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}

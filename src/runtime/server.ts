@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { ApiHandler, RequestContext } from '../api/context.js';
 import { json, problem } from '../api/http.js';
 import { FerryError } from '../errors.js';

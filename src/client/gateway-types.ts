@@ -1,0 +1,62 @@
+/** The gateway websocket client's boundary types: what callers pass in and get back. */
+import type { AppCredentials } from '../notify/signature.js';
+
+/** The few `ws` client methods used here, so tests or another transport can stand in. */
+export interface ClientSocketLike {
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  terminate(): void;
+  on(event: 'open', listener: () => void): void;
+  on(event: 'message', listener: (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => void): void;
+  on(event: 'close', listener: (code: number) => void): void;
+  on(event: 'error', listener: (err: Error) => void): void;
+}
+
+export type SocketFactory = (url: string) => ClientSocketLike;
+
+export interface ApiRequest {
+  method: string;
+  /** Path without the query string. */
+  path: string;
+  query?: Record<string, string>;
+  headers?: Record<string, string>;
+  body?: string;
+  timeoutMs?: number;
+}
+
+export interface ApiResponse {
+  status: number;
+  /** Lower-case names. */
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** Why a connection ended: the gateway's `OS` (flow control) or `CR` (lifetime), or the socket closed. */
+export type DisconnectReason = 'OS' | 'CR' | 'closed';
+
+export interface ReconnectInfo {
+  reason: DisconnectReason;
+  /** Connection attempts it took. */
+  attempt: number;
+}
+
+export interface GatewayClientOptions {
+  /** ws:// or wss:// URL of the gateway. */
+  url: string;
+  /** Sign every frame (APP authentication). Without them frames go unsigned (ANONYMOUS APIs only). */
+  credentials?: AppCredentials | undefined;
+  /** Kept across reconnects so pushes keep reaching us; default `<uuid>@<appKey>` like the official SDKs. */
+  deviceId?: string;
+  createSocket?: SocketFactory;
+  /** Per attempt: open + RO + REGISTER. Default 15 s. */
+  connectTimeoutMs?: number;
+  /** Per API call. Default 60 s. */
+  requestTimeoutMs?: number;
+  /** Reconnect backoff: doubling from `initialMs` to `maxMs`, giving up after `attempts` failures. */
+  backoff?: { initialMs?: number; maxMs?: number; attempts?: number };
+  /** The REGISTER API's path as configured on the gateway. Default `/register`. */
+  registerPath?: string;
+  /** Sent and signed as X-Ca-Stage. */
+  stage?: string;
+}
