@@ -92,7 +92,7 @@ export async function download(options: DownloadOptions): Promise<DownloadResult
           throw new Error(message);
         }
         if (!res.body) throw new Error('the response has no body');
-        for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
           armIdle();
           await writeAll(file, chunk, bytes);
           hash.update(chunk);

@@ -68,7 +68,7 @@ afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 async function vendor(method: 'get' | 'post' | 'put' | 'delete', path: string, opts: Record<string, unknown>): Promise<Captured> {
   let stringToSign = '';
   class Spy extends VendorClient {
-    buildStringToSign(...args: unknown[]): string {
+    override buildStringToSign(...args: unknown[]): string {
       stringToSign = super.buildStringToSign(...args);
       return stringToSign;
     }
