@@ -39,10 +39,10 @@ export class JobReporter {
     this.#state = next;
     const mark = message.type === 'progress' ? message.phase : message.type;
     if (this.#reached.at(-1)?.[0] !== mark) this.#reached.push([mark, performance.now()]);
-    this.#states.remember(next);
+    this.#states.remember(next, true);
     if (important) {
       // Chained so the stored state never goes backwards; a failed write is retried by the next one.
-      this.#persisting = this.#persisting.then(() => this.#states.save(this.#store, next)).catch(() => undefined);
+      this.#persisting = this.#persisting.then(() => this.#states.write(this.#store, next)).catch(() => undefined);
     }
     for (const listener of this.#listeners) {
       try {
