@@ -84,8 +84,17 @@ export class MirrorCache {
         progress: onProgress ? (event: SimpleGitProgressEvent) => onProgress(toProgress(event)) : undefined,
       });
       if (!created && (await hasCommit(git, commit))) return dir;
+      const fetch = (): Promise<string> => git.raw(['fetch', '--depth=1', '--no-tags', '--progress', '--', repo.fetchUrl, `+${commit}:refs/ferry/${commit}`]);
       try {
-        await git.raw(['fetch', '--depth=1', '--no-tags', '--progress', '--', repo.fetchUrl, `+${commit}:refs/ferry/${commit}`]);
+        await fetch().catch(async (error: unknown) => {
+          // A worker killed while git held a lock (e.g. `shallow.lock`) leaves it behind, and every later
+          // fetch into this mirror would fail on it. We hold the mirror exclusively here, so it is stale.
+          const lock = staleLock(String((error as Error).message), dir);
+          if (!lock) throw error;
+          this.#options.log?.(`mirror: removing stale lock ${lock}`);
+          await rm(lock, { force: true });
+          return fetch();
+        });
       } catch (error) {
         if (created) await rm(dir, { recursive: true, force: true });
         if (signal?.aborted) throw new FerryError('TIMEOUT', 'The job was cancelled while fetching.', { cause: error });
@@ -168,6 +177,13 @@ async function hasCommit(git: SimpleGit, commit: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** The lock file git refused to create because it exists, when it lies inside `dir`. */
+export function staleLock(message: string, dir: string): string | undefined {
+  const match = /Unable to create '([^']+\.lock)': File exists/.exec(message);
+  const path = match?.[1];
+  return path !== undefined && path.startsWith(`${dir}/`) && !path.includes('/../') ? path : undefined;
 }
 
 async function treeBytes(dir: string): Promise<number> {

@@ -1,9 +1,9 @@
-import { mkdtemp, readdir, rm, stat, utimes } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FerryError } from '../../src/errors.js';
-import { MirrorCache } from '../../src/git/mirror.js';
+import { MirrorCache, staleLock } from '../../src/git/mirror.js';
 import { parseRepoUrl, type RepoRef } from '../../src/git/url.js';
 import { fixtureRoot, git, gitRevParse } from '../helpers/fixtures.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
@@ -98,5 +98,27 @@ describe('MirrorCache', () => {
     held.release(); // releasing twice is harmless
     await mirrors.settled();
     expect(await exists(held.gitDir)).toBe(false);
+  });
+
+  it('recovers a mirror whose shallow.lock was left by a killed worker', async () => {
+    const mirrors = cache(join(temp, 'stale'));
+    const first = await mirrors.fetch(repo('basic'), await commitOf('basic', 'main'));
+    first.release();
+    // Exactly what a worker killed during the shallow update leaves behind.
+    await writeFile(join(first.gitDir, 'shallow.lock'), '');
+    const second = await mirrors.fetch(repo('basic'), await commitOf('basic', 'release'));
+    second.release();
+    expect(await exists(join(first.gitDir, 'shallow.lock'))).toBe(false);
+    expect((await git(['cat-file', '-t', await commitOf('basic', 'release')], { cwd: second.gitDir })).trim()).toBe('commit');
+  });
+
+  it.each([
+    ["fatal: Unable to create '/w/m.git/shallow.lock': File exists.", '/w/m.git', '/w/m.git/shallow.lock'],
+    ["fatal: Unable to create '/w/m.git/refs/ferry/x.lock': File exists.", '/w/m.git', '/w/m.git/refs/ferry/x.lock'],
+    ["fatal: Unable to create '/etc/passwd.lock': File exists.", '/w/m.git', undefined],
+    ["fatal: Unable to create '/w/m.git/../other.lock': File exists.", '/w/m.git', undefined],
+    ['fatal: unable to access: Could not resolve host', '/w/m.git', undefined],
+  ])('staleLock(%j)', (message, dir, expected) => {
+    expect(staleLock(message, dir)).toBe(expected);
   });
 });
