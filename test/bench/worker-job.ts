@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { startOssServer } from '../../src/local/oss/index.js';
 import { startWorkerProcess } from '../helpers/worker-process.js';
 import { cpuDelta, cpuTimes, now, peakRss, sleep } from './measure.js';
+import { ossEnv } from '../helpers/oss-env.js';
 
 export interface WorkerJobOptions {
   repoUrl: string;
@@ -39,13 +40,7 @@ export async function runWorkerJob(options: WorkerJobOptions): Promise<WorkerJob
   const dir = await mkdtemp(join(tmpdir(), 'ferry-bench-worker-'));
   const oss = await startOssServer({ dataDir: join(dir, 'oss'), port: 0, credentials: [credentials], buckets: ['ferry'], region: 'oss-cn-hongkong' });
   const worker = await startWorkerProcess({
-    FERRY_OSS_ENDPOINT: oss.endpoint,
-    FERRY_OSS_PUBLIC_ENDPOINT: oss.pathStyleEndpoint,
-    FERRY_OSS_PATH_STYLE: '1',
-    FERRY_OSS_BUCKET: 'ferry',
-    FERRY_OSS_REGION: oss.region,
-    FERRY_OSS_ACCESS_KEY_ID: credentials.accessKeyId,
-    FERRY_OSS_ACCESS_KEY_SECRET: credentials.accessKeySecret,
+    ...ossEnv(oss, credentials),
     FERRY_WORK_DIR: join(dir, 'work'),
     FERRY_ALLOWED_HOSTS: options.gitHost,
     FERRY_ALLOW_HTTP: '1',

@@ -7,6 +7,7 @@ import { startOssServer, type OssServer } from '../../src/local/oss/index.js';
 import { fixtureRoot, gitRevParse } from '../helpers/fixtures.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
 import { ROOT, waitFor } from '../helpers/worker-process.js';
+import { ossEnv } from '../helpers/oss-env.js';
 
 // The worker behind the FC emulator, dispatching jobs to itself as async invocations, as in
 // production. Killing the runtime mid-job is a real fault: FC's async retry must finish the job.
@@ -35,11 +36,7 @@ beforeAll(async () => {
     port,
     credentials: KEY,
     env: {
-      FERRY_OSS_ENDPOINT: oss.endpoint,
-      FERRY_OSS_PUBLIC_ENDPOINT: oss.pathStyleEndpoint,
-      FERRY_OSS_PATH_STYLE: '1',
-      FERRY_OSS_BUCKET: 'ferry',
-      FERRY_OSS_REGION: oss.region,
+      ...ossEnv(oss),
       FERRY_WORK_DIR: join(temp, 'work'),
       FERRY_ALLOWED_HOSTS: git.host,
       FERRY_ALLOW_HTTP: '1',

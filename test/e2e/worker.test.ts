@@ -9,6 +9,7 @@ import { archiveFiles } from '../helpers/archive-files.js';
 import { fixtureRoot, gitArchiveFiles, gitRevParse } from '../helpers/fixtures.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
 import { startWorkerProcess, waitFor, type WorkerProcess } from '../helpers/worker-process.js';
+import { ossEnv } from '../helpers/oss-env.js';
 
 // The worker as FC runs it (./bootstrap, HTTP-trigger mode, in-process queue), against the real
 // OSS-compatible store and a real git smart-HTTP server.
@@ -25,13 +26,7 @@ let ossDir: string;
 
 function workerEnv(extra: Record<string, string> = {}): Record<string, string> {
   return {
-    FERRY_OSS_ENDPOINT: oss.endpoint,
-    FERRY_OSS_PUBLIC_ENDPOINT: oss.pathStyleEndpoint,
-    FERRY_OSS_PATH_STYLE: '1',
-    FERRY_OSS_BUCKET: BUCKET,
-    FERRY_OSS_REGION: oss.region,
-    FERRY_OSS_ACCESS_KEY_ID: KEY.accessKeyId,
-    FERRY_OSS_ACCESS_KEY_SECRET: KEY.accessKeySecret,
+    ...ossEnv(oss, KEY, BUCKET),
     FERRY_WORK_DIR: workDir,
     FERRY_ALLOWED_HOSTS: `github.com,${git.host}`,
     FERRY_ALLOW_HTTP: '1',
@@ -261,8 +256,7 @@ describe('bad input gets a clear error and loses nothing', () => {
     const own = await startOssServer({ dataDir: ownDir, port: 0, credentials: [KEY], buckets: [BUCKET] });
     const small = await startWorkerProcess({
       ...workerEnv({ FERRY_MAX_ARCHIVE_BYTES: String(300 * 1024), FERRY_WORK_DIR: join(temp, 'work-small') }),
-      FERRY_OSS_ENDPOINT: own.endpoint,
-      FERRY_OSS_PUBLIC_ENDPOINT: own.pathStyleEndpoint,
+      ...ossEnv(own, KEY, BUCKET),
     });
     try {
       const response = await post(small.url, { url: repoUrl('many'), format: 'zip' });

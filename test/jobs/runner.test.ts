@@ -11,6 +11,7 @@ import { startOssServer, type OssServer } from '../../src/local/oss/index.js';
 import { createObjectStore, storageTarget, type ObjectStore } from '../../src/storage/client.js';
 import { fixtureRoot, gitRevParse } from '../helpers/fixtures.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
+import { ossEnv } from '../helpers/oss-env.js';
 
 const KEY = { accessKeyId: 'LTAI-runner', accessKeySecret: 'runner-secret' };
 let git: GitServer;
@@ -34,13 +35,7 @@ beforeAll(async () => {
   temp = await mkdtemp(join(tmpdir(), 'ferry-runner-'));
   oss = await startOssServer({ dataDir: join(temp, 'oss'), port: 0, credentials: [KEY], buckets: ['ferry'] });
   config = loadConfig({
-    FERRY_OSS_ENDPOINT: oss.endpoint,
-    FERRY_OSS_PUBLIC_ENDPOINT: oss.pathStyleEndpoint,
-    FERRY_OSS_PATH_STYLE: '1',
-    FERRY_OSS_BUCKET: 'ferry',
-    FERRY_OSS_REGION: oss.region,
-    FERRY_OSS_ACCESS_KEY_ID: KEY.accessKeyId,
-    FERRY_OSS_ACCESS_KEY_SECRET: KEY.accessKeySecret,
+    ...ossEnv(oss, KEY),
     FERRY_ALLOWED_HOSTS: git.host,
     FERRY_ALLOW_HTTP: '1',
     FERRY_WORK_DIR: join(temp, 'work'),

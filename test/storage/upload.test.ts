@@ -7,6 +7,7 @@ import { loadConfig } from '../../src/config.js';
 import { startOssServer, type OssServer } from '../../src/local/oss/index.js';
 import { createObjectStore, storageTarget, type ObjectStore } from '../../src/storage/client.js';
 import { uploadStream } from '../../src/storage/upload.js';
+import { ossEnv } from '../helpers/oss-env.js';
 
 const KEY = { accessKeyId: 'LTAI-upload', accessKeySecret: 'upload-secret' };
 const PART = 100 * 1024;
@@ -18,13 +19,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ferry-upload-'));
   oss = await startOssServer({ dataDir: dir, port: 0, credentials: [KEY], buckets: ['ferry'] });
   const config = loadConfig({
-    FERRY_OSS_ENDPOINT: oss.endpoint,
-    FERRY_OSS_PUBLIC_ENDPOINT: oss.pathStyleEndpoint,
-    FERRY_OSS_PATH_STYLE: '1',
-    FERRY_OSS_BUCKET: 'ferry',
-    FERRY_OSS_REGION: oss.region,
-    FERRY_OSS_ACCESS_KEY_ID: KEY.accessKeyId,
-    FERRY_OSS_ACCESS_KEY_SECRET: KEY.accessKeySecret,
+    ...ossEnv(oss, KEY),
   });
   store = createObjectStore(storageTarget(config.oss));
 });
