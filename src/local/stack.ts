@@ -1,5 +1,4 @@
 import { mkdir } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ApiGatewayEvent, ApiGatewayResult } from '../apigw.js';
@@ -84,7 +83,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     });
     cleanups.push(() => oss.close());
 
-    // The worker must know the gateway's and its own FC front's addresses before it starts.
+    // The worker must know the gateway's address before it starts; its own FC front's the emulator supplies.
     let fc: FcEmulator | undefined;
     const backend = {
       async invoke(event: ApiGatewayEvent): Promise<ApiGatewayResult> {
@@ -105,16 +104,13 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     });
     cleanups.push(() => gateway.close());
 
-    const fcPort = await freePort(host);
-    const invokeUrl = `http://${host}:${fcPort}/2023-03-30/functions/ferry/invocations`;
     fc = await startFcEmulator({
       bootstrap: join(ROOT, 'bootstrap'),
       cwd: ROOT,
       host,
-      port: fcPort,
       credentials: { accessKeyId: creds.ossAccessKeyId, accessKeySecret: creds.ossAccessKeySecret },
       log,
-      env: {
+      env: (front) => ({
         FERRY_OSS_ENDPOINT: oss.endpoint,
         FERRY_OSS_PUBLIC_ENDPOINT: oss.pathStyleEndpoint,
         FERRY_OSS_PATH_STYLE: '1',
@@ -124,12 +120,12 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         FERRY_NOTIFY_URL: `${gateway.url}/notify`,
         FERRY_APP_KEY: creds.appKey,
         FERRY_APP_SECRET: creds.appSecret,
-        FERRY_DISPATCH_URL: invokeUrl,
+        FERRY_DISPATCH_URL: front.invokeUrl,
         FERRY_DISPATCH_SECRET: creds.dispatchSecret,
         FERRY_ALLOWED_HOSTS: [...DEFAULT_ALLOWED_HOSTS, ...(options.allowHosts ?? [])].join(','),
         ...(options.allowHttp ? { FERRY_ALLOW_HTTP: '1' } : {}),
         ...options.workerEnv,
-      },
+      }),
     });
     const started = fc;
     cleanups.push(() => started.close());
@@ -148,15 +144,4 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     await close();
     throw error;
   }
-}
-
-async function freePort(host: string): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolvePort(address.port) : reject(new Error('no port'))));
-    });
-  });
 }

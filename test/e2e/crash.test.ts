@@ -23,26 +23,18 @@ beforeAll(async () => {
   git = await startGitServer({ root, delayMs: 400 });
   temp = await mkdtemp(join(tmpdir(), 'ferry-crash-'));
   oss = await startOssServer({ dataDir: join(temp, 'oss'), port: 0, credentials: [KEY], buckets: ['ferry'] });
-  const { createServer } = await import('node:net');
-  const port = await new Promise<number>((resolve) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
   fc = await startFcEmulator({
     bootstrap: join(ROOT, 'bootstrap'),
     cwd: ROOT,
-    port,
     credentials: KEY,
-    env: {
+    env: (front) => ({
       ...ossEnv(oss),
       FERRY_WORK_DIR: join(temp, 'work'),
       FERRY_ALLOWED_HOSTS: git.host,
       FERRY_ALLOW_HTTP: '1',
-      FERRY_DISPATCH_URL: `http://127.0.0.1:${port}/2023-03-30/functions/ferry/invocations`,
+      FERRY_DISPATCH_URL: front.invokeUrl,
       FERRY_DISPATCH_SECRET: 'crash-test-secret',
-    },
+    }),
   });
 });
 

@@ -135,6 +135,23 @@ describe('FC emulator with a fake runtime', () => {
     expect(records()[0]?.url).toBe('/initialize');
   });
 
+  it('gives an env function its own front addresses, for a runtime that invokes itself', async () => {
+    const seen: { url: string; invokeUrl: string }[] = [];
+    const recordFile = join(tmp, `calls-front-${++fileCounter}.jsonl`);
+    const self = await startFcEmulator({
+      bootstrap,
+      credentials,
+      env: (front) => {
+        seen.push(front);
+        return { FAKE_RECORD_FILE: recordFile, FAKE_EXTRA: front.invokeUrl };
+      },
+    });
+    open.push(self);
+    expect(seen).toEqual([{ url: self.url, invokeUrl: self.invokeUrl }]);
+    const echo = JSON.parse((await self.invoke('{}')).body.toString()) as Echo;
+    expect(echo.env.FAKE_EXTRA).toBe(self.invokeUrl);
+  });
+
   it('forwards a sync invocation as POST /invoke with every x-fc header and returns the answer', async () => {
     const event = JSON.stringify({ hello: 'world' });
     const res = await emulator.invoke(event);

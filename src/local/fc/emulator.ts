@@ -25,39 +25,38 @@ export async function startFcEmulator(opts: FcEmulatorOptions): Promise<FcEmulat
     accountId: opts.accountId,
     credentials: opts.credentials,
   };
-  const supervisor = new RuntimeSupervisor({
+  // The runtime's env is settled once the front listens (it may name the front), before the first spawn.
+  const supervisorOptions = {
     bootstrap: opts.bootstrap,
     cwd: opts.cwd,
-    env: opts.env,
+    env: undefined as Record<string, string> | undefined,
     context,
     startTimeoutMs: opts.startTimeoutMs ?? 15_000,
     stopGraceMs: opts.stopGraceMs ?? 3_000,
     log,
-  });
+  };
+  const supervisor = new RuntimeSupervisor(supervisorOptions);
   const queue = new AsyncInvocationQueue({ concurrency: asyncConcurrency, log });
+
+  const server = createFront({ context, supervisor, queue });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = !opts.host || opts.host === '0.0.0.0' || opts.host === '::' ? '127.0.0.1' : opts.host;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const invokeUrl = `${url}/${API_VERSION}/functions/${encodeURIComponent(context.functionName)}/invocations`;
+  supervisorOptions.env = typeof opts.env === 'function' ? opts.env({ url, invokeUrl }) : opts.env;
 
   // FC starts the instance before the first invocation; a broken bootstrap fails here, loudly.
   try {
     await supervisor.ready();
   } catch (err) {
     await supervisor.close();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
     throw err;
   }
-
-  const server = createFront({ context, supervisor, queue });
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
-    });
-  } catch (err) {
-    await supervisor.close();
-    throw err;
-  }
-  const { port } = server.address() as AddressInfo;
-  const host = !opts.host || opts.host === '0.0.0.0' || opts.host === '::' ? '127.0.0.1' : opts.host;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  const invokeUrl = `${url}/${API_VERSION}/functions/${encodeURIComponent(context.functionName)}/invocations`;
 
   let closing: Promise<void> | undefined;
   return {

@@ -4,13 +4,22 @@ export interface FcCredentials {
   securityToken?: string;
 }
 
+/** Where the emulator's front listens. */
+export interface FcFront {
+  url: string;
+  invokeUrl: string;
+}
+
 export interface FcEmulatorOptions {
   /** Path to the custom runtime's `bootstrap`, spawned directly (no shell) like FC does; a relative path resolves against `cwd`. */
   bootstrap: string;
   /** Working directory of the runtime; defaults to the current one. */
   cwd?: string;
-  /** Extra environment for the runtime (OSS endpoint etc.). FC_* variables always win. */
-  env?: Record<string, string>;
+  /**
+   * Extra environment for the runtime (OSS endpoint etc.). FC_* variables always win. As a function it
+   * is given the emulator's own addresses, for a runtime that invokes itself (async self-dispatch).
+   */
+  env?: Record<string, string> | ((front: FcFront) => Record<string, string>);
   /** Function name in the invoke path and the `x-fc-function-name` header. Default `ferry`. */
   functionName?: string;
   /** Default `cn-hongkong`. */
