@@ -59,10 +59,6 @@ export class FerryError extends Error {
   }
 }
 
-export function isFerryError(value: unknown): value is FerryError {
-  return value instanceof FerryError;
-}
-
 /** Any thrown value as a FerryError; unknown failures become INTERNAL without leaking internals. */
 export function toFerryError(value: unknown): FerryError {
   if (value instanceof FerryError) return value;

@@ -110,6 +110,6 @@ function repoSegments(pathname: string, hostname: string): string[] {
 }
 
 /** `host` is `name` or `name:port`; an allow-list entry without a port matches only the default port. */
-export function isHostAllowed(host: string, allowedHosts: readonly string[]): boolean {
+function isHostAllowed(host: string, allowedHosts: readonly string[]): boolean {
   return allowedHosts.some((entry) => entry.toLowerCase() === host);
 }

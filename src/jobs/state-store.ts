@@ -41,10 +41,6 @@ export class JobStateStore {
     }
   }
 
-  local(jobId: string): JobState | undefined {
-    return this.#memory.get(jobId);
-  }
-
   async load(store: ObjectStore | undefined, jobId: string): Promise<JobState | undefined> {
     const local = this.#memory.get(jobId);
     if (local && (local.status === 'done' || local.status === 'error' || this.#running.has(jobId) || !store)) return local;

@@ -61,16 +61,7 @@ export function signRequest(req: SignableRequest, creds: AppCredentials, opts: S
   return headers;
 }
 
-export {
-  buildStringToSign,
-  canonicalUrl,
-  computeSignature,
-  contentMd5,
-  FORM_CONTENT_TYPE,
-  isForm,
-  lowerCaseKeys,
-  parseForm,
-} from './_canonical.js';
+export { buildStringToSign } from './_canonical.js';
 export type { SignableRequest, SignatureMethod } from './_canonical.js';
 export { verifyRequest, hasSignatureHeaders, SIGNATURE_WINDOW_MS } from './verify.js';
 export type { VerifyOptions, VerifyResult } from './verify.js';

@@ -10,8 +10,6 @@ import { FerryError } from '../errors.js';
 export interface ObjectStore {
   put(key: string, body: Buffer, headers?: Record<string, string>): Promise<void>;
   getText(key: string): Promise<string | undefined>;
-  head(key: string): Promise<{ size: number } | undefined>;
-  delete(key: string): Promise<void>;
   initMultipart(key: string, headers?: Record<string, string>): Promise<string>;
   uploadPart(key: string, uploadId: string, partNumber: number, body: Buffer): Promise<string>;
   completeMultipart(key: string, uploadId: string, parts: { number: number; etag: string }[]): Promise<void>;
@@ -76,19 +74,6 @@ export function createObjectStore(target: StorageTarget): ObjectStore {
         if (isNoSuchKey(error)) return undefined;
         throw error;
       }
-    },
-    async head(key) {
-      try {
-        const result = await client.head(key);
-        const length = (result.res.headers as Record<string, string>)['content-length'];
-        return { size: Number(length) };
-      } catch (error) {
-        if (isNoSuchKey(error)) return undefined;
-        throw error;
-      }
-    },
-    async delete(key) {
-      await client.delete(key);
     },
     async initMultipart(key, headers) {
       const result = await client.initMultipartUpload(key, { headers });

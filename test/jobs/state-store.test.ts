@@ -57,14 +57,14 @@ describe('JobStateStore', () => {
     const states = new JobStateStore();
     states.remember(state('running', 30, 'uploading'), true);
     await states.write(store, state('running', 10, 'fetching'));
-    expect(states.local('job-1234567890')).toMatchObject({ phase: 'uploading' });
+    expect(await states.load(undefined, 'job-1234567890')).toMatchObject({ phase: 'uploading' });
   });
 
   it('serves finished jobs from memory and forgets the oldest beyond its limit', async () => {
     const store = memoryStore();
     const states = new JobStateStore(2);
     for (const id of ['job-a000000001', 'job-b000000002', 'job-c000000003']) states.remember({ ...state('done', 1), jobId: id });
-    expect(states.local('job-a000000001')).toBeUndefined();
+    expect(await states.load(undefined, 'job-a000000001')).toBeUndefined();
     expect(await states.load(store, 'job-c000000003')).toMatchObject({ status: 'done' });
     expect(store.reads).toBe(0);
   });
