@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { FerryError } from '../errors.js';
 
 export interface DownloadProgress {
@@ -148,6 +149,3 @@ function reasonOf(error: unknown): string {
   return String(error);
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}

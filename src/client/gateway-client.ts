@@ -6,6 +6,7 @@
  * backoff under the same device id, re-registers and emits `reconnect`, so callers can catch up.
  */
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket } from 'ws';
 import { FerryError } from '../errors.js';
 import { signRequest } from '../notify/signature.js';
@@ -318,6 +319,3 @@ function describe(error: unknown): string {
   return String(error);
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
