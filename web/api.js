@@ -127,13 +127,15 @@ function toApiError(res, json) {
 }
 
 /**
+ * The gateway's own refusal (no worker body) as a code. The CLI maps it alike: src/client/job-follow.ts gatewayCode().
  * @param {number} status
  * @param {string} reason
  */
 function gatewayCode(status, reason) {
   if (status === 429) return 'RATE_LIMITED';
   if (status === 413) return 'PAYLOAD_TOO_LARGE';
-  if (/AppKey|Signature/i.test(reason)) return 'UNAUTHORIZED';
-  if (status === 502 || status === 503 || status === 504) return 'INTERNAL';
-  return status >= 500 ? 'INTERNAL' : 'BAD_REQUEST';
+  if (status === 401 || status === 403 || /signature|appkey|nonce|timestamp/i.test(reason)) return 'UNAUTHORIZED';
+  if (status === 404) return 'NOT_FOUND';
+  if (status >= 500) return 'GATEWAY_UNREACHABLE';
+  return 'BAD_REQUEST';
 }

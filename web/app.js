@@ -198,7 +198,8 @@ function onPush(text) {
  * @param {Job} next
  */
 function commit(previous, next) {
-  store.put(next);
+  // localStorage only on a new status or phase: progress ticks arrive several times a second.
+  store.put(next, next.status !== previous.status || next.phase !== previous.phase);
   view.update(next, Date.now());
   if (previous.status !== next.status) render();
   const repo = shortRepo(next.repo);

@@ -207,6 +207,7 @@ export class GatewayClient {
   }
 
   async #register() {
+    const ws = this.#ws;
     try {
       const res = await this.#send('POST', '/register', { type: 'REGISTER', body: '', timeoutMs: 15_000 });
       if (res.status >= 200 && res.status < 300) {
@@ -216,7 +217,8 @@ export class GatewayClient {
         return;
       }
     } catch {
-      // Fall through to a reconnect.
+      // The socket was torn down meanwhile (onclose, OS/CR, RF#): that path has scheduled the reconnect.
+      if (this.#ws !== ws) return;
     }
     this.#teardown('register failed');
     this.#scheduleReconnect();

@@ -271,10 +271,13 @@ export class JobStore {
     return this.#jobs.get(jobId);
   }
 
-  /** @param {Job} job */
-  put(job) {
+  /**
+   * @param {Job} job
+   * @param {boolean} [persist] false for a progress tick: kept in memory, written with the next change that counts
+   */
+  put(job, persist = true) {
     this.#jobs.set(job.jobId, job);
-    this.#save();
+    if (persist) this.#save();
   }
 
   /** @param {string} jobId */

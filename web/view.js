@@ -87,7 +87,7 @@ export class JobListView {
       li.append(dot, label);
       steps.append(li);
     }
-    // Handlers read the job from the card's id at click time, so they never act on a stale copy.
+    // Handlers get the job as first rendered: they use only its id and its input, which never change.
     q(card, '.remove').addEventListener('click', () => this.#handlers.remove(job));
     q(card, '.retry').addEventListener('click', () => this.#handlers.retry(job));
     q(card, '.again').addEventListener('click', () => this.#handlers.retry(job));

@@ -58,23 +58,21 @@ export async function download(options: DownloadOptions): Promise<DownloadResult
   let bytes = 0;
   let total = options.size;
   let failures = 0;
+  const stopped = (cause: unknown): FerryError => new FerryError('TIMEOUT', 'The download was stopped before it finished.', { cause });
 
   try {
     for (;;) {
-      const controller = new AbortController();
-      const abort = (): void => controller.abort();
-      options.signal?.addEventListener('abort', abort, { once: true });
-      let idle: NodeJS.Timeout | undefined;
-      const armIdle = (): void => {
-        if (idle) clearTimeout(idle);
-        idle = setTimeout(() => controller.abort(new Error('stalled')), options.idleTimeoutMs ?? 30_000);
-      };
+      if (options.signal?.aborted) throw stopped(options.signal.reason);
+      // Aborted by the idle timer (a stall, retried) or by the caller (final).
+      const stall = new AbortController();
+      const signal = options.signal ? AbortSignal.any([options.signal, stall.signal]) : stall.signal;
+      // One timer per attempt, pushed back by every chunk.
+      const idle = setTimeout(() => stall.abort(new Error('stalled')), options.idleTimeoutMs ?? 30_000);
       const before = bytes;
       try {
-        armIdle();
         const headers: Record<string, string> = { 'accept-encoding': 'identity' };
         if (bytes > 0) headers.range = `bytes=${bytes}-`;
-        const res = await fetchImpl(options.url, { headers, signal: controller.signal });
+        const res = await fetchImpl(options.url, { headers, signal });
         if (res.status === 206 && bytes > 0) {
           const start = /^bytes (\d+)-\d+\/(\d+|\*)/.exec(res.headers.get('content-range') ?? '');
           if (Number(start?.[1]) !== bytes) throw new Error(`the server resumed at the wrong offset (${res.headers.get('content-range') ?? 'no Content-Range'})`);
@@ -94,7 +92,7 @@ export async function download(options: DownloadOptions): Promise<DownloadResult
         }
         if (!res.body) throw new Error('the response has no body');
         for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-          armIdle();
+          idle.refresh();
           await writeAll(file, chunk, bytes);
           hash.update(chunk);
           bytes += chunk.length;
@@ -105,16 +103,18 @@ export async function download(options: DownloadOptions): Promise<DownloadResult
         break;
       } catch (error) {
         if (error instanceof FinalError) throw error;
-        if (options.signal?.aborted) throw new FerryError('TIMEOUT', 'The download was stopped before it finished.', { cause: error });
+        if (options.signal?.aborted) throw stopped(error);
         failures = bytes > before ? 1 : failures + 1;
         if (failures > retries) {
           throw new FerryError('DOWNLOAD_FAILED', `The download failed after ${failures} attempts: ${reasonOf(error)}. Run the command again.`, { cause: error });
         }
         options.onRetry?.({ bytes, attempt: failures, reason: reasonOf(error) });
-        await sleep((options.backoffMs ?? 500) * 2 ** (failures - 1));
+        clearTimeout(idle);
+        await sleep((options.backoffMs ?? 500) * 2 ** (failures - 1), undefined, { signal: options.signal }).catch((abort: unknown) => {
+          throw stopped(abort);
+        });
       } finally {
-        if (idle) clearTimeout(idle);
-        options.signal?.removeEventListener('abort', abort);
+        clearTimeout(idle);
       }
     }
 

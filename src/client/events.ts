@@ -5,8 +5,6 @@
  */
 import type { FollowEvent } from './job-follow.js';
 
-export type { FollowEvent, ReconnectEvent, SubmittedEvent } from './job-follow.js';
-
 /** The embedded local stack is up (no --gateway). */
 export interface LocalStackEvent {
   type: 'local-stack';

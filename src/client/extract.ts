@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, mkdirSync } from 'node:fs';
-import { mkdir, readdir, rename, rm, rmdir, symlink } from 'node:fs/promises';
+import { mkdir, rename, rm, rmdir, symlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
@@ -17,6 +17,7 @@ import { Parser, type ReadEntry } from 'tar';
 import yauzl from 'yauzl';
 import { FerryError } from '../errors.js';
 import type { ArchiveFormat } from '../git/archive.js';
+import { isEmptyOrMissing } from './empty-dir.js';
 
 export interface ExtractOptions {
   /** Entries skipped but not fatal: symlinks pointing outside, hard links, devices. */
@@ -76,11 +77,10 @@ function unsafe(why: string): FerryError {
 }
 
 async function assertEmptyOrMissing(dir: string): Promise<void> {
-  const entries = await readdir(dir).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return [];
+  const empty = await isEmptyOrMissing(dir).catch((error: Error) => {
     throw new FerryError('EXTRACT_FAILED', `Cannot extract into ${dir}: ${error.message}`);
   });
-  if (entries.length > 0) throw new FerryError('EXTRACT_FAILED', `Cannot extract into ${dir}: the directory is not empty. Choose a new --extract directory.`);
+  if (!empty) throw new FerryError('EXTRACT_FAILED', `Cannot extract into ${dir}: the directory is not empty. Choose a new --extract directory.`);
 }
 
 /** The one first path segment every entry shares, when all other entries sit beneath it. */

@@ -2,8 +2,9 @@
  * One logical session with API Gateway's websocket (bidirectional communication), kept alive across
  * connections: `RG#<deviceId>` → `RO#<credential>#<keepAliveMs>` → signed REGISTER, then `H1` at the
  * keep-alive interval, `NF#` pushes acked with `NO`, and API calls as signed JSON frames matched to
- * their answers by a per-connection `x-ca-seq`. After `OS`, `CR` or a dropped socket it reconnects with
- * backoff under the same device id, re-registers and emits `reconnect`, so callers can catch up.
+ * their answers by a per-connection `x-ca-seq`. After `OS`, `CR`, a dropped socket or 3 keep-alive
+ * intervals of silence it reconnects with backoff under the same device id, re-registers and emits
+ * `reconnect`, so callers can catch up.
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -20,7 +21,7 @@ import type {
   ReconnectInfo,
 } from './gateway-types.js';
 
-export type { ApiRequest, ApiResponse, ClientSocketLike, DisconnectReason, GatewayClientOptions, ReconnectInfo, SocketFactory } from './gateway-types.js';
+export type { ApiRequest, ApiResponse, DisconnectReason, GatewayClientOptions, ReconnectInfo } from './gateway-types.js';
 
 interface ClientEvents {
   /** An `NF#` body (already acked). */
@@ -51,12 +52,16 @@ interface Session {
   seq: number;
   pending: Map<string, Pending>;
   heartbeat?: NodeJS.Timeout;
+  /** When the gateway last sent anything (HO# answers every H1): a silent socket is a dead one. */
+  lastFrameAt: number;
   ready: boolean;
   /** OS or CR, when the gateway said why before closing. */
   reason?: DisconnectReason;
 }
 
 const OPEN = 1;
+const CONNECT_TIMEOUT_MS = 15_000;
+const REQUEST_TIMEOUT_MS = 60_000;
 
 export class GatewayClient {
   readonly deviceId: string;
@@ -72,6 +77,8 @@ export class GatewayClient {
   #waiters: { resolve(session: Session): void; reject(error: Error): void }[] = [];
   #failure: FerryError | undefined;
   #closed = false;
+  /** Aborted by close(): cuts a reconnect's backoff short. */
+  readonly #stop = new AbortController();
   #reconnecting = false;
 
   constructor(options: GatewayClientOptions) {
@@ -104,6 +111,7 @@ export class GatewayClient {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#stop.abort();
     this.#fail(new FerryError('GATEWAY_UNREACHABLE', 'The gateway client was closed.'), false);
     const session = this.#session;
     this.#session = undefined;
@@ -134,17 +142,27 @@ export class GatewayClient {
 
   async #connectWithBackoff(reason?: DisconnectReason): Promise<void> {
     const { initialMs = 250, maxMs = 5000, attempts = 8 } = this.#opts.backoff ?? {};
+    const closed = (): FerryError => this.#failure ?? new FerryError('GATEWAY_UNREACHABLE', 'The gateway client was closed.');
     let lastError: unknown;
     for (let attempt = 1; attempt <= attempts; attempt++) {
-      if (this.#closed) throw this.#failure ?? new FerryError('GATEWAY_UNREACHABLE', 'The gateway client was closed.');
-      if (attempt > 1 || reason) await sleep(Math.min(maxMs, initialMs * 2 ** (attempt - 1)));
+      if (this.#closed) throw closed();
+      if (attempt > 1 || reason) {
+        await sleep(Math.min(maxMs, initialMs * 2 ** (attempt - 1)), undefined, { signal: this.#stop.signal }).catch(() => undefined);
+        if (this.#closed) throw closed();
+      }
       try {
         const session = await this.#open();
+        if (this.#closed) {
+          // close() came while this connection was being opened: it must not outlive the client.
+          this.#endSession(session);
+          throw closed();
+        }
         this.#session = session;
         for (const waiter of this.#waiters.splice(0)) waiter.resolve(session);
         if (reason) this.#emit('reconnect', { reason, attempt });
         return;
       } catch (error) {
+        if (this.#closed) throw closed();
         lastError = error;
         if (error instanceof FerryError && error.code === 'GATEWAY_REFUSED') break;
       }
@@ -159,9 +177,8 @@ export class GatewayClient {
 
   /** One connection: open → RG → RO → REGISTER. Resolves with a ready session. */
   #open(): Promise<Session> {
-    const factory = this.#opts.createSocket ?? ((url: string) => new WebSocket(url, { handshakeTimeout: 10_000 }));
-    const socket = factory(this.#opts.url);
-    const session: Session = { socket, seq: 0, pending: new Map(), ready: false };
+    const socket: ClientSocketLike = new WebSocket(this.#opts.url, { handshakeTimeout: 10_000 });
+    const session: Session = { socket, seq: 0, pending: new Map(), lastFrameAt: Date.now(), ready: false };
 
     return new Promise<Session>((resolve, reject) => {
       let settled = false;
@@ -173,7 +190,7 @@ export class GatewayClient {
         this.#endSession(session);
         reject(error);
       };
-      const timer = setTimeout(() => settle(new Error('timed out opening the session')), this.#opts.connectTimeoutMs ?? 15_000);
+      const timer = setTimeout(() => settle(new Error('timed out opening the session')), CONNECT_TIMEOUT_MS);
 
       socket.on('error', (error) => settle(error));
       socket.on('open', () => socket.send(`RG#${this.deviceId}`));
@@ -182,11 +199,17 @@ export class GatewayClient {
         settle(new Error(`connection closed (${code})${session.reason ? ` after ${session.reason}` : ''}`));
       });
       socket.on('message', (data) => {
+        session.lastFrameAt = Date.now();
         const text = toText(data);
         if (text.startsWith('RO#')) {
           const keepAliveMs = Number(text.split('#')[2]);
           if (Number.isFinite(keepAliveMs) && keepAliveMs > 0) {
-            session.heartbeat = setInterval(() => socket.readyState === OPEN && socket.send('H1'), keepAliveMs);
+            session.heartbeat = setInterval(() => {
+              // A NAT drop or a sleeping laptop closes nothing: three silent intervals mean the socket is
+              // dead. terminate() fires 'close', which reconnects like any other drop.
+              if (Date.now() - session.lastFrameAt > 3 * keepAliveMs) socket.terminate();
+              else if (socket.readyState === OPEN) socket.send('H1');
+            }, keepAliveMs);
             session.heartbeat.unref();
           }
           this.#register(session).then(
@@ -210,7 +233,7 @@ export class GatewayClient {
   async #register(session: Session): Promise<void> {
     const res = await this.#send(session, {
       method: 'POST',
-      path: this.#opts.registerPath ?? '/register',
+      path: '/register',
       headers: { 'x-ca-websocket_api_type': 'REGISTER', 'content-type': 'application/json; charset=utf-8' },
       body: '{}',
     });
@@ -256,7 +279,7 @@ export class GatewayClient {
     const unsigned = { ...req.headers, 'x-ca-seq': seq };
     const creds = this.#opts.credentials;
     const headers = creds
-      ? signRequest({ method: req.method, path: req.path, query, headers: unsigned, body }, creds, this.#opts.stage ? { stage: this.#opts.stage } : {})
+      ? signRequest({ method: req.method, path: req.path, query, headers: unsigned, body }, creds)
       : { accept: 'application/json', ...unsigned };
     const frame = JSON.stringify({
       method: req.method,
@@ -269,11 +292,10 @@ export class GatewayClient {
     });
     return new Promise((resolve, reject) => {
       if (session.socket.readyState !== OPEN) return reject(new ConnectionLostError('not connected'));
-      const timeoutMs = req.timeoutMs ?? this.#opts.requestTimeoutMs ?? 60_000;
       const timer = setTimeout(() => {
         session.pending.delete(seq);
-        reject(new FerryError('TIMEOUT', `The gateway did not answer ${req.method} ${req.path} within ${Math.round(timeoutMs / 1000)} s.`));
-      }, timeoutMs);
+        reject(new FerryError('TIMEOUT', `The gateway did not answer ${req.method} ${req.path} within ${REQUEST_TIMEOUT_MS / 1000} s.`));
+      }, REQUEST_TIMEOUT_MS);
       session.pending.set(seq, { resolve, reject, timer });
       session.socket.send(frame);
     });

@@ -1,7 +1,7 @@
 /** The gateway websocket client's boundary types: what callers pass in and get back. */
 import type { AppCredentials } from '../notify/signature.js';
 
-/** The few `ws` client methods used here, so tests or another transport can stand in. */
+/** The few `ws` client methods used here. */
 export interface ClientSocketLike {
   readonly readyState: number;
   send(data: string): void;
@@ -13,8 +13,6 @@ export interface ClientSocketLike {
   on(event: 'error', listener: (err: Error) => void): void;
 }
 
-export type SocketFactory = (url: string) => ClientSocketLike;
-
 export interface ApiRequest {
   method: string;
   /** Path without the query string. */
@@ -22,7 +20,6 @@ export interface ApiRequest {
   query?: Record<string, string>;
   headers?: Record<string, string>;
   body?: string;
-  timeoutMs?: number;
 }
 
 export interface ApiResponse {
@@ -48,15 +45,6 @@ export interface GatewayClientOptions {
   credentials?: AppCredentials | undefined;
   /** Kept across reconnects so pushes keep reaching us; default `<uuid>@<appKey>` like the official SDKs. */
   deviceId?: string;
-  createSocket?: SocketFactory;
-  /** Per attempt: open + RO + REGISTER. Default 15 s. */
-  connectTimeoutMs?: number;
-  /** Per API call. Default 60 s. */
-  requestTimeoutMs?: number;
   /** Reconnect backoff: doubling from `initialMs` to `maxMs`, giving up after `attempts` failures. */
   backoff?: { initialMs?: number; maxMs?: number; attempts?: number };
-  /** The REGISTER API's path as configured on the gateway. Default `/register`. */
-  registerPath?: string;
-  /** Sent and signed as X-Ca-Stage. */
-  stage?: string;
 }

@@ -18,7 +18,7 @@ export interface GetOptions {
   url: string;
   ref?: string | undefined;
   format: ArchiveFormat;
-  /** Where to save the archive; default the done message's filename in `cwd` (a temp file with `extract`). */
+  /** Where to save the archive; default the done message's filename in the working directory (a temp file with `extract`). */
   output?: string | undefined;
   /** Unpack into this (new or empty) directory. */
   extract?: string | undefined;
@@ -27,13 +27,11 @@ export interface GetOptions {
   credentials?: AppCredentials | undefined;
   /** Embedded stack settings (ignored with `gateway`). */
   local?: { dataDir: string; allowHosts?: string[] | undefined; allowHttp?: boolean | undefined };
-  /** How long to wait for the job to finish. */
+  /** How long to wait for the job to finish, counted from the start (embedded stack and connecting included). */
   timeoutMs: number;
+  /** Stops every step (Ctrl+C); the download and extraction are not bound by `timeoutMs`. */
   signal?: AbortSignal | undefined;
-  cwd?: string;
   onEvent?: (event: CliEvent) => void;
-  /** Test hook: reconnect timing, idle poll. */
-  tuning?: { idlePollMs?: number; downloadRetries?: number };
 }
 
 export interface GetResult {
@@ -45,16 +43,20 @@ export interface GetResult {
 
 export async function ferryGet(options: GetOptions): Promise<GetResult> {
   const emit = options.onEvent ?? (() => undefined);
-  const cwd = options.cwd ?? process.cwd();
+  const cwd = process.cwd();
   const cleanups: (() => Promise<void>)[] = [];
+  const timeout = AbortSignal.timeout(options.timeoutMs);
+  const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
   try {
     let gateway = options.gateway;
     let credentials = options.credentials;
     if (gateway === undefined) {
       // Loaded only when needed: a client talking to a real gateway never touches the emulators.
       const { startLocalStack } = await import('../local/stack.js');
+      // Not abortable midway: a Ctrl+C meanwhile is honoured as soon as it is up (and closed again).
       const stack = await startLocalStack({ dataDir: options.local?.dataDir ?? join(cwd, '.ferry'), port: 0, allowHosts: options.local?.allowHosts, allowHttp: options.local?.allowHttp });
       cleanups.push(() => stack.close());
+      if (signal.aborted) throw stopError(signal);
       gateway = stack.gateway;
       credentials = { appKey: stack.appKey, appSecret: stack.appSecret };
       emit({ type: 'local-stack', gateway });
@@ -62,14 +64,15 @@ export async function ferryGet(options: GetOptions): Promise<GetResult> {
 
     const client = new GatewayClient({ url: gateway, credentials });
     cleanups.push(async () => client.close());
-    await client.connect();
-    const timeout = AbortSignal.timeout(options.timeoutMs);
-    const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
-    const done = await runJob(client, { url: options.url, ref: options.ref, format: options.format }, {
-      onEvent: emit,
-      signal,
-      ...(options.tuning?.idlePollMs !== undefined && { idlePollMs: options.tuning.idlePollMs }),
+    // Closing ends a connect or a reconnect in progress; the job wait watches `signal` itself.
+    const stop = (): void => client.close();
+    signal.addEventListener('abort', stop, { once: true });
+    cleanups.push(async () => signal.removeEventListener('abort', stop));
+    if (signal.aborted) throw stopError(signal);
+    await client.connect().catch((error: unknown) => {
+      throw signal.aborted ? stopError(signal) : error;
     });
+    const done = await runJob(client, { url: options.url, ref: options.ref, format: options.format }, { onEvent: emit, signal });
     client.close(); // the download needs no websocket
 
     const keep = options.output !== undefined || options.extract === undefined;
@@ -78,6 +81,7 @@ export async function ferryGet(options: GetOptions): Promise<GetResult> {
       : join(dirname(resolve(cwd, options.extract as string)), `.ferry-${randomBytes(4).toString('hex')}-${safeFilename(done.filename, options.format)}`);
     if (!keep) cleanups.push(() => rm(path, { force: true }));
 
+    options.signal?.throwIfAborted();
     await mkdir(dirname(path), { recursive: true });
     let last = 0;
     const saved = await download({
@@ -86,7 +90,6 @@ export async function ferryGet(options: GetOptions): Promise<GetResult> {
       sha256: done.sha256,
       size: done.size,
       signal: options.signal,
-      ...(options.tuning?.downloadRetries !== undefined && { retries: options.tuning.downloadRetries }),
       onProgress: ({ bytes, total }) => {
         // Throttled to ~5 lines a second; the final one always goes out.
         const now = Date.now();
@@ -100,6 +103,7 @@ export async function ferryGet(options: GetOptions): Promise<GetResult> {
 
     let dir: string | undefined;
     if (options.extract !== undefined) {
+      options.signal?.throwIfAborted();
       // Loaded only when extracting: tar and yauzl are most of the CLI's start-up time otherwise.
       const { extractArchive } = await import('./extract.js');
       const result = await extractArchive(saved.path, done.format, resolve(cwd, options.extract), {
@@ -112,6 +116,12 @@ export async function ferryGet(options: GetOptions): Promise<GetResult> {
   } finally {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
   }
+}
+
+/** Stopped before the job wait (which reports its own): by --timeout or by the caller's signal. */
+function stopError(signal: AbortSignal): FerryError {
+  const timedOut = (signal.reason as Error | undefined)?.name === 'TimeoutError';
+  return new FerryError('TIMEOUT', timedOut ? 'Gave up before the job finished (--timeout).' : 'Interrupted.');
 }
 
 /** The server names the file; never let that name pick a directory. */

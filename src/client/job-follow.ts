@@ -3,7 +3,7 @@
  * path; `GET /jobs/:id` is the safety net: after every reconnect (pushes sent while we were away are
  * lost), when nothing arrived for a while, and when `POST /jobs` already answered with a cached result.
  */
-import { errorFromJSON, FerryError } from '../errors.js';
+import { errorFromJSON, FerryError, type ErrorCode } from '../errors.js';
 import type { ArchiveFormat } from '../git/archive.js';
 import { PHASES, type DoneMessage, type ErrorMessage, type JobMessage, type Phase, type ProgressMessage } from '../jobs/types.js';
 import { ConnectionLostError, type ApiResponse, type DisconnectReason, type GatewayClient } from './gateway-client.js';
@@ -181,7 +181,7 @@ class JobTracker {
       this.deliver(await fetchJobState(this.client, jobId));
     } catch (error) {
       // A dropped connection polls again on reconnect; a vanished job or a refusal is final.
-      if (error instanceof FerryError && (error.code === 'JOB_NOT_FOUND' || error.code === 'UNAUTHORIZED' || error.code === 'SIGNATURE_INVALID')) this.#finish(error);
+      if (error instanceof FerryError && (error.code === 'JOB_NOT_FOUND' || error.code === 'UNAUTHORIZED')) this.#finish(error);
     } finally {
       this.#polling = false;
       this.#armIdle();
@@ -232,16 +232,20 @@ function parseBody(res: ApiResponse, what: string): Record<string, unknown> {
   const record = typeof json === 'object' && json !== null && !Array.isArray(json) ? (json as Record<string, unknown>) : undefined;
   if (res.status >= 200 && res.status < 300 && record) return record;
   if (record && typeof record.code === 'string') throw errorFromJSON(record);
-  const gatewayMessage = res.headers['x-ca-error-message'];
-  const detail = gatewayMessage ?? (res.body.slice(0, 200) || 'no body');
-  const code =
-    res.status === 429 ? 'RATE_LIMITED'
-    : res.status === 413 ? 'PAYLOAD_TOO_LARGE'
-    : res.status === 404 ? 'NOT_FOUND'
-    : res.status === 401 || res.status === 403 || /signature|appkey|nonce|timestamp/i.test(detail) ? 'SIGNATURE_INVALID'
-    : res.status >= 500 ? 'UPSTREAM_UNREACHABLE'
-    : 'BAD_REQUEST';
-  throw new FerryError(code, `The gateway answered ${what} with ${res.status}: ${detail}.`);
+  const detail = res.headers['x-ca-error-message'] ?? (res.body.slice(0, 200) || 'no body');
+  const code = gatewayCode(res.status, detail);
+  const hint = code === 'UNAUTHORIZED' ? ' Check --app-key and --app-secret.' : '';
+  throw new FerryError(code, `The gateway answered ${what} with ${res.status}: ${detail}.${hint}`);
+}
+
+/** The gateway's own refusal (no worker body) as a code. The page maps it alike: web/api.js gatewayCode(). */
+function gatewayCode(status: number, detail: string): ErrorCode {
+  if (status === 429) return 'RATE_LIMITED';
+  if (status === 413) return 'PAYLOAD_TOO_LARGE';
+  if (status === 401 || status === 403 || /signature|appkey|nonce|timestamp/i.test(detail)) return 'UNAUTHORIZED';
+  if (status === 404) return 'NOT_FOUND';
+  if (status >= 500) return 'GATEWAY_UNREACHABLE';
+  return 'BAD_REQUEST';
 }
 
 /** GET /jobs/:id's flat state → the message a push would have carried. */

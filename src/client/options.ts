@@ -12,3 +12,11 @@ export function parsePort(value: string): number {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw usageError(`--port expects 0-65535, got "${value}"`);
   return port;
 }
+
+/** `--allow-host` entries: `host` or `host:port`, checked the same way by every command that takes them. */
+export function parseHostList(hosts: string[] | undefined): string[] | undefined {
+  for (const host of hosts ?? []) {
+    if (!/^[a-z0-9.-]+(:\d{1,5})?$/i.test(host)) throw usageError(`--allow-host expects host[:port], got "${host}"`);
+  }
+  return hosts;
+}

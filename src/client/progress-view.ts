@@ -2,7 +2,8 @@
  * Renders `ferry get` events: JSON lines on stdout (--json), cli-progress bars on a TTY (one bar per
  * phase, then the download), or plain lines otherwise. Human output goes to stderr.
  */
-import { MultiBar, Presets, type SingleBar } from 'cli-progress';
+import type { MultiBar, SingleBar } from 'cli-progress';
+import { formatBytes } from '../format.js';
 import type { Phase } from '../jobs/types.js';
 import type { CliEvent } from './events.js';
 
@@ -12,32 +13,25 @@ export interface ProgressView {
   stop(): void;
 }
 
-export interface ViewStreams {
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream & { isTTY?: boolean };
-}
-
-export function createView(mode: 'json' | 'auto', streams: ViewStreams = { stdout: process.stdout, stderr: process.stderr }): ProgressView {
-  if (mode === 'json') return jsonView(streams.stdout);
-  return streams.stderr.isTTY ? barsView(streams.stderr) : linesView(streams.stderr);
+export async function createView(mode: 'json' | 'auto'): Promise<ProgressView> {
+  if (mode === 'json') return jsonView(process.stdout);
+  if (!process.stderr.isTTY) return linesView(process.stderr);
+  // Loaded only when bars are drawn: --json, pipes and every other command skip it.
+  const { MultiBar, Presets } = await import('cli-progress');
+  return barsView(
+    new MultiBar(
+      { format: ' {label} |{bar}| {pct} {detail}', stream: process.stderr, hideCursor: true, clearOnComplete: false, barsize: 30, fps: 8, autopadding: true },
+      Presets.shades_classic,
+    ),
+  );
 }
 
 function jsonView(out: NodeJS.WritableStream): ProgressView {
   return { event: (event) => void out.write(`${JSON.stringify(event)}\n`), stop: () => undefined };
 }
 
-const LABELS: Record<Phase | 'download', string> = {
-  queued: 'queued',
-  resolving: 'resolving',
-  fetching: 'fetching',
-  archiving: 'archiving',
-  uploading: 'uploading',
-  signing: 'signing',
-  download: 'download',
-};
-
 /** `Receiving objects 120/4031` (git's own counts, as the worker forwards them). */
-export function gitCounts(message: string | undefined): { stage: string; done: number; total: number } | undefined {
+function gitCounts(message: string | undefined): { stage: string; done: number; total: number } | undefined {
   const match = /^(.*?)[: ]+(\d+)\/(\d+)\s*$/.exec(message ?? '');
   if (!match) return undefined;
   return { stage: match[1] ?? '', done: Number(match[2]), total: Number(match[3]) };
@@ -67,11 +61,7 @@ function describe(event: Extract<CliEvent, { type: 'progress' }>): { value: numb
   return { value: event.percent ?? 100, total: 100, detail: event.message ?? '' };
 }
 
-function barsView(stream: NodeJS.WritableStream): ProgressView {
-  const multi = new MultiBar(
-    { format: ' {label} |{bar}| {pct} {detail}', stream, hideCursor: true, clearOnComplete: false, barsize: 30, fps: 8, autopadding: true },
-    Presets.shades_classic,
-  );
+function barsView(multi: MultiBar): ProgressView {
   const bars = new Map<string, SingleBar>();
   let current: string | undefined;
   const set = (key: Phase | 'download', value: number, total: number, detail: string): void => {
@@ -81,7 +71,7 @@ function barsView(stream: NodeJS.WritableStream): ProgressView {
     }
     current = key;
     const pct = `${String(Math.min(100, Math.floor((value / Math.max(total, 1)) * 100))).padStart(3)}%`;
-    const payload = { label: LABELS[key].padEnd(9), pct, detail };
+    const payload = { label: key.padEnd(9), pct, detail };
     const bar = bars.get(key);
     if (bar) {
       bar.setTotal(total);
@@ -102,9 +92,9 @@ function barsView(stream: NodeJS.WritableStream): ProgressView {
         case 'done':
           if (current) set(current as Phase, 1, 1, '');
           current = undefined;
-          return log(event.cached ? `cached: ${event.filename} (${formatBytes(event.size)})` : `built ${event.filename} (${formatBytes(event.size)})`);
+          return log(doneLine(event));
         case 'download':
-          return set('download', event.bytes, event.total ?? Math.max(event.bytes, 1), `${formatBytes(event.bytes)}${event.total ? ` / ${formatBytes(event.total)}` : ''}`);
+          return set('download', event.bytes, event.total ?? Math.max(event.bytes, 1), downloadDetail(event));
         default: {
           const line = lineFor(event);
           if (line) log(line);
@@ -128,22 +118,30 @@ function linesView(stream: NodeJS.WritableStream): ProgressView {
         if (event.phase === phase && Date.now() - lastLine < 5000) return;
         phase = event.phase;
         lastLine = Date.now();
-        return write(`${LABELS[event.phase]}${detail ? `: ${detail}` : ''}`);
+        return write(`${event.phase}${detail ? `: ${detail}` : ''}`);
       }
       if (event.type === 'download') {
         const quarter = event.total ? Math.floor((event.bytes / event.total) * 4) : 0;
         if (quarter === lastQuarter) return;
         lastQuarter = quarter;
-        return write(`download: ${formatBytes(event.bytes)}${event.total ? ` / ${formatBytes(event.total)}` : ''}`);
+        return write(`download: ${downloadDetail(event)}`);
       }
       if (event.type === 'done') {
-        return write(event.cached ? `cached: ${event.filename} (${formatBytes(event.size)})` : `built ${event.filename} (${formatBytes(event.size)})`);
+        return write(doneLine(event));
       }
       const line = lineFor(event);
       if (line) write(line);
     },
     stop: () => undefined,
   };
+}
+
+function doneLine(event: Extract<CliEvent, { type: 'done' }>): string {
+  return `${event.cached ? 'cached:' : 'built'} ${event.filename} (${formatBytes(event.size)})`;
+}
+
+function downloadDetail(event: Extract<CliEvent, { type: 'download' }>): string {
+  return `${formatBytes(event.bytes)}${event.total ? ` / ${formatBytes(event.total)}` : ''}`;
 }
 
 /** The events both human views print as a single line. */
@@ -162,16 +160,4 @@ function lineFor(event: CliEvent): string | undefined {
     default:
       return undefined;
   }
-}
-
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Config } from '../config.js';
 import { FerryError } from '../errors.js';
+import { formatBytes } from '../format.js';
 import { archiveStream, type ArchiveFormat } from '../git/archive.js';
 import type { MirrorCache } from '../git/mirror.js';
 import type { RepoRef } from '../git/url.js';
@@ -138,10 +139,4 @@ async function sign(store: ObjectStore, key: string, manifest: ArchiveManifest, 
     format: manifest.format,
     cached,
   };
-}
-
-function formatBytes(bytes: number): string {
-  if (bytes >= 1024 ** 3) return `${(bytes / 1024 ** 3).toFixed(1)} GiB`;
-  if (bytes >= 1024 ** 2) return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
-  return `${Math.ceil(bytes / 1024)} KiB`;
 }

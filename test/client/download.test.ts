@@ -101,6 +101,21 @@ describe('download', () => {
     expect(await readdir(work)).not.toContain('cut.zip.part');
   });
 
+  it('stops at once when aborted during a retry backoff, and leaves no file behind', async () => {
+    behave = (req, res, count) => serve(req, res, count === 1 ? { cutAfter: 64 * 1024 } : {});
+    const controller = new AbortController();
+    const started = Date.now();
+    const result = download({
+      url: `${base}/g.zip`, dest: join(work, 'aborted.zip'), sha256, size: body.length, backoffMs: 30_000,
+      onRetry: () => setTimeout(() => controller.abort(), 50),
+      signal: controller.signal,
+    });
+    await expect(result).rejects.toMatchObject({ code: 'TIMEOUT' });
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(requests).toHaveLength(1);
+    expect(await readdir(work)).not.toContain('aborted.zip.part');
+  });
+
   it('resumes a stalled response after the idle timeout', async () => {
     behave = (req, res, count) => {
       if (count === 1) {

@@ -1,8 +1,11 @@
 /**
  * GatewayClient against the real gateway emulator (APP auth everywhere) with a small fake backend:
- * heartbeats, pushes, signed frames, refusals and an unreachable gateway.
+ * heartbeats, pushes, signed frames, refusals and an unreachable gateway. Then against a bare `ws`
+ * server that misbehaves on purpose: goes silent, or drops the client while it is being closed.
  */
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocketServer, type WebSocket } from 'ws';
 import type { ApiGatewayEvent, ApiGatewayResult } from '../../src/apigw.js';
 import { GatewayClient } from '../../src/client/gateway-client.js';
 import { startGateway, type Gateway } from '../../src/local/gateway/index.js';
@@ -86,6 +89,104 @@ describe('GatewayClient', () => {
     await expect(client.connect()).rejects.toMatchObject({ code: 'GATEWAY_UNREACHABLE' });
     await expect(client.request({ method: 'GET', path: '/echo' })).rejects.toMatchObject({ code: 'GATEWAY_UNREACHABLE' });
     client.close();
+  });
+});
+
+/**
+ * Just enough of the protocol to register: RG → RO, REGISTER → 200. Never answers H1 (a gateway the
+ * network silently lost); `delayRoMs` holds back RO so a test can act while a connection is opening.
+ */
+async function startBareGateway(options: { keepAliveMs: number; delayRoMs?: (connection: number) => number }): Promise<{
+  url: string;
+  sockets: WebSocket[];
+  open: () => number;
+  close: () => Promise<void>;
+}> {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await new Promise((resolve) => wss.once('listening', resolve));
+  const sockets: WebSocket[] = [];
+  wss.on('connection', (ws) => {
+    sockets.push(ws);
+    const connection = sockets.length;
+    ws.on('message', (data) => {
+      const text = String(data);
+      if (text.startsWith('RG#')) {
+        setTimeout(() => ws.send(`RO#cred#${options.keepAliveMs}`), options.delayRoMs?.(connection) ?? 0);
+      } else if (text.startsWith('{')) {
+        const frame = JSON.parse(text) as { headers: Record<string, string[]> };
+        if (frame.headers['x-ca-websocket_api_type']?.[0] === 'REGISTER') {
+          ws.send(JSON.stringify({ status: 200, header: { 'x-ca-seq': frame.headers['x-ca-seq']?.[0] }, body: '{}', isBase64: 0 }));
+        }
+      }
+      // H1 goes unanswered.
+    });
+  });
+  return {
+    url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`,
+    sockets,
+    open: () => sockets.filter((ws) => ws.readyState === ws.OPEN).length,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const ws of wss.clients) ws.terminate();
+        wss.close(() => resolve());
+      }),
+  };
+}
+
+describe('GatewayClient on a misbehaving connection', () => {
+  it('terminates a connection that stays silent for 3 keep-alives, reconnects and registers again', async () => {
+    const keepAliveMs = 250;
+    const server = await startBareGateway({ keepAliveMs });
+    const client = new GatewayClient({ url: server.url, backoff: { initialMs: 50 } });
+    const reconnects: string[] = [];
+    client.on('reconnect', (info) => reconnects.push(info.reason));
+    try {
+      await client.connect();
+      const start = Date.now();
+      await waitFor(() => reconnects.length === 1, 20 * keepAliveMs);
+      // 3 silent intervals, noticed on the next beat, plus the backoff; loose for a loaded machine.
+      expect(Date.now() - start).toBeGreaterThanOrEqual(3 * keepAliveMs);
+      expect(reconnects).toEqual(['closed']);
+      expect(server.sockets).toHaveLength(2);
+      await waitFor(() => server.open() === 1);
+    } finally {
+      client.close();
+      await server.close();
+    }
+  });
+
+  it('close() during the reconnect backoff opens nothing more', async () => {
+    const server = await startBareGateway({ keepAliveMs: 10_000 });
+    const client = new GatewayClient({ url: server.url, backoff: { initialMs: 300 } });
+    try {
+      await client.connect();
+      const disconnected = new Promise((resolve) => client.on('disconnect', resolve));
+      server.sockets[0]!.terminate();
+      await disconnected;
+      client.close();
+      await new Promise((resolve) => setTimeout(resolve, 800));
+      expect(server.sockets).toHaveLength(1);
+      expect(server.open()).toBe(0);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('close() while a reconnect is opening ends that connection as soon as it is up', async () => {
+    const server = await startBareGateway({ keepAliveMs: 10_000, delayRoMs: (connection) => (connection === 2 ? 300 : 0) });
+    const client = new GatewayClient({ url: server.url, backoff: { initialMs: 10 } });
+    try {
+      await client.connect();
+      server.sockets[0]!.terminate();
+      await waitFor(() => server.sockets.length === 2);
+      client.close();
+      await waitFor(() => server.open() === 0);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(server.sockets).toHaveLength(2);
+      expect(server.open()).toBe(0);
+    } finally {
+      await server.close();
+    }
   });
 });
 

@@ -155,6 +155,9 @@ describe('ferry get against a running stack', () => {
     [['get', 'https://github.com/a/b', '--gateway', 'http://example.com'], /--gateway expects a ws/],
     [['get', 'https://github.com/a/b', '--gateway', 'ws://127.0.0.1:1', '--app-key', 'k'], /--app-key and --app-secret go together/],
     [['get', 'https://github.com/a/b', '--allow-host', 'a b'], /--allow-host expects/],
+    [['get', 'https://github.com/a/b', '--ref', 'a..b'], /--ref: "a\.\.b" is not a valid ref/],
+    [['get', 'https://github.com/a/b', '--ref', '-x'], /--ref: "-x" is not a valid ref/],
+    [['get', 'https://github.com/a/b', '--extract', 'package.json'], /--extract needs a new or empty directory; ENOTDIR/],
     [['get'], /missing required argument/],
     [['get', 'https://github.com/a/b', '--no-such-flag'], /unknown option/],
   ])('usage error %j exits 2', async (args, message) => {

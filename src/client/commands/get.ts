@@ -1,12 +1,13 @@
 import type { Command } from 'commander';
-import { readdir } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { FerryError, toFerryError } from '../../errors.js';
+import { formatBytes } from '../../format.js';
 import { ARCHIVE_FORMATS, type ArchiveFormat } from '../../git/archive.js';
-import { ferryGet } from '../get.js';
-import { usageError } from '../options.js';
-import { createView, formatBytes } from '../progress-view.js';
+import { parseRefSpec } from '../../git/refs.js';
+import { isEmptyOrMissing } from '../empty-dir.js';
+import { parseHostList, usageError } from '../options.js';
+import { createView } from '../progress-view.js';
 
 interface GetFlags {
   ref?: string;
@@ -46,21 +47,32 @@ export function registerGet(program: Command): void {
       if (url.trim() === '') throw usageError('expected a repository URL such as https://github.com/owner/repo');
       const timeout = Number(flags.timeout);
       if (!Number.isFinite(timeout) || timeout <= 0) throw usageError(`--timeout expects a number of seconds above 0, got "${flags.timeout}"`);
-      if (flags.ref !== undefined && flags.ref.trim() === '') throw usageError('--ref must not be empty');
+      const ref = flags.ref?.trim();
+      if (ref === '') throw usageError('--ref must not be empty');
+      if (ref !== undefined) {
+        try {
+          parseRefSpec(ref);
+        } catch (error) {
+          throw usageError(`--ref: ${(error as Error).message.replace(/\.$/, '')}`);
+        }
+      }
 
       const gateway = flags.gateway ?? (env.FERRY_GATEWAY || undefined);
       if (gateway !== undefined && !/^wss?:\/\/[^/\s]+/i.test(gateway)) throw usageError(`--gateway expects a ws:// or wss:// URL, got "${gateway}"`);
       const appKey = flags.appKey ?? (env.FERRY_APP_KEY || undefined);
       const appSecret = flags.appSecret ?? (env.FERRY_APP_SECRET || undefined);
       if ((appKey === undefined) !== (appSecret === undefined)) throw usageError('--app-key and --app-secret go together: give both or neither');
-      for (const host of flags.allowHost ?? []) {
-        if (!/^[a-z0-9.-]+(:\d{1,5})?$/i.test(host)) throw usageError(`--allow-host expects host[:port], got "${host}"`);
-      }
-      if (flags.extract !== undefined && !(await isEmptyOrMissing(resolve(flags.extract)))) {
-        throw usageError(`--extract needs a new or empty directory; ${flags.extract} is not empty`);
+      const allowHosts = parseHostList(flags.allowHost);
+      if (flags.extract !== undefined) {
+        const empty = await isEmptyOrMissing(resolve(flags.extract)).catch((error: Error) => {
+          throw usageError(`--extract needs a new or empty directory; ${error.message}`);
+        });
+        if (!empty) throw usageError(`--extract needs a new or empty directory; ${flags.extract} is not empty`);
       }
 
-      const view = createView(flags.json ? 'json' : 'auto');
+      // Loaded here, not at start-up: the gateway client (ws) is not needed by --help or serve.
+      const { ferryGet } = await import('../get.js');
+      const view = await createView(flags.json ? 'json' : 'auto');
       if (gateway !== undefined && (flags.allowHost || flags.allowHttp || flags.data)) {
         view.event({ type: 'warning', message: '--allow-host, --allow-http and --data configure the embedded stack only; ignored with --gateway' });
       }
@@ -71,13 +83,13 @@ export function registerGet(program: Command): void {
       try {
         const result = await ferryGet({
           url: url.trim(),
-          ref: flags.ref,
+          ref,
           format,
           output: flags.output,
           extract: flags.extract,
           gateway,
           credentials: appKey !== undefined && appSecret !== undefined ? { appKey, appSecret } : undefined,
-          local: { dataDir: flags.data ?? defaultDataDir(), allowHosts: flags.allowHost, allowHttp: flags.allowHttp },
+          local: { dataDir: flags.data ?? defaultDataDir(), allowHosts, allowHttp: flags.allowHttp },
           timeoutMs: timeout * 1000,
           signal: interrupt.signal,
           onEvent: (event) => view.event(event),
@@ -104,12 +116,4 @@ export function registerGet(program: Command): void {
 function defaultDataDir(): string {
   const cache = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
   return join(cache, 'ferry', 'local');
-}
-
-async function isEmptyOrMissing(dir: string): Promise<boolean> {
-  try {
-    return (await readdir(dir)).length === 0;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ENOENT';
-  }
 }

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
-import { parsePort, usageError } from '../options.js';
+import { parseHostList, parsePort, usageError } from '../options.js';
 
 // Worker tunables a developer may set when running the local stack; the rest is wired by the stack.
 const PASS_THROUGH = ['FERRY_CONCURRENCY', 'FERRY_URL_TTL', 'FERRY_MAX_ARCHIVE_BYTES', 'FERRY_JOB_TIMEOUT', 'FERRY_GIT_TIMEOUT', 'FERRY_PART_SIZE', 'FERRY_PARTS_IN_FLIGHT'];
@@ -27,9 +27,7 @@ export function registerServe(program: Command): void {
       if (opts.host !== '127.0.0.1' && opts.host !== 'localhost' && opts.host !== '::1' && !opts.requireSignature) {
         process.stderr.write('warning: serving beyond loopback without --require-signature lets anyone on the network submit jobs\n');
       }
-      for (const host of opts.allowHost ?? []) {
-        if (!/^[a-z0-9.-]+(:\d{1,5})?$/i.test(host)) throw usageError(`--allow-host expects host[:port], got "${host}"`);
-      }
+      const allowHosts = parseHostList(opts.allowHost);
       const workerEnv: Record<string, string> = {};
       for (const name of PASS_THROUGH) if (process.env[name]) workerEnv[name] = process.env[name] as string;
       // Loaded here, not at start-up: every other command would pay for the whole local stack.
@@ -38,7 +36,7 @@ export function registerServe(program: Command): void {
         dataDir: resolve(opts.data),
         port,
         host: opts.host,
-        allowHosts: opts.allowHost,
+        allowHosts,
         allowHttp: opts.allowHttp,
         requireSignature: opts.requireSignature,
         gateway: perMinute ? { anonymousRateLimit: { perMinute } } : undefined,
