@@ -1,6 +1,7 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import { FerryError } from '../errors.js';
 import { ARCHIVE_FORMATS } from '../git/archive.js';
+import { safeEqual } from '../safe-equal.js';
 import type { JobSpec } from './types.js';
 
 /**
@@ -24,9 +25,7 @@ export function isJobEvent(value: unknown): value is JobEvent {
 }
 
 export function decodeJobEvent(event: JobEvent, secret: string): JobSpec {
-  const expected = Buffer.from(hmac(secret, String(event.spec)));
-  const given = Buffer.from(String(event.signature));
-  if (expected.length !== given.length || !timingSafeEqual(expected, given)) {
+  if (!safeEqual(hmac(secret, String(event.spec)), String(event.signature))) {
     throw new FerryError('UNAUTHORIZED', 'The job event is not signed with this worker\'s dispatch secret.');
   }
   const spec = JSON.parse(event.spec) as JobSpec;

@@ -46,7 +46,7 @@ const OSS_REGION = 'oss-cn-hongkong';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
 /** The API table, as it would be defined on Alibaba Cloud API Gateway for the function. */
-export function gatewayApis(requireSignature: boolean): GatewayApi[] {
+function gatewayApis(requireSignature: boolean): GatewayApi[] {
   const client = requireSignature ? 'APP' : 'ANONYMOUS';
   return [
     { method: 'POST', path: '/jobs', auth: client },
@@ -65,13 +65,14 @@ export function gatewayApis(requireSignature: boolean): GatewayApi[] {
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   const dataDir = resolve(options.dataDir);
   const host = options.host ?? '127.0.0.1';
-  const log = options.log ?? (() => undefined);
   await mkdir(join(dataDir, 'oss'), { recursive: true });
   const creds = await loadOrCreateCredentials(dataDir);
   const cleanups: (() => Promise<void>)[] = [];
-  const close = async (): Promise<void> => {
-    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
-  };
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      for (const cleanup of [...cleanups].reverse()) await cleanup().catch(() => undefined);
+    })());
 
   try {
     const oss = await startOssServer({
@@ -89,7 +90,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       async invoke(event: ApiGatewayEvent): Promise<ApiGatewayResult> {
         if (!fc) throw new Error('the function is not started yet');
         const result = await fc.invoke(JSON.stringify(event));
-        return JSON.parse(result.body.toString('utf8')) as ApiGatewayResult;
+        const body = result.body.toString('utf8');
+        // FC's own failures (502, 504) carry {Code, Message}, not a result; the gateway answers 502.
+        if (result.status !== 200) throw new Error(`function answered ${result.status}: ${body}`);
+        return JSON.parse(body) as ApiGatewayResult;
       },
     };
     const gateway = await startGateway({
@@ -99,7 +103,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       apis: gatewayApis(options.requireSignature ?? false),
       backend,
       staticDir: join(ROOT, 'web'),
-      log,
+      // Undefined keeps the gateway's own default (console.warn): its failures are worth seeing.
+      log: options.log,
       ...options.gateway,
     });
     cleanups.push(() => gateway.close());
@@ -109,7 +114,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       cwd: ROOT,
       host,
       credentials: { accessKeyId: creds.ossAccessKeyId, accessKeySecret: creds.ossAccessKeySecret },
-      log,
+      log: options.log,
       env: (front) => ({
         FERRY_OSS_ENDPOINT: oss.endpoint,
         FERRY_OSS_PUBLIC_ENDPOINT: oss.pathStyleEndpoint,

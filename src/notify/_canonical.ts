@@ -55,10 +55,17 @@ export function isForm(contentType: string | undefined): boolean {
 
 /** Form parameters, first value wins (the gateway documents: "the first value is used"). */
 export function parseForm(body: string | Uint8Array): Record<string, string> {
-  const text = typeof body === 'string' ? body : Buffer.from(body).toString('utf8');
-  const out: Record<string, string> = {};
-  for (const [key, value] of new URLSearchParams(text)) if (!(key in out)) out[key] = value;
-  return out;
+  return firstValues(new URLSearchParams(typeof body === 'string' ? body : Buffer.from(body).toString('utf8')));
+}
+
+/**
+ * Query or form parameters, first value wins. Built through a Map so that names like `constructor`,
+ * `toString` or `__proto__` are kept as own keys, as the client signed them.
+ */
+export function firstValues(params: URLSearchParams): Record<string, string> {
+  const first = new Map<string, string>();
+  for (const [key, value] of params) if (!first.has(key)) first.set(key, value);
+  return Object.fromEntries(first);
 }
 
 export function lowerCaseKeys(headers: Record<string, string>): Record<string, string> {

@@ -61,7 +61,8 @@ export function signRequest(req: SignableRequest, creds: AppCredentials, opts: S
   return headers;
 }
 
-export { buildStringToSign } from './_canonical.js';
+// firstValues and lowerCaseKeys: the gateway parses requests exactly as the signature reads them.
+export { buildStringToSign, firstValues, lowerCaseKeys } from './_canonical.js';
 export type { SignableRequest, SignatureMethod } from './_canonical.js';
 export { verifyRequest, hasSignatureHeaders, SIGNATURE_WINDOW_MS } from './verify.js';
 export type { VerifyOptions, VerifyResult } from './verify.js';

@@ -4,7 +4,7 @@
  * ("Invalid AppKey", "Timestamp Expired", "Nonce Used", "Invalid Signature, Server StringToSign:…"),
  * so clients written against the emulator handle the real thing.
  */
-import { timingSafeEqual } from 'node:crypto';
+import { safeEqual } from '../safe-equal.js';
 import type { NonceCache } from './nonce-cache.js';
 import {
   buildStringToSign,
@@ -76,7 +76,7 @@ export function verifyRequest(req: SignableRequest, opts: VerifyOptions): Verify
 
   const stringToSign = buildStringToSign(req, signedHeaders);
   const expected = computeSignature(secret, stringToSign, algorithm as SignatureMethod);
-  if (!sameString(expected, signature)) {
+  if (!safeEqual(expected, signature)) {
     // The real gateway returns its StringToSign so a client can diff it; headers cannot hold '\n'.
     return fail(400, `Invalid Signature, Server StringToSign:\`${stringToSign.replace(/\n/g, '#')}\``);
   }
@@ -94,10 +94,4 @@ export function hasSignatureHeaders(headers: Record<string, string>): boolean {
 
 function fail(status: number, errorMessage: string): VerifyResult {
   return { ok: false, status, errorMessage };
-}
-
-function sameString(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
 }

@@ -1,5 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
+import { BodyTooLargeError, readBody as readWholeBody } from '../_body.js';
+import { FerryError } from '../errors.js';
 
 /** node:http ↔ web Request/Response, the only place those two worlds meet. */
 export function toRequest(req: IncomingMessage, path?: string): Request {
@@ -32,12 +34,10 @@ export async function sendResponse(res: ServerResponse, response: Response): Pro
 }
 
 export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw new Error(`body larger than ${limit} bytes`);
-    chunks.push(chunk);
+  try {
+    return await readWholeBody(req, limit);
+  } catch (error) {
+    if (error instanceof BodyTooLargeError) throw new FerryError('PAYLOAD_TOO_LARGE', `The request body is larger than ${limit} bytes.`);
+    throw error;
   }
-  return Buffer.concat(chunks);
 }

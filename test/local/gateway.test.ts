@@ -3,7 +3,8 @@
  * fetch/node:http, and the real NOTIFY client. The backend is a small fake object — that is fine
  * here: to the gateway the backend is just the `GatewayBackend` interface (FC in production).
  */
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { readdirSync, readlinkSync } from 'node:fs';
+import { mkdtemp, mkdir, realpath, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -341,6 +342,23 @@ describe('signatures on API frames', () => {
     expect(events.map((e) => e.path)).toEqual(['/private', '/private']);
     client.close();
   });
+
+  it('verifies query names that are also Object.prototype names, in frames and over HTTP', async () => {
+    // Built with entries so `__proto__` is an own key, as a client's parsed query would hold it.
+    const query = Object.fromEntries([['constructor', 'x'], ['toString', '1'], ['__proto__', 'p'], ['hasOwnProperty', '']]);
+    const client = await RawClient.open(gw.wsUrl);
+    const framed = await client.call(apiFrame('GET', '/private', { seq: 'proto', creds: clientApp, query }), 'proto');
+    expect(framed.header['x-ca-error-message']).toBeUndefined();
+    expect(framed.status).toBe(200);
+    expect(Object.entries(events.at(-1)!.queryParameters)).toEqual(Object.entries(query));
+    client.close();
+
+    const headers = signRequest({ method: 'GET', path: '/private', query, headers: {} }, clientApp);
+    const res = await fetch(`${gw.url}/private?constructor=x&toString=1&__proto__=p&hasOwnProperty&constructor=second`, { headers });
+    expect(res.headers.get('x-ca-error-message')).toBeNull();
+    expect(res.status).toBe(200);
+    expect(Object.entries(events.at(-1)!.queryParameters)).toEqual(Object.entries(query));
+  });
 });
 
 describe('malformed input', () => {
@@ -475,6 +493,25 @@ describe('HTTP', () => {
     // API routes win over static files.
     expect(JSON.parse((await rawGet(gw, '/jobs/abc')).body)).toEqual({ id: 'abc' });
   });
+
+  it('closes a static file whose client hung up mid-way, and keeps serving', async () => {
+    const big = join(root, 'web', 'big.bin');
+    await writeFile(big, Buffer.alloc(32 * 1024 * 1024));
+    const bigReal = await realpath(big);
+    await new Promise<void>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: gw.port, path: '/big.bin' }, (res) => {
+        res.once('data', () => {
+          req.destroy();
+          resolve();
+        });
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    // Linux shows which files this process holds open; elsewhere the second request is the whole check.
+    if (process.platform === 'linux') await waitFor(() => !openFiles().includes(bigReal));
+    expect(await rawGet(gw, '/')).toMatchObject({ status: 200, body: '<!doctype html><title>ferry</title>' });
+  });
 });
 
 describe('lifecycle', () => {
@@ -488,6 +525,16 @@ describe('lifecycle', () => {
     await expect(fetch(own.url)).rejects.toThrow();
   });
 });
+
+function openFiles(): string[] {
+  return readdirSync('/proc/self/fd').map((fd) => {
+    try {
+      return readlinkSync(join('/proc/self/fd', fd));
+    } catch {
+      return '';
+    }
+  });
+}
 
 async function waitFor(condition: () => boolean, timeoutMs = 2000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

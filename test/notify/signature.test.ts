@@ -253,6 +253,18 @@ describe('verifyRequest', () => {
     expect(verifyRequest({ ...req, headers: withDevice }, verifyOpts())).toMatchObject({ ok: false, status: 400 });
   });
 
+  it('signs form parameters named like Object.prototype members, first value winning', () => {
+    const form: SignableRequest = {
+      method: 'POST',
+      path: '/jobs',
+      query: { a: '1' },
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'constructor=x&toString=1&constructor=y',
+    };
+    expect(buildStringToSign(form, []).split('\n').at(-1)).toBe('/jobs?a=1&constructor=x&toString=1');
+    expect(verifyRequest({ ...form, headers: signRequest(form, creds, { now: NOW, nonce: 'n-form' }) }, verifyOpts()).ok).toBe(true);
+  });
+
   it('verifies header names case-insensitively', () => {
     const req = sign();
     const upper = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k.toUpperCase(), v]));

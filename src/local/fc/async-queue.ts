@@ -31,11 +31,6 @@ export class AsyncInvocationQueue {
     void this.queue.add(() => this.deliver(requestId, attempt));
   }
 
-  /** Resolves when nothing is queued or running. */
-  onIdle(): Promise<void> {
-    return this.queue.onIdle();
-  }
-
   /** Drops what has not started and waits for what has (their retries stop). */
   async close(): Promise<void> {
     this.closed = true;

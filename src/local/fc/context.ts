@@ -10,8 +10,8 @@ export interface FcContext {
 
 // Fixed function settings. FC sends them per invocation; nothing in ferry reads them yet, so they
 // are constants rather than options. The timeout also bounds how long the emulator waits.
-export const FUNCTION_HANDLER = 'index.handler';
-export const FUNCTION_MEMORY_MB = 1024;
+const FUNCTION_HANDLER = 'index.handler';
+const FUNCTION_MEMORY_MB = 1024;
 export const FUNCTION_TIMEOUT_S = 600;
 
 /** The `x-fc-*` headers FC puts on `/initialize`, `/invoke` and HTTP-trigger requests. */

@@ -1,12 +1,12 @@
 import http from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { readBody } from '../../_body.js';
 import { AsyncInvocationQueue } from './async-queue.js';
 import type { FcContext } from './context.js';
 import { API_VERSION, createFront } from './front.js';
 import { RuntimeSupervisor } from './supervisor.js';
 import type { FcEmulator, FcEmulatorOptions, FcInvokeResult } from './types.js';
-import { readAll } from './upstream.js';
 
 /**
  * Start a custom runtime the way FC does (spawn `bootstrap`, wait for FC_SERVER_PORT, POST
@@ -26,16 +26,16 @@ export async function startFcEmulator(opts: FcEmulatorOptions): Promise<FcEmulat
     credentials: opts.credentials,
   };
   // The runtime's env is settled once the front listens (it may name the front), before the first spawn.
-  const supervisorOptions = {
+  let env: Record<string, string> | undefined;
+  const supervisor = new RuntimeSupervisor({
     bootstrap: opts.bootstrap,
     cwd: opts.cwd,
-    env: undefined as Record<string, string> | undefined,
+    env: () => env,
     context,
     startTimeoutMs: opts.startTimeoutMs ?? 15_000,
     stopGraceMs: opts.stopGraceMs ?? 3_000,
     log,
-  };
-  const supervisor = new RuntimeSupervisor(supervisorOptions);
+  });
   const queue = new AsyncInvocationQueue({ concurrency: asyncConcurrency, log });
 
   const server = createFront({ context, supervisor, queue });
@@ -47,7 +47,7 @@ export async function startFcEmulator(opts: FcEmulatorOptions): Promise<FcEmulat
   const host = !opts.host || opts.host === '0.0.0.0' || opts.host === '::' ? '127.0.0.1' : opts.host;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   const invokeUrl = `${url}/${API_VERSION}/functions/${encodeURIComponent(context.functionName)}/invocations`;
-  supervisorOptions.env = typeof opts.env === 'function' ? opts.env({ url, invokeUrl }) : opts.env;
+  env = typeof opts.env === 'function' ? opts.env({ url, invokeUrl }) : opts.env;
 
   // FC starts the instance before the first invocation; a broken bootstrap fails here, loudly.
   try {
@@ -74,9 +74,9 @@ export async function startFcEmulator(opts: FcEmulatorOptions): Promise<FcEmulat
       });
       const headers: Record<string, string> = {};
       for (const [name, value] of Object.entries(res.headers)) {
-        if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+        if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(',') : value;
       }
-      return { status: res.statusCode ?? 0, headers, body: await readAll(res) };
+      return { status: res.statusCode ?? 0, headers, body: await readBody(res) };
     },
     runtimePid: () => supervisor.pid(),
     close() {

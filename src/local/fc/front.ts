@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
+import { BodyTooLargeError, readBody } from '../../_body.js';
 import type { AsyncInvocationQueue } from './async-queue.js';
 import { callRuntime, deliverOnce, type RuntimeCall } from './call.js';
 import { fcHeaders, type FcContext } from './context.js';
@@ -30,7 +31,7 @@ export function createFront(deps: FrontDeps): http.Server {
   return http.createServer((req, res) => {
     const requestId = randomUUID();
     handle(deps, req, res, requestId).catch((err: unknown) => {
-      if (err instanceof TooLargeError) sendError(res, 413, 'PayloadTooLarge', err.message, requestId, true);
+      if (err instanceof BodyTooLargeError) sendError(res, 413, 'PayloadTooLarge', `request body is larger than ${err.limit} bytes`, requestId, true);
       else sendError(res, 500, 'InternalError', (err as Error).message, requestId);
     });
   });
@@ -46,7 +47,7 @@ async function handle(deps: FrontDeps, req: IncomingMessage, res: ServerResponse
       return sendError(res, 404, 'FunctionNotFound', `function '${name}' does not exist (this emulator serves '${deps.context.functionName}')`, requestId);
     }
     if (req.method !== 'POST') return sendError(res, 405, 'MethodNotAllowed', `use POST to invoke, not ${req.method}`, requestId);
-    const event = await readBody(req, isAsync ? ASYNC_BODY_LIMIT : SYNC_EVENT_LIMIT);
+    const event = await readRequestBody(req, isAsync ? ASYNC_BODY_LIMIT : SYNC_EVENT_LIMIT);
     const call: RuntimeCall = {
       method: 'POST',
       path: '/invoke',
@@ -61,7 +62,7 @@ async function handle(deps: FrontDeps, req: IncomingMessage, res: ServerResponse
   const headers = triggerHeaders(deps.context, req, requestId);
   const call: RuntimeCall = { method: req.method ?? 'GET', path: req.url ?? '/', headers };
   if (isAsync) {
-    const body = await readBody(req, ASYNC_BODY_LIMIT);
+    const body = await readRequestBody(req, ASYNC_BODY_LIMIT);
     headers['content-length'] = String(body.length);
     return accept(deps, res, requestId, { ...call, body });
   }
@@ -116,20 +117,10 @@ function triggerHeaders(ctx: FcContext, req: IncomingMessage, requestId: string)
   return { ...headers, ...fcHeaders(ctx, requestId) };
 }
 
-class TooLargeError extends Error {}
-
-async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const declared = Number(req.headers['content-length'] ?? 0);
-  const tooLarge = (): TooLargeError => new TooLargeError(`request body is larger than ${limit} bytes`);
-  if (declared > limit) throw tooLarge();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) throw tooLarge();
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
+/** The whole request body; a declared length over the limit fails before anything is read. */
+function readRequestBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  if (Number(req.headers['content-length'] ?? 0) > limit) return Promise.reject(new BodyTooLargeError(limit));
+  return readBody(req, limit);
 }
 
 /** Errors in FC's shape (`Code`, `Message`, `RequestId`), so callers parse one format. */

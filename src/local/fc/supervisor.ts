@@ -1,14 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
+import { readBody } from '../../_body.js';
 import { FerryError } from '../../errors.js';
 import { fcHeaders, runtimeEnv, type FcContext } from './context.js';
 import { freePort, RuntimeProcess } from './process.js';
-import { readAll, sendToRuntime } from './upstream.js';
+import { sendToRuntime } from './upstream.js';
 
 export interface SupervisorOptions {
   bootstrap: string;
   cwd?: string;
-  env?: Record<string, string>;
+  /** Extra environment, asked for at each spawn (it may only be settled after the supervisor is made). */
+  env: () => Record<string, string> | undefined;
   context: FcContext;
   startTimeoutMs: number;
   stopGraceMs: number;
@@ -66,7 +68,7 @@ export class RuntimeSupervisor {
     const proc = new RuntimeProcess({
       command: opts.bootstrap,
       cwd: opts.cwd,
-      env: runtimeEnv(opts.context, port, id, opts.env),
+      env: runtimeEnv(opts.context, port, id, opts.env()),
       onLine: opts.log,
     });
     this.spawned = proc;
@@ -102,7 +104,7 @@ export class RuntimeSupervisor {
         timeoutMs: this.opts.startTimeoutMs,
       });
       status = res.statusCode ?? 0;
-      body = await readAll(res);
+      body = await readBody(res);
     } catch (err) {
       throw new FerryError('INTERNAL', `${instance.process.describe()} failed POST /initialize: ${(err as Error).message}${instance.process.tailSuffix()}`, { cause: err });
     }

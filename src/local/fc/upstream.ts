@@ -57,13 +57,6 @@ export function sendToRuntime(port: number, request: UpstreamRequest): Promise<I
   });
 }
 
-/** Read a whole response body (runtime answers to events are small). */
-export async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
-
 // Hop-by-hop headers describe one connection, not the message; a proxy must not forward them.
 const HOP_BY_HOP = new Set([
   'connection',

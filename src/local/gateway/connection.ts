@@ -35,8 +35,6 @@ const OPEN = 1;
 export class Connection implements ConnectionLike {
   deviceId: string | undefined;
   registered = false;
-  /** NF frames not yet acknowledged with NO. */
-  unacked = 0;
   /** Returned in RO and HO; the real gateway uses it to resume sessions, here it is informational. */
   readonly credential = randomBytes(12).toString('base64url');
 
@@ -62,7 +60,6 @@ export class Connection implements ConnectionLike {
   notify(body: string): Promise<boolean> {
     return new Promise((resolve) => {
       if (this.closed || this.opts.socket.readyState !== OPEN) return resolve(false);
-      this.unacked++;
       this.opts.socket.send(`NF#${body}`, (err) => resolve(!err));
     });
   }
@@ -84,7 +81,7 @@ export class Connection implements ConnectionLike {
         this.heartbeat.refresh();
         return this.send(`HO#${this.credential}`);
       case 'ack':
-        this.unacked = Math.max(0, this.unacked - 1);
+        // NO acknowledges an NF; the emulator does not redeliver, so there is nothing to track.
         return;
       case 'register':
         return this.register(frame.deviceId);

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ApiGatewayEvent, ApiGatewayResult } from '../../apigw.js';
-import { hasSignatureHeaders, NonceCache, verifyRequest } from '../../notify/signature.js';
+import { hasSignatureHeaders, lowerCaseKeys, NonceCache, verifyRequest } from '../../notify/signature.js';
 import type { DeviceRegistry } from './devices.js';
 import type { RateLimiter } from './ratelimit.js';
 import type { RouteMatch } from './routes.js';
@@ -70,7 +70,7 @@ export function createCore(deps: CoreDeps): Core {
     if (ok && req.connection && api.type === 'UNREGISTER') req.connection.registered = false;
 
     const body = Buffer.from(result.body, result.isBase64Encoded ? 'base64' : 'utf8');
-    return { status: result.statusCode, headers: { ...lowerKeys(result.headers), 'x-ca-request-id': requestId }, body, binary: result.isBase64Encoded };
+    return { status: result.statusCode, headers: { ...lowerCaseKeys(result.headers), 'x-ca-request-id': requestId }, body, binary: result.isBase64Encoded };
   };
 }
 
@@ -91,13 +91,15 @@ function toEvent(req: GatewayRequest, match: RouteMatch, headers: Record<string,
   };
 }
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 /** The body as text when it is declared textual (or undeclared) and valid UTF-8; else undefined. */
 function asText(body: Buffer, contentType: string | undefined): string | undefined {
   const type = (contentType ?? '').toLowerCase();
   const textual = type === '' || /^text\/|json|xml|javascript|x-www-form-urlencoded/.test(type);
   if (!textual) return undefined;
   try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(body);
+    return UTF8.decode(body);
   } catch {
     return undefined;
   }
@@ -113,7 +115,7 @@ async function invoke(backend: GatewayBackend, event: ApiGatewayEvent, log: (lin
       result.statusCode >= 100 &&
       result.statusCode <= 599 &&
       typeof result.body === 'string';
-    if (valid) return { ...result, headers: result.headers ?? {}, isBase64Encoded: result.isBase64Encoded === true };
+    if (valid) return { ...result, headers: stringValues(result.headers ?? {}), isBase64Encoded: result.isBase64Encoded === true };
     log(`gateway: ${event.httpMethod} ${event.path}: backend returned a malformed result`);
   } catch (error) {
     log(`gateway: ${event.httpMethod} ${event.path}: backend failed: ${error instanceof Error ? error.message : String(error)}`);
@@ -121,8 +123,7 @@ async function invoke(backend: GatewayBackend, event: ApiGatewayEvent, log: (lin
   return undefined;
 }
 
-function lowerKeys(headers: Record<string, string>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) out[name.toLowerCase()] = String(value);
-  return out;
+/** A backend may put numbers (content-length) among its header values. */
+function stringValues(headers: Record<string, unknown>): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, String(value)]));
 }

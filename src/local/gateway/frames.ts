@@ -5,6 +5,7 @@
  *                     | {"status","header","body"} echoing x-ca-seq
  * Parsing is total: every input maps to a frame or to a reason it is invalid, never an exception.
  */
+import { firstValues } from '../../notify/signature.js';
 import type { GatewayResponse } from './types.js';
 
 export interface ApiFrame {
@@ -55,18 +56,19 @@ export function parseClientFrame(text: string): ClientFrame {
 
   const mark = json.path.indexOf('?');
   const path = mark < 0 ? json.path : json.path.slice(0, mark);
-  const inlineQuery = mark < 0 ? '' : json.path.slice(mark + 1);
-  const query: Record<string, string> = {};
-  for (const [key, value] of new URLSearchParams(inlineQuery)) if (!(key in query)) query[key] = value;
+  const inlineQuery = firstValues(new URLSearchParams(mark < 0 ? '' : json.path.slice(mark + 1)));
+  const querys: [string, string][] = [];
   if (json.querys !== undefined && json.querys !== null) {
     if (!isRecord(json.querys)) return bad('Invalid Request Uri: `querys` must be an object');
     for (const [key, value] of Object.entries(json.querys)) {
       const first = Array.isArray(value) ? value[0] : value;
-      if (first === undefined || first === null) query[key] = '';
-      else if (typeof first === 'string' || typeof first === 'number' || typeof first === 'boolean') query[key] = String(first);
+      if (first === undefined || first === null) querys.push([key, '']);
+      else if (typeof first === 'string' || typeof first === 'number' || typeof first === 'boolean') querys.push([key, String(first)]);
       else return bad(`Invalid Request Uri: query \`${key}\` must be a string`);
     }
   }
+  // Spread, not assignment, so every name (even `__proto__`) stays an own key; `querys` wins.
+  const query = { ...inlineQuery, ...Object.fromEntries(querys) };
 
   const isBase64 = json.isBase64 === 1 || json.isBase64 === true;
   if (json.body !== undefined && json.body !== null && typeof json.body !== 'string') return bad('Invalid Body: `body` must be a string');

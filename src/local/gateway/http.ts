@@ -3,9 +3,11 @@
  * calls come this way), plus static files for the web page.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { BodyTooLargeError, readBody } from '../../_body.js';
+import { firstValues } from '../../notify/signature.js';
 import { errorResponse, type Core } from './core.js';
 import type { RouteMatch } from './routes.js';
-import { serveStatic } from './static.js';
+import { createStaticHandler, type StaticHandler } from './static.js';
 import type { GatewayResponse } from './types.js';
 
 export interface HttpDeps {
@@ -16,59 +18,42 @@ export interface HttpDeps {
 }
 
 export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  const staticFiles = deps.staticDir ? createStaticHandler(deps.staticDir) : undefined;
   return (req, res) => {
-    handle(deps, req, res).catch(() => {
+    handle(deps, staticFiles, req, res).catch(() => {
       if (!res.headersSent) write(res, errorResponse(500, 'Internal Error'));
       else res.destroy();
     });
   };
 }
 
-async function handle(deps: HttpDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(deps: HttpDeps, staticFiles: StaticHandler | undefined, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const method = (req.method ?? 'GET').toUpperCase();
   const rawUrl = req.url ?? '/';
   const mark = rawUrl.indexOf('?');
   const path = mark < 0 ? rawUrl : rawUrl.slice(0, mark);
   if (!path.startsWith('/')) return write(res, errorResponse(400, 'Invalid Request Uri'));
 
-  if (deps.staticDir && (method === 'GET' || method === 'HEAD') && !deps.route(method, path)) {
-    const result = await serveStatic(deps.staticDir, path, method, res);
+  if (staticFiles && (method === 'GET' || method === 'HEAD') && !deps.route(method, path)) {
+    const result = await staticFiles(path, method, res);
     if (result === 'served') return;
     return write(res, errorResponse(result === 'forbidden' ? 403 : 404, result === 'forbidden' ? 'Forbidden Path' : 'Invalid Url'));
   }
 
-  const body = await readBody(req, deps.maxBodyBytes);
-  if (!body) {
-    write(res, errorResponse(413, 'Request body too Large'), { connection: 'close' });
-    return;
+  let body: Buffer;
+  try {
+    body = await readBody(req, deps.maxBodyBytes);
+  } catch (error) {
+    if (!(error instanceof BodyTooLargeError)) throw error;
+    // The rest of the body is never read, so the connection cannot be reused.
+    return write(res, errorResponse(413, 'Request body too Large'), { connection: 'close' });
   }
-  const query: Record<string, string> = {};
-  for (const [key, value] of new URLSearchParams(mark < 0 ? '' : rawUrl.slice(mark + 1))) if (!(key in query)) query[key] = value;
+  const query = firstValues(new URLSearchParams(mark < 0 ? '' : rawUrl.slice(mark + 1)));
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(req.headers)) {
     if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(',') : value;
   }
   write(res, await deps.core({ method, path, query, headers, body, clientIp: req.socket.remoteAddress ?? '' }), {}, method === 'HEAD');
-}
-
-/** The whole body, or undefined past `limit` (the rest is not read: the connection is closed). */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        req.removeAllListeners('data');
-        req.pause();
-        resolve(undefined);
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
 }
 
 function write(res: ServerResponse, out: GatewayResponse, extra: Record<string, string> = {}, headOnly = false): void {

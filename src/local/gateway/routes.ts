@@ -20,7 +20,7 @@ export function compileRoutes(apis: GatewayApi[]): (method: string, path: string
     return {
       api,
       segments: split(api.path).map((segment) => {
-        const param = /^\[(\w+)\]$/.exec(segment) ?? /^\{(\w+)\}$/.exec(segment);
+        const param = /^\[(\w+)\]$/.exec(segment);
         return param?.[1] ? { param: param[1] } : { literal: segment };
       }),
     };

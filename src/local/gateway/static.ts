@@ -7,6 +7,7 @@ import { createReadStream } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import { extname, resolve, sep } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { safeDecode } from './routes.js';
 
 const TYPES: Record<string, string> = {
@@ -30,18 +31,23 @@ const TYPES: Record<string, string> = {
 
 export type StaticResult = 'served' | 'not-found' | 'forbidden';
 
-export async function serveStatic(root: string, rawPath: string, method: string, res: ServerResponse): Promise<StaticResult> {
+export type StaticHandler = (rawPath: string, method: string, res: ServerResponse) => Promise<StaticResult>;
+
+export function createStaticHandler(root: string): StaticHandler {
+  // Resolved once; a root that does not exist serves nothing.
+  const realRoot = realpath(root).catch(() => undefined);
+  return async (rawPath, method, res) => {
+    const resolvedRoot = await realRoot;
+    return resolvedRoot === undefined ? 'not-found' : serveStatic(resolvedRoot, rawPath, method, res);
+  };
+}
+
+async function serveStatic(realRoot: string, rawPath: string, method: string, res: ServerResponse): Promise<StaticResult> {
   const decoded = safeDecode(rawPath);
   if (decoded === undefined || decoded.includes('\0') || decoded.includes('\\')) return 'forbidden';
   const segments = decoded.split('/').filter((s) => s !== '' && s !== '.');
   if (segments.includes('..')) return 'forbidden';
 
-  let realRoot: string;
-  try {
-    realRoot = await realpath(root);
-  } catch {
-    return 'not-found';
-  }
   let file = resolve(realRoot, ...segments);
   try {
     if ((await stat(file)).isDirectory()) file = resolve(file, 'index.html');
@@ -62,14 +68,7 @@ export async function serveStatic(root: string, rawPath: string, method: string,
     res.end();
     return 'served';
   }
-  await new Promise<void>((done) => {
-    const stream = createReadStream(file);
-    stream.on('error', () => {
-      res.destroy();
-      done();
-    });
-    stream.on('end', done);
-    stream.pipe(res);
-  });
+  // A client that hangs up mid-file is not an error; pipeline closes the file either way.
+  await pipeline(createReadStream(file), res).catch(() => undefined);
   return 'served';
 }

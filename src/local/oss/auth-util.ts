@@ -1,4 +1,3 @@
-import { timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { OssError, accessDenied } from './errors.js';
 import type { QueryParam } from './query.js';
@@ -22,11 +21,6 @@ export interface AuthContext {
 /** OSS rejects header-signed requests whose date is more than 15 minutes off. */
 export const MAX_SKEW_MS = 15 * 60 * 1000;
 
-export function header(req: SignedRequest, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value.join(',') : value;
-}
-
 export function findCredential(ctx: AuthContext, accessKeyId: string): OssCredential {
   const credential = ctx.credentials.get(accessKeyId);
   if (!credential) {
@@ -42,12 +36,6 @@ export function checkSecurityToken(credential: OssCredential, provided: string |
   if ((credential.securityToken ?? undefined) !== (provided || undefined)) {
     throw new OssError(403, 'InvalidSecurityToken', 'The security token you provided is invalid.');
   }
-}
-
-export function sameSignature(expected: string, provided: string): boolean {
-  const a = Buffer.from(expected);
-  const b = Buffer.from(provided);
-  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 export function signatureMismatch(stringToSign: string, accessKeyId: string): OssError {

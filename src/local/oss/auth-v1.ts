@@ -1,15 +1,15 @@
 import { createHmac } from 'node:crypto';
+import { safeEqual } from '../../safe-equal.js';
 import { accessDenied } from './errors.js';
 import { queryGet, type QueryParam } from './query.js';
 import type { OssCredential } from './types.js';
+import { requestHeader } from './http.js';
 import {
   checkSecurityToken,
   checkSkew,
   expired,
   findCredential,
-  header,
   invalidAuthorization,
-  sameSignature,
   signatureMismatch,
   type AuthContext,
   type SignedRequest,
@@ -41,7 +41,7 @@ export function subResourceNames(query: readonly QueryParam[]): string[] {
 }
 
 /** `/<bucket>/<key>` plus the signed sub-resources, sorted, values raw (not URL-encoded). */
-export function canonicalResourceV1(req: SignedRequest): string {
+function canonicalResourceV1(req: SignedRequest): string {
   const { bucket, key } = req.address;
   // Sorted by name the way ali-oss does (`Object.keys().sort()`), values raw, `name` alone when empty.
   const sorted = req.query
@@ -56,11 +56,11 @@ function stringToSignV1(req: SignedRequest, date: string): string {
   const ossHeaders = Object.keys(req.headers)
     .filter((name) => name.startsWith('x-oss-'))
     .sort()
-    .map((name) => `${name}:${(header(req, name) ?? '').trim()}`);
+    .map((name) => `${name}:${(requestHeader(req, name) ?? '').trim()}`);
   return [
     req.method,
-    header(req, 'content-md5') ?? '',
-    header(req, 'content-type') ?? '',
+    requestHeader(req, 'content-md5') ?? '',
+    requestHeader(req, 'content-type') ?? '',
     date,
     ...ossHeaders,
     canonicalResourceV1(req),
@@ -78,15 +78,15 @@ export function verifyV1Header(ctx: AuthContext, req: SignedRequest, authorizati
   const [, accessKeyId = '', signature = ''] = match;
   const credential = findCredential(ctx, accessKeyId);
   // ali-oss signs x-oss-date in the Date slot and sends no Date header; other clients use Date.
-  const dates = [header(req, 'x-oss-date'), header(req, 'date')].filter((d): d is string => d !== undefined);
+  const dates = [requestHeader(req, 'x-oss-date'), requestHeader(req, 'date')].filter((d): d is string => d !== undefined);
   if (dates.length === 0) throw accessDenied('The request carries neither a Date nor an x-oss-date header.');
   checkSkew(ctx, Date.parse(dates[0] ?? ''));
   let firstStringToSign = '';
   for (const date of dates) {
     const stringToSign = stringToSignV1(req, date);
     firstStringToSign ||= stringToSign;
-    if (sameSignature(signV1(credential.accessKeySecret, stringToSign), signature)) {
-      checkSecurityToken(credential, header(req, 'x-oss-security-token'));
+    if (safeEqual(signV1(credential.accessKeySecret, stringToSign), signature)) {
+      checkSecurityToken(credential, requestHeader(req, 'x-oss-security-token'));
       return credential;
     }
   }
@@ -105,9 +105,9 @@ export function verifyV1Query(ctx: AuthContext, req: SignedRequest): OssCredenti
   const credential = findCredential(ctx, accessKeyId);
   if (Number(expires) * 1000 < ctx.now()) throw expired();
   const stringToSign = stringToSignV1(req, expires);
-  if (!sameSignature(signV1(credential.accessKeySecret, stringToSign), signature)) {
+  if (!safeEqual(signV1(credential.accessKeySecret, stringToSign), signature)) {
     throw signatureMismatch(stringToSign, accessKeyId);
   }
-  checkSecurityToken(credential, queryGet(req.query, 'security-token') ?? header(req, 'x-oss-security-token'));
+  checkSecurityToken(credential, queryGet(req.query, 'security-token') ?? requestHeader(req, 'x-oss-security-token'));
   return credential;
 }

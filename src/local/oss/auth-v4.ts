@@ -1,15 +1,16 @@
 import { createHash, createHmac } from 'node:crypto';
+import { safeEqual } from '../../safe-equal.js';
 import { OssError, accessDenied, invalidArgument } from './errors.js';
 import { queryGet, type QueryParam } from './query.js';
 import type { OssCredential } from './types.js';
+import { requestHeader } from './http.js';
 import {
   checkSecurityToken,
   checkSkew,
   expired,
   findCredential,
-  header,
   invalidAuthorization,
-  sameSignature,
+  MAX_SKEW_MS,
   signatureMismatch,
   type AuthContext,
   type SignedRequest,
@@ -67,8 +68,8 @@ function canonicalRequests(req: SignedRequest, query: readonly QueryParam[], add
   for (const name of additional) {
     if (req.headers[name] === undefined) throw invalidArgument(`Additional header ${name} is signed but not sent.`);
   }
-  const headers = [...names].sort().map((name) => `${name}:${(header(req, name) ?? '').trim()}\n`).join('');
-  const payload = header(req, 'x-oss-content-sha256') ?? 'UNSIGNED-PAYLOAD';
+  const headers = [...names].sort().map((name) => `${name}:${(requestHeader(req, name) ?? '').trim()}\n`).join('');
+  const payload = requestHeader(req, 'x-oss-content-sha256') ?? 'UNSIGNED-PAYLOAD';
   return canonicalQueries(query).map((q) => [req.method, uri, q, headers, additional.join(';'), payload].join('\n'));
 }
 
@@ -106,7 +107,7 @@ function verify(ctx: AuthContext, req: SignedRequest, claim: V4Claim, query: rea
     const hashed = createHash('sha256').update(canonical).digest('hex');
     const stringToSign = [ALGORITHM, claim.date, scope, hashed].join('\n');
     first ||= stringToSign;
-    if (sameSignature(createHmac('sha256', key).update(stringToSign).digest('hex'), claim.signature)) return credential;
+    if (safeEqual(createHmac('sha256', key).update(stringToSign).digest('hex'), claim.signature)) return credential;
   }
   throw signatureMismatch(first, accessKeyId);
 }
@@ -121,10 +122,10 @@ export function verifyV4Header(ctx: AuthContext, req: SignedRequest, authorizati
   const credential = fields.get('Credential');
   const signature = fields.get('Signature');
   if (!credential || !signature) throw invalidAuthorization();
-  const date = header(req, 'x-oss-date');
+  const date = requestHeader(req, 'x-oss-date');
   checkSkew(ctx, parseV4Date(date));
   const found = verify(ctx, req, { credential, signature, date, additionalHeaders: fields.get('AdditionalHeaders') ?? '' }, req.query);
-  checkSecurityToken(found, header(req, 'x-oss-security-token'));
+  checkSecurityToken(found, requestHeader(req, 'x-oss-security-token'));
   return found;
 }
 
@@ -144,13 +145,13 @@ export function verifyV4Query(ctx: AuthContext, req: SignedRequest): OssCredenti
   const signedAt = parseV4Date(date);
   if (Number.isNaN(signedAt)) throw accessDenied('x-oss-date must be yyyymmddTHHMMSSZ.');
   // A URL dated in the future is as suspect as a header from the future.
-  if (signedAt - ctx.now() > 15 * 60 * 1000) {
+  if (signedAt - ctx.now() > MAX_SKEW_MS) {
     throw new OssError(403, 'RequestTimeTooSkewed', 'x-oss-date is in the future.');
   }
   if (signedAt + expires * 1000 < ctx.now()) throw expired();
   const signed = req.query.filter((p) => p.name !== 'x-oss-signature');
   const additionalHeaders = queryGet(req.query, 'x-oss-additional-headers') ?? '';
   const found = verify(ctx, req, { credential, signature, date, additionalHeaders }, signed);
-  checkSecurityToken(found, queryGet(req.query, 'x-oss-security-token') ?? header(req, 'x-oss-security-token'));
+  checkSecurityToken(found, queryGet(req.query, 'x-oss-security-token') ?? requestHeader(req, 'x-oss-security-token'));
   return found;
 }

@@ -1,7 +1,8 @@
 import { accessDenied } from './errors.js';
 import { queryGet, queryHas } from './query.js';
 import type { OssCredential } from './types.js';
-import { header, invalidAuthorization, type AuthContext, type SignedRequest } from './auth-util.js';
+import { requestHeader } from './http.js';
+import { invalidAuthorization, type AuthContext, type SignedRequest } from './auth-util.js';
 import { verifyV1Header, verifyV1Query } from './auth-v1.js';
 import { verifyV4Header, verifyV4Query } from './auth-v4.js';
 
@@ -12,7 +13,7 @@ export type { AuthContext, SignedRequest } from './auth-util.js';
  * was made with. There is no anonymous access: an unsigned request is AccessDenied.
  */
 export function authenticate(ctx: AuthContext, req: SignedRequest): OssCredential {
-  const authorization = header(req, 'authorization');
+  const authorization = requestHeader(req, 'authorization');
   if (authorization !== undefined) {
     if (authorization.startsWith('OSS4-HMAC-SHA256 ')) return verifyV4Header(ctx, req, authorization);
     if (authorization.startsWith('OSS ')) return verifyV1Header(ctx, req, authorization);

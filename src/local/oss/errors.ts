@@ -27,3 +27,5 @@ export const malformedXml = (): OssError =>
   new OssError(400, 'MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema.');
 export const methodNotAllowed = (): OssError =>
   new OssError(405, 'MethodNotAllowed', 'The specified method is not allowed against this resource.');
+export const fileAlreadyExists = (key: string): OssError =>
+  new OssError(409, 'FileAlreadyExists', 'The object you specified already exists and can not be overwritten.', { Key: key });

@@ -1,4 +1,5 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { BodyTooLargeError, readBody } from '../../_body.js';
 import { OssError } from './errors.js';
 import type { QueryParam } from './query.js';
 import type { ObjectStore } from './store.js';
@@ -18,7 +19,8 @@ export interface OssContext {
   uploads: UploadStore;
 }
 
-export function requestHeader(req: IncomingMessage, name: string): string | undefined {
+/** A request header's value, repeated ones joined with ','. Takes anything with `headers` (a request, a SignedRequest). */
+export function requestHeader(req: { headers: IncomingHttpHeaders }, name: string): string | undefined {
   const value = req.headers[name];
   return Array.isArray(value) ? value.join(',') : value;
 }
@@ -61,14 +63,12 @@ export function sendError(res: ServerResponse, method: string, requestId: string
 
 /** Reads a small request body (e.g. CompleteMultipartUpload XML), refusing anything larger than `max`. */
 export async function readSmallBody(req: IncomingMessage, max: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > max) throw new OssError(400, 'EntityTooLarge', `The request body must be at most ${max} bytes.`);
-    chunks.push(chunk);
+  try {
+    return (await readBody(req, max)).toString('utf8');
+  } catch (error) {
+    if (error instanceof BodyTooLargeError) throw new OssError(400, 'EntityTooLarge', `The request body must be at most ${max} bytes.`);
+    throw error;
   }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** Headers that describe an object and are stored with it (OSS keeps exactly these plus x-oss-meta-*). */
@@ -78,8 +78,8 @@ const MAX_USER_META_BYTES = 8 * 1024;
 export function objectHeadersFrom(req: IncomingMessage): Record<string, string> {
   const headers: Record<string, string> = {};
   let metaBytes = 0;
-  for (const [name, raw] of Object.entries(req.headers)) {
-    const value = Array.isArray(raw) ? raw.join(',') : raw;
+  for (const name of Object.keys(req.headers)) {
+    const value = requestHeader(req, name);
     if (value === undefined) continue;
     if (name.startsWith('x-oss-meta-')) {
       metaBytes += name.length + value.length;

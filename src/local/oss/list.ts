@@ -14,20 +14,21 @@ interface Page {
   last: string | undefined;
 }
 
-const byteCompare = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
-
 /**
  * One page of a listing: keys after `after` under `prefix`, keys sharing the part up to the next
  * `delimiter` rolled into one common prefix. Prefixes and keys both count toward `maxKeys`.
  */
-export function listPage(all: readonly ObjectMeta[], prefix: string, after: string, delimiter: string, maxKeys: number): Page {
+function listPage(all: readonly ObjectMeta[], prefix: string, after: string, delimiter: string, maxKeys: number): Page {
   const page: Page = { contents: [], prefixes: [], truncated: false, last: undefined };
+  // UTF-8 byte order, as `all` is sorted (JS string order differs past U+FFFF).
+  const afterBytes = Buffer.from(after);
+  const isAfter = (text: string): boolean => Buffer.compare(Buffer.from(text), afterBytes) > 0;
   for (const meta of all) {
-    if (!meta.key.startsWith(prefix) || byteCompare(meta.key, after) <= 0) continue;
+    if (!meta.key.startsWith(prefix) || !isAfter(meta.key)) continue;
     const cut = delimiter === '' ? -1 : meta.key.indexOf(delimiter, prefix.length);
     const common = cut === -1 ? undefined : meta.key.slice(0, cut + delimiter.length);
     // A prefix already returned (or ending the previous page at `after`) is not returned again.
-    if (common !== undefined && (common === page.last || byteCompare(common, after) <= 0)) continue;
+    if (common !== undefined && (common === page.last || !isAfter(common))) continue;
     if (page.contents.length + page.prefixes.length >= maxKeys) {
       page.truncated = true;
       break;

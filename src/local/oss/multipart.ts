@@ -1,18 +1,13 @@
 import { assertObjectKey } from './address.js';
-import { receiveBody, removeQuietly } from './disk.js';
-import { OssError, invalidArgument } from './errors.js';
+import { fileAlreadyExists, invalidArgument } from './errors.js';
 import { isForbidOverwrite, objectHeadersFrom, readSmallBody, sendEmpty, sendXml, type OssContext } from './http.js';
-import { claimedSha256 } from './objects.js';
+import { receiveVerified } from './objects.js';
 import { queryGet } from './query.js';
 import { parseCompleteMultipart, type XmlElement } from './xml.js';
 
-const MAX_PART_BYTES = 5 * 1024 ** 3;
 const MAX_PART_NUMBER = 10_000;
 /** 10,000 parts of about 100 bytes of XML each, with room to spare. */
 const MAX_COMPLETE_BODY = 2 * 1024 * 1024;
-
-const alreadyExists = (): OssError =>
-  new OssError(409, 'FileAlreadyExists', 'The object you specified already exists and can not be overwritten.');
 
 async function checked(ctx: OssContext): Promise<{ bucket: string; key: string }> {
   assertObjectKey(ctx.address.key);
@@ -24,7 +19,7 @@ async function checked(ctx: OssContext): Promise<{ bucket: string; key: string }
 export async function initiateUpload(ctx: OssContext): Promise<void> {
   const { bucket, key } = await checked(ctx);
   const forbidOverwrite = isForbidOverwrite(ctx.req);
-  if (forbidOverwrite && (await ctx.store.head(bucket, key))) throw alreadyExists();
+  if (forbidOverwrite && (await ctx.store.head(bucket, key))) throw fileAlreadyExists(key);
   const upload = await ctx.uploads.create(bucket, key, objectHeadersFrom(ctx.req), forbidOverwrite);
   sendXml(ctx.res, 200, 'InitiateMultipartUploadResult', [
     ['Bucket', bucket],
@@ -42,13 +37,7 @@ export async function uploadPart(ctx: OssContext): Promise<void> {
     throw invalidArgument(`Part number must be an integer between 1 and ${MAX_PART_NUMBER}, inclusive.`, 'partNumber', text);
   }
   const upload = await ctx.uploads.get(queryGet(ctx.query, 'uploadId') ?? '', bucket, key);
-  const sha256 = claimedSha256(ctx);
-  const body = await receiveBody(ctx.req, { tmpDir: ctx.store.tmpDir, maxBytes: MAX_PART_BYTES, sha256: sha256 !== undefined });
-  const md5Header = ctx.req.headers['content-md5'];
-  if ((typeof md5Header === 'string' && md5Header !== body.md5.toString('base64')) || (sha256 && sha256 !== body.sha256)) {
-    await removeQuietly(body.path);
-    throw new OssError(400, 'InvalidDigest', 'The Content-MD5 or x-oss-content-sha256 you specified did not match what we received.');
-  }
+  const body = await receiveVerified(ctx);
   const part = await ctx.uploads.putPart(upload, partNumber, body);
   sendEmpty(ctx.res, 200, { etag: part.etag });
 }
@@ -59,7 +48,7 @@ export async function completeUpload(ctx: OssContext): Promise<void> {
   const upload = await ctx.uploads.get(queryGet(ctx.query, 'uploadId') ?? '', bucket, key);
   const parts = parseCompleteMultipart(await readSmallBody(ctx.req, MAX_COMPLETE_BODY));
   const forbidOverwrite = upload.forbidOverwrite || isForbidOverwrite(ctx.req);
-  if (forbidOverwrite && (await ctx.store.head(bucket, key))) throw alreadyExists();
+  if (forbidOverwrite && (await ctx.store.head(bucket, key))) throw fileAlreadyExists(key);
   const assembled = await ctx.uploads.assemble(upload, parts, ctx.store.tmpDir);
   const meta = await ctx.store.commit(
     bucket,

@@ -1,16 +1,13 @@
 import { pipeline } from 'node:stream/promises';
 import { assertObjectKey } from './address.js';
-import { receiveBody, removeQuietly } from './disk.js';
-import { OssError, noSuchKey } from './errors.js';
+import { receiveBody, removeQuietly, type ReceivedBody } from './disk.js';
+import { OssError, fileAlreadyExists, noSuchKey } from './errors.js';
 import { isForbidOverwrite, objectHeadersFrom, requestHeader, sendEmpty, type OssContext } from './http.js';
 import { queryGet } from './query.js';
 import type { ObjectMeta } from './types.js';
 
-/** OSS's limit for a single PutObject (larger objects need multipart). */
-export const MAX_PUT_BYTES = 5 * 1024 ** 3;
-
-const fileExists = (): OssError =>
-  new OssError(409, 'FileAlreadyExists', 'The object you specified already exists and can not be overwritten.');
+/** OSS's limit for a single PutObject (larger objects need multipart) and for one part. */
+const MAX_BODY_BYTES = 5 * 1024 ** 3;
 
 /** Checks a claimed Content-MD5 early, so a malformed one fails before the body is read. */
 function claimedMd5(ctx: OssContext): Buffer | undefined {
@@ -24,9 +21,21 @@ function claimedMd5(ctx: OssContext): Buffer | undefined {
 }
 
 /** The sha256 a V4 client may claim for the body; UNSIGNED-PAYLOAD (what ali-oss sends) claims nothing. */
-export function claimedSha256(ctx: OssContext): string | undefined {
+function claimedSha256(ctx: OssContext): string | undefined {
   const value = requestHeader(ctx.req, 'x-oss-content-sha256');
   return value !== undefined && /^[0-9a-f]{64}$/i.test(value) ? value.toLowerCase() : undefined;
+}
+
+/** Receives the body of a PutObject or UploadPart into a temp file, checked against the digests the client claimed. */
+export async function receiveVerified(ctx: OssContext): Promise<ReceivedBody> {
+  const md5 = claimedMd5(ctx);
+  const sha256 = claimedSha256(ctx);
+  const body = await receiveBody(ctx.req, { tmpDir: ctx.store.tmpDir, maxBytes: MAX_BODY_BYTES, sha256: sha256 !== undefined });
+  if ((md5 && !md5.equals(body.md5)) || (sha256 && sha256 !== body.sha256)) {
+    await removeQuietly(body.path);
+    throw new OssError(400, 'InvalidDigest', 'The Content-MD5 or x-oss-content-sha256 you specified did not match what we received.');
+  }
+  return body;
 }
 
 export async function putObject(ctx: OssContext): Promise<void> {
@@ -38,15 +47,9 @@ export async function putObject(ctx: OssContext): Promise<void> {
   }
   const forbidOverwrite = isForbidOverwrite(ctx.req);
   // Fail before receiving a body that could never be stored.
-  if (forbidOverwrite && (await ctx.store.head(bucket, key))) throw fileExists();
+  if (forbidOverwrite && (await ctx.store.head(bucket, key))) throw fileAlreadyExists(key);
   const headers = objectHeadersFrom(ctx.req);
-  const md5 = claimedMd5(ctx);
-  const sha256 = claimedSha256(ctx);
-  const body = await receiveBody(ctx.req, { tmpDir: ctx.store.tmpDir, maxBytes: MAX_PUT_BYTES, sha256: sha256 !== undefined });
-  if ((md5 && !md5.equals(body.md5)) || (sha256 && sha256 !== body.sha256)) {
-    await removeQuietly(body.path);
-    throw new OssError(400, 'InvalidDigest', 'The Content-MD5 or x-oss-content-sha256 you specified did not match what we received.');
-  }
+  const body = await receiveVerified(ctx);
   const etag = `"${body.md5.toString('hex').toUpperCase()}"`;
   await ctx.store.commit(bucket, key, body.path, { size: body.size, etag, type: 'Normal', headers }, forbidOverwrite);
   sendEmpty(ctx.res, 200, { etag, 'content-md5': body.md5.toString('base64') });
@@ -97,7 +100,7 @@ function preconditionStatus(ctx: OssContext, meta: ObjectMeta): number | undefin
  * `bytes=a-b`, `bytes=a-`, `bytes=-n`. Like OSS, a syntactically invalid or multi-range header is
  * ignored (the whole object is sent); a range starting past the end is 416 InvalidRange.
  */
-export function parseRange(header: string | undefined, size: number): { start: number; end: number } | undefined {
+function parseRange(header: string | undefined, size: number): { start: number; end: number } | undefined {
   const match = header === undefined ? null : /^bytes=(\d*)-(\d*)$/.exec(header.trim());
   if (!match || (match[1] === '' && match[2] === '')) return undefined;
   const [first, last] = [match[1] ?? '', match[2] ?? ''];

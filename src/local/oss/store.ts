@@ -3,7 +3,7 @@ import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs
 import { join } from 'node:path';
 import { assertBucketName } from './address.js';
 import { KeyedLock, randomName, readRecord, removeQuietly, writeRecord } from './disk.js';
-import { OssError, noSuchBucket } from './errors.js';
+import { OssError, fileAlreadyExists, noSuchBucket } from './errors.js';
 import type { ObjectMeta } from './types.js';
 
 /*
@@ -16,7 +16,7 @@ import type { ObjectMeta } from './types.js';
  * hash sidesteps all of that. The only user text in a path is a validated bucket name.
  */
 
-export const fileId = (key: string): string => createHash('sha256').update(key, 'utf8').digest('hex');
+const fileId = (key: string): string => createHash('sha256').update(key, 'utf8').digest('hex');
 
 export class ObjectStore {
   readonly tmpDir: string;
@@ -110,7 +110,7 @@ export class ObjectStore {
       const previous = await this.head(bucket, key);
       if (previous && forbidOverwrite) {
         await removeQuietly(tmpPath);
-        throw new OssError(409, 'FileAlreadyExists', 'The object you specified already exists and can not be overwritten.', { Key: key });
+        throw fileAlreadyExists(key);
       }
       const file = `${fileId(key)}.${randomName()}.bin`;
       await rename(tmpPath, join(dir, file));
@@ -137,8 +137,11 @@ export class ObjectStore {
     const dir = this.bucketDir(bucket);
     const names = (await readdir(dir)).filter((name) => /^[0-9a-f]{64}\.json$/.test(name));
     const records = await Promise.all(names.map((name) => readRecord<ObjectMeta>(join(dir, name))));
+    // Each key encoded once, not once per comparison.
     return records
       .filter((meta): meta is ObjectMeta => meta !== undefined && typeof meta.key === 'string')
-      .sort((a, b) => Buffer.compare(Buffer.from(a.key), Buffer.from(b.key)));
+      .map((meta) => ({ meta, bytes: Buffer.from(meta.key) }))
+      .sort((a, b) => Buffer.compare(a.bytes, b.bytes))
+      .map(({ meta }) => meta);
   }
 }

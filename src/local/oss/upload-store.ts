@@ -30,7 +30,7 @@ export interface PartRecord {
 }
 
 /** OSS rejects parts under 100 KB except the last one. */
-export const MIN_PART_SIZE = 100 * 1024;
+const MIN_PART_SIZE = 100 * 1024;
 const UPLOAD_ID = /^[0-9A-F]{32}$/;
 
 export class UploadStore {
