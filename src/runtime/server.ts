@@ -39,7 +39,10 @@ export function createRuntimeServer(options: RuntimeOptions): Server {
         if (!(error instanceof FerryError)) options.log(`runtime ${req.method} ${path}: ${(error as Error)?.stack ?? String(error)}`);
         return problem(error);
       })
-      .then((response) => sendResponse(res, withRequestId(response, requestId)))
+      .then(async (response) => {
+        await sendResponse(res, withRequestId(response, requestId));
+        if (!req.complete) drainRest(req);
+      })
       .catch(() => res.destroy())
       .finally(() => {
         if (isInvoke) options.log(`FC Invoke End RequestId: ${requestId}`);
@@ -77,6 +80,21 @@ async function handle(req: IncomingMessage, path: string, context: RequestContex
     return json(await responseToResult(response));
   }
   throw new FerryError('BAD_REQUEST', 'Unknown event: expected an API-gateway trigger event or {"type":"job",...}.');
+}
+
+// A refused body (413) is read and dropped up to this much, so the client can finish sending and the
+// connection stays usable; beyond it the connection is cut.
+const DRAIN_LIMIT = 1024 * 1024;
+
+/** Discard what the handler left unread. The body's web-stream reader is detached from it first. */
+function drainRest(req: IncomingMessage): void {
+  let drained = 0;
+  req.removeAllListeners('data');
+  req.on('data', (chunk: Buffer) => {
+    drained += chunk.length;
+    if (drained > DRAIN_LIMIT) req.destroy();
+  });
+  req.resume();
 }
 
 function withRequestId(response: Response, requestId: string): Response {

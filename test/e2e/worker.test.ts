@@ -227,6 +227,16 @@ describe('bad input gets a clear error and loses nothing', () => {
     expect((await fetch(`${worker.url}/nope`)).status).toBe(404);
     expect((await fetch(`${worker.url}/jobs`)).status).toBe(405);
     expect((await post(worker.url, 'x'.repeat(20_000))).json.code).toBe('PAYLOAD_TOO_LARGE');
+    // Chunked, with no content-length to refuse it by: reading stops at the limit.
+    const chunked = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let i = 0; i < 40; i++) controller.enqueue(new Uint8Array(1024).fill(32));
+        controller.close();
+      },
+    });
+    const response = await fetch(`${worker.url}/jobs`, { method: 'POST', body: chunked, duplex: 'half' } as RequestInit);
+    expect(response.status).toBe(413);
+    expect(((await response.json()) as { code: string }).code).toBe('PAYLOAD_TOO_LARGE');
   });
 
   it.each([
