@@ -2,11 +2,12 @@
 // "backend" (this process) pushes M progress messages per client through the signed NOTIFY API over
 // HTTP, one ordered lane per client as the worker's notifier does, at most `concurrency` requests in
 // flight. Every client must receive exactly its own M messages, in order, and nothing else.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Agent, request } from 'node:http';
 import { join } from 'node:path';
+import PQueue from 'p-queue';
 import { signRequest } from '../../src/notify/signature.js';
+import { startProcess } from '../helpers/process.js';
 import { ROOT } from '../helpers/worker-process.js';
 import { GatewayClient } from './gateway-client.js';
 import { cpuDelta, cpuTimes, now, peakRss, percentile } from './measure.js';
@@ -63,7 +64,7 @@ export async function runFanout(options: FanoutOptions): Promise<FanoutResult> {
       };
     }
 
-    const slots = semaphore(options.concurrency);
+    const slots = new PQueue({ concurrency: options.concurrency });
     // node:http with keep-alive: far less client-side CPU per call than fetch, so the sender does not
     // starve the gateway of the machine's second core.
     const agent = new Agent({ keepAlive: true, maxSockets: options.concurrency });
@@ -77,7 +78,7 @@ export async function runFanout(options: FanoutOptions): Promise<FanoutResult> {
         for (let k = 0; k < options.messagesPerClient; k++) {
           const jobId = `job-${i}`;
           const body = JSON.stringify({ v: 1, type: 'progress', jobId, phase: 'uploading', percent: k, bytes: k * 65536, total: options.messagesPerClient * 65536, ts: Date.now() });
-          await slots(async () => {
+          await slots.add(async () => {
             const headers = signRequest({ method: 'POST', path: '/notify', headers: { 'content-type': 'application/json', 'x-ca-deviceid': `fan-${i}` }, body }, app);
             sentAt.set(`${jobId}/${k}`, now());
             const response = await post(agent, notifyUrl, headers, body);
@@ -132,44 +133,17 @@ interface GatewayProcess {
 }
 
 async function startGatewayProcess(app: { appKey: string; appSecret: string }): Promise<GatewayProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/bench/fanout-gateway.ts')], {
+  const gateway = await startProcess({
+    command: process.execPath,
+    args: ['--import', 'tsx', join(ROOT, 'test/bench/fanout-gateway.ts')],
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, FANOUT_APP_KEY: app.appKey, FANOUT_APP_SECRET: app.appSecret },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    ready: /^READY (\S+)/,
+    name: 'the fan-out gateway',
+    timeoutMs: 20_000,
   });
-  let output = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`fan-out gateway did not start: ${output}`)), 20_000);
-    const onData = (chunk: Buffer): void => {
-      output += chunk.toString('utf8');
-      const match = /READY (\S+)/.exec(output);
-      if (match?.[1]) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`fan-out gateway exited with ${code}: ${output}`));
-    });
-  });
-  return {
-    url,
-    wsUrl: url.replace(/^http/, 'ws'),
-    pid: child.pid as number,
-    close: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-        child.once('exit', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-        child.kill('SIGTERM');
-      }),
-  };
+  const url = gateway.ready[1] as string;
+  return { url, wsUrl: url.replace(/^http/, 'ws'), pid: gateway.child.pid as number, close: () => gateway.stop() };
 }
 
 function post(agent: Agent, url: string, headers: Record<string, string>, body: string): Promise<{ status: number; error: string }> {
@@ -181,21 +155,4 @@ function post(agent: Agent, url: string, headers: Record<string, string>, body: 
     req.once('error', reject);
     req.end(body);
   });
-}
-
-/** At most `limit` tasks at once, first come first served. */
-function semaphore(limit: number): <T>(task: () => Promise<T>) => Promise<T> {
-  let active = 0;
-  const waiting: (() => void)[] = [];
-  return async (task) => {
-    if (active >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
-    else active++;
-    try {
-      return await task();
-    } finally {
-      const next = waiting.shift();
-      if (next) next();
-      else active--;
-    }
-  };
 }

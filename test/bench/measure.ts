@@ -61,5 +61,3 @@ export function peakRss(pid: number): number | undefined {
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-export const MB = 1024 * 1024;

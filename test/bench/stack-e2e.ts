@@ -1,7 +1,6 @@
 // Issue "gateway", end to end through `ferry serve` (gateway + FC emulator + worker + OSS on loopback):
 // a cold job from submit to the archive saved on disk, by the `ferry get` CLI or by the bench's own
 // raw websocket client, and cache-hit latency from submit to the `done` push.
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
@@ -10,7 +9,7 @@ import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { startLocalStack, type LocalStack } from '../../src/local/stack.js';
-import { ROOT } from '../helpers/worker-process.js';
+import { runFerry } from '../helpers/ferry-cli.js';
 import { GatewayClient, type Pushed } from './gateway-client.js';
 import { now } from './measure.js';
 
@@ -74,7 +73,7 @@ interface DoneMessage {
 export async function runFerryGet(s: Stack, options: StackOptions): Promise<E2eRun> {
   const output = join(s.dir, `get.${options.format}`);
   const args = [
-    join(ROOT, 'bin/ferry.js'), 'get', options.repoUrl,
+    'get', options.repoUrl,
     '--gateway', s.stack.gateway,
     '--app-key', s.stack.appKey,
     '--app-secret', s.stack.appSecret,
@@ -83,10 +82,9 @@ export async function runFerryGet(s: Stack, options: StackOptions): Promise<E2eR
     ...(options.format === 'zip' ? [] : ['--format', options.format]),
   ];
   const start = now();
-  const { code, stdout, stderr } = await run(process.execPath, args, 180_000);
+  const { code, stdout, stderr, events } = await runFerry(args, { timeoutMs: 180_000 });
   const ms = now() - start;
-  const lines = stdout.split('\n').filter((line) => line.startsWith('{'));
-  const saved = lines.map((line) => JSON.parse(line) as { type?: string }).find((message) => message.type === 'saved');
+  const saved = events.find((event) => event.type === 'saved');
   if (code !== 0 || !saved) {
     const why = code !== 0 ? `exit ${code}` : 'no {"type":"saved"} line';
     throw new CliUnavailable(`ferry get: ${why}; stderr: ${oneLine(stderr) || '-'}; stdout: ${oneLine(stdout) || '-'}`);
@@ -175,18 +173,6 @@ async function submit(client: GatewayClient, options: StackOptions, deviceId: st
       client.onPush = undefined;
       resolve({ message, at: push.at, responseAt });
     };
-  });
-}
-
-function run(command: string, args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs, killSignal: 'SIGKILL' });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
 

@@ -1,38 +1,8 @@
-// Runs the built CLI (`node bin/ferry.js`) as a child process, as a user or the benchmark would.
+// What the CLI tests check a run against: the archive git itself would make, and the phases seen.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { gitEnv } from '../helpers/fixtures.js';
-
-export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-
-export interface FerryRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-  /** stdout parsed as JSON lines (with --json). */
-  events: Record<string, unknown>[];
-}
-
-export function runFerry(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<FerryRun> {
-  return new Promise((resolvePromise) => {
-    execFile(
-      process.execPath,
-      [join(repoRoot, 'bin/ferry.js'), ...args],
-      { cwd: options.cwd ?? repoRoot, env: { ...process.env, FERRY_GATEWAY: '', FERRY_APP_KEY: '', FERRY_APP_SECRET: '', ...options.env }, timeout: options.timeoutMs ?? 90_000, maxBuffer: 16 * 1024 * 1024 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-        const events = stdout
-          .split('\n')
-          .filter((line) => line.startsWith('{'))
-          .map((line) => JSON.parse(line) as Record<string, unknown>);
-        resolvePromise({ code, stdout, stderr, events });
-      },
-    );
-  });
-}
 
 export async function sha256File(path: string): Promise<string> {
   return createHash('sha256').update(await readFile(path)).digest('hex');

@@ -6,9 +6,10 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runFerry } from '../helpers/ferry-cli.js';
 import { fixtureRoot, gitRevParse } from '../helpers/fixtures.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
-import { gitArchiveSha, phaseSequence, runFerry, sha256File } from './cli-helper.js';
+import { gitArchiveSha, phaseSequence, sha256File } from './cli-helper.js';
 
 let work: string;
 let gitServer: GitServer;

@@ -2,20 +2,17 @@
  * extract.ts on real `git archive` output (modes, symlink, top-level folder stripped) and on small
  * hand-made hostile archives: zip-slip, absolute paths, symlinks pointing out, entries beneath a symlink.
  */
-import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { crc32, gzipSync } from 'node:zlib';
 import { Header } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extractArchive } from '../../src/client/extract.js';
 import { FerryError } from '../../src/errors.js';
-import { fixtureRoot, gitArchiveFiles, gitEnv, gitRevParse, type TreeFile } from '../helpers/fixtures.js';
+import { byPath, dirFiles } from '../helpers/archive-files.js';
+import { fixtureRoot, git, gitArchiveFiles, gitRevParse } from '../helpers/fixtures.js';
 
-const run = promisify(execFile);
 let work: string;
 let basicDir: string;
 let main: string;
@@ -26,23 +23,6 @@ beforeAll(async () => {
   main = await gitRevParse(basicDir, 'main');
 });
 afterAll(() => rm(work, { recursive: true, force: true }));
-
-async function treeOf(dir: string): Promise<TreeFile[]> {
-  const files: TreeFile[] = [];
-  const walk = async (current: string): Promise<void> => {
-    for (const entry of await readdir(current, { withFileTypes: true })) {
-      const path = join(current, entry.name);
-      if (entry.isDirectory()) await walk(path);
-      else {
-        const data = entry.isSymbolicLink() ? Buffer.from(await readlink(path)) : await readFile(path);
-        const mode = entry.isSymbolicLink() ? '120000' : (await lstat(path)).mode & 0o100 ? '100755' : '100644';
-        files.push({ path: relative(dir, path), mode, size: data.length, sha256: createHash('sha256').update(data).digest('hex') });
-      }
-    }
-  };
-  await walk(dir);
-  return files.sort((a, b) => (a.path < b.path ? -1 : 1));
-}
 
 interface Entry {
   name: string;
@@ -132,12 +112,12 @@ async function expectUnsafe(promise: Promise<unknown>): Promise<void> {
 describe('extract git archive output', () => {
   it.each(['zip', 'tar.gz'] as const)('%s: exactly the repository\'s files, top folder stripped, modes and symlink kept', async (format) => {
     const file = join(work, `basic.${format}`);
-    await run('git', ['-C', basicDir, 'archive', `--format=${format}`, `--prefix=basic-${main.slice(0, 7)}/`, '-o', file, main], { env: gitEnv() });
+    await git(['-C', basicDir, 'archive', `--format=${format}`, `--prefix=basic-${main.slice(0, 7)}/`, '-o', file, main]);
     const dir = join(work, `out-${format}`);
     const result = await extractArchive(file, format, dir);
     expect(result).toMatchObject({ dir, stripped: `basic-${main.slice(0, 7)}` });
-    const expected = (await gitArchiveFiles(basicDir, main)).sort((a, b) => (a.path < b.path ? -1 : 1));
-    expect(await treeOf(dir)).toEqual(expected);
+    const expected = (await gitArchiveFiles(basicDir, main)).sort(byPath);
+    expect(await dirFiles(dir)).toEqual(expected);
     expect(result.files).toBe(expected.length);
     expect(await readlink(join(dir, 'link-to-readme'))).toBe('README.md');
   });

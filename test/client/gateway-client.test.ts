@@ -10,6 +10,7 @@ import type { ApiGatewayEvent, ApiGatewayResult } from '../../src/apigw.js';
 import { GatewayClient } from '../../src/client/gateway-client.js';
 import { startGateway, type Gateway } from '../../src/local/gateway/index.js';
 import { createNotifier } from '../../src/notify/notifier.js';
+import { waitFor } from '../helpers/wait.js';
 
 const app = { appKey: 'cli-app', appSecret: 'cli-secret' };
 const events: ApiGatewayEvent[] = [];
@@ -29,7 +30,7 @@ beforeAll(async () => {
         return { isBase64Encoded: false, statusCode: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ path: event.path, query: event.queryParameters }) };
       },
     },
-    keepAliveMs: 200,
+    keepAliveMs: 500,
     log: () => undefined,
   });
 });
@@ -45,8 +46,8 @@ describe('GatewayClient', () => {
       const register = events.find((e) => e.path === '/register');
       expect(register?.headers['x-ca-deviceid']).toBe(client.deviceId);
       expect(client.deviceId).toMatch(/^[0-9a-f-]{36}@cli-app$/);
-      // Three missed beats (600 ms) would close the connection.
-      await new Promise((resolve) => setTimeout(resolve, 1000));
+      // Three missed beats (1500 ms) would close the connection.
+      await new Promise((resolve) => setTimeout(resolve, 2000));
       expect(disconnects).toEqual([]);
       const res = await client.request({ method: 'GET', path: '/echo', query: { a: '1', b: 'x y' } });
       expect(res.status).toBe(200);
@@ -189,11 +190,3 @@ describe('GatewayClient on a misbehaving connection', () => {
     }
   });
 });
-
-async function waitFor(condition: () => boolean, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}

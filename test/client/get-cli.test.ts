@@ -2,16 +2,16 @@
  * `ferry get` end to end as a child process against a running local stack (real gateway, FC emulator
  * running the built worker, OSS store) and a real git smart-HTTP server with the fixture repositories.
  */
-import { lstat, mkdtemp, readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, readlink, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
-import { createHash } from 'node:crypto';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalStack, type LocalStack } from '../../src/local/stack.js';
-import { archiveFiles } from '../helpers/archive-files.js';
-import { fixtureRoot, gitArchiveFiles, gitRevParse, type TreeFile } from '../helpers/fixtures.js';
+import { archiveFiles, byPath, dirFiles } from '../helpers/archive-files.js';
+import { runFerry } from '../helpers/ferry-cli.js';
+import { fixtureRoot, gitArchiveFiles, gitRevParse } from '../helpers/fixtures.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
-import { gitArchiveSha, phaseSequence, runFerry, sha256File } from './cli-helper.js';
+import { gitArchiveSha, phaseSequence, sha256File } from './cli-helper.js';
 
 let root: string;
 let work: string;
@@ -39,30 +39,6 @@ afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-/** Every file under `dir` as git lists it: path, mode, size, sha256 (symlinks: the target). */
-async function treeOf(dir: string): Promise<TreeFile[]> {
-  const files: TreeFile[] = [];
-  const walk = async (current: string): Promise<void> => {
-    for (const entry of await readdir(current, { withFileTypes: true })) {
-      const path = join(current, entry.name);
-      const rel = relative(dir, path);
-      if (entry.isDirectory()) await walk(path);
-      else if (entry.isSymbolicLink()) {
-        const target = Buffer.from(await readlink(path));
-        files.push({ path: rel, mode: '120000', size: target.length, sha256: createHash('sha256').update(target).digest('hex') });
-      } else {
-        const data = await readFile(path);
-        const mode = (await lstat(path)).mode & 0o100 ? '100755' : '100644';
-        files.push({ path: rel, mode, size: data.length, sha256: createHash('sha256').update(data).digest('hex') });
-      }
-    }
-  };
-  await walk(dir);
-  return files.sort((a, b) => (a.path < b.path ? -1 : 1));
-}
-
-const sorted = (files: TreeFile[]): TreeFile[] => [...files].sort((a, b) => (a.path < b.path ? -1 : 1));
-
 describe('ferry get against a running stack', () => {
   it('builds, streams the events in order, and saves exactly git archive of the commit', async () => {
     const output = join(work, 'basic.zip');
@@ -84,7 +60,7 @@ describe('ferry get against a running stack', () => {
 
     expect(await sha256File(output)).toBe(done.sha256);
     expect(await sha256File(output)).toBe(await gitArchiveSha(basicDir, main, 'zip', `basic-${main.slice(0, 7)}`));
-    expect(await archiveFiles(output, 'zip', `basic-${main.slice(0, 7)}`)).toEqual(sorted(await gitArchiveFiles(basicDir, main)));
+    expect(await archiveFiles(output, 'zip', `basic-${main.slice(0, 7)}`)).toEqual((await gitArchiveFiles(basicDir, main)).sort(byPath));
     await expect(stat(`${output}.part`)).rejects.toThrow();
   });
 
@@ -107,8 +83,8 @@ describe('ferry get against a running stack', () => {
     expect(run.events.at(-1)).toMatchObject({ type: 'extracted', dir });
     expect(run.events.some((e) => e.type === 'saved')).toBe(false); // only a temporary, removed after
     expect((await readdir(work)).filter((name) => name.startsWith('.ferry-'))).toEqual([]);
-    const tree = await treeOf(dir);
-    expect(tree).toEqual(sorted(await gitArchiveFiles(basicDir, main)));
+    const tree = await dirFiles(dir);
+    expect(tree).toEqual((await gitArchiveFiles(basicDir, main)).sort(byPath));
     expect(tree.find((f) => f.path === 'run.sh')?.mode).toBe('100755');
     expect(await readlink(join(dir, 'link-to-readme'))).toBe('README.md');
   });
@@ -122,8 +98,8 @@ describe('ferry get against a running stack', () => {
     expect(run.code).toBe(0);
     expect(run.events.find((e) => e.type === 'done')).toMatchObject({ commit: tagged, ref: 'v1.0.0', format: 'tar.gz' });
     expect(await sha256File(output)).toBe(await gitArchiveSha(basicDir, tagged, 'tar.gz', `basic-${tagged.slice(0, 7)}`));
-    const expected = sorted(await gitArchiveFiles(basicDir, tagged));
-    expect(await treeOf(dir)).toEqual(expected);
+    const expected = (await gitArchiveFiles(basicDir, tagged)).sort(byPath);
+    expect(await dirFiles(dir)).toEqual(expected);
     expect(expected.map((f) => f.path)).toContain('link-to-readme');
     expect(expected.map((f) => f.path)).not.toContain('nested/a/middle.txt'); // added after v1.0.0
   });

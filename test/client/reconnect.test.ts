@@ -9,9 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GatewayClient } from '../../src/client/gateway-client.js';
 import { followJob, submitJob, type FollowEvent } from '../../src/client/job-follow.js';
 import { startLocalStack, type LocalStack } from '../../src/local/stack.js';
+import { runFerry } from '../helpers/ferry-cli.js';
 import { fixtureRoot, gitRevParse } from '../helpers/fixtures.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
-import { gitArchiveSha, runFerry, sha256File } from './cli-helper.js';
+import { gitArchiveSha, sha256File } from './cli-helper.js';
 
 const LIFETIME_MS = 1500;
 

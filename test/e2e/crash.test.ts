@@ -6,8 +6,9 @@ import { startFcEmulator, type FcEmulator } from '../../src/local/fc/index.js';
 import { startOssServer, type OssServer } from '../../src/local/oss/index.js';
 import { fixtureRoot, gitRevParse } from '../helpers/fixtures.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
-import { ROOT, waitFor } from '../helpers/worker-process.js';
 import { ossEnv } from '../helpers/oss-env.js';
+import { waitFor, waitForJob } from '../helpers/wait.js';
+import { ROOT } from '../helpers/worker-process.js';
 
 // The worker behind the FC emulator, dispatching jobs to itself as async invocations, as in
 // production. Killing the runtime mid-job is a real fault: FC's async retry must finish the job.
@@ -62,10 +63,8 @@ describe('a worker that dies mid-job', () => {
     expect(pid).toBeGreaterThan(0);
     process.kill(-(pid as number), 'SIGKILL');
 
-    const done = await waitFor(async () => {
-      const current = await state(jobId).catch(() => undefined);
-      return current?.status === 'done' || current?.status === 'error' ? current : undefined;
-    }, 60_000, 'the retried job');
+    // Polls through the runtime's restart: a refused poll is asked again.
+    const done = await waitForJob(fc.url, jobId);
     expect(done).toMatchObject({ status: 'done', commit, format: 'zip' });
     expect(fc.runtimePid()).not.toBe(pid);
   });

@@ -1,18 +1,19 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runFerry } from '../helpers/ferry-cli.js';
 import { fixtureRoot, gitRevParse } from '../helpers/fixtures.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
-import { ROOT, waitFor } from '../helpers/worker-process.js';
+import { startProcess, type StartedProcess } from '../helpers/process.js';
+import { waitForJob } from '../helpers/wait.js';
+import { ROOT } from '../helpers/worker-process.js';
 
 // `ferry serve` exactly as a user starts it: a child process, its first --json line, then plain HTTP.
 let git: GitServer;
 let dataDir: string;
-let serve: ChildProcess;
+let serve: StartedProcess;
 let info: { api: string; gateway: string; oss: string; appKey: string; appSecret: string };
 let root: string;
 
@@ -20,23 +21,18 @@ beforeAll(async () => {
   root = await fixtureRoot();
   git = await startGitServer({ root });
   dataDir = await mkdtemp(join(tmpdir(), 'ferry-serve-'));
-  serve = spawn(process.execPath, [join(ROOT, 'bin/ferry.js'), 'serve', '--port', '0', '--json', '--data', dataDir, '--allow-host', git.host, '--allow-http'], {
+  serve = await startProcess({
+    command: process.execPath,
+    args: [join(ROOT, 'bin/ferry.js'), 'serve', '--port', '0', '--json', '--data', dataDir, '--allow-host', git.host, '--allow-http'],
     cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    ready: /^\{.*\}$/,
+    name: 'ferry serve',
   });
-  const firstLine = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: serve.stdout! }).once('line', resolve);
-    serve.once('exit', (code) => reject(new Error(`ferry serve exited with ${code}`)));
-  });
-  info = JSON.parse(firstLine) as typeof info;
+  info = JSON.parse(serve.ready[0]) as typeof info;
 });
 
 afterAll(async () => {
-  if (serve && serve.exitCode === null) {
-    const exited = new Promise((resolve) => serve.once('exit', resolve));
-    serve.kill('SIGTERM');
-    await exited;
-  }
+  await serve?.stop();
   await git?.close();
   await rm(dataDir, { recursive: true, force: true });
 });
@@ -61,10 +57,7 @@ describe('ferry serve', () => {
     const response = await fetch(`${info.api}/jobs`, { method: 'POST', body: JSON.stringify({ url: `${git.url}/fixtures/basic`, format: 'zip' }) });
     expect(response.status).toBe(202);
     const { jobId } = (await response.json()) as { jobId: string };
-    const done = await waitFor(async () => {
-      const state = (await (await fetch(`${info.api}/jobs/${jobId}`)).json()) as Record<string, unknown>;
-      return state.status === 'done' || state.status === 'error' ? state : undefined;
-    });
+    const done = await waitForJob(info.api, jobId);
     expect(done).toMatchObject({ status: 'done', commit, format: 'zip', filename: `basic-${commit.slice(0, 7)}.zip` });
     expect(String(done.url).startsWith(`${info.oss}/`)).toBe(true);
     const archive = Buffer.from(await (await fetch(done.url as string)).arrayBuffer());
@@ -79,10 +72,7 @@ describe('ferry serve', () => {
   });
 
   it('refuses usage errors with exit 2', async () => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin/ferry.js'), 'serve', '--rate-limit', 'lots'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const { code, stderr } = await runFerry(['serve', '--rate-limit', 'lots']);
     expect(code).toBe(2);
     expect(stderr).toContain('--rate-limit');
   });
@@ -90,8 +80,8 @@ describe('ferry serve', () => {
   it('stops cleanly on SIGTERM, taking the worker with it', async () => {
     const health = await fetch(`${info.api}/healthz`);
     expect(health.status).toBe(200);
-    const exited = new Promise<number | null>((resolve) => serve.once('exit', resolve));
-    serve.kill('SIGTERM');
+    const exited = new Promise<number | null>((resolve) => serve.child.once('exit', resolve));
+    serve.child.kill('SIGTERM');
     expect(await exited).toBe(0);
     await expect(fetch(`${info.api}/healthz`)).rejects.toThrow();
   });

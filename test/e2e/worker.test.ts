@@ -5,11 +5,12 @@ import { join } from 'node:path';
 import OSS from 'ali-oss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOssServer, type OssServer } from '../../src/local/oss/index.js';
-import { archiveFiles } from '../helpers/archive-files.js';
+import { archiveFiles, byPath } from '../helpers/archive-files.js';
 import { fixtureRoot, gitArchiveFiles, gitRevParse } from '../helpers/fixtures.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
-import { startWorkerProcess, waitFor, type WorkerProcess } from '../helpers/worker-process.js';
 import { ossEnv } from '../helpers/oss-env.js';
+import { waitFor, waitForJob } from '../helpers/wait.js';
+import { startWorkerProcess, type WorkerProcess } from '../helpers/worker-process.js';
 
 // The worker as FC runs it (./bootstrap, HTTP-trigger mode, in-process queue), against the real
 // OSS-compatible store and a real git smart-HTTP server.
@@ -41,13 +42,6 @@ const repoUrl = (name: string): string => `${git.url}/fixtures/${name}`;
 async function post(base: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
   const response = await fetch(`${base}/jobs`, { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body) });
   return { status: response.status, json: (await response.json()) as Record<string, unknown> };
-}
-
-async function untilFinished(base: string, jobId: string): Promise<Record<string, unknown>> {
-  return waitFor(async () => {
-    const state = (await (await fetch(`${base}/jobs/${jobId}`)).json()) as Record<string, unknown>;
-    return state.status === 'done' || state.status === 'error' ? state : undefined;
-  }, 60_000, `job ${jobId}`);
 }
 
 async function download(url: string): Promise<{ file: string; bytes: Buffer; disposition: string | null }> {
@@ -93,7 +87,7 @@ describe('POST /jobs → done → signed URL → the repository\'s exact files',
     expect(submitted.status).toBe(202);
     expect(submitted.json).toMatchObject({ status: 'queued', commit, ref: expectedRef, format });
 
-    const done = await untilFinished(worker.url, submitted.json.jobId as string);
+    const done = await waitForJob(worker.url, submitted.json.jobId as string);
     const filename = `${name}-${commit.slice(0, 7)}.${format}`;
     expect(done).toMatchObject({ status: 'done', commit, ref: expectedRef, format, filename, cached: false });
     expect(Date.parse(done.expiresAt as string)).toBeGreaterThan(Date.now() + 3500_000);
@@ -103,23 +97,21 @@ describe('POST /jobs → done → signed URL → the repository\'s exact files',
     expect(createHash('sha256').update(bytes).digest('hex')).toBe(done.sha256);
     expect(disposition).toContain(filename);
     const expected = await gitArchiveFiles(join(root, `fixtures/${name}.git`), commit);
-    expect(await archiveFiles(file, format, filename.slice(0, -(format.length + 1)))).toEqual(
-      [...expected].sort((a, b) => (a.path < b.path ? -1 : 1)),
-    );
+    expect(await archiveFiles(file, format, filename.slice(0, -(format.length + 1)))).toEqual([...expected].sort(byPath));
   });
 
   it('resolves a full commit id and names the ref after it', async () => {
     const commit = await gitRevParse(join(root, 'fixtures/basic.git'), 'release');
     const submitted = await post(worker.url, { url: repoUrl('basic'), ref: commit, format: 'tar.gz' });
     expect(submitted.status).toBe(202);
-    const done = await untilFinished(worker.url, submitted.json.jobId as string);
+    const done = await waitForJob(worker.url, submitted.json.jobId as string);
     expect(done).toMatchObject({ status: 'done', commit, ref: commit });
   });
 
   it('answers 200 from the cache for the same commit, whatever the URL spelling', async () => {
     const first = await post(worker.url, { url: repoUrl('basic'), ref: 'release', format: 'zip' });
-    const done = await untilFinished(worker.url, first.json.jobId as string);
-    const host = git.host.replace('127.0.0.1', '127.0.0.1');
+    const done = await waitForJob(worker.url, first.json.jobId as string);
+    const host = git.host;
     for (const spelling of [`http://${host}/fixtures/basic.git`, `http://${host}/fixtures/basic/`, `http://${host.toUpperCase()}/fixtures/basic.git/`]) {
       const again = await post(worker.url, { url: spelling, ref: 'release', format: 'zip' });
       expect(again.status).toBe(200);
@@ -146,13 +138,21 @@ describe('POST /jobs → done → signed URL → the repository\'s exact files',
   it('reports a running job with its phase while it works, and stores the state in OSS', async () => {
     const submitted = await post(worker.url, { url: repoUrl('many'), format: 'tar.gz' });
     const jobId = submitted.json.jobId as string;
-    const seen = new Set<string>();
-    const done = await waitFor(async () => {
-      const state = (await (await fetch(`${worker.url}/jobs/${jobId}`)).json()) as Record<string, unknown>;
-      seen.add(String(state.status));
-      return state.status === 'done' ? state : undefined;
-    });
-    expect(seen.has('done')).toBe(true);
+    // Every poll's status and phase, in order: the job must be seen at work before it is done.
+    const seen: string[] = [];
+    const done = await waitFor(
+      async () => {
+        const state = (await (await fetch(`${worker.url}/jobs/${jobId}`)).json()) as Record<string, unknown>;
+        seen.push(state.phase === undefined ? String(state.status) : `${String(state.status)}/${String(state.phase)}`);
+        return state.status === 'done' || state.status === 'error' ? state : undefined;
+      },
+      60_000,
+      `job ${jobId}`,
+      20,
+    );
+    expect(done.status, seen.join(' ')).toBe('done');
+    expect(seen.at(-1)).toMatch(/^done/);
+    expect(seen.slice(0, -1).some((poll) => /^running\/(resolving|fetching|archiving|uploading|signing)$/.test(poll)), seen.join(' ')).toBe(true);
     // The log line says how long each phase took, for operators.
     const line = await waitFor(async () => worker.output.find((l) => l.startsWith(`job ${jobId} done`)), 5000, 'the job log line');
     expect(line).toMatch(/ queued=\d+ms resolving=\d+ms fetching=\d+ms archiving=\d+ms uploading=\d+ms signing=\d+ms$/);
@@ -196,7 +196,7 @@ describe('bad input gets a clear error and loses nothing', () => {
   it('an unknown commit id → REF_NOT_FOUND from the job', async () => {
     const response = await post(worker.url, { url: repoUrl('basic'), ref: 'f'.repeat(40) });
     expect(response.status).toBe(202);
-    expect(await untilFinished(worker.url, response.json.jobId as string)).toMatchObject({ status: 'error', code: 'REF_NOT_FOUND' });
+    expect(await waitForJob(worker.url, response.json.jobId as string)).toMatchObject({ status: 'error', code: 'REF_NOT_FOUND' });
   });
 
   it('a repository that does not exist → 404 REPO_NOT_FOUND', async () => {
@@ -271,7 +271,7 @@ describe('bad input gets a clear error and loses nothing', () => {
     try {
       const response = await post(small.url, { url: repoUrl('many'), format: 'zip' });
       expect(response.status).toBe(202);
-      const state = await untilFinished(small.url, response.json.jobId as string).catch((error: Error) => {
+      const state = await waitForJob(small.url, response.json.jobId as string).catch((error: Error) => {
         throw new Error(`${error.message}\n${small.output.join('\n')}`);
       });
       expect(state, small.output.join('\n')).toMatchObject({ status: 'error', code: 'TOO_LARGE' });
@@ -279,7 +279,7 @@ describe('bad input gets a clear error and loses nothing', () => {
       const client = new OSS({ endpoint: own.endpoint, region: own.region, bucket: BUCKET, ...KEY });
       const listed = await client.list({ prefix: 'archives/', 'max-keys': 1000 }, {});
       expect(listed.objects ?? []).toEqual([]);
-      expect(await readdir(join(ownDir, '.uploads')).catch(() => [])).toEqual([]);
+      expect(await readdir(join(ownDir, '.uploads'))).toEqual([]);
       // The failure is recorded for clients that come back later.
       const stored = JSON.parse((await client.get(`jobs/${response.json.jobId as string}.json`)).content.toString()) as Record<string, unknown>;
       expect(stored).toMatchObject({ status: 'error', error: { code: 'TOO_LARGE' } });
@@ -298,9 +298,13 @@ describe('the FC contract', () => {
     const result = (await response.json()) as { statusCode: number; body: string };
     expect(result.statusCode).toBe(200);
     expect(JSON.parse(result.body)).toMatchObject({ ok: true });
-    expect(worker.output).toContain('FC Invoke Start RequestId: req-123');
-    // The End line is written once the response has gone out.
-    await waitFor(async () => (worker.output.includes('FC Invoke End RequestId: req-123') ? true : undefined), 5000, 'the End line');
+    // The End line is written once the response has gone out; the output comes on a pipe, so
+    // even the Start line may be read after the response.
+    await waitFor(() => worker.output.includes('FC Invoke End RequestId: req-123'), 5000, 'the End line');
+    expect(worker.output.filter((line) => line.startsWith('FC Invoke ') && line.endsWith(' RequestId: req-123'))).toEqual([
+      'FC Invoke Start RequestId: req-123',
+      'FC Invoke End RequestId: req-123',
+    ]);
   });
 
   it('refuses job events that are not signed with the dispatch secret', async () => {

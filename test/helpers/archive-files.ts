@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { Parser, type ReadEntry } from 'tar';
 import yauzl from 'yauzl';
@@ -14,8 +16,29 @@ export async function archiveFiles(file: string, format: 'zip' | 'tar.gz', prefi
       if (!f.path.startsWith(strip)) throw new Error(`entry ${f.path} is outside the prefix ${strip}`);
       return { ...f, path: f.path.slice(strip.length) };
     })
-    .sort((a, b) => (a.path < b.path ? -1 : 1));
+    .sort(byPath);
 }
+
+/** Every file under `dir` as git would list it: path, mode, size, sha256 (symlinks: the target), sorted by path. */
+export async function dirFiles(dir: string): Promise<TreeFile[]> {
+  const files: TreeFile[] = [];
+  const walk = async (current: string): Promise<void> => {
+    for (const entry of await readdir(current, { withFileTypes: true })) {
+      const path = join(current, entry.name);
+      if (entry.isDirectory()) {
+        await walk(path);
+        continue;
+      }
+      const data = entry.isSymbolicLink() ? Buffer.from(await readlink(path)) : await readFile(path);
+      files.push({ path: relative(dir, path), mode: modeOf((await lstat(path)).mode), size: data.length, sha256: sha256(data) });
+    }
+  };
+  await walk(dir);
+  return files.sort(byPath);
+}
+
+/** Sorts file lists the way `archiveFiles` and `dirFiles` return them. */
+export const byPath = (a: { path: string }, b: { path: string }): number => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
 
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 

@@ -10,8 +10,8 @@ import { promisify } from 'node:util';
 const execFileAsync = promisify(execFile);
 const testDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-/** Where the fixture scripts build; gitignored. Serve it with `startGitServer({ root })`. */
-export const fixturesDir = path.join(testDir, '.fixtures');
+/** Where the fixture scripts build; gitignored. */
+const fixturesDir = path.join(testDir, '.fixtures');
 
 let fixtures: Promise<string> | undefined;
 let bench: Promise<string> | undefined;
@@ -33,8 +33,8 @@ export function benchRoot(): Promise<string> {
 
 async function runScript(name: string): Promise<string> {
   await mkdir(fixturesDir, { recursive: true });
-  // The scripts exit at once when their marker exists and flock themselves where flock exists;
-  // this lock covers machines without flock (macOS), so workers never see a half-swapped tree.
+  // The scripts exit at once when their marker exists but do not lock: this lock serialises vitest
+  // workers (and the bench), so none sees a half-swapped tree or has its build cleared as stale.
   await withLock(path.join(fixturesDir, `.lock-${name}.d`), () =>
     execFileAsync('bash', [path.join(testDir, 'fixtures', name), fixturesDir], {
       env: gitEnv(),

@@ -1,17 +1,17 @@
 import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFcEmulator, type FcEmulator, type FcEmulatorOptions } from '../../src/local/fc/index.js';
+import { waitFor } from '../helpers/wait.js';
+import { ROOT } from '../helpers/worker-process.js';
 
 // The emulator's job is to start *any* custom runtime the way FC does, so these tests drive a tiny
 // fake runtime (test/fixtures/fake-runtime) that records every request it gets. One test at the
 // end starts ferry's real ./bootstrap when it has been built.
-const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
-const fixtures = join(root, 'test/fixtures/fake-runtime');
+const fixtures = join(ROOT, 'test/fixtures/fake-runtime');
 const bootstrap = join(fixtures, 'bootstrap');
 
 const credentials = { accessKeyId: 'STS.test-key', accessKeySecret: 'test-secret', securityToken: 'test-token' };
@@ -67,16 +67,6 @@ async function start(opts: Partial<FcEmulatorOptions> = {}, env: Record<string, 
       ? readFileSync(recordFile, 'utf8').trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as CallRecord)
       : [];
   return { emulator, records, lines };
-}
-
-async function waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(25);
-  }
 }
 
 function isGone(pid: number): boolean {
@@ -204,16 +194,18 @@ describe('FC emulator with a fake runtime', () => {
   });
 
   it('answers an async invocation with 202 at once and delivers it afterwards', async () => {
+    // The invocation takes 3 s in the runtime: the 202 comes back long before, while it still runs.
+    const route = '/slow?ms=3000';
+    const ended = (): boolean => records().some((r) => r.kind === 'end' && r.route === route);
     const before = Date.now();
-    const res = await emulator.invoke('{"path":"/slow?ms=400","tag":"async-1"}', { async: true });
-    expect(Date.now() - before).toBeLessThan(300);
+    const res = await emulator.invoke(JSON.stringify({ path: route, tag: 'async-1' }), { async: true });
+    expect(Date.now() - before).toBeLessThan(1500);
+    expect(ended()).toBe(false);
     expect(res.status).toBe(202);
     expect(res.body.length).toBe(0);
     const requestId = res.headers['x-fc-request-id'];
     expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
-    const delivered = await waitFor('async delivery', () =>
-      records().find((r) => r.kind === 'end' && r.route === '/slow?ms=400') && records().find((r) => r.headers?.['x-fc-request-id'] === requestId),
-    );
+    const delivered = await waitFor(() => ended() && records().find((r) => r.headers?.['x-fc-request-id'] === requestId), 10_000, 'async delivery');
     expect(delivered.url).toBe('/invoke');
     expect(delivered.body).toContain('async-1');
     expect(delivered.headers['x-fc-access-key-id']).toBe(credentials.accessKeyId);
@@ -250,7 +242,7 @@ describe('FC emulator with a fake runtime', () => {
     });
     expect(res.status).toBe(202);
     const requestId = res.headers.get('x-fc-request-id');
-    const delivered = await waitFor('async HTTP delivery', () => records().find((r) => r.headers?.['x-fc-request-id'] === requestId));
+    const delivered = await waitFor(() => records().find((r) => r.headers?.['x-fc-request-id'] === requestId), 10_000, 'async HTTP delivery');
     expect(delivered).toMatchObject({ method: 'POST', url: '/jobs/run?id=7', body: '{"job":7}' });
     expect(delivered.headers['content-type']).toBe('application/json');
 
@@ -271,7 +263,7 @@ describe('async queue', () => {
       expect(res.status).toBe(202);
     }
     const slow = () => records().filter((r) => r.route.startsWith('/slow'));
-    await waitFor('six deliveries', () => slow().filter((r) => r.kind === 'end').length === 6);
+    await waitFor(() => slow().filter((r) => r.kind === 'end').length === 6, 10_000, 'six deliveries');
 
     const order = slow()
       .filter((r) => r.kind === 'start')
@@ -290,7 +282,7 @@ describe('async queue', () => {
     const { emulator, records, lines } = await start();
     const res = await emulator.invoke('{"path":"/status/503"}', { async: true });
     const requestId = res.headers['x-fc-request-id'];
-    await waitFor('failure note', () => lines.some((l) => l.includes(`${requestId} failed after 4 attempt(s)`)));
+    await waitFor(() => lines.some((l) => l.includes(`${requestId} failed after 4 attempt(s)`)), 10_000, 'failure note');
     await delay(300);
     // Every attempt carries the same request id, as FC's retries do.
     expect(records().filter((r) => r.kind === 'start' && r.headers['x-fc-request-id'] === requestId)).toHaveLength(4);
@@ -303,7 +295,7 @@ describe('async queue', () => {
     process.kill(pid!, 'SIGKILL');
     const res = await emulator.invoke('{"tag":"after-kill"}', { async: true });
     expect(res.status).toBe(202);
-    const delivered = await waitFor('delivery to the new instance', () => records().find((r) => r.body?.includes('after-kill')));
+    const delivered = await waitFor(() => records().find((r) => r.body?.includes('after-kill')), 10_000, 'delivery to the new instance');
     expect(delivered.pid).not.toBe(pid);
   });
 });
@@ -317,7 +309,7 @@ describe('runtime lifecycle', () => {
     expect(await crash.json()).toMatchObject({ Code: 'RuntimeUnavailable' });
     // Wait for the emulator to see the exit (not just the OS): a request racing a dying runtime
     // fails, as it would on FC.
-    await waitFor('emulator to see the exit', () => emulator.runtimePid() === undefined);
+    await waitFor(() => emulator.runtimePid() === undefined, 10_000, 'emulator to see the exit');
     expect(() => process.kill(firstPid, 0)).toThrow();
 
     const res = await emulator.invoke('{"after":"crash"}');
@@ -358,21 +350,20 @@ describe('runtime lifecycle', () => {
     expect(nodePid).not.toBe(bashPid);
     await emulator.close();
     expect(() => process.kill(bashPid, 0)).toThrow();
-    await waitFor('node grandchild gone', () => isGone(nodePid), 2000);
+    await waitFor(() => isGone(nodePid), 10_000, 'node grandchild gone');
     expect(emulator.runtimePid()).toBeUndefined();
     await expect(fetch(emulator.url)).rejects.toThrow();
   });
 
   it('takes the runtime down when the host process exits without close()', async () => {
-    const viteNode = join(root, 'node_modules/.bin/vite-node');
-    const child = spawn(viteNode, [join(fixtures, 'host-exits.ts')], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', join(fixtures, 'host-exits.ts')], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
     const code = await new Promise((resolve) => child.once('exit', resolve));
     expect(code).toBe(0);
     const pid = Number(out.trim());
     expect(pid).toBeGreaterThan(0);
-    await waitFor('orphaned runtime gone', () => isGone(pid), 2000);
+    await waitFor(() => isGone(pid), 10_000, 'orphaned runtime gone');
   });
 
   it('close() escalates to SIGKILL when the runtime ignores SIGTERM', async () => {
@@ -387,14 +378,14 @@ describe('runtime lifecycle', () => {
 });
 
 // ferry's own worker, when it has been built (`npm run build`): the same emulator starts it.
-const realBootstrap = join(root, 'bootstrap');
-const realMain = join(root, 'dist/runtime/main.js');
+const realBootstrap = join(ROOT, 'bootstrap');
+const realMain = join(ROOT, 'dist/runtime/main.js');
 const realReady = existsSync(realBootstrap) && existsSync(realMain);
 describe.skipIf(!realReady)(`real ./bootstrap${realReady ? '' : ' (skipped: ./bootstrap or dist/runtime/main.js missing; run npm run build)'}`, () => {
   it('serves /healthz through the HTTP trigger and an API-gateway event through /invoke', async () => {
     chmodSync(realBootstrap, 0o755);
     const lines: string[] = [];
-    const emulator = await startFcEmulator({ bootstrap: realBootstrap, cwd: root, credentials, log: (line) => lines.push(line) });
+    const emulator = await startFcEmulator({ bootstrap: realBootstrap, cwd: ROOT, credentials, log: (line) => lines.push(line) });
     open.push(emulator);
     const health = await fetch(`${emulator.url}/healthz`);
     expect(health.status).toBe(200);
@@ -406,7 +397,7 @@ describe.skipIf(!realReady)(`real ./bootstrap${realReady ? '' : ' (skipped: ./bo
     expect(JSON.parse(res.body.toString())).toMatchObject({ statusCode: 200 });
     // The runtime logs FC's invoke lines itself; the emulator only forwards its output.
     const requestId = res.headers['x-fc-request-id'];
-    await waitFor('FC Invoke End line', () => lines.some((l) => l.includes(`FC Invoke End RequestId: ${requestId}`)), 2000);
+    await waitFor(() => lines.some((l) => l.includes(`FC Invoke End RequestId: ${requestId}`)), 2000, 'FC Invoke End line');
     await emulator.close();
   });
 });

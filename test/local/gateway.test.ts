@@ -14,6 +14,7 @@ import type { ApiGatewayEvent, ApiGatewayResult } from '../../src/apigw.js';
 import { startGateway, type Gateway, type GatewayApi, type GatewayOptions } from '../../src/local/gateway/index.js';
 import { createNotifier } from '../../src/notify/notifier.js';
 import { signRequest, type AppCredentials } from '../../src/notify/signature.js';
+import { waitFor } from '../helpers/wait.js';
 
 const clientApp = { appKey: 'client-app', appSecret: 'client-secret' };
 const workerApp = { appKey: 'worker-app', appSecret: 'worker-secret' };
@@ -400,41 +401,59 @@ describe('malformed input', () => {
 });
 
 describe('connection limits', () => {
+  // Clients here beat every 100 ms, half the keep-alive and well under the message limit, so only
+  // the connection a test means to close is closed.
+  const keepAliveMs = 200;
+  const beatMs = 100;
   let limited: Gateway;
   beforeAll(async () => {
-    limited = await start({ keepAliveMs: 60, maxMessagesPerSecond: 10, maxConnectionLifetimeMs: 400 });
+    limited = await start({ keepAliveMs, maxMessagesPerSecond: 20 });
   });
   afterAll(() => limited.close());
 
   it('closes a connection that misses 3 heartbeats, keeps one that beats', async () => {
-    const silent = await RawClient.open(limited.wsUrl);
-    silent.send('RG#silent');
-    expect(await silent.next()).toMatch(/#60$/);
+    // The beating connection is the older one: without its beats it would be closed first.
     const beating = await RawClient.open(limited.wsUrl);
-    const timer = setInterval(() => beating.send('H1'), 50);
-    const started = Date.now();
-    const { code } = await silent.closed;
-    expect(code).toBe(1001);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(150);
-    expect(beating.ws.readyState).toBe(WebSocket.OPEN);
-    clearInterval(timer);
-    beating.close();
+    const timer = setInterval(() => beating.send('H1'), beatMs);
+    try {
+      const started = Date.now();
+      const silent = await RawClient.open(limited.wsUrl);
+      silent.send('RG#silent');
+      expect(await silent.next()).toMatch(new RegExp(`#${keepAliveMs}$`));
+      const { code } = await silent.closed;
+      expect(code).toBe(1001);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(3 * keepAliveMs - 10);
+      // Another heartbeat period on, the beating connection is past 3 × keep-alive and still open.
+      await new Promise((done) => setTimeout(done, keepAliveMs));
+      expect(beating.ws.readyState).toBe(WebSocket.OPEN);
+      expect(beating.received.filter((frame) => frame.startsWith('HO#')).length).toBeGreaterThanOrEqual(3);
+    } finally {
+      clearInterval(timer);
+      beating.close();
+    }
   });
 
   it('sends OS and closes a connection that floods', async () => {
     const client = await RawClient.open(limited.wsUrl);
-    for (let i = 0; i < 15; i++) client.send('NO');
+    for (let i = 0; i < 30; i++) client.send('NO');
     expect(await client.next((f) => f === 'OS')).toBe('OS');
     expect((await client.closed).code).toBe(1008);
   });
 
   it('sends CR and closes at the end of the connection lifetime', async () => {
-    const client = await RawClient.open(limited.wsUrl);
-    const timer = setInterval(() => client.send('H1'), 50);
-    expect(await client.next((f) => f === 'CR', 2000)).toBe('CR');
-    expect((await client.closed).code).toBe(1000);
-    clearInterval(timer);
-    await waitFor(() => limited.connections() === 0);
+    // Its own gateway, so the lifetime cuts no other test's connection; longer than 3 × keep-alive,
+    // so the connection outlives the heartbeat check only because it beats.
+    const lifetime = await start({ keepAliveMs, maxMessagesPerSecond: 20, maxConnectionLifetimeMs: 1000 });
+    const client = await RawClient.open(lifetime.wsUrl);
+    const timer = setInterval(() => client.send('H1'), beatMs);
+    try {
+      expect(await client.next((f) => f === 'CR', 5000)).toBe('CR');
+      expect((await client.closed).code).toBe(1000);
+      await waitFor(() => lifetime.connections() === 0);
+    } finally {
+      clearInterval(timer);
+      await lifetime.close();
+    }
   });
 });
 
@@ -534,12 +553,4 @@ function openFiles(): string[] {
       return '';
     }
   });
-}
-
-async function waitFor(condition: () => boolean, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }

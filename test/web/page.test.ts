@@ -6,14 +6,14 @@ import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Locator, type Page, type WebSocketRoute } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalStack, type LocalStack } from '../../src/local/stack.js';
 import { fixtureRoot } from '../helpers/fixtures.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
+import { ROOT } from '../helpers/worker-process.js';
 
-const ARTIFACTS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../artifacts');
+const ARTIFACTS = path.join(ROOT, 'test/artifacts');
 const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 /** Every request to the slow git server waits this long: a job then lasts several seconds. */
 const SLOW_MS = 1200;
@@ -282,7 +282,7 @@ describe.skipIf(!chromiumPath)('web page (Chromium; skipped when no `chromium` b
   });
   it('runs from a page hosted on another origin when the operator names the gateway', async () => {
     // As on an OSS static website or CDN: the same files, index.html edited at deploy time.
-    const webDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../web');
+    const webDir = path.join(ROOT, 'web');
     const gatewayOrigin = new URL(stack.api).origin;
     const wsOrigin = new URL(stack.gateway).origin;
     const index = (await readFile(path.join(webDir, 'index.html'), 'utf8'))
