@@ -3,6 +3,7 @@ import { fileAlreadyExists, invalidArgument } from './errors.js';
 import { isForbidOverwrite, objectHeadersFrom, readSmallBody, sendEmpty, sendXml, type OssContext } from './http.js';
 import { receiveVerified } from './objects.js';
 import { queryGet } from './query.js';
+import type { ObjectData } from './types.js';
 import { parseCompleteMultipart, type XmlElement } from './xml.js';
 
 const MAX_PART_NUMBER = 10_000;
@@ -42,22 +43,20 @@ export async function uploadPart(ctx: OssContext): Promise<void> {
   sendEmpty(ctx.res, 200, { etag: part.etag });
 }
 
-/** POST ?uploadId=ID with the part list: checks it, concatenates the parts into the object, drops the upload. */
+/**
+ * POST ?uploadId=ID with the part list: checks it and makes the parts the object. They stay the files
+ * they were uploaded as (see store.ts), so completing costs a rename, not a copy of the object.
+ */
 export async function completeUpload(ctx: OssContext): Promise<void> {
   const { bucket, key } = await checked(ctx);
   const upload = await ctx.uploads.get(queryGet(ctx.query, 'uploadId') ?? '', bucket, key);
   const parts = parseCompleteMultipart(await readSmallBody(ctx.req, MAX_COMPLETE_BODY));
   const forbidOverwrite = upload.forbidOverwrite || isForbidOverwrite(ctx.req);
-  if (forbidOverwrite && (await ctx.store.head(bucket, key))) throw fileAlreadyExists(key);
-  const assembled = await ctx.uploads.assemble(upload, parts, ctx.store.tmpDir);
-  const meta = await ctx.store.commit(
-    bucket,
-    key,
-    assembled.path,
-    { size: assembled.size, etag: assembled.etag, type: 'Multipart', headers: upload.headers },
-    forbidOverwrite,
-  );
-  await ctx.uploads.remove(upload.uploadId);
+  const claim = async (folder: string): Promise<ObjectData> => {
+    const claimed = await ctx.uploads.claim(upload, parts, folder);
+    return { ...claimed, type: 'Multipart', headers: upload.headers };
+  };
+  const meta = await ctx.store.commitMultipart(bucket, key, claim, forbidOverwrite);
   ctx.res.setHeader('etag', meta.etag);
   sendXml(ctx.res, 200, 'CompleteMultipartUploadResult', [
     ['Location', `/${bucket}/${key}`],

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { assertObjectKey } from './address.js';
 import { receiveBody, removeQuietly, type ReceivedBody } from './disk.js';
@@ -118,36 +119,42 @@ export async function getObject(ctx: OssContext, withBody: boolean): Promise<voi
   const { bucket, key } = ctx.address;
   assertObjectKey(key);
   await ctx.store.assertBucket(bucket);
-  const opened = withBody ? await ctx.store.open(bucket, key) : undefined;
-  const meta = opened?.meta ?? (withBody ? undefined : await ctx.store.head(bucket, key));
-  if (!meta) throw noSuchKey(key);
-  let handle = opened?.handle;
-  try {
-    const status = preconditionStatus(ctx, meta);
-    if (status === 412) throw new OssError(412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold.');
-    const headers = responseHeaders(ctx, meta);
-    if (status === 304) {
-      sendEmpty(ctx.res, 304, { etag: meta.etag, 'last-modified': headers['last-modified'] ?? '' });
-      return;
-    }
-    const range = meta.size === 0 ? undefined : parseRange(requestHeader(ctx.req, 'range'), meta.size);
-    const start = range?.start ?? 0;
-    const end = range?.end ?? meta.size - 1;
-    if (range) headers['content-range'] = `bytes ${start}-${end}/${meta.size}`;
-    headers['content-length'] = String(end - start + 1);
-    ctx.res.writeHead(range ? 206 : 200, headers);
-    if (!handle || end < start) {
-      ctx.res.end();
-      return;
-    }
-    // The stream owns the handle from here and closes it at the end or on error.
-    const body = handle.createReadStream({ start, end, autoClose: true });
-    handle = undefined;
-    // A client that hangs up mid-download is not an error worth reporting.
-    await pipeline(body, ctx.res).catch(() => undefined);
-  } finally {
-    await handle?.close().catch(() => undefined);
+  // A concurrent overwrite may remove the files of the record just read: then read the new one.
+  for (let attempt = 0; attempt < 5; attempt += 1) {
+    const meta = await ctx.store.head(bucket, key);
+    if (!meta) break;
+    if (await sendObject(ctx, meta, withBody)) return;
   }
+  throw noSuchKey(key);
+}
+
+/** Answers with the object `meta` describes; false, having sent nothing, when its files are already gone. */
+async function sendObject(ctx: OssContext, meta: ObjectMeta, withBody: boolean): Promise<boolean> {
+  const status = preconditionStatus(ctx, meta);
+  if (status === 412) throw new OssError(412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold.');
+  const headers = responseHeaders(ctx, meta);
+  if (status === 304) {
+    sendEmpty(ctx.res, 304, { etag: meta.etag, 'last-modified': headers['last-modified'] ?? '' });
+    return true;
+  }
+  const range = meta.size === 0 ? undefined : parseRange(requestHeader(ctx.req, 'range'), meta.size);
+  const start = range?.start ?? 0;
+  const end = range?.end ?? meta.size - 1;
+  let body: Readable | undefined;
+  if (withBody && start <= end) {
+    body = await ctx.store.read(ctx.address.bucket, meta, start, end);
+    if (!body) return false;
+  }
+  if (range) headers['content-range'] = `bytes ${start}-${end}/${meta.size}`;
+  headers['content-length'] = String(end - start + 1);
+  ctx.res.writeHead(range ? 206 : 200, headers);
+  if (!body) {
+    ctx.res.end();
+    return true;
+  }
+  // A client that hangs up mid-download is not an error worth reporting.
+  await pipeline(body, ctx.res).catch(() => undefined);
+  return true;
 }
 
 export async function deleteObject(ctx: OssContext): Promise<void> {

@@ -1,15 +1,19 @@
 import { createHash } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { assertBucketName } from './address.js';
-import { KeyedLock, randomName, readRecord, removeQuietly, writeRecord } from './disk.js';
+import { KeyedLock, randomName, readRecord, removeQuietly, removeTreeQuietly, writeRecord } from './disk.js';
 import { OssError, fileAlreadyExists, noSuchBucket } from './errors.js';
-import type { ObjectMeta } from './types.js';
+import { openSegments } from './segments.js';
+import type { ObjectData, ObjectMeta } from './types.js';
 
 /*
  * Disk layout:
  *   <dataDir>/<bucket>/<sha256(key)>.json         the object's record (ObjectMeta, including the key)
  *   <dataDir>/<bucket>/<sha256(key)>.<rand>.bin   its bytes; a new name per write
+ *   <dataDir>/<bucket>/<sha256(key)>.<rand>.parts/ or, for a completed multipart upload, its part files
+ *                                                 as uploaded (<n>.<rand>.bin), listed in order in the record
  *   <dataDir>/.uploads/<uploadId>/                incomplete multipart uploads (upload-store.ts)
  *   <dataDir>/.tmp/                               bodies being received
  * Keys never become paths: a key may be 1023 bytes, hold "a" and "a/b" at once, or be hostile, and a
@@ -77,46 +81,68 @@ export class ObjectStore {
   }
 
   /**
-   * Opens an object for reading. A concurrent overwrite may delete the data file between reading the
-   * record and opening the file; then the new record is read again. An open handle survives deletion.
+   * Opens bytes `start`–`end` of the object `meta` describes. `undefined` when its files are gone: a
+   * concurrent overwrite or delete removed them after `meta` was read, so read the record again.
    */
-  async open(bucket: string, key: string): Promise<{ meta: ObjectMeta; handle: FileHandle } | undefined> {
-    for (let attempt = 0; attempt < 5; attempt += 1) {
-      const meta = await this.head(bucket, key);
-      if (!meta) return undefined;
-      try {
-        return { meta, handle: await open(join(this.bucketDir(bucket), meta.file), 'r') };
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-      }
-    }
-    return undefined;
+  async read(bucket: string, meta: ObjectMeta, start: number, end: number): Promise<Readable | undefined> {
+    const data = join(this.bucketDir(bucket), meta.file);
+    const segments = meta.parts?.map((part) => ({ path: join(data, part.file), size: part.size })) ?? [{ path: data, size: meta.size }];
+    return openSegments(segments, start, end);
   }
 
   /**
    * Moves a received temp file into the bucket and commits its record. With `forbidOverwrite`, an
    * existing object makes it fail with 409 FileAlreadyExists and the temp file is discarded.
    */
-  async commit(
+  async commit(bucket: string, key: string, tmpPath: string, data: ObjectData, forbidOverwrite: boolean): Promise<ObjectMeta> {
+    const place = async (target: string): Promise<ObjectData> => {
+      await rename(tmpPath, target);
+      return data;
+    };
+    try {
+      return await this.commitWith(bucket, key, '.bin', place, forbidOverwrite);
+    } catch (error) {
+      await removeQuietly(tmpPath);
+      throw error;
+    }
+  }
+
+  /**
+   * Commits a completed multipart upload without copying a byte: `claim` moves the upload's part files
+   * into `folder` and describes them. It runs only after the `forbidOverwrite` check, so a refused
+   * upload is left as it was.
+   */
+  async commitMultipart(bucket: string, key: string, claim: (folder: string) => Promise<ObjectData>, forbidOverwrite: boolean): Promise<ObjectMeta> {
+    return this.commitWith(bucket, key, '.parts', claim, forbidOverwrite);
+  }
+
+  /**
+   * Under the key's lock: `place` puts the bytes at a fresh name (or throws having moved nothing), the
+   * record is replaced, which commits, and only then are the previous bytes removed. A crash at any
+   * point leaves at worst an unnamed file, never a record naming a missing one.
+   */
+  private async commitWith(
     bucket: string,
     key: string,
-    tmpPath: string,
-    meta: Omit<ObjectMeta, 'key' | 'file' | 'lastModified'>,
+    suffix: '.bin' | '.parts',
+    place: (target: string) => Promise<ObjectData>,
     forbidOverwrite: boolean,
   ): Promise<ObjectMeta> {
     const dir = this.bucketDir(bucket);
     const recordPath = this.recordPath(bucket, key);
     return this.lock.run(recordPath, async () => {
       const previous = await this.head(bucket, key);
-      if (previous && forbidOverwrite) {
-        await removeQuietly(tmpPath);
-        throw fileAlreadyExists(key);
+      if (previous && forbidOverwrite) throw fileAlreadyExists(key);
+      const file = `${fileId(key)}.${randomName()}${suffix}`;
+      const record: ObjectMeta = { ...(await place(join(dir, file))), key, file, lastModified: new Date().toISOString() };
+      try {
+        await writeRecord(recordPath, record);
+      } catch (error) {
+        await removeTreeQuietly(join(dir, file));
+        throw error;
       }
-      const file = `${fileId(key)}.${randomName()}.bin`;
-      await rename(tmpPath, join(dir, file));
-      const record: ObjectMeta = { ...meta, key, file, lastModified: new Date().toISOString() };
-      await writeRecord(recordPath, record);
-      if (previous) await removeQuietly(join(dir, previous.file));
+      // Readers that opened the previous files keep reading them; see segments.ts.
+      if (previous) await removeTreeQuietly(join(dir, previous.file));
       return record;
     });
   }
@@ -128,7 +154,7 @@ export class ObjectStore {
       const previous = await this.head(bucket, key);
       if (!previous) return;
       await removeQuietly(recordPath);
-      await removeQuietly(join(this.bucketDir(bucket), previous.file));
+      await removeTreeQuietly(join(this.bucketDir(bucket), previous.file));
     });
   }
 

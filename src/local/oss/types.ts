@@ -44,8 +44,13 @@ export interface OssAddress {
 /** Stored next to each object (and each upload) as JSON. */
 export interface ObjectMeta {
   key: string;
-  /** Name of the data file in the bucket folder; a new one per write, so a meta rename commits the write. */
+  /**
+   * Where the bytes are in the bucket folder, a new name per write, so a record rename commits the
+   * write: the data file of a PutObject, or the folder holding a multipart object's `parts`.
+   */
   file: string;
+  /** Multipart objects: the part files in `file`, in order; their concatenation is the object. */
+  parts?: ObjectPart[];
   size: number;
   /** Quoted, upper-case, as OSS returns it. */
   etag: string;
@@ -53,4 +58,13 @@ export interface ObjectMeta {
   type: 'Normal' | 'Multipart';
   /** Lower-cased response headers replayed on GET/HEAD: content-type, content-disposition, x-oss-meta-* … */
   headers: Record<string, string>;
+}
+
+/** What a record says about an object's bytes, provided by whatever puts them in place (store.ts). */
+export type ObjectData = Omit<ObjectMeta, 'key' | 'file' | 'lastModified'>;
+
+/** One part of a completed multipart object, kept as uploaded: completing copies no bytes. */
+export interface ObjectPart {
+  file: string;
+  size: number;
 }

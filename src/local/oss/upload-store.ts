@@ -1,10 +1,9 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { KeyedLock, randomName, readRecord, removeQuietly, writeRecord, type ReceivedBody } from './disk.js';
 import { OssError, noSuchUpload } from './errors.js';
+import type { ObjectPart } from './types.js';
 import type { CompletePart } from './xml.js';
 
 /** An incomplete multipart upload, stored as `<dataDir>/.uploads/<uploadId>/upload.json`. */
@@ -33,7 +32,19 @@ export interface PartRecord {
 const MIN_PART_SIZE = 100 * 1024;
 const UPLOAD_ID = /^[0-9A-F]{32}$/;
 
+/** A completed upload's parts, moved out of `.uploads/`, and what the object's record says about them. */
+export interface ClaimedParts {
+  parts: ObjectPart[];
+  size: number;
+  /** The OSS multipart ETag: MD5 of the binary part MD5s, then "-<count>". */
+  etag: string;
+}
+
 export class UploadStore {
+  /**
+   * Per upload: a part's "move in, record, drop the replaced file", a completion's move and an abort
+   * never interleave, so a completion never lists a part file that is about to disappear.
+   */
   private readonly lock = new KeyedLock();
 
   constructor(private readonly uploadsDir: string) {}
@@ -62,7 +73,7 @@ export class UploadStore {
   async putPart(upload: UploadRecord, partNumber: number, body: ReceivedBody): Promise<PartRecord> {
     const dir = this.dir(upload.uploadId);
     const recordPath = join(dir, `${partNumber}.json`);
-    return this.lock.run(recordPath, async () => {
+    return this.lock.run(upload.uploadId, async () => {
       const previous = await readRecord<PartRecord>(recordPath);
       const file = `${partNumber}.${randomName()}.bin`;
       try {
@@ -89,51 +100,62 @@ export class UploadStore {
   }
 
   /**
-   * Checks the client's part list against what was uploaded and concatenates the parts, streaming, into
-   * a temp file. Returns that file and the OSS multipart ETag: MD5 of the binary part MD5s, "-<count>".
+   * Checks the client's part list against what was uploaded, then moves the whole upload folder to
+   * `folder` (one rename in the data dir: no byte is copied) and trims it to the chosen part files. A
+   * part arriving afterwards finds the upload gone (NoSuchUpload). Throws having moved nothing.
    */
-  async assemble(upload: UploadRecord, requested: CompletePart[], tmpDir: string): Promise<{ path: string; size: number; etag: string }> {
-    const stored = new Map((await this.parts(upload.uploadId)).map((part) => [part.partNumber, part]));
-    const chosen: PartRecord[] = [];
-    requested.forEach((want, index) => {
-      const previous = requested[index - 1];
-      if (previous && want.partNumber <= previous.partNumber) {
-        throw new OssError(400, 'InvalidPartOrder', 'The list of parts was not in ascending order. Parts must be ordered by part number.');
+  async claim(upload: UploadRecord, requested: CompletePart[], folder: string): Promise<ClaimedParts> {
+    return this.lock.run(upload.uploadId, async () => {
+      const dir = this.dir(upload.uploadId);
+      const chosen = choose(await this.parts(upload.uploadId), requested);
+      try {
+        await rename(dir, folder);
+      } catch (error) {
+        // Aborted, or completed by a concurrent request, since it was looked up.
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw noSuchUpload(upload.uploadId);
+        throw error;
       }
-      const part = stored.get(want.partNumber);
-      if (!part || normaliseEtag(want.etag) !== normaliseEtag(part.etag)) {
-        throw new OssError(400, 'InvalidPart', 'One or more of the specified parts could not be found or the specified entity tag might not have matched the part\'s entity tag.', {
-          PartNumber: String(want.partNumber),
-          ETag: want.etag,
-        });
-      }
-      if (index < requested.length - 1 && part.size < MIN_PART_SIZE) {
-        throw new OssError(400, 'EntityTooSmall', `Your proposed upload is smaller than the minimum allowed size (${MIN_PART_SIZE} bytes per part, except the last).`, {
-          PartNumber: String(want.partNumber),
-        });
-      }
-      chosen.push(part);
+      const kept = new Set(chosen.map((part) => part.file));
+      const extra = (await readdir(folder)).filter((name) => !kept.has(name));
+      await Promise.all(extra.map((name) => removeQuietly(join(folder, name))));
+      const md5OfMd5s = createHash('md5');
+      for (const part of chosen) md5OfMd5s.update(Buffer.from(part.md5, 'hex'));
+      return {
+        parts: chosen.map((part) => ({ file: part.file, size: part.size })),
+        size: chosen.reduce((sum, part) => sum + part.size, 0),
+        etag: `"${md5OfMd5s.digest('hex').toUpperCase()}-${chosen.length}"`,
+      };
     });
-    const dir = this.dir(upload.uploadId);
-    const path = join(tmpDir, `${randomName()}.part`);
-    async function* concatenated(): AsyncGenerator<Buffer> {
-      for (const part of chosen) yield* createReadStream(join(dir, part.file));
-    }
-    try {
-      await pipeline(concatenated, createWriteStream(path, { flags: 'wx' }));
-    } catch (error) {
-      await removeQuietly(path);
-      throw error;
-    }
-    const md5OfMd5s = createHash('md5');
-    for (const part of chosen) md5OfMd5s.update(Buffer.from(part.md5, 'hex'));
-    const etag = `"${md5OfMd5s.digest('hex').toUpperCase()}-${chosen.length}"`;
-    return { path, size: chosen.reduce((sum, part) => sum + part.size, 0), etag };
   }
 
   async remove(uploadId: string): Promise<void> {
-    await rm(this.dir(uploadId), { recursive: true, force: true });
+    const dir = this.dir(uploadId);
+    await this.lock.run(uploadId, () => rm(dir, { recursive: true, force: true }));
   }
+}
+
+/** The stored parts the client listed, in its order, after OSS's checks: ascending numbers, matching ETags, 100 KB minimum. */
+function choose(uploaded: readonly PartRecord[], requested: readonly CompletePart[]): PartRecord[] {
+  const stored = new Map(uploaded.map((part) => [part.partNumber, part]));
+  return requested.map((want, index) => {
+    const previous = requested[index - 1];
+    if (previous && want.partNumber <= previous.partNumber) {
+      throw new OssError(400, 'InvalidPartOrder', 'The list of parts was not in ascending order. Parts must be ordered by part number.');
+    }
+    const part = stored.get(want.partNumber);
+    if (!part || normaliseEtag(want.etag) !== normaliseEtag(part.etag)) {
+      throw new OssError(400, 'InvalidPart', 'One or more of the specified parts could not be found or the specified entity tag might not have matched the part\'s entity tag.', {
+        PartNumber: String(want.partNumber),
+        ETag: want.etag,
+      });
+    }
+    if (index < requested.length - 1 && part.size < MIN_PART_SIZE) {
+      throw new OssError(400, 'EntityTooSmall', `Your proposed upload is smaller than the minimum allowed size (${MIN_PART_SIZE} bytes per part, except the last).`, {
+        PartNumber: String(want.partNumber),
+      });
+    }
+    return part;
+  });
 }
 
 function normaliseEtag(etag: string): string {
