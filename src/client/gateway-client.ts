@@ -8,9 +8,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { WebSocket } from 'ws';
 import { FerryError } from '../errors.js';
 import { signRequest } from '../notify/signature.js';
+import { WebSocket } from './_ws.js';
 
 import type {
   ApiRequest,

@@ -62,6 +62,8 @@ export async function runWorkerJob(options: WorkerJobOptions): Promise<WorkerJob
     let tail = '';
     worker.child.stdout?.on('data', (chunk: Buffer) => {
       tail = (tail + chunk.toString('utf8')).slice(-4096);
+      // BENCH_TRACE=1 shows the worker's own per-phase timings (its `job … done` log line).
+      if (process.env.BENCH_TRACE) for (const line of chunk.toString('utf8').split('\n')) if (line.startsWith('job ')) console.error(`[worker] ${line}`);
       if (jobId !== undefined && loggedAt === undefined && new RegExp(`^job ${jobId} (done|error)`, 'm').test(tail)) {
         loggedAt = now();
         logged();

@@ -3,7 +3,7 @@
  * (a real dropped connection, not a mock).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -22,12 +22,13 @@ let behave: (req: IncomingMessage, res: ServerResponse, count: number) => void;
 let requests: { range: string | undefined }[] = [];
 
 /** Serves `body`, honouring `Range: bytes=N-`; `cutAfter` destroys the socket after that many body bytes. */
-function serve(req: IncomingMessage, res: ServerResponse, options: { cutAfter?: number; ignoreRange?: boolean } = {}): void {
+function serve(req: IncomingMessage, res: ServerResponse, options: { cutAfter?: number; ignoreRange?: boolean; data?: Buffer } = {}): void {
+  const data = options.data ?? body;
   const match = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
   const start = match && !options.ignoreRange ? Number(match[1]) : 0;
-  const slice = body.subarray(start);
+  const slice = data.subarray(start);
   const headers: Record<string, string | number> = { 'content-type': 'application/zip', 'content-length': slice.length, 'accept-ranges': 'bytes' };
-  if (start > 0) headers['content-range'] = `bytes ${start}-${body.length - 1}/${body.length}`;
+  if (start > 0) headers['content-range'] = `bytes ${start}-${data.length - 1}/${data.length}`;
   res.writeHead(start > 0 ? 206 : 200, headers);
   if (options.cutAfter === undefined) return void res.end(slice);
   res.write(slice.subarray(0, options.cutAfter), () => setTimeout(() => res.socket?.destroy(), 20));
@@ -127,5 +128,61 @@ describe('download', () => {
     await download({ url: `${base}/f.zip`, dest, sha256, size: body.length, idleTimeoutMs: 300, backoffMs: 10 });
     expect((await readFile(dest)).equals(body)).toBe(true);
     expect(requests[1]!.range).toBe('bytes=4096-');
+  });
+
+  it('resumes a body larger than the write buffer without losing queued writes', async () => {
+    // Bigger than the 8 MiB of writes download() queues before pausing the response; cut past that point.
+    const big = randomBytes(12 * 1024 * 1024 + 7);
+    const bigSha = createHash('sha256').update(big).digest('hex');
+    behave = (req, res, count) => serve(req, res, count === 1 ? { data: big, cutAfter: 9 * 1024 * 1024 } : { data: big });
+    const dest = join(work, 'big.zip');
+    const progress: number[] = [];
+    const result = await download({ url: `${base}/big.zip`, dest, sha256: bigSha, size: big.length, backoffMs: 10, onProgress: (p) => progress.push(p.bytes) });
+    expect(result).toEqual({ path: dest, size: big.length, sha256: bigSha });
+    expect((await readFile(dest)).equals(big)).toBe(true);
+    expect(requests).toHaveLength(2);
+    expect(progress.at(-1)).toBe(big.length);
+  });
+
+  it('follows a redirect, keeping the Range header', async () => {
+    behave = (req, res, count) => {
+      if (req.url === '/moved.zip') return void res.writeHead(302, { location: '/h.zip' }).end();
+      serve(req, res, count === 2 ? { cutAfter: 256 * 1024 } : {});
+    };
+    const dest = join(work, 'redirected.zip');
+    await download({ url: `${base}/moved.zip`, dest, sha256, size: body.length, backoffMs: 10 });
+    expect((await readFile(dest)).equals(body)).toBe(true);
+    // moved → h.zip (cut) → moved → h.zip with Range
+    expect(requests).toHaveLength(4);
+    expect(requests[2]!.range).toBe(requests[3]!.range);
+    expect(requests[3]!.range).toMatch(/^bytes=[1-9]\d*-$/);
+  });
+
+  it('fails at once, without retrying, when the file cannot be written', async () => {
+    behave = (req, res) => serve(req, res);
+    const dest = join(work, 'unwritable.zip');
+    await mkdir(`${dest}.part`); // a directory where the .part file should go
+    await expect(download({ url: `${base}/i.zip`, dest, sha256, size: body.length, backoffMs: 10 })).rejects.toMatchObject({ code: 'DOWNLOAD_FAILED', message: expect.stringContaining('Cannot write') });
+    expect(requests).toHaveLength(1);
+    await rm(`${dest}.part`, { recursive: true });
+  });
+
+  it('fails on a body longer than announced, and stops when aborted mid-body', async () => {
+    behave = (req, res) => serve(req, res);
+    await expect(download({ url: `${base}/j.zip`, dest: join(work, 'long.zip'), sha256, size: body.length - 10 })).rejects.toMatchObject({ code: 'DOWNLOAD_FAILED', message: expect.stringMatching(/larger than/) });
+    expect(requests).toHaveLength(1);
+
+    requests = [];
+    behave = (_req, res) => {
+      res.writeHead(200, { 'content-length': body.length });
+      res.write(body.subarray(0, 64 * 1024)); // then nothing until aborted
+    };
+    const controller = new AbortController();
+    const result = download({ url: `${base}/k.zip`, dest: join(work, 'midway.zip'), sha256, size: body.length, signal: controller.signal, onProgress: () => controller.abort() });
+    await expect(result).rejects.toMatchObject({ code: 'TIMEOUT' });
+    expect(requests).toHaveLength(1);
+    const left = await readdir(work);
+    expect(left).not.toContain('long.zip.part');
+    expect(left).not.toContain('midway.zip.part');
   });
 });
