@@ -1,0 +1,78 @@
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { FerryError } from '../../src/errors.js';
+import { archiveStream, canReblock, type ArchiveFormat } from '../../src/git/archive.js';
+import { fixtureRoot, gitRevParse } from '../helpers/fixtures.js';
+
+const run = promisify(execFile);
+let basic: string;
+let many: string;
+
+beforeAll(async () => {
+  const root = await fixtureRoot();
+  basic = join(root, 'fixtures/basic.git');
+  many = join(root, 'fixtures/many.git');
+});
+
+async function sha256Of(stream: AsyncIterable<Buffer>): Promise<{ sha256: string; size: number; chunks: number }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  let chunks = 0;
+  for await (const chunk of stream) {
+    hash.update(chunk);
+    size += chunk.length;
+    chunks++;
+  }
+  return { sha256: hash.digest('hex'), size, chunks };
+}
+
+async function nativeSha256(gitDir: string, commit: string, format: ArchiveFormat, prefix: string): Promise<string> {
+  const { stdout } = await run('git', ['-C', gitDir, 'archive', `--format=${format}`, `--prefix=${prefix}/`, commit], { encoding: 'buffer', maxBuffer: 1 << 30 });
+  return createHash('sha256').update(stdout).digest('hex');
+}
+
+describe('archiveStream', () => {
+  it('has bash and dd here, so the re-blocked transport is what these tests exercise', () => {
+    expect(canReblock()).toBe(true);
+  });
+
+  for (const transport of ['reblocked', 'direct'] as const) {
+    for (const format of ['zip', 'tar.gz'] as const) {
+      it(`streams exactly what git archive writes (${transport}, ${format})`, async () => {
+        const commit = await gitRevParse(many, 'HEAD');
+        const archive = archiveStream(many, commit, format, 'many-abc', { transport });
+        const [streamed] = await Promise.all([sha256Of(archive.stdout), archive.done]);
+        expect(streamed.sha256).toBe(await nativeSha256(many, commit, format, 'many-abc'));
+        // Re-blocked output arrives in a few large chunks instead of one per small write.
+        if (transport === 'reblocked' && format === 'zip') expect(streamed.size / streamed.chunks).toBeGreaterThan(16 * 1024);
+      });
+    }
+  }
+
+  it("rejects with git's own message when git fails, whichever the transport", async () => {
+    for (const transport of ['reblocked', 'direct'] as const) {
+      const archive = archiveStream(basic, 'f'.repeat(40), 'zip', 'basic', { transport });
+      const streamed = sha256Of(archive.stdout);
+      const error = await archive.done.then(() => undefined, (e: unknown) => e);
+      await streamed;
+      expect(error).toBeInstanceOf(FerryError);
+      expect((error as FerryError).message).toMatch(/not a valid object name|not a tree object|bad revision/i);
+    }
+  });
+
+  it('kill stops git and the re-blocker: no process outlives it', async () => {
+    const commit = await gitRevParse(many, 'HEAD');
+    const archive = archiveStream(many, commit, 'zip', 'many-kill');
+    // Read one chunk, then stop reading and kill, as a failed upload does.
+    const first = await new Promise<Buffer>((resolve) => archive.stdout.once('data', resolve));
+    expect(first.length).toBeGreaterThan(0);
+    archive.kill();
+    await expect(archive.done).rejects.toBeInstanceOf(FerryError);
+    const { stdout } = await run('ps', ['-eo', 'args']);
+    expect(stdout).not.toMatch(/--prefix=many-kill\//);
+    expect(stdout).not.toMatch(/^ferry-archive/m);
+  });
+});
