@@ -14,37 +14,64 @@ export interface ArchiveStream {
 }
 
 export interface ArchiveOptions {
-  /** `direct` reads git's stdout itself; the default re-blocks it when bash and dd are there. */
-  transport?: 'reblocked' | 'direct';
+  /** How git's output reaches node; the default is the best this machine has (see `reblocker`). */
+  transport?: Transport;
 }
+
+export type Transport = 'lazy' | 'dd' | 'direct';
+
+/**
+ * Re-blocks a pipe lazily: grows it to 1 MiB (F_SETPIPE_SZ, Linux) and, while the writer is slow,
+ * reads only every 4 ms, so git's small writes pile up in the pipe without waking anyone.
+ */
+const LAZY_REBLOCK = `
+fcntl(STDIN, 1031, 1048576) if $^O eq 'linux';
+binmode STDIN; binmode STDOUT;
+my $buf;
+while (1) {
+  my $n = sysread(STDIN, $buf, 1048576);
+  defined $n or die "ferry-reblock: read: $!\n";
+  last if $n == 0;
+  for (my $off = 0; $off < $n;) {
+    my $w = syswrite(STDOUT, $buf, $n - $off, $off);
+    defined $w or die "ferry-reblock: write: $!\n";
+    $off += $w;
+  }
+  select(undef, undef, undef, 0.004) if $n < 524288;
+}`;
+
+// dd's `obs` ≠ `ibs` is POSIX accumulate mode (GNU and BSD alike). Reports go to /dev/null, so the
+// stderr that reaches us is git's.
+const PIPELINES: Record<Exclude<Transport, 'direct'>, string> = {
+  lazy: 'set -o pipefail; reblock="$1"; shift; git "$@" | perl -e "$reblock"',
+  dd: 'set -o pipefail; shift; git "$@" | dd ibs=64k obs=1M 2>/dev/null',
+};
 
 /**
  * `git archive` straight from the bare mirror's object database: no checkout, no temp files.
  *
  * git's zip writer issues a write per header and per small file (~35k writes of ~650 bytes for a
- * 15k-file repository), and node pays for every one it reads (~0.4 s of CPU for 23 MB). So git writes
- * into a real pipe read by `dd`, which re-blocks: node then reads ~400 full buffers (~0.1 s). A real
- * pipe, not node's stdio (a unix socket), because each small write into a socket costs git a buffer
- * allocation and a wake-up: measured 0.1 s less system time and ~80 ms less wall time for 23 MB.
- * bash makes the pipe: the values reach it as positional parameters, never as script text, and
- * `pipefail` keeps git's exit status. Without bash or dd (the embedded stack on Windows), git's stdout
- * is read directly. Figures in docs/benchmarks.md.
+ * 15k-file repository). Read by node directly, through its stdio socket, each costs git a wake-up of
+ * the reader and node a read: ~0.4 s of node CPU for 23 MB. So git writes into a real pipe (bash makes
+ * it; the values reach bash as positional parameters, never as script text, and `pipefail` keeps git's
+ * exit status) whose reader re-blocks: with a lazy reader (perl, part of every Debian) git's writes
+ * cost about what writing a file does, and node reads ~400 full buffers. Measured for 23 MB, in
+ * docs/benchmarks.md: git into a lazy 1 MiB pipe ~1.0 s, into dd ~1.25 s, to a file ~1.1 s. Without
+ * perl, dd does it less well; without bash or dd (the embedded stack on Windows), node reads git.
  */
 export function archiveStream(gitDir: string, commit: string, format: ArchiveFormat, prefix: string, options: ArchiveOptions = {}): ArchiveStream {
   const args = ['archive', `--format=${format}`, `--prefix=${prefix}/`, commit];
   const env = { ...gitEnv({ allowHttp: false }), GIT_DIR: gitDir };
-  if (options.transport === 'direct' || !canReblock()) {
+  const transport = options.transport ?? reblocker();
+  if (transport === 'direct') {
     const git = spawn('git', args, { cwd: gitDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
     return { stdout: git.stdout, done: handled(exited(git, 'Archiving')), kill: () => git.kill('SIGKILL') };
   }
-  // `obs` ≠ `ibs` is POSIX dd's accumulate mode (GNU and BSD alike). dd's own report is dropped, so
-  // the stderr that reaches us is git's.
-  const script = 'set -o pipefail; git "$@" | dd ibs=64k obs=1M 2>/dev/null';
-  const shell = spawn('bash', ['-c', script, 'ferry-archive', ...args], {
+  const shell = spawn('bash', ['-c', PIPELINES[transport], 'ferry-archive', LAZY_REBLOCK, ...args], {
     cwd: gitDir,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
-    // Its own process group, so one kill reaches bash, git and dd alike.
+    // Its own process group, so one kill reaches bash, git and the re-blocker alike.
     detached: true,
   });
   return {
@@ -56,12 +83,16 @@ export function archiveStream(gitDir: string, commit: string, format: ArchiveFor
   };
 }
 
-let reblockAvailable: boolean | undefined;
+let detected: Transport | undefined;
 
-/** Checked once per process: bash with pipefail, and a dd that understands ibs/obs. */
-export function canReblock(): boolean {
-  reblockAvailable ??= spawnSync('bash', ['-c', 'set -o pipefail; dd if=/dev/null of=/dev/null ibs=64k obs=1M 2>/dev/null'], { stdio: 'ignore' }).status === 0;
-  return reblockAvailable;
+/** The best transport this machine has, checked once per process (the warm-up does it at start). */
+export function reblocker(): Transport {
+  detected ??= works('perl -e 1') ? 'lazy' : works('dd if=/dev/null of=/dev/null ibs=64k obs=1M 2>/dev/null') ? 'dd' : 'direct';
+  return detected;
+}
+
+function works(script: string): boolean {
+  return spawnSync('bash', ['-c', `set -o pipefail; ${script}`], { stdio: 'ignore' }).status === 0;
 }
 
 function killGroup(child: ChildProcess): void {

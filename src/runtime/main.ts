@@ -9,11 +9,20 @@ const log = (line: string): void => {
   process.stdout.write(`${line}\n`);
 };
 const worker = createWorker(config, log);
-const server = createRuntimeServer({ api: worker.api, runJob: worker.runJob, dispatchSecret: config.dispatch?.secret || undefined, httpApi: config.httpApi, log });
+const server = createRuntimeServer({
+  api: worker.api,
+  runJob: worker.runJob,
+  warmUp: worker.warmUp,
+  dispatchSecret: config.dispatch?.secret || undefined,
+  httpApi: config.httpApi,
+  log,
+});
 
 server.listen(config.port, '0.0.0.0', () => {
   const address = server.address();
-  log(`ferry worker ${VERSION} listening on 0.0.0.0:${typeof address === "object" && address ? address.port : config.port}`);
+  log(`ferry worker ${VERSION} listening on 0.0.0.0:${typeof address === 'object' && address ? address.port : config.port}`);
+  // With credentials in the environment there is no need to wait for /initialize (or a first request).
+  void worker.warmUp(undefined);
 });
 
 // One job's stray promise must never take down the instance serving the others. (Uncaught

@@ -13,6 +13,8 @@ import { readBody, sendResponse, toRequest } from './node-http.js';
 export interface RuntimeOptions {
   api: ApiHandler;
   runJob(spec: JobSpec, credentials: OssCredentials | undefined): Promise<JobState>;
+  /** Run on POST /initialize with its credentials; must not throw. */
+  warmUp?(credentials: OssCredentials | undefined): Promise<void>;
   /** Verifies job events; without one, job events are refused. */
   dispatchSecret: string | undefined;
   /** Serve the API on HTTP-trigger paths. Off in production, where clients come through API Gateway events. */
@@ -53,6 +55,8 @@ export function createRuntimeServer(options: RuntimeOptions): Server {
 async function handle(req: IncomingMessage, path: string, context: RequestContext, options: RuntimeOptions): Promise<Response> {
   if (req.method === 'POST' && path === '/initialize') {
     await readBody(req, MAX_EVENT_BYTES);
+    // FC's initializer hook: this invocation carries the instance's first credentials.
+    await options.warmUp?.(context.credentials);
     return new Response(null, { status: 200 });
   }
   if (req.method !== 'POST' || path !== '/invoke') {

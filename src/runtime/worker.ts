@@ -9,12 +9,15 @@ import { JobStateStore } from '../jobs/state-store.js';
 import type { JobSpec, JobState } from '../jobs/types.js';
 import { createNotifier } from '../notify/notifier.js';
 import { createObjectStore, storageTarget, type ObjectStore } from '../storage/client.js';
+import { warmUp } from './warm-up.js';
 
 export interface Worker {
   api: ApiHandler;
   runner: JobRunner;
   /** Run one job to its end on this instance, notifying its device; resolves when all is delivered. */
   runJob(spec: JobSpec, credentials: OssCredentials | undefined): Promise<JobState>;
+  /** Pay the first request's one-off costs now (see warm-up.ts); never throws. */
+  warmUp(credentials: OssCredentials | undefined): Promise<void>;
 }
 
 /** Wire the worker's parts from its config: the one composition root. */
@@ -48,5 +51,13 @@ export function createWorker(config: Config, log: (line: string) => void = conso
 
   const dispatcher = config.dispatch ? asyncInvokeDispatcher(config.dispatch) : inProcessDispatcher((spec, store) => execute(spec, store), log);
   const api = createApi({ config, runner, states, dispatcher, notifier, storeFor, log });
-  return { api, runner, runJob: (spec, credentials) => execute(spec, storeFor(credentials)) };
+  return {
+    api,
+    runner,
+    runJob: (spec, credentials) => execute(spec, storeFor(credentials)),
+    warmUp: (credentials) =>
+      warmUp({ api, storeFor }, credentials).catch((error: unknown) => {
+        log(`warm-up: ${String(error)}`);
+      }),
+  };
 }

@@ -17,7 +17,6 @@ import { runWorkerJob, type WorkerJobRun } from './worker-job.js';
 const config = {
   runs: envInt('BENCH_RUNS', 5),
   format: envFormat(),
-  pollMs: envInt('BENCH_POLL_MS', 20),
   cacheHits: envInt('BENCH_CACHE_HITS', 30),
   fanoutClients: envInt('BENCH_FANOUT_CLIENTS', 500),
   fanoutMessages: envInt('BENCH_FANOUT_MESSAGES', 40),
@@ -63,7 +62,7 @@ log(`wrote ${file}`);
 async function core(): Promise<void> {
   const baseline: BaselineRun[] = [];
   const ferry: WorkerJobRun[] = [];
-  const options = { repoUrl, gitHost: git.host, format: config.format, pollMs: config.pollMs, extraEnv: workerEnv };
+  const options = { repoUrl, gitHost: git.host, format: config.format, extraEnv: workerEnv };
   log(`core: warm-up job (not counted)`);
   await runWorkerJob(options);
   for (let i = 0; i < config.runs; i++) {
@@ -93,8 +92,9 @@ async function core(): Promise<void> {
       target: 'ratio <= 1.2',
       result: verdict(ferryMs / nativeMs <= 1.2),
       note:
-        `median of ${config.runs}; ferry: POST answered ${millis(median(ferry.map((r) => r.acceptedMs)))}, fetch done ~${millis(phase('archiving'))}, ` +
-        `archive done ~${millis(phase('uploading'))}, done ${millis(ferryMs)} (polled every ${config.pollMs} ms); ` +
+        `median of ${config.runs}; ferry: POST answered ${millis(median(ferry.map((r) => r.acceptedMs)))}, then the worker's phases ` +
+        `(medians, from its log line) resolving ${millis(phase('resolving'))}, fetching ${millis(phase('fetching'))}, archiving ${millis(phase('archiving'))}, ` +
+        `uploading the rest ${millis(phase('uploading'))}, signing ${millis(phase('signing'))}; done ${millis(ferryMs)}; ` +
         `native: clone ${millis(median(baseline.map((r) => r.cloneMs)))} + archive ${millis(median(baseline.map((r) => r.archiveMs)))}`,
     },
     {

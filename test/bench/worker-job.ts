@@ -5,14 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startOssServer } from '../../src/local/oss/index.js';
 import { startWorkerProcess } from '../helpers/worker-process.js';
-import { cpuDelta, cpuTimes, now, peakRss, sleep } from './measure.js';
+import { cpuDelta, cpuTimes, now, peakRss } from './measure.js';
 import { ossEnv } from '../helpers/oss-env.js';
 
 export interface WorkerJobOptions {
   repoUrl: string;
   gitHost: string;
   format: string;
-  pollMs: number;
   /** FERRY_* overrides from the bench's environment (part size, parallelism…). */
   extraEnv: Record<string, string>;
 }
@@ -21,16 +20,13 @@ export interface WorkerJobRun {
   ms: number;
   /** POST /jobs answered (ls-remote, cache lookup, state write). */
   acceptedMs: number;
-  /** When a poll first saw `done`, if one did before the worker's log line. */
-  pollDoneMs: number | undefined;
-  /** When polling first saw each phase, ms after the POST. */
+  /** How long each phase took, from the worker's own `job … done` log line (`fetching=512ms …`). */
   phases: Record<string, number>;
   peakRssBytes: number | undefined;
   /** Worker node process (self) and its git children, user + system, during the job. */
   cpuSelfMs: number | undefined;
   cpuChildrenMs: number | undefined;
   size: number;
-  polls: number;
 }
 
 const credentials = { accessKeyId: 'LTAIbench', accessKeySecret: 'bench-secret' };
@@ -50,11 +46,14 @@ export async function runWorkerJob(options: WorkerJobOptions): Promise<WorkerJob
     const pid = worker.child.pid as number;
     const health = await fetch(`${worker.url}/healthz`);
     if (!health.ok) throw new Error(`worker /healthz answered ${health.status}`);
+    // FC calls the initializer once before an instance's first invocation; so does the bench.
+    const initialized = await fetch(`${worker.url}/initialize`, { method: 'POST' });
+    if (!initialized.ok) throw new Error(`worker /initialize answered ${initialized.status}`);
     const cpuBefore = cpuTimes(pid);
 
-    // The end is the worker's own `job <id> done` line, printed once the final state is stored: it
-    // costs the worker nothing. Polls (every pollMs) only record when each phase was first seen,
-    // because every GET /jobs/:id of a running job costs the worker an OSS read (JobStateStore.load).
+    // The end is the worker's own `job <id> done` line, printed once the final state is stored, and the
+    // same line carries the worker's phase timings. Nothing polls during the job: the native baseline
+    // has no observer either, and every poll would cost the worker (and the OSS store) CPU.
     let jobId: string | undefined;
     let loggedAt: number | undefined;
     let logged!: () => void;
@@ -85,46 +84,25 @@ export async function runWorkerJob(options: WorkerJobOptions): Promise<WorkerJob
       logged();
     }
 
-    const phases: Record<string, number> = {};
-    let polls = 0;
-    let pollDoneMs: number | undefined;
-    let status = '';
-    let detail = '';
-    let size = 0;
     const timeout = setTimeout(() => logged(), 120_000);
-    const polling = (async () => {
-      while (loggedAt === undefined && pollDoneMs === undefined) {
-        await Promise.race([sleep(options.pollMs), finished]);
-        if (loggedAt !== undefined) break;
-        polls++;
-        const state = (await (await fetch(`${worker.url}/jobs/${jobId}`)).json()) as { status: string; phase?: string; size?: number; code?: string; message?: string };
-        const at = now() - start;
-        if (state.phase && phases[state.phase] === undefined) phases[state.phase] = at;
-        if (state.status === 'done' || state.status === 'error') pollDoneMs = at;
-      }
-    })();
     await finished;
     clearTimeout(timeout);
     const end = loggedAt;
     const cpu = cpuDelta(cpuBefore, cpuTimes(pid));
     const rss = peakRss(pid);
-    await polling;
     const final = (await (await fetch(`${worker.url}/jobs/${jobId}`)).json()) as { status: string; size?: number; code?: string; message?: string };
-    status = final.status;
-    detail = `${final.code ?? ''} ${final.message ?? ''}`;
-    size = final.size ?? 0;
     if (end === undefined) throw new Error('job did not finish within 120 s');
-    if (status !== 'done') throw new Error(`job failed: ${detail}`);
+    if (final.status !== 'done') throw new Error(`job failed: ${final.code ?? ''} ${final.message ?? ''}`);
+    const line = tail.split('\n').find((l) => l.startsWith(`job ${jobId} done`)) ?? '';
+    const phases = Object.fromEntries([...line.matchAll(/(\w+)=(\d+)ms/g)].map((m) => [m[1] as string, Number(m[2])]));
     return {
       ms: end - start,
       acceptedMs: accepted - start,
-      pollDoneMs,
       phases,
       peakRssBytes: rss,
       cpuSelfMs: cpu?.selfMs,
       cpuChildrenMs: cpu?.childrenMs,
-      size,
-      polls,
+      size: final.size ?? 0,
     };
   } catch (error) {
     throw new Error(`${(error as Error).message}\nworker output:\n${worker.output.slice(-20).join('\n')}`, { cause: error });
