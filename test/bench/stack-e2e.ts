@@ -103,8 +103,10 @@ export async function runWsGet(s: Stack, options: StackOptions, deviceId: string
   const output = join(s.dir, `ws.${options.format}`);
   const start = now();
   const client = await GatewayClient.connect(s.stack.gateway, deviceId, { appKey: s.stack.appKey, appSecret: s.stack.appSecret });
+  const connected = now();
   try {
     const done = await submit(client, options, deviceId, 180_000);
+    const downloadFrom = now();
     if (done.message.type !== 'done' || !done.message.url) throw new Error(`job failed: ${done.message.code} ${done.message.message}`);
     const response = await fetch(done.message.url);
     if (!response.ok || !response.body) throw new Error(`download answered ${response.status}`);
@@ -117,6 +119,11 @@ export async function runWsGet(s: Stack, options: StackOptions, deviceId: string
     });
     await pipeline(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), hashing, createWriteStream(output));
     const ms = now() - start;
+    if (process.env.BENCH_TRACE) {
+      const at = (t: number): string => `${Math.round(t - start)} ms`;
+      console.error(`[ws] connected ${at(connected)}, response ${at(done.responseAt)}, done push ${at(done.at)}, download from ${at(downloadFrom)} to ${at(start + ms)}`);
+      for (const line of s.log.filter((l) => /job \S+ done/.test(l))) console.error(`[worker] ${line}`);
+    }
     if (hash.digest('hex') !== done.message.sha256) throw new Error('downloaded archive does not match the sha256 in the done message');
     return { ms, size: (await stat(output)).size };
   } finally {
