@@ -1,6 +1,7 @@
 import type { ObjectStore } from './client.js';
 
 export interface UploadOptions {
+  /** The largest part; parts start smaller and grow to it (see `partSizes`). */
   partSize: number;
   partsInFlight: number;
   headers?: Record<string, string>;
@@ -13,12 +14,30 @@ export interface UploadResult {
   multipart: boolean;
 }
 
+/** OSS's smallest part (except the last) is 100 KB; parts start at 1 MiB (or `max`, if smaller). */
+const FIRST_PART = 1024 * 1024;
+const MIN_PART = 100 * 1024;
+/** Parts of one size before the size doubles. */
+const PARTS_PER_SIZE = 8;
+
+/**
+ * The size of part `number` (from 1): 1 MiB for the first eight, then doubling every eight up to `max`.
+ * The last part is uploaded only once the archive has ended, so it is what a job waits for at its end:
+ * growing parts keep it small for small archives (a 23 MB archive ends on a ~1.5 MiB part instead of a
+ * 7.5 MiB one), while a large archive soon uses `max` and stays far below OSS's 10,000-part limit.
+ */
+export function partSizeFor(number: number, max: number): number {
+  const cap = Math.max(MIN_PART, max);
+  const first = Math.min(FIRST_PART, cap);
+  return Math.min(cap, first * 2 ** Math.floor((number - 1) / PARTS_PER_SIZE));
+}
+
 /**
  * Stream an archive of unknown length into the store with bounded memory: chunks are cut and gathered
- * into part buffers of exactly `partSize`, at most `partsInFlight` parts upload at once, and reading waits while
- * they do. Memory is about partSize × (partsInFlight + 1) whatever the archive's size. A body that
- * ends before the first part fills goes as one PUT. On any failure the multipart upload is aborted,
- * so no object and no orphaned parts are left behind.
+ * into part buffers of exactly `partSizeFor(n)` bytes, at most `partsInFlight` parts upload at once, and
+ * reading waits while they do. Memory is at most partSize × (partsInFlight + 1) whatever the archive's
+ * size. A body that ends before the first part fills goes as one PUT. On any failure the multipart
+ * upload is aborted, so no object and no orphaned parts are left behind.
  */
 export async function uploadStream(store: ObjectStore, key: string, source: AsyncIterable<Buffer>, options: UploadOptions): Promise<UploadResult> {
   let pending: Buffer[] = [];
@@ -59,13 +78,14 @@ export async function uploadStream(store: ObjectStore, key: string, source: Asyn
     for await (const chunk of source) {
       if (failure) throw failure;
       total += chunk.length;
-      // Cut chunks at part boundaries: every part but the last is exactly partSize.
+      // Cut chunks at part boundaries: every part but the last is exactly its scheduled size.
       for (let offset = 0; offset < chunk.length; ) {
-        const take = Math.min(chunk.length - offset, options.partSize - pendingBytes);
+        const size = partSizeFor(partCount + 1, options.partSize);
+        const take = Math.min(chunk.length - offset, size - pendingBytes);
         pending.push(offset === 0 && take === chunk.length ? chunk : chunk.subarray(offset, offset + take));
         pendingBytes += take;
         offset += take;
-        if (pendingBytes < options.partSize) continue;
+        if (pendingBytes < size) continue;
         uploadId ??= await store.initMultipart(key, options.headers);
         startPart(takePending());
         while (inFlight.size >= options.partsInFlight) await Promise.race(inFlight);

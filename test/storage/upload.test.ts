@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { startOssServer, type OssServer } from '../../src/local/oss/index.js';
 import { createObjectStore, storageTarget, type ObjectStore } from '../../src/storage/client.js';
-import { uploadStream } from '../../src/storage/upload.js';
+import { partSizeFor, uploadStream } from '../../src/storage/upload.js';
 import { ossEnv } from '../helpers/oss-env.js';
 
 const KEY = { accessKeyId: 'LTAI-upload', accessKeySecret: 'upload-secret' };
@@ -89,7 +89,7 @@ describe('uploadStream', () => {
     expect((await fetchSigned('small.bin')).equals(data)).toBe(true);
   });
 
-  it('streams a large body in fixed-size parts with a bounded number in flight', async () => {
+  it('streams a large body in parts of the scheduled sizes with a bounded number in flight', async () => {
     const data = randomBytes(PART * 12 + 777);
     const spy = observed(store, 250);
     const uploaded: number[] = [];
@@ -99,14 +99,37 @@ describe('uploadStream', () => {
       onUploaded: (bytes) => uploaded.push(bytes),
     });
     expect(result).toEqual({ size: data.length, multipart: true });
+    // PART is OSS's minimum, so the schedule cannot start lower and every part is PART: exactly, so memory
+    // is bounded by partSize × (in flight + 1).
     expect(spy.parts.length).toBe(13);
-    // Every part but the last is exactly partSize: memory is bounded by partSize × (in flight + 1).
     expect(spy.parts.slice(0, -1).every((size) => size === PART)).toBe(true);
     expect(spy.parts.at(-1)).toBe(777);
     expect(spy.maxInFlight).toBe(2);
     expect(uploaded.at(-1)).toBe(data.length);
     const back = await fetchSigned('large.bin');
     expect(createHash('sha256').update(back).digest('hex')).toBe(createHash('sha256').update(data).digest('hex'));
+  });
+
+  it('grows parts from 1 MiB to partSize, eight parts per size, so a job ends on a small last part', async () => {
+    const MiB = 1024 * 1024;
+    const data = randomBytes(24 * MiB + 12345);
+    const spy = observed(store);
+    const result = await uploadStream(spy, 'growing.bin', chunks(data, 64 * 1024), { partSize: 8 * MiB, partsInFlight: 3 });
+    expect(result).toEqual({ size: data.length, multipart: true });
+    expect(spy.parts).toEqual([...Array(8).fill(MiB), ...Array(8).fill(2 * MiB), 12345]);
+    expect((await fetchSigned('growing.bin')).equals(data)).toBe(true);
+  });
+
+  it('schedules part sizes within OSS limits', () => {
+    const MiB = 1024 * 1024;
+    expect([1, 8, 9, 16, 17, 25, 33, 1000].map((n) => partSizeFor(n, 8 * MiB) / MiB)).toEqual([1, 1, 2, 2, 4, 8, 8, 8]);
+    // A maximum below 1 MiB is used from the first part; never below OSS's 100 KB minimum.
+    expect(partSizeFor(1, 200 * 1024)).toBe(200 * 1024);
+    expect(partSizeFor(1, 10)).toBe(100 * 1024);
+    // 10,000 parts (OSS's limit) at the default maximum hold far more than the 2 GiB archive limit.
+    let total = 0;
+    for (let n = 1; n <= 10_000; n++) total += partSizeFor(n, 8 * MiB);
+    expect(total).toBeGreaterThan(50 * 1024 ** 3);
   });
 
   it('aborts the multipart upload when the source fails: no object, no parts left', async () => {
