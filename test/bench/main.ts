@@ -10,7 +10,7 @@ import { runBaseline, type BaselineRun } from './baseline.js';
 import { runFanout, type FanoutResult } from './fanout.js';
 import { median, now, percentile } from './measure.js';
 import { machine, megabytes, millis, printTable, ratio, seconds, summary, verdict, writeJson, type Row } from './report.js';
-import { CliUnavailable, runCacheHits, runFerryGet, runWsGet, startStack, type CacheHitRun, type E2eRun, type StackOptions } from './stack-e2e.js';
+import { CliUnavailable, runCacheHits, runFerryGet, runWsGet, startStack, warmUpStack, type CacheHitRun, type E2eRun, type StackOptions } from './stack-e2e.js';
 import { runWorkerJob, type WorkerJobRun } from './worker-job.js';
 
 // Defaults: docs/benchmarks.md. Five runs because this class of machine is noisy; medians are reported.
@@ -122,7 +122,7 @@ async function core(): Promise<void> {
 
 /** Issue "gateway": cold `ferry get` through `ferry serve`, the same trip by a raw client, cache hits. */
 async function e2e(): Promise<void> {
-  const options: StackOptions = { repoUrl, gitHost: git.host, format: config.format, extraEnv: workerEnv };
+  const options: StackOptions = { repoUrl, warmUrl: `${git.url}/bench/warm`, gitHost: git.host, format: config.format, extraEnv: workerEnv };
   const baseline: BaselineRun[] = [];
   const ws: E2eRun[] = [];
   const cli: E2eRun[] = [];
@@ -135,6 +135,7 @@ async function e2e(): Promise<void> {
       async () => {
         const s = await startStack(options);
         try {
+          await warmUpStack(s, options);
           ws.push(await runWsGet(s, options, `bench-ws-${i}`));
           // The stack is warm now: the same job again is a cache hit (3 warm-up submissions dropped).
           if (last) hits = (await runCacheHits(s, options, 'bench-hits', config.cacheHits + 3)).slice(3);
@@ -148,6 +149,7 @@ async function e2e(): Promise<void> {
         if (cliSkipped) return;
         const s = await startStack(options);
         try {
+          await warmUpStack(s, options);
           cli.push(await runFerryGet(s, options));
         } catch (error) {
           if (!(error instanceof CliUnavailable)) throw error;

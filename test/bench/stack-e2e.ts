@@ -15,6 +15,8 @@ import { now } from './measure.js';
 
 export interface StackOptions {
   repoUrl: string;
+  /** A small repository of its own: the job a running stack has served before the measured one. */
+  warmUrl: string;
   gitHost: string;
   format: string;
   extraEnv: Record<string, string>;
@@ -67,6 +69,22 @@ interface DoneMessage {
   cached?: boolean;
   code?: string;
   message?: string;
+}
+
+/**
+ * One small job of another repository through the stack, untimed, so the measured job meets a
+ * running `ferry serve` (code paths compiled, connections open) rather than its first request. The
+ * measured repository still has no mirror and no archive.
+ */
+export async function warmUpStack(s: Stack, options: StackOptions): Promise<void> {
+  const client = await GatewayClient.connect(s.stack.gateway, 'bench-warm-up', { appKey: s.stack.appKey, appSecret: s.stack.appSecret });
+  try {
+    const done = await submit(client, { ...options, repoUrl: options.warmUrl }, 'bench-warm-up', 60_000);
+    if (done.message.type !== 'done' || !done.message.url) throw new Error(`warm-up job failed: ${done.message.code} ${done.message.message}`);
+    await (await fetch(done.message.url)).arrayBuffer();
+  } finally {
+    client.close();
+  }
 }
 
 /** `ferry get <url> --gateway … --output … --json`, timed from spawn to exit. */
