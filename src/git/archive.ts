@@ -22,10 +22,11 @@ export type Transport = 'lazy' | 'dd' | 'direct';
 
 /**
  * Re-blocks a pipe lazily: grows it to 1 MiB (F_SETPIPE_SZ, Linux) and, while the writer is slow,
- * reads only every 4 ms, so git's small writes pile up in the pipe without waking anyone.
+ * reads only every 4 ms, so git's small writes pile up in the pipe without waking anyone. Where the
+ * pipe cannot grow, a 4 ms pause would stall git on a full 64 KiB pipe, so it reads eagerly (as dd).
  */
 const LAZY_REBLOCK = `
-fcntl(STDIN, 1031, 1048576) if $^O eq 'linux';
+my $lazy = $^O eq 'linux' && fcntl(STDIN, 1031, 1048576);
 binmode STDIN; binmode STDOUT;
 my $buf;
 while (1) {
@@ -37,7 +38,7 @@ while (1) {
     defined $w or die "ferry-reblock: write: $!\n";
     $off += $w;
   }
-  select(undef, undef, undef, 0.004) if $n < 524288;
+  select(undef, undef, undef, 0.004) if $lazy && $n < 524288;
 }`;
 
 // dd's `obs` ≠ `ibs` is POSIX accumulate mode (GNU and BSD alike). Reports go to /dev/null, so the
