@@ -5,6 +5,7 @@ import type { SimpleGit, SimpleGitProgressEvent } from 'simple-git';
 import { FerryError } from '../errors.js';
 import { gitClient } from './client.js';
 import { gitFailure } from './errors.js';
+import { assertSupportedGit } from './version.js';
 import type { RepoRef } from './url.js';
 
 export interface FetchProgress {
@@ -63,6 +64,7 @@ export class MirrorCache {
       this.#scheduleEviction();
     };
     try {
+      await assertSupportedGit();
       await this.#fetchInto(dir, repo, commit, onProgress, signal);
       // The mirror's mtime is its last use: eviction removes the least recently used first.
       const now = new Date();

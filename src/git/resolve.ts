@@ -2,6 +2,7 @@ import { FerryError } from '../errors.js';
 import { gitClient } from './client.js';
 import { gitFailure } from './errors.js';
 import { lsRefsV2 } from './ls-refs.js';
+import { assertSupportedGit } from './version.js';
 import { lsRemotePatterns, parseLsRemote, pickRef, type RefSpec, type RemoteRef, type ResolvedRef } from './refs.js';
 import type { RepoRef } from './url.js';
 
@@ -36,6 +37,7 @@ export async function resolveRef(repo: RepoRef, spec: RefSpec, options: ResolveO
 }
 
 async function lsRemote(repo: RepoRef, patterns: string[], options: ResolveOptions): Promise<RemoteRef[]> {
+  await assertSupportedGit();
   const git = gitClient(options);
   try {
     return parseLsRemote(await git.listRemote(['--symref', '--', repo.fetchUrl, ...patterns]));
