@@ -24,8 +24,9 @@ let basicDir: string;
 beforeAll(async () => {
   const root = await fixtureRoot();
   work = await mkdtemp(join(tmpdir(), 'ferry-reconnect-'));
-  // Every git request waits 400 ms: resolving the ref and fetching take several, so a job lasts > 1.5 s.
-  gitServer = await startGitServer({ root, delayMs: 400 });
+  // Every git request waits 800 ms. Resolving the ref is one request (ls-refs) and fetching two, so a job
+  // lasts ≥ 2.4 s from its submit, well past the connection's 1.5 s: it cannot finish before the CR.
+  gitServer = await startGitServer({ root, delayMs: 800 });
   stack = await startLocalStack({
     dataDir: join(work, 'stack'),
     port: 0,
