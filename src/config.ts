@@ -1,5 +1,6 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { MAX_PARTS, multipartCapacity } from './storage/upload.js';
 
 /** Everything the worker reads from its environment, parsed once. See the README's table. */
 export interface Config {
@@ -60,6 +61,15 @@ export function loadConfig(env: Env = process.env): Config {
   const endpoint = str(env, 'FERRY_OSS_ENDPOINT');
   const notifyUrl = str(env, 'FERRY_NOTIFY_URL');
   const dispatchUrl = str(env, 'FERRY_DISPATCH_URL');
+  const maxArchiveBytes = int(env, 'FERRY_MAX_ARCHIVE_BYTES', 2 * 1024 ** 3, 1);
+  const partSize = int(env, 'FERRY_PART_SIZE', 8 * 1024 * 1024, 100 * 1024);
+  // OSS takes 10,000 parts per upload: the largest archive allowed must fit in them.
+  const capacity = multipartCapacity(partSize);
+  if (capacity < maxArchiveBytes) {
+    throw new Error(
+      `FERRY_PART_SIZE=${partSize} fits at most ${capacity} bytes in OSS's ${MAX_PARTS} parts, less than FERRY_MAX_ARCHIVE_BYTES=${maxArchiveBytes}: raise FERRY_PART_SIZE or lower FERRY_MAX_ARCHIVE_BYTES.`,
+    );
+  }
   return {
     port: int(env, 'FC_SERVER_PORT', int(env, 'FC_CUSTOM_LISTEN_PORT', 9000)),
     workDir: str(env, 'FERRY_WORK_DIR') ?? join(tmpdir(), 'ferry'),
@@ -69,7 +79,7 @@ export function loadConfig(env: Env = process.env): Config {
     allowedHosts: list(env, 'FERRY_ALLOWED_HOSTS') ?? DEFAULT_ALLOWED_HOSTS,
     allowHttp: env.FERRY_ALLOW_HTTP === '1',
     httpApi: env.FERRY_HTTP_API !== '0',
-    maxArchiveBytes: int(env, 'FERRY_MAX_ARCHIVE_BYTES', 2 * 1024 ** 3, 1),
+    maxArchiveBytes,
     jobTimeoutMs: int(env, 'FERRY_JOB_TIMEOUT', 900, 1) * 1000,
     gitTimeoutMs: int(env, 'FERRY_GIT_TIMEOUT', 300, 1) * 1000,
     oss: {
@@ -79,7 +89,7 @@ export function loadConfig(env: Env = process.env): Config {
       region: str(env, 'FERRY_OSS_REGION') ?? 'oss-cn-hongkong',
       pathStyle: env.FERRY_OSS_PATH_STYLE === '1',
       credentials: envCredentials(env),
-      partSize: int(env, 'FERRY_PART_SIZE', 8 * 1024 * 1024, 100 * 1024),
+      partSize,
       partsInFlight: int(env, 'FERRY_PARTS_IN_FLIGHT', 3, 1),
     },
     notify:

@@ -17,7 +17,7 @@ export async function createJob(request: Request, deps: ApiDeps, context: Reques
   const body = await readJson(request);
   const input = parseJobRequest(body, config, request.headers.get('x-ca-deviceid'));
   const store = deps.storeFor(context.credentials);
-  const resolved = await resolveRef(input.repo, input.ref, { allowHttp: config.allowHttp, timeoutMs: config.gitTimeoutMs });
+  const resolved = await resolveRef(input.repo, input.ref, { allowHttp: config.allowHttp, timeoutMs: config.gitTimeoutMs, log: deps.log });
   const spec: JobSpec = {
     jobId: nanoid(),
     repo: input.repo.canonical,

@@ -4,7 +4,7 @@
  */
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { mkdir, symlink } from 'node:fs/promises';
-import { dirname, resolve, sep } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import { checkEntryName, relativeName, unsafe } from './_entry-names.js';
 
 /** Writes entries into a fresh directory; files are created exclusively, symlinks deferred and checked. */
@@ -54,10 +54,9 @@ export class SafeWriter {
   }
 
   async finishSymlinks(): Promise<void> {
+    const targets = new Map(this.#links.map((link) => [link.path, link.target]));
     for (const { path, target, name } of this.#links) {
-      const resolved = resolve(dirname(path), target);
-      const inside = !target.startsWith('/') && !target.includes('\0') && (resolved === this.root || resolved.startsWith(this.root + sep));
-      if (!inside) {
+      if (this.#resolveInside(dirname(path), target, targets, 0) === undefined) {
         this.files--;
         this.skip(name, `symlink to ${target} points outside the directory`);
         continue;
@@ -65,5 +64,32 @@ export class SafeWriter {
       await mkdir(dirname(path), { recursive: true });
       await symlink(target, path);
     }
+  }
+
+  #inside(path: string): boolean {
+    return path === this.root || path.startsWith(this.root + sep);
+  }
+
+  /**
+   * Where `target`, read from the folder `from`, lands once the archive's own links along the way are
+   * followed, the way the kernel walks a path: one segment at a time, a link replaced by its target
+   * before the next `..`. Checking the text alone is not enough: with `d/l -> ..`, `m -> d/l/..` reads as
+   * `d` but leads to the root's parent. `undefined` when any step leaves the root, or links loop.
+   */
+  #resolveInside(from: string, target: string, links: ReadonlyMap<string, string>, depth: number): string | undefined {
+    if (depth > 40 || target.startsWith('/') || target.includes('\0')) return undefined;
+    let current = from;
+    for (const segment of target.split('/')) {
+      if (segment === '' || segment === '.') continue;
+      current = segment === '..' ? dirname(current) : join(current, segment);
+      if (!this.#inside(current)) return undefined;
+      const link = links.get(current);
+      if (link !== undefined) {
+        const followed = this.#resolveInside(dirname(current), link, links, depth + 1);
+        if (followed === undefined) return undefined;
+        current = followed;
+      }
+    }
+    return current;
   }
 }

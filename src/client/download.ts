@@ -78,6 +78,8 @@ export async function download(options: DownloadOptions): Promise<DownloadResult
   try {
     for (;;) {
       if (options.signal?.aborted) throw stopped(options.signal.reason);
+      // Every byte arrived before the last attempt failed: asking for `bytes=<total>-` would get a 416.
+      if (total !== undefined && bytes === total && bytes > 0) break;
       const before = bytes;
       try {
         const headers: Record<string, string> = { 'accept-encoding': 'identity' };
@@ -169,6 +171,9 @@ async function request(options: DownloadOptions, headers: Record<string, string>
     if (!location || ![301, 302, 303, 307, 308].includes(res.statusCode ?? 0) || hops === MAX_REDIRECTS) return res;
     res.resume();
     url = new URL(location, url);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new FinalError('DOWNLOAD_FAILED', `The download redirected to a ${url.protocol} address, which ferry does not follow.`);
+    }
   }
 }
 

@@ -8,6 +8,8 @@ export const ARCHIVE_FORMATS: readonly ArchiveFormat[] = ['zip', 'tar.gz'];
 
 export interface ArchiveStream {
   stdout: Readable;
+  /** The process started (with a re-blocker: the process group's leader), for diagnostics and tests. */
+  pid: number | undefined;
   /** Settles when git (and the re-blocker) exit: rejects with a FerryError on failure. */
   done: Promise<void>;
   kill(): void;
@@ -23,10 +25,14 @@ export type Transport = 'lazy' | 'dd' | 'direct';
 /**
  * Re-blocks a pipe lazily: grows it to 1 MiB (F_SETPIPE_SZ, Linux) and, while the writer is slow,
  * reads only every 4 ms, so git's small writes pile up in the pipe without waking anyone. Where the
- * pipe cannot grow, a 4 ms pause would stall git on a full 64 KiB pipe, so it reads eagerly (as dd).
+ * pipe cannot grow (other systems, a per-user pipe quota), a 4 ms pause would stall git on a full
+ * 64 KiB pipe, so it becomes dd instead.
  */
 const LAZY_REBLOCK = `
-my $lazy = $^O eq 'linux' && fcntl(STDIN, 1031, 1048576);
+unless ($^O eq 'linux' && fcntl(STDIN, 1031, 1048576)) {
+  open STDERR, '>', '/dev/null';
+  exec 'dd', 'ibs=64k', 'obs=1M' or exit 127;
+}
 binmode STDIN; binmode STDOUT;
 my $buf;
 while (1) {
@@ -38,15 +44,19 @@ while (1) {
     defined $w or die "ferry-reblock: write: $!\n";
     $off += $w;
   }
-  select(undef, undef, undef, 0.004) if $lazy && $n < 524288;
+  select(undef, undef, undef, 0.004) if $n < 524288;
 }`;
 
 // dd's `obs` ≠ `ibs` is POSIX accumulate mode (GNU and BSD alike). Reports go to /dev/null, so the
-// stderr that reaches us is git's.
+// stderr that reaches us is git's. bash traps TERM with a no-op: a TERM sent to the group ends git and
+// the re-blocker, and bash, still alive, reaps them before it exits (no orphans, no zombies).
 const PIPELINES: Record<Exclude<Transport, 'direct'>, string> = {
-  lazy: 'set -o pipefail; reblock="$1"; shift; git "$@" | perl -e "$reblock"',
-  dd: 'set -o pipefail; shift; git "$@" | dd ibs=64k obs=1M 2>/dev/null',
+  lazy: 'trap : TERM; set -o pipefail; reblock="$1"; shift; git "$@" | perl -e "$reblock"',
+  dd: 'trap : TERM; set -o pipefail; shift; git "$@" | dd ibs=64k obs=1M 2>/dev/null',
 };
+
+/** After a TERM, how long the pipeline gets before it is killed outright. */
+const KILL_GRACE_MS = 2000;
 
 /**
  * `git archive` straight from the bare mirror's object database: no checkout, no temp files.
@@ -66,7 +76,7 @@ export function archiveStream(gitDir: string, commit: string, format: ArchiveFor
   const transport = options.transport ?? reblocker();
   if (transport === 'direct') {
     const git = spawn('git', args, { cwd: gitDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    return { stdout: git.stdout, done: handled(exited(git, 'Archiving')), kill: () => git.kill('SIGKILL') };
+    return { stdout: git.stdout, pid: git.pid, done: handled(exited(git, 'Archiving')), kill: () => git.kill('SIGKILL') };
   }
   const shell = spawn('bash', ['-c', PIPELINES[transport], 'ferry-archive', LAZY_REBLOCK, ...args], {
     cwd: gitDir,
@@ -77,6 +87,7 @@ export function archiveStream(gitDir: string, commit: string, format: ArchiveFor
   });
   return {
     stdout: shell.stdout,
+    pid: shell.pid,
     // When the reader stops early (size limit, failed upload) the processes die of SIGPIPE or SIGKILL
     // before anyone awaits `done`, and that rejection must not count as unhandled.
     done: handled(exited(shell, 'Archiving')),
@@ -88,6 +99,8 @@ let detected: Transport | undefined;
 
 /** The best transport this machine has, checked once per process (the warm-up does it at start). */
 export function reblocker(): Transport {
+  // On Windows a `bash` on PATH may be WSL's, which cannot run this git on these paths.
+  if (process.platform === 'win32') return 'direct';
   detected ??= works('perl -e 1') ? 'lazy' : works('dd if=/dev/null of=/dev/null ibs=64k obs=1M 2>/dev/null') ? 'dd' : 'direct';
   return detected;
 }
@@ -96,13 +109,18 @@ function works(script: string): boolean {
   return spawnSync('bash', ['-c', `set -o pipefail; ${script}`], { stdio: 'ignore' }).status === 0;
 }
 
+/** TERM to the whole group (bash reaps git and the re-blocker), KILL if it is still there after a grace period. */
 function killGroup(child: ChildProcess): void {
-  if (child.pid === undefined || child.exitCode !== null) return;
-  try {
-    process.kill(-child.pid, 'SIGKILL');
-  } catch {
-    child.kill('SIGKILL');
-  }
+  const signal = (name: NodeJS.Signals): void => {
+    if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    try {
+      process.kill(-child.pid, name);
+    } catch {
+      child.kill(name);
+    }
+  };
+  signal('SIGTERM');
+  setTimeout(() => signal('SIGKILL'), KILL_GRACE_MS).unref();
 }
 
 function handled<T>(promise: Promise<T>): Promise<T> {

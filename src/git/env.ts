@@ -18,6 +18,10 @@ export function gitEnv(options: { allowHttp: boolean }): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
+    // Set by the operator (bootstrap), never by users: where a git shipped as a layer finds its libraries
+    // and helper programs.
+    ...(process.env.LD_LIBRARY_PATH && { LD_LIBRARY_PATH: process.env.LD_LIBRARY_PATH }),
+    ...(process.env.GIT_EXEC_PATH && { GIT_EXEC_PATH: process.env.GIT_EXEC_PATH }),
     LANG: 'C',
     LC_ALL: 'C',
     GIT_TERMINAL_PROMPT: '0',

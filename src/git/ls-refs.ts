@@ -40,8 +40,8 @@ const agents = {
  */
 export async function lsRefsV2(fetchUrl: string, patterns: readonly string[], options: LsRefsOptions): Promise<RemoteRef[] | undefined> {
   options.signal?.throwIfAborted();
-  // node:http ignores proxy variables. git's scrubbed environment (env.ts) drops them today, but an
-  // operator who sets one expects it honoured: this path steps aside rather than silently bypass it.
+  // node:http ignores proxy variables, and so does git here (env.ts drops them). A proxy variable still
+  // switches this path off, so that proxy support, if it comes, has one place to live: git's environment.
   const env = options.env ?? process.env;
   if (PROXY_VARIABLES.some((name) => env[name])) return undefined;
   const prefixes = [...new Set(patterns.map((p) => p.replace(/\^\{\}$/, '')))];

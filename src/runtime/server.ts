@@ -22,6 +22,9 @@ export interface RuntimeOptions {
   log(line: string): void;
 }
 
+/** How long POST /initialize waits for the warm-up before answering anyway. */
+const WARM_UP_WAIT_MS = 2000;
+
 // FC limits a synchronous event to 32 MB; our events are a few KB, so refuse anything large early.
 const MAX_EVENT_BYTES = 1024 * 1024;
 
@@ -55,8 +58,11 @@ export function createRuntimeServer(options: RuntimeOptions): Server {
 async function handle(req: IncomingMessage, path: string, context: RequestContext, options: RuntimeOptions): Promise<Response> {
   if (req.method === 'POST' && path === '/initialize') {
     await readBody(req, MAX_EVENT_BYTES);
-    // FC's initializer hook: this invocation carries the instance's first credentials.
-    await options.warmUp?.(context.credentials);
+    // FC's initializer hook: this invocation carries the instance's first credentials. The warm-up gets
+    // a short head start and then goes on in the background: a slow OSS endpoint must never make FC
+    // report an initialisation failure (its limit is InitializationTimeout, 10 s in our deploy files).
+    const warming = options.warmUp?.(context.credentials);
+    if (warming) await Promise.race([warming, new Promise((resolve) => setTimeout(resolve, WARM_UP_WAIT_MS).unref())]);
     return new Response(null, { status: 200 });
   }
   if (req.method !== 'POST' || path !== '/invoke') {

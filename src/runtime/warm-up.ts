@@ -14,22 +14,27 @@ export interface WarmUpDeps {
  * What the first request on a fresh instance would otherwise pay for, done while the instance is idle:
  * loading the web Request/Response classes (undici, on first use), probing for bash and perl, checking
  * git's version, and one OSS read, which loads the SDK's request path and opens the keep-alive
- * connection to the (internal) endpoint. About 40 ms off the first POST /jobs locally; more in production, where that connection
- * is a TCP (and maybe TLS) handshake away. Best effort: a failure here is only a slower first request.
+ * connection to the (internal) endpoint. About 40 ms off the first POST /jobs locally; more in
+ * production, where that connection is a TCP (and maybe TLS) handshake away. Best effort: a failure
+ * is logged (every one of them) and costs only a slower first request.
  */
 export async function warmUp(deps: WarmUpDeps, credentials: OssCredentials | undefined): Promise<void> {
   reblocker();
-  // An unusable git is reported (logged) at start, after the rest is warm; every job gets GIT_FAILED.
-  const git = assertSupportedGit();
-  git.catch(() => undefined);
-  await (await deps.api(new Request('http://warm-up.invalid/healthz'), { credentials: undefined, requestId: 'warm-up' })).text();
-  let store: ObjectStore;
-  try {
-    store = deps.storeFor(credentials);
-  } catch {
-    return git; // no storage yet: the worker answers 503 STORAGE_NOT_CONFIGURED until it has some
-  }
-  // A key that never exists: the answer is a 404, read as "absent".
-  await store.getText('jobs/.warm-up');
-  await git;
+  const steps = await Promise.allSettled([
+    // An unusable git is reported at start; every job then gets GIT_FAILED.
+    assertSupportedGit(),
+    (async () => {
+      await (await deps.api(new Request('http://warm-up.invalid/healthz'), { credentials: undefined, requestId: 'warm-up' })).text();
+      let store: ObjectStore;
+      try {
+        store = deps.storeFor(credentials);
+      } catch {
+        return; // no storage yet: the worker answers 503 STORAGE_NOT_CONFIGURED until it has some
+      }
+      // A key that never exists: the answer is a 404, read as "absent".
+      await store.getText('jobs/.warm-up');
+    })(),
+  ]);
+  const failures = steps.flatMap((step) => (step.status === 'rejected' ? [step.reason as unknown] : []));
+  if (failures.length > 0) throw new AggregateError(failures, failures.map((failure) => String(failure)).join('; '));
 }

@@ -1,7 +1,7 @@
 import type { ObjectStore } from './client.js';
 
 export interface UploadOptions {
-  /** The largest part; parts start smaller and grow to it (see `partSizes`). */
+  /** The largest part; parts start smaller and grow to it (see `partSizeFor`). */
   partSize: number;
   partsInFlight: number;
   headers?: Record<string, string>;
@@ -30,6 +30,16 @@ export function partSizeFor(number: number, max: number): number {
   const cap = Math.max(MIN_PART, max);
   const first = Math.min(FIRST_PART, cap);
   return Math.min(cap, first * 2 ** Math.floor((number - 1) / PARTS_PER_SIZE));
+}
+
+/** OSS takes at most this many parts per upload. */
+export const MAX_PARTS = 10_000;
+
+/** The most bytes `MAX_PARTS` parts of the `partSizeFor` schedule hold. */
+export function multipartCapacity(max: number): number {
+  let total = 0;
+  for (let n = 1; n <= MAX_PARTS; n++) total += partSizeFor(n, max);
+  return total;
 }
 
 /**

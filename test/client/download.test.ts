@@ -158,6 +158,30 @@ describe('download', () => {
     expect(requests[3]!.range).toMatch(/^bytes=[1-9]\d*-$/);
   });
 
+  it('finishes without another request when every byte arrived before the connection failed', async () => {
+    behave = (req, res) => {
+      // OSS answers a range that starts at the end with 416: asking would fail a complete download.
+      if (req.headers.range) return void res.writeHead(416).end();
+      // One byte more announced than sent, then the connection drops: the body is complete all the same.
+      res.writeHead(200, { 'content-length': body.length + 1 });
+      res.write(body, () => setTimeout(() => res.socket?.destroy(), 20));
+    };
+    const dest = join(work, 'complete-then-cut.zip');
+    const result = await download({ url: `${base}/c.zip`, dest, sha256, size: body.length, backoffMs: 10 });
+    expect(result).toEqual({ path: dest, size: body.length, sha256 });
+    expect(requests).toHaveLength(1);
+  });
+
+  it('refuses, at once, a redirect to anything but http(s)', async () => {
+    behave = (_req, res) => void res.writeHead(302, { location: 'file:///etc/passwd' }).end();
+    const dest = join(work, 'file-redirect.zip');
+    await expect(download({ url: `${base}/r.zip`, dest, sha256, size: body.length, backoffMs: 10 })).rejects.toMatchObject({
+      code: 'DOWNLOAD_FAILED',
+      message: expect.stringContaining('file: address'),
+    });
+    expect(requests).toHaveLength(1);
+  });
+
   it('fails at once, without retrying, when the file cannot be written', async () => {
     behave = (req, res) => serve(req, res);
     const dest = join(work, 'unwritable.zip');

@@ -194,6 +194,30 @@ describe('hostile tar.gz', () => {
     expect(warnings).toHaveLength(2);
   });
 
+  it('skips links that escape only through another link (d/l -> .., m -> d/l/..), and loops', async () => {
+    const file = await write('chain.tar.gz', makeTarGz([
+      { path: 'top/', type: 'Directory' },
+      { path: 'top/d/', type: 'Directory' },
+      { path: 'top/d/a.txt', data: 'a' },
+      { path: 'top/d/l', type: 'SymbolicLink', linkpath: '..' }, // the root itself: inside, kept
+      { path: 'top/m', type: 'SymbolicLink', linkpath: 'd/l/..' }, // reads as `d`, leads to the root's parent
+      { path: 'top/n', type: 'SymbolicLink', linkpath: 'd/l/d/a.txt' }, // through the link, still inside: kept
+      { path: 'top/p', type: 'SymbolicLink', linkpath: 'q' },
+      { path: 'top/q', type: 'SymbolicLink', linkpath: 'p' }, // a loop
+    ]));
+    const warnings: string[] = [];
+    const dir = join(work, 'tar-chain');
+    await extractArchive(file, 'tar.gz', dir, { onWarning: (m) => warnings.push(m) });
+    expect((await readdir(dir)).sort()).toEqual(['d', 'n']);
+    expect(await readlink(join(dir, 'd/l'))).toBe('..');
+    expect(await readFile(join(dir, 'n'), 'utf8')).toBe('a');
+    expect(warnings.sort()).toEqual([
+      expect.stringMatching(/^skipped top\/m: symlink to d\/l\/\.\. points outside/),
+      expect.stringMatching(/^skipped top\/p: /),
+      expect.stringMatching(/^skipped top\/q: /),
+    ]);
+  });
+
   it('a damaged archive fails with EXTRACT_FAILED and leaves nothing behind', async () => {
     const good = makeTarGz([{ path: 'top/a.txt', data: 'x'.repeat(5000) }]);
     const file = await write('broken.tar.gz', good.subarray(0, good.length - 20));

@@ -31,8 +31,10 @@ function workerEnv(extra: Record<string, string> = {}): Record<string, string> {
     FERRY_WORK_DIR: workDir,
     FERRY_ALLOWED_HOSTS: `github.com,${git.host}`,
     FERRY_ALLOW_HTTP: '1',
-    // Small parts so the 10k-file repository goes through real multipart upload.
+    // Small parts so the 10k-file repository goes through real multipart upload (10,000 of them hold
+    // ~1.2 GiB, so the archive limit comes down with them: the worker refuses a pairing OSS could not take).
     FERRY_PART_SIZE: String(128 * 1024),
+    FERRY_MAX_ARCHIVE_BYTES: String(512 * 1024 * 1024),
     ...extra,
   };
 }

@@ -248,6 +248,19 @@ describe('odd answers: undefined, and resolveRef goes through git', () => {
     expect(fake.log).toContain('GET /fixtures/basic.git/info/refs?service=git-upload-pack git');
   });
 
+  it('says so in the log once per host when git had to list a working repository, not for a missing one', async () => {
+    answer = ok('');
+    const lines: string[] = [];
+    const log = (line: string): void => void lines.push(line);
+    // A repository that does not exist falls back too, and that is no news.
+    await expect(resolveRef(repoAt(fake.url, 'fixtures/nope'), { kind: 'default' }, { ...options, log })).rejects.toMatchObject({ code: 'REPO_NOT_FOUND' });
+    expect(lines).toEqual([]);
+    const repo = repoAt(fake.url, 'fixtures/basic');
+    await resolveRef(repo, { kind: 'default' }, { ...options, log });
+    await resolveRef(repo, { kind: 'default' }, { ...options, log });
+    expect(lines).toEqual([expect.stringMatching(new RegExp(`^ls-refs: ${repo.host.replace(/\./g, '\\.')} gave no clean protocol v2 answer`))]);
+  });
+
   it('gives up at its deadline (resolveRef: after min(timeoutMs, 10 s), then git with its own timeout)', async () => {
     answer = () => {}; // never answers
     const repo = repoAt(fake.url, 'fixtures/basic');

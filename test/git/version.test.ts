@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { assertSupportedGit, isSupportedGit, parseGitVersion } from '../../src/git/version.js';
+import { assertSupportedGit, checkGitVersion, isSupportedGit, parseGitVersion } from '../../src/git/version.js';
 
 describe('git version', () => {
   it.each([
@@ -26,7 +26,23 @@ describe('git version', () => {
     expect(isSupportedGit(version)).toBe(supported);
   });
 
-  it("accepts this machine's git", async () => {
+  it("accepts this machine's git, run in the environment real git runs get", async () => {
+    await expect(checkGitVersion()).resolves.toBeUndefined();
     await expect(assertSupportedGit()).resolves.toBeUndefined();
+  });
+
+  // The runner is injected here: an old or missing git cannot be installed for a test.
+  it('refuses a too old git, saying which and what to do', async () => {
+    await expect(checkGitVersion(async () => 'git version 2.20.1\n')).rejects.toMatchObject({
+      code: 'GIT_FAILED',
+      message: expect.stringMatching(/git version 2\.20\.1.*older than 2\.32.*Install a newer git/),
+    });
+  });
+
+  it('tells a missing git from one that does not run', async () => {
+    const enoent = Object.assign(new Error('spawn git ENOENT'), { code: 'ENOENT' });
+    await expect(checkGitVersion(() => Promise.reject(enoent))).rejects.toMatchObject({ code: 'GIT_FAILED', message: expect.stringContaining('not installed') });
+    const broken = Object.assign(new Error('Command failed: error while loading shared libraries'), { code: 127 });
+    await expect(checkGitVersion(() => Promise.reject(broken))).rejects.toMatchObject({ code: 'GIT_FAILED', message: expect.stringContaining('does not run') });
   });
 });

@@ -1,9 +1,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, type OssCredentials } from '../../src/config.js';
+import { FerryError } from '../../src/errors.js';
 import { startOssServer, type OssServer } from '../../src/local/oss/index.js';
 import { createRuntimeServer } from '../../src/runtime/server.js';
 import { warmUp } from '../../src/runtime/warm-up.js';
@@ -53,14 +55,37 @@ describe('warm-up', () => {
     expect(reads).toEqual(['jobs/.warm-up → absent']);
   });
 
-  it('is a no-op for storage when none is configured, and never throws', async () => {
+  it('is a no-op for storage when none is configured; the worker logs failures instead of throwing', async () => {
     const worker = createWorker(loadConfig({ FERRY_WORK_DIR: join(dir, 'work') }), () => undefined);
-    await expect(worker.warmUp(undefined)).resolves.toBeUndefined();
+    const unconfigured = (): ObjectStore => {
+      throw new FerryError('STORAGE_NOT_CONFIGURED', 'no storage');
+    };
+    await expect(warmUp({ api: worker.api, storeFor: unconfigured }, undefined)).resolves.toBeUndefined();
     // Broken storage (a key the store refuses) is logged, not thrown.
     const lines: string[] = [];
     const refused = createWorker(loadConfig({ ...ossEnv(oss, { accessKeyId: 'LTAI-nobody', accessKeySecret: 'x' }), FERRY_WORK_DIR: join(dir, 'work') }), (line) => lines.push(line));
     await expect(refused.warmUp(undefined)).resolves.toBeUndefined();
-    expect(lines.join('\n')).toMatch(/^warm-up: /m);
+    expect(lines.join('\n')).toMatch(/^warm-up: .*(InvalidAccessKeyId|STORAGE_FAILED|refused|403)/im);
+  });
+
+  it('POST /initialize answers within seconds even when OSS never answers (FC allows the initializer 10 s)', async () => {
+    // An endpoint that accepts connections and never says a word: the fault cannot be had from the real store.
+    const silent = net.createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const endpoint = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    const worker = createWorker(loadConfig({ ...ossEnv(oss, KEY), FERRY_OSS_ENDPOINT: endpoint, FERRY_WORK_DIR: join(dir, 'work') }), () => undefined);
+    const server = createRuntimeServer({ api: worker.api, runJob: worker.runJob, warmUp: worker.warmUp, dispatchSecret: undefined, httpApi: true, log: () => undefined });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const started = Date.now();
+      const response = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/initialize`, { method: 'POST' });
+      expect(response.status).toBe(200);
+      expect(Date.now() - started).toBeLessThan(5000);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+      silent.close();
+    }
   });
 
   it('runs on POST /initialize with the credentials FC sends in x-fc-* headers', async () => {

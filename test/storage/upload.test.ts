@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { startOssServer, type OssServer } from '../../src/local/oss/index.js';
 import { createObjectStore, storageTarget, type ObjectStore } from '../../src/storage/client.js';
-import { partSizeFor, uploadStream } from '../../src/storage/upload.js';
+import { multipartCapacity, partSizeFor, uploadStream } from '../../src/storage/upload.js';
 import { ossEnv } from '../helpers/oss-env.js';
 
 const KEY = { accessKeyId: 'LTAI-upload', accessKeySecret: 'upload-secret' };
@@ -126,10 +126,12 @@ describe('uploadStream', () => {
     // A maximum below 1 MiB is used from the first part; never below OSS's 100 KB minimum.
     expect(partSizeFor(1, 200 * 1024)).toBe(200 * 1024);
     expect(partSizeFor(1, 10)).toBe(100 * 1024);
-    // 10,000 parts (OSS's limit) at the default maximum hold far more than the 2 GiB archive limit.
-    let total = 0;
-    for (let n = 1; n <= 10_000; n++) total += partSizeFor(n, 8 * MiB);
-    expect(total).toBeGreaterThan(50 * 1024 ** 3);
+    // 10,000 parts (OSS's limit) at the default maximum hold far more than the 2 GiB archive limit;
+    // at the smallest allowed maximum they do not, and the config refuses that pairing up front.
+    expect(multipartCapacity(8 * MiB)).toBeGreaterThan(50 * 1024 ** 3);
+    expect(multipartCapacity(100 * 1024)).toBeLessThan(2 * 1024 ** 3);
+    expect(() => loadConfig({ FERRY_PART_SIZE: String(100 * 1024) })).toThrow(/FERRY_PART_SIZE=102400 fits at most \d+ bytes in OSS's 10000 parts, less than FERRY_MAX_ARCHIVE_BYTES/);
+    expect(loadConfig({ FERRY_PART_SIZE: String(100 * 1024), FERRY_MAX_ARCHIVE_BYTES: String(512 * MiB) }).oss.partSize).toBe(100 * 1024);
   });
 
   it('aborts the multipart upload when the source fails: no object, no parts left', async () => {
