@@ -1,99 +1,35 @@
-import { createHash, randomBytes, randomInt } from 'node:crypto';
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import OSS from 'ali-oss';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type OSS from 'ali-oss';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startOssServer, type OssServer } from '../../src/local/oss/index.js';
+import { OPEN_AHEAD } from '../../src/local/oss/segments.js';
+import { KB, KEY, PARTS_ON_DISK, clientOf, collect, errorOf, filesOf as filesIn, multipartEtag, pathClientOf, putMultipart as putWith, threeParts, uploadParts } from './_oss.js';
 
 // Completed multipart objects are kept as their part files; these read them back through ali-oss
 // exactly as objects written by PutObject are read (see oss.test.ts for the rest of the store).
 
-const KEY = { accessKeyId: 'LTAI-local-test', accessKeySecret: 'local-secret' };
 const BUCKET = 'ferry-mp';
-const KB = 1024;
 
 let server: OssServer;
 let dataDir: string;
-let scratch: string;
 
-function client(): OSS {
-  return new OSS({ endpoint: server.endpoint, region: server.region, bucket: BUCKET, ...KEY });
-}
-
-/** Path-style on a host name: what ali-oss needs to sign V1 URLs. */
-function pathClient(): OSS {
-  return new OSS({ endpoint: server.pathStyleEndpoint, region: server.region, bucket: BUCKET, ...KEY, sldEnable: true } as OSS.Options);
-}
-
-async function errorOf(promise: Promise<unknown>): Promise<{ code?: string; status?: number }> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as { code?: string; status?: number };
-  }
-  throw new Error('expected the call to fail');
-}
-
-const md5 = (data: Buffer): Buffer => createHash('md5').update(data).digest();
-const multipartEtag = (parts: Buffer[]): string => `"${md5(Buffer.concat(parts.map(md5))).toString('hex').toUpperCase()}-${parts.length}"`;
-
-/** Three parts as OSS requires them (100 KB+ but the last), the last of a random size. */
-const threeParts = (): Buffer[] => [randomBytes(150 * KB), randomBytes(150 * KB), randomBytes(randomInt(1, 150 * KB))];
-
-/** Initiates an upload and uploads `parts`; completing is left to the test. */
-async function uploadParts(oss: OSS, key: string, parts: Buffer[], init: OSS.InitMultipartUploadOptions = {}) {
-  const { uploadId } = await oss.initMultipartUpload(key, init);
-  const file = join(scratch, `${randomBytes(4).toString('hex')}.bin`);
-  await writeFile(file, Buffer.concat(parts));
-  const done: { number: number; etag: string }[] = [];
-  let offset = 0;
-  for (const [index, part] of parts.entries()) {
-    const result = await oss.uploadPart(key, uploadId, index + 1, file, offset, offset + part.length);
-    done.push({ number: index + 1, etag: result.etag });
-    offset += part.length;
-  }
-  await rm(file);
-  return { uploadId, done };
-}
-
-async function putMultipart(key: string, parts: Buffer[], init: OSS.InitMultipartUploadOptions = {}): Promise<void> {
-  const oss = client();
-  const { uploadId, done } = await uploadParts(oss, key, parts, init);
-  await oss.completeMultipartUpload(key, uploadId, done);
-}
-
-/** The key's files in the bucket folder, hash and random names masked: `K.json`, `K.*.parts/1.*.bin` … */
-async function filesOf(key: string): Promise<string[]> {
-  const id = createHash('sha256').update(key).digest('hex');
-  const bucketDir = join(dataDir, BUCKET);
-  const names: string[] = [];
-  for (const name of (await readdir(bucketDir)).filter((entry) => entry.startsWith(`${id}.`))) {
-    const inside = (await stat(join(bucketDir, name))).isDirectory() ? (await readdir(join(bucketDir, name))).map((file) => `${name}/${file}`) : [name];
-    names.push(...inside);
-  }
-  return names.map((name) => name.replace(id, 'K').replace(/[0-9a-f]{16}/g, '*')).sort();
-}
-
-const PARTS_ON_DISK = ['K.*.parts/1.*.bin', 'K.*.parts/2.*.bin', 'K.*.parts/3.*.bin', 'K.json'];
-
-async function collect(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
+const client = (): OSS => clientOf(server, BUCKET);
+const pathClient = (): OSS => pathClientOf(server, BUCKET);
+const filesOf = (key: string): Promise<string[]> => filesIn(join(dataDir, BUCKET), key);
+const putMultipart = (key: string, parts: Buffer[], init: OSS.InitMultipartUploadOptions = {}): Promise<void> => putWith(client(), key, parts, init);
 
 beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'ferry-oss-mp-'));
-  scratch = await mkdtemp(join(tmpdir(), 'ferry-oss-mp-src-'));
   server = await startOssServer({ dataDir, credentials: [KEY], buckets: [BUCKET] });
 });
 
 afterAll(async () => {
   await server?.close();
   await rm(dataDir, { recursive: true, force: true });
-  await rm(scratch, { recursive: true, force: true });
 });
 
 describe('a completed multipart object', () => {
@@ -156,7 +92,8 @@ describe('a completed multipart object', () => {
     ['across all three parts', () => `bytes=100-${p1 + p2 + 1}`, () => [100, p1 + p2 + 1]],
     ['the whole object as a range', () => 'bytes=0-', () => [0, size - 1]],
     ['open from inside part 2', () => `bytes=${p1 + 7}-`, () => [p1 + 7, size - 1]],
-    ['a suffix reaching into part 2', () => `bytes=-${size - p1 + 5}`, () => [p1 - 5, size - 1]],
+    ['a suffix starting 5 bytes before part 2', () => `bytes=-${size - p1 + 5}`, () => [p1 - 5, size - 1]],
+    ['a suffix starting inside part 2', () => `bytes=-${size - p1 - 5}`, () => [p1 + 5, size - 1]],
     ['a suffix larger than the object', () => `bytes=-${size + 10}`, () => [0, size - 1]],
     ['an end past the object', () => `bytes=${size - 3}-${size + 1000}`, () => [size - 3, size - 1]],
   ])('answers a range %s with 206', async (_, range, expected) => {
@@ -221,14 +158,19 @@ describe('replacing and removing multipart objects', () => {
     await oss.delete('mp/subset.bin');
   });
 
-  it('lets a download that started before a delete finish with the old bytes', async () => {
+  it.each([
+    ['a delete', (oss: OSS) => oss.delete('mp/busy.bin'), [] as string[]],
+    ['an overwrite', (oss: OSS) => oss.put('mp/busy.bin', Buffer.from('new')), ['K.*.bin', 'K.json']],
+  ])(`lets a download of more parts than the ${OPEN_AHEAD} a GET opens ahead finish across %s with the old bytes`, async (_, change, after) => {
     const oss = client();
-    const parts = [randomBytes(4096 * KB), randomBytes(4096 * KB), randomBytes(1000 * KB)];
+    const parts = Array.from({ length: 3 * OPEN_AHEAD }, () => randomBytes(1024 * KB));
     await putMultipart('mp/busy.bin', parts);
     const { stream } = await oss.getStream('mp/busy.bin');
-    await oss.delete('mp/busy.bin');
-    expect(await filesOf('mp/busy.bin')).toEqual([]);
+    await change(oss);
     expect((await collect(stream as Readable)).equals(Buffer.concat(parts))).toBe(true);
+    // The old parts are removed once the download is done.
+    await vi.waitFor(async () => expect(await filesOf('mp/busy.bin')).toEqual(after));
+    await oss.delete('mp/busy.bin');
   });
 
   it('refuses to complete onto an existing key with x-oss-forbid-overwrite, changing nothing', async () => {
@@ -257,5 +199,40 @@ describe('replacing and removing multipart objects', () => {
     expect(await filesOf('mp/late.bin')).toEqual(['K.*.bin', 'K.json']);
     await oss.abortMultipartUpload('mp/late.bin', uploadId);
     await oss.delete('mp/late.bin');
+  });
+
+  it('answers one of two concurrent completions of one upload with 404 NoSuchUpload, as OSS does', async () => {
+    const oss = client();
+    const parts = threeParts();
+    const { uploadId, done } = await uploadParts(oss, 'mp/twice.bin', parts);
+    const results = await Promise.allSettled([oss.completeMultipartUpload('mp/twice.bin', uploadId, done), oss.completeMultipartUpload('mp/twice.bin', uploadId, done)]);
+    const won = results.filter((result) => result.status === 'fulfilled');
+    const lost = results.flatMap((result) => (result.status === 'rejected' ? [result.reason as unknown] : []));
+    expect(won).toHaveLength(1);
+    expect(lost).toMatchObject([{ status: 404, code: 'NoSuchUpload' }]);
+    expect((await oss.get('mp/twice.bin')).content.equals(Buffer.concat(parts))).toBe(true);
+    expect(await filesOf('mp/twice.bin')).toEqual(PARTS_ON_DISK);
+    await oss.delete('mp/twice.bin');
+  });
+
+  it('lets a part racing a completion either land before it or fail with NoSuchUpload, leaving nothing behind', async () => {
+    const oss = client();
+    const parts = threeParts();
+    const { uploadId, done } = await uploadParts(oss, 'mp/late-part.bin', parts);
+    const extra = join(dataDir, '..', `ferry-oss-late-part-${process.pid}.bin`);
+    await writeFile(extra, randomBytes(10));
+    try {
+      const [part, completed] = await Promise.allSettled([oss.uploadPart('mp/late-part.bin', uploadId, 4, extra, 0, 10), oss.completeMultipartUpload('mp/late-part.bin', uploadId, done)]);
+      expect(completed.status).toBe('fulfilled');
+      if (part.status === 'rejected') expect(part.reason).toMatchObject({ status: 404, code: 'NoSuchUpload' });
+    } finally {
+      await rm(extra, { force: true });
+    }
+    // Part 4 was not in the completion: it is not part of the object, whenever it arrived.
+    expect(await filesOf('mp/late-part.bin')).toEqual(PARTS_ON_DISK);
+    expect((await oss.get('mp/late-part.bin')).content.equals(Buffer.concat(parts))).toBe(true);
+    expect(await readdir(join(dataDir, '.uploads'))).toEqual([]);
+    expect(await readdir(join(dataDir, '.tmp'))).toEqual([]);
+    await oss.delete('mp/late-part.bin');
   });
 });

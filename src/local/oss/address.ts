@@ -15,7 +15,7 @@ const MAX_KEY_BYTES = 1023;
  */
 const VIRTUAL_HOST = /^([a-z0-9][a-z0-9-]{1,61}[a-z0-9])\.(?:oss-[a-z0-9-]+\.aliyuncs\.com|localhost)$/;
 
-function isValidBucketName(name: string): boolean {
+export function isValidBucketName(name: string): boolean {
   return BUCKET_NAME.test(name);
 }
 

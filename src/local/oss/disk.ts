@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { readFile, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { readFile, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -66,12 +66,23 @@ export async function removeTreeQuietly(path: string): Promise<void> {
   await rm(path, { recursive: true, force: true }).catch(() => undefined);
 }
 
-/** Reads a JSON record; `undefined` when it does not exist (or is not valid JSON, e.g. hand-edited). */
-export async function readRecord<T>(path: string): Promise<T | undefined> {
+/** Removes everything in `folder` but the entries named in `keep`, ignoring failures like `removeQuietly`. */
+export async function keepOnly(folder: string, keep: readonly string[]): Promise<void> {
+  const kept = new Set(keep);
+  const names = await readdir(folder).catch(() => [] as string[]);
+  await Promise.all(names.filter((name) => !kept.has(name)).map((name) => removeTreeQuietly(join(folder, name))));
+}
+
+/**
+ * Reads a JSON record; `undefined` when it does not exist, or is not a file of valid JSON (e.g. edited
+ * by hand). The caller still checks its shape (records.ts) before acting on it.
+ */
+export async function readRecord(path: string): Promise<unknown> {
   try {
-    return JSON.parse(await readFile(path, 'utf8')) as T;
+    return JSON.parse(await readFile(path, 'utf8')) as unknown;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT' || error instanceof SyntaxError) return undefined;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'EISDIR' || error instanceof SyntaxError) return undefined;
     throw error;
   }
 }

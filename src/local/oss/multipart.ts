@@ -3,7 +3,7 @@ import { fileAlreadyExists, invalidArgument } from './errors.js';
 import { isForbidOverwrite, objectHeadersFrom, readSmallBody, sendEmpty, sendXml, type OssContext } from './http.js';
 import { receiveVerified } from './objects.js';
 import { queryGet } from './query.js';
-import type { ObjectData } from './types.js';
+import type { Place } from './store.js';
 import { parseCompleteMultipart, type XmlElement } from './xml.js';
 
 const MAX_PART_NUMBER = 10_000;
@@ -52,11 +52,9 @@ export async function completeUpload(ctx: OssContext): Promise<void> {
   const upload = await ctx.uploads.get(queryGet(ctx.query, 'uploadId') ?? '', bucket, key);
   const parts = parseCompleteMultipart(await readSmallBody(ctx.req, MAX_COMPLETE_BODY));
   const forbidOverwrite = upload.forbidOverwrite || isForbidOverwrite(ctx.req);
-  const claim = async (folder: string): Promise<ObjectData> => {
-    const claimed = await ctx.uploads.claim(upload, parts, folder);
-    return { ...claimed, type: 'Multipart', headers: upload.headers };
-  };
-  const meta = await ctx.store.commitMultipart(bucket, key, claim, forbidOverwrite);
+  const place: Place = (folder, write) =>
+    ctx.uploads.complete(upload, parts, folder, (claimed) => write({ ...claimed, type: 'Multipart', headers: upload.headers }));
+  const meta = await ctx.store.commitMultipart(bucket, key, place, forbidOverwrite);
   ctx.res.setHeader('etag', meta.etag);
   sendXml(ctx.res, 200, 'CompleteMultipartUploadResult', [
     ['Location', `/${bucket}/${key}`],

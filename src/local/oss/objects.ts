@@ -1,8 +1,9 @@
+import { validateHeaderValue } from 'node:http';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { assertObjectKey } from './address.js';
 import { receiveBody, removeQuietly, type ReceivedBody } from './disk.js';
-import { OssError, fileAlreadyExists, noSuchKey } from './errors.js';
+import { OssError, fileAlreadyExists, invalidArgument, noSuchKey } from './errors.js';
 import { isForbidOverwrite, objectHeadersFrom, requestHeader, sendEmpty, type OssContext } from './http.js';
 import { queryGet } from './query.js';
 import type { ObjectMeta } from './types.js';
@@ -77,7 +78,14 @@ function responseHeaders(ctx: OssContext, meta: ObjectMeta): Record<string, stri
   };
   for (const [param, name] of Object.entries(RESPONSE_OVERRIDES)) {
     const value = queryGet(ctx.query, param);
-    if (value !== undefined) headers[name] = value;
+    if (value === undefined) continue;
+    // Checked with writeHead's own rule (Latin-1, no control characters), before any file is opened.
+    try {
+      validateHeaderValue(name, value);
+    } catch {
+      throw invalidArgument(`${param} must be a valid HTTP header value: Latin-1 text without control characters.`, param, value);
+    }
+    headers[name] = value;
   }
   return headers;
 }
@@ -147,7 +155,15 @@ async function sendObject(ctx: OssContext, meta: ObjectMeta, withBody: boolean):
   }
   if (range) headers['content-range'] = `bytes ${start}-${end}/${meta.size}`;
   headers['content-length'] = String(end - start + 1);
-  ctx.res.writeHead(range ? 206 : 200, headers);
+  try {
+    ctx.res.writeHead(range ? 206 : 200, headers);
+  } catch (error) {
+    // The files are open and nothing will read them: destroying the body closes them. writeHead may
+    // have set some headers before it threw (e.g. on a stored value it refuses); the error has none.
+    body?.destroy();
+    for (const name of Object.keys(headers)) ctx.res.removeHeader(name);
+    throw error;
+  }
   if (!body) {
     ctx.res.end();
     return true;

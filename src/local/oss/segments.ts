@@ -15,14 +15,17 @@ interface Piece {
 }
 
 /**
- * Files opened before the response starts. An open handle survives the unlink of an overwrite or
- * delete, so objects of up to this many parts always stream whole; past it, the remaining files
- * are opened as the stream reaches them (bounding descriptors per GET), and one removed by then
- * ends the stream with an error: the client sees a cut-off body, never wrong bytes.
+ * Files opened before the response starts, so that one already gone (its record was replaced
+ * meanwhile) is noticed before anything is sent. The rest are opened as the stream reaches them: a
+ * GET holds at most this many descriptors for its whole response, however many parts it spans (a few
+ * slow or paused downloads of a 2 GiB archive, ~280 parts, holding 64 each would exhaust macOS's
+ * default of 256). The store defers removing files being read (leases.ts); a file removed anyway
+ * before the stream reaches it ends the stream with an error: a cut-off body, never bytes of two
+ * objects, as a write never reuses a name.
  */
-const OPEN_AHEAD = 64;
+export const OPEN_AHEAD = 8;
 
-/** Bodies are read 1 MiB at a time, not 64 KiB: a 23 MB download from a 3-part object went from ~110 to ~65 ms (curl). */
+/** Bodies are read 1 MiB at a time, not 64 KiB: measured with curl on a 23 MB object stored as 3 parts, ~65 ms instead of ~110. */
 const READ_CHUNK = 1024 * 1024;
 
 /** The part of each segment that overlaps `start`–`end` of their concatenation, in order. */

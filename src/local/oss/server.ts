@@ -10,7 +10,7 @@ import { parseQuery } from './query.js';
 import { route } from './routes.js';
 import { ObjectStore } from './store.js';
 import type { OssAddress, OssServer, OssServerOptions } from './types.js';
-import { UploadStore } from './upload-store.js';
+import type { UploadStore } from './upload-store.js';
 
 interface Services {
   auth: AuthContext;
@@ -83,7 +83,7 @@ export async function startOssServer(options: OssServerOptions): Promise<OssServ
   await store.init(options.buckets ?? []);
   const services: Services = {
     store,
-    uploads: new UploadStore(store.uploadsDir),
+    uploads: store.uploads,
     auth: {
       credentials: new Map(options.credentials.map((credential) => [credential.accessKeyId, credential])),
       // V4 scopes carry the standard region; ali-oss strips the "oss-" prefix the same way.

@@ -1,12 +1,15 @@
-import { createHash } from 'node:crypto';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { assertBucketName } from './address.js';
-import { KeyedLock, randomName, readRecord, removeQuietly, removeTreeQuietly, writeRecord } from './disk.js';
+import { assertBucketName, isValidBucketName } from './address.js';
+import { KeyedLock, randomName, readRecord, removeQuietly, writeRecord } from './disk.js';
 import { OssError, fileAlreadyExists, noSuchBucket } from './errors.js';
+import { ReadLeases } from './leases.js';
+import { RECORD_NAME, fileId, objectRecord } from './records.js';
 import { openSegments } from './segments.js';
+import { sweepBucket } from './sweep.js';
 import type { ObjectData, ObjectMeta } from './types.js';
+import { UploadStore } from './upload-store.js';
 
 /*
  * Disk layout:
@@ -17,27 +20,38 @@ import type { ObjectData, ObjectMeta } from './types.js';
  *   <dataDir>/.uploads/<uploadId>/                incomplete multipart uploads (upload-store.ts)
  *   <dataDir>/.tmp/                               bodies being received
  * Keys never become paths: a key may be 1023 bytes, hold "a" and "a/b" at once, or be hostile, and a
- * hash sidesteps all of that. The only user text in a path is a validated bucket name.
+ * hash sidesteps all of that. The only user text in a path is a validated bucket name, and a record's
+ * names are checked (records.ts) before they are opened or removed.
  */
 
-const fileId = (key: string): string => createHash('sha256').update(key, 'utf8').digest('hex');
+/** Puts an object's bytes at `target`, then has `write` commit the record describing them. */
+export type Place = (target: string, write: (data: ObjectData) => Promise<ObjectMeta>) => Promise<ObjectMeta>;
 
 export class ObjectStore {
   readonly tmpDir: string;
   readonly uploadsDir: string;
+  readonly uploads: UploadStore;
   private readonly lock = new KeyedLock();
+  private readonly leases = new ReadLeases();
 
   constructor(readonly dataDir: string) {
     this.tmpDir = join(dataDir, '.tmp');
     this.uploadsDir = join(dataDir, '.uploads');
+    this.uploads = new UploadStore(this.uploadsDir);
   }
 
-  /** Creates the layout; bodies left in `.tmp/` by a crash are dropped (one server per data dir). */
+  /**
+   * Creates the layout and clears what a crash left (one server per data dir, so nothing is being
+   * written): bodies in `.tmp/` are dropped, and each bucket is swept (sweep.ts).
+   */
   async init(buckets: readonly string[]): Promise<void> {
     await rm(this.tmpDir, { recursive: true, force: true });
     await mkdir(this.tmpDir, { recursive: true });
     await mkdir(this.uploadsDir, { recursive: true });
     for (const bucket of buckets) await this.createBucket(bucket);
+    for (const entry of await readdir(this.dataDir, { withFileTypes: true })) {
+      if (entry.isDirectory() && isValidBucketName(entry.name)) await sweepBucket(join(this.dataDir, entry.name), this.uploads);
+    }
   }
 
   private bucketDir(bucket: string): string {
@@ -75,19 +89,31 @@ export class ObjectStore {
     return join(this.bucketDir(bucket), `${fileId(key)}.json`);
   }
 
+  /** The key's record; `undefined` when there is none, or none the store could have written (records.ts). */
   async head(bucket: string, key: string): Promise<ObjectMeta | undefined> {
-    const meta = await readRecord<ObjectMeta>(this.recordPath(bucket, key));
+    const meta = objectRecord(await readRecord(this.recordPath(bucket, key)));
     return meta?.key === key ? meta : undefined;
   }
 
   /**
-   * Opens bytes `start`–`end` of the object `meta` describes. `undefined` when its files are gone: a
-   * concurrent overwrite or delete removed them after `meta` was read, so read the record again.
+   * Opens bytes `start`–`end` of the object `meta` describes, holding off the removal of its files
+   * until the stream closes (leases.ts). `undefined` when they are gone or going: an overwrite or
+   * delete replaced the record after `meta` was read, so read the record again.
    */
   async read(bucket: string, meta: ObjectMeta, start: number, end: number): Promise<Readable | undefined> {
     const data = join(this.bucketDir(bucket), meta.file);
+    const release = this.leases.take(data);
+    if (!release) return undefined;
     const segments = meta.parts?.map((part) => ({ path: join(data, part.file), size: part.size })) ?? [{ path: data, size: meta.size }];
-    return openSegments(segments, start, end);
+    try {
+      const body = await openSegments(segments, start, end);
+      if (body) body.once('close', release);
+      else release();
+      return body;
+    } catch (error) {
+      release();
+      throw error;
+    }
   }
 
   /**
@@ -95,9 +121,14 @@ export class ObjectStore {
    * existing object makes it fail with 409 FileAlreadyExists and the temp file is discarded.
    */
   async commit(bucket: string, key: string, tmpPath: string, data: ObjectData, forbidOverwrite: boolean): Promise<ObjectMeta> {
-    const place = async (target: string): Promise<ObjectData> => {
+    const place: Place = async (target, write) => {
       await rename(tmpPath, target);
-      return data;
+      try {
+        return await write(data);
+      } catch (error) {
+        await removeQuietly(target);
+        throw error;
+      }
     };
     try {
       return await this.commitWith(bucket, key, '.bin', place, forbidOverwrite);
@@ -108,41 +139,35 @@ export class ObjectStore {
   }
 
   /**
-   * Commits a completed multipart upload without copying a byte: `claim` moves the upload's part files
-   * into `folder` and describes them. It runs only after the `forbidOverwrite` check, so a refused
-   * upload is left as it was.
+   * Commits a completed multipart upload without copying a byte: `place` moves the upload's folder to
+   * the target and has the record written (UploadStore.complete). It runs only after the
+   * `forbidOverwrite` check, so a refused upload is left as it was.
    */
-  async commitMultipart(bucket: string, key: string, claim: (folder: string) => Promise<ObjectData>, forbidOverwrite: boolean): Promise<ObjectMeta> {
-    return this.commitWith(bucket, key, '.parts', claim, forbidOverwrite);
+  async commitMultipart(bucket: string, key: string, place: Place, forbidOverwrite: boolean): Promise<ObjectMeta> {
+    return this.commitWith(bucket, key, '.parts', place, forbidOverwrite);
   }
 
   /**
-   * Under the key's lock: `place` puts the bytes at a fresh name (or throws having moved nothing), the
-   * record is replaced, which commits, and only then are the previous bytes removed. A crash at any
-   * point leaves at worst an unnamed file, never a record naming a missing one.
+   * Under the key's lock: `place` puts the bytes at a fresh name and has the record replaced, which
+   * commits (if that write fails, `place` undoes its move: a PUT's body is dropped, an upload's folder
+   * goes back to `.uploads/`); only then are the previous bytes removed. A crash at any point leaves
+   * at worst files no record names, which the next start puts back or removes (sweep.ts), never a
+   * record naming missing ones.
    */
-  private async commitWith(
-    bucket: string,
-    key: string,
-    suffix: '.bin' | '.parts',
-    place: (target: string) => Promise<ObjectData>,
-    forbidOverwrite: boolean,
-  ): Promise<ObjectMeta> {
+  private async commitWith(bucket: string, key: string, suffix: '.bin' | '.parts', place: Place, forbidOverwrite: boolean): Promise<ObjectMeta> {
     const dir = this.bucketDir(bucket);
     const recordPath = this.recordPath(bucket, key);
     return this.lock.run(recordPath, async () => {
       const previous = await this.head(bucket, key);
       if (previous && forbidOverwrite) throw fileAlreadyExists(key);
       const file = `${fileId(key)}.${randomName()}${suffix}`;
-      const record: ObjectMeta = { ...(await place(join(dir, file))), key, file, lastModified: new Date().toISOString() };
-      try {
-        await writeRecord(recordPath, record);
-      } catch (error) {
-        await removeTreeQuietly(join(dir, file));
-        throw error;
-      }
-      // Readers that opened the previous files keep reading them; see segments.ts.
-      if (previous) await removeTreeQuietly(join(dir, previous.file));
+      const record = await place(join(dir, file), async (data) => {
+        const meta: ObjectMeta = { ...data, key, file, lastModified: new Date().toISOString() };
+        await writeRecord(recordPath, meta);
+        return meta;
+      });
+      // Downloads of the previous bytes finish first (leases.ts).
+      if (previous) await this.leases.remove(join(dir, previous.file));
       return record;
     });
   }
@@ -154,18 +179,18 @@ export class ObjectStore {
       const previous = await this.head(bucket, key);
       if (!previous) return;
       await removeQuietly(recordPath);
-      await removeTreeQuietly(join(this.bucketDir(bucket), previous.file));
+      await this.leases.remove(join(this.bucketDir(bucket), previous.file));
     });
   }
 
   /** Every object record in the bucket, sorted by key in UTF-8 byte order as OSS lists them. */
   async all(bucket: string): Promise<ObjectMeta[]> {
     const dir = this.bucketDir(bucket);
-    const names = (await readdir(dir)).filter((name) => /^[0-9a-f]{64}\.json$/.test(name));
-    const records = await Promise.all(names.map((name) => readRecord<ObjectMeta>(join(dir, name))));
+    const names = (await readdir(dir)).filter((name) => RECORD_NAME.test(name));
+    const records = await Promise.all(names.map(async (name) => objectRecord(await readRecord(join(dir, name)))));
     // Each key encoded once, not once per comparison.
     return records
-      .filter((meta): meta is ObjectMeta => meta !== undefined && typeof meta.key === 'string')
+      .filter((meta): meta is ObjectMeta => meta !== undefined)
       .map((meta) => ({ meta, bytes: Buffer.from(meta.key) }))
       .sort((a, b) => Buffer.compare(a.bytes, b.bytes))
       .map(({ meta }) => meta);

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { KeyedLock, randomName, readRecord, removeQuietly, writeRecord, type ReceivedBody } from './disk.js';
+import { KeyedLock, keepOnly, randomName, readRecord, removeQuietly, writeRecord, type ReceivedBody } from './disk.js';
 import { OssError, noSuchUpload } from './errors.js';
+import { isPartFile, isSize } from './records.js';
 import type { ObjectPart } from './types.js';
 import type { CompletePart } from './xml.js';
 
@@ -31,8 +32,9 @@ export interface PartRecord {
 /** OSS rejects parts under 100 KB except the last one. */
 const MIN_PART_SIZE = 100 * 1024;
 const UPLOAD_ID = /^[0-9A-F]{32}$/;
+const UPLOAD_RECORD = 'upload.json';
 
-/** A completed upload's parts, moved out of `.uploads/`, and what the object's record says about them. */
+/** A claimed upload's parts, moved out of `.uploads/`, and what the object's record says about them. */
 export interface ClaimedParts {
   parts: ObjectPart[];
   size: number;
@@ -42,8 +44,8 @@ export interface ClaimedParts {
 
 export class UploadStore {
   /**
-   * Per upload: a part's "move in, record, drop the replaced file", a completion's move and an abort
-   * never interleave, so a completion never lists a part file that is about to disappear.
+   * Per upload: a part's "move in, record, drop the replaced file", a completion and an abort never
+   * interleave, so a completion never lists a part file that is about to disappear.
    */
   private readonly lock = new KeyedLock();
 
@@ -59,14 +61,14 @@ export class UploadStore {
     const uploadId = randomName(16).toUpperCase();
     const record: UploadRecord = { uploadId, bucket, key, initiated: new Date().toISOString(), headers, forbidOverwrite };
     await mkdir(this.dir(uploadId), { recursive: true });
-    await writeRecord(join(this.dir(uploadId), 'upload.json'), record);
+    await writeRecord(join(this.dir(uploadId), UPLOAD_RECORD), record);
     return record;
   }
 
   /** The upload, checked to belong to this bucket and key (an id for another object is NoSuchUpload). */
   async get(uploadId: string, bucket: string, key: string): Promise<UploadRecord> {
-    const record = await readRecord<UploadRecord>(join(this.dir(uploadId), 'upload.json'));
-    if (!record || record.bucket !== bucket || record.key !== key) throw noSuchUpload(uploadId);
+    const record = (await readRecord(join(this.dir(uploadId), UPLOAD_RECORD))) as UploadRecord | undefined;
+    if (record?.bucket !== bucket || record.key !== key || record.uploadId !== uploadId) throw noSuchUpload(uploadId);
     return record;
   }
 
@@ -74,7 +76,7 @@ export class UploadStore {
     const dir = this.dir(upload.uploadId);
     const recordPath = join(dir, `${partNumber}.json`);
     return this.lock.run(upload.uploadId, async () => {
-      const previous = await readRecord<PartRecord>(recordPath);
+      const previous = partRecord(await readRecord(recordPath), partNumber);
       const file = `${partNumber}.${randomName()}.bin`;
       try {
         await rename(body.path, join(dir, file));
@@ -92,46 +94,96 @@ export class UploadStore {
     });
   }
 
+  /** The uploaded parts in order; NoSuchUpload when the upload is gone (completed or aborted meanwhile). */
   async parts(uploadId: string): Promise<PartRecord[]> {
     const dir = this.dir(uploadId);
-    const names = (await readdir(dir).catch(() => [] as string[])).filter((name) => /^\d+\.json$/.test(name));
-    const records = await Promise.all(names.map((name) => readRecord<PartRecord>(join(dir, name))));
+    const names = await readdir(dir).catch((error: NodeJS.ErrnoException) => {
+      throw error.code === 'ENOENT' ? noSuchUpload(uploadId) : error;
+    });
+    const records = await Promise.all(
+      names.map(async (name) => {
+        const number = /^(\d{1,5})\.json$/.exec(name)?.[1];
+        return number === undefined ? undefined : partRecord(await readRecord(join(dir, name)), Number(number));
+      }),
+    );
     return records.filter((part): part is PartRecord => part !== undefined).sort((a, b) => a.partNumber - b.partNumber);
   }
 
   /**
-   * Checks the client's part list against what was uploaded, then moves the whole upload folder to
-   * `folder` (one rename in the data dir: no byte is copied) and trims it to the chosen part files. A
-   * part arriving afterwards finds the upload gone (NoSuchUpload). Throws having moved nothing.
+   * Makes the upload the object whose parts folder is `folder`, without copying a byte: `claim` moves
+   * the upload's folder there, `commit` writes the object's record, and only then is the upload's
+   * bookkeeping (upload.json, part records, parts not listed) dropped. If `commit` fails, the folder is
+   * moved back and the upload is as it was, so the completion can be retried; a crash before the
+   * record leaves a folder with upload.json in it, which the next start moves back (store.ts `init`).
    */
-  async claim(upload: UploadRecord, requested: CompletePart[], folder: string): Promise<ClaimedParts> {
+  async complete<T>(upload: UploadRecord, requested: CompletePart[], folder: string, commit: (claimed: ClaimedParts) => Promise<T>): Promise<T> {
     return this.lock.run(upload.uploadId, async () => {
-      const dir = this.dir(upload.uploadId);
-      const chosen = choose(await this.parts(upload.uploadId), requested);
+      const claimed = await this.claim(upload, requested, folder);
+      let committed: T;
       try {
-        await rename(dir, folder);
+        committed = await commit(claimed);
       } catch (error) {
-        // Aborted, or completed by a concurrent request, since it was looked up.
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw noSuchUpload(upload.uploadId);
+        // No record names the folder yet. Should this rename fail too, the next start moves it back.
+        await rename(folder, this.dir(upload.uploadId)).catch(() => undefined);
         throw error;
       }
-      const kept = new Set(chosen.map((part) => part.file));
-      const extra = (await readdir(folder)).filter((name) => !kept.has(name));
-      await Promise.all(extra.map((name) => removeQuietly(join(folder, name))));
-      const md5OfMd5s = createHash('md5');
-      for (const part of chosen) md5OfMd5s.update(Buffer.from(part.md5, 'hex'));
-      return {
-        parts: chosen.map((part) => ({ file: part.file, size: part.size })),
-        size: chosen.reduce((sum, part) => sum + part.size, 0),
-        etag: `"${md5OfMd5s.digest('hex').toUpperCase()}-${chosen.length}"`,
-      };
+      await keepOnly(folder, claimed.parts.map((part) => part.file));
+      return committed;
     });
+  }
+
+  /**
+   * The first step of `complete`, run under the upload's lock (tests call it alone to stop where a
+   * crash would): checks that the upload still exists, as a concurrent completion or abort may have
+   * ended it (NoSuchUpload, as OSS answers), and the client's part list, then moves the whole upload
+   * folder to `folder` (one rename in the data dir). A part arriving afterwards finds the upload gone.
+   */
+  async claim(upload: UploadRecord, requested: CompletePart[], folder: string): Promise<ClaimedParts> {
+    const dir = this.dir(upload.uploadId);
+    if ((await readRecord(join(dir, UPLOAD_RECORD))) === undefined) throw noSuchUpload(upload.uploadId);
+    const chosen = choose(await this.parts(upload.uploadId), requested);
+    await rename(dir, folder);
+    const md5OfMd5s = createHash('md5');
+    for (const part of chosen) md5OfMd5s.update(Buffer.from(part.md5, 'hex'));
+    return {
+      parts: chosen.map((part) => ({ file: part.file, size: part.size })),
+      size: chosen.reduce((sum, part) => sum + part.size, 0),
+      etag: `"${md5OfMd5s.digest('hex').toUpperCase()}-${chosen.length}"`,
+    };
+  }
+
+  /**
+   * At start only: `folder` (a parts folder in a bucket that no record names) goes back to the uploads
+   * if it still holds its upload.json, i.e. a crash struck between `claim` and the record. False when
+   * it is not an upload's, or its id is taken.
+   */
+  async reopen(folder: string): Promise<boolean> {
+    const record = (await readRecord(join(folder, UPLOAD_RECORD))) as Partial<UploadRecord> | undefined;
+    if (typeof record?.uploadId !== 'string' || !UPLOAD_ID.test(record.uploadId)) return false;
+    const dir = this.dir(record.uploadId);
+    if (await stat(dir).then(() => true, () => false)) return false;
+    await rename(folder, dir);
+    return true;
   }
 
   async remove(uploadId: string): Promise<void> {
     const dir = this.dir(uploadId);
     await this.lock.run(uploadId, () => rm(dir, { recursive: true, force: true }));
   }
+}
+
+/** `value` as the record of part `partNumber` if it has the shape putPart writes (its file is removed on replacement). */
+function partRecord(value: unknown, partNumber: number): PartRecord | undefined {
+  const part = value as Partial<PartRecord> | undefined;
+  const valid =
+    part?.partNumber === partNumber &&
+    isPartFile(part.file, partNumber) &&
+    isSize(part.size) &&
+    typeof part.md5 === 'string' &&
+    /^[0-9A-F]{32}$/.test(part.md5) &&
+    typeof part.etag === 'string' &&
+    typeof part.lastModified === 'string';
+  return valid ? (part as PartRecord) : undefined;
 }
 
 /** The stored parts the client listed, in its order, after OSS's checks: ascending numbers, matching ETags, 100 KB minimum. */
