@@ -3,7 +3,8 @@
  * follow the job → download the signed URL → verify → (extract). Reports through one `onEvent`.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { FerryError } from '../errors.js';
 import type { ArchiveFormat } from '../git/archive.js';
@@ -54,7 +55,18 @@ export async function ferryGet(options: GetOptions): Promise<GetResult> {
       // Loaded only when needed: a client talking to a real gateway never touches the emulators.
       const { startLocalStack } = await import('../local/stack.js');
       // Not abortable midway: a Ctrl+C meanwhile is honoured as soon as it is up (and closed again).
-      const stack = await startLocalStack({ dataDir: options.local?.dataDir ?? join(cwd, '.ferry'), port: 0, allowHosts: options.local?.allowHosts, allowHttp: options.local?.allowHttp });
+      const start = (dataDir: string): ReturnType<typeof startLocalStack> =>
+        startLocalStack({ dataDir, port: 0, allowHosts: options.local?.allowHosts, allowHttp: options.local?.allowHttp });
+      const dataDir = options.local?.dataDir ?? join(cwd, '.ferry');
+      const stack = await start(dataDir).catch(async (error: unknown) => {
+        if (!(error instanceof FerryError && error.code === 'DATA_DIR_IN_USE')) throw error;
+        // Another ferry holds the data dir (a second `ferry get` at the same time): this run gets a
+        // fresh one of its own, without the shared cache, rather than failing.
+        const scratch = await mkdtemp(join(tmpdir(), 'ferry-local-'));
+        cleanups.push(() => rm(scratch, { recursive: true, force: true }));
+        emit({ type: 'warning', message: `${dataDir} is in use by another ferry; this run uses a temporary data directory (no cache).` });
+        return start(scratch);
+      });
       cleanups.push(() => stack.close());
       if (signal.aborted) throw stopError(signal);
       gateway = stack.gateway;

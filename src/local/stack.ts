@@ -7,6 +7,7 @@ import { loadOrCreateCredentials } from './credentials.js';
 import { startFcEmulator, type FcEmulator } from './fc/index.js';
 import { startGateway, type GatewayApi, type GatewayOptions } from './gateway/index.js';
 import { startOssServer } from './oss/index.js';
+import { lockDataDir } from './data-lock.js';
 
 export interface LocalStackOptions {
   /** Where objects, mirrors and dev credentials live. */
@@ -65,9 +66,15 @@ function gatewayApis(requireSignature: boolean): GatewayApi[] {
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   const dataDir = resolve(options.dataDir);
   const host = options.host ?? '127.0.0.1';
-  await mkdir(join(dataDir, 'oss'), { recursive: true });
-  const creds = await loadOrCreateCredentials(dataDir);
-  const cleanups: (() => Promise<void>)[] = [];
+  await mkdir(dataDir, { recursive: true });
+  const lock = await lockDataDir(dataDir);
+  const creds = await mkdir(join(dataDir, 'oss'), { recursive: true })
+    .then(() => loadOrCreateCredentials(dataDir))
+    .catch(async (error: unknown) => {
+      await lock.release();
+      throw error;
+    });
+  const cleanups: (() => Promise<void>)[] = [() => lock.release()];
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
     (closing ??= (async () => {

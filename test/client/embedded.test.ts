@@ -2,10 +2,11 @@
  * `ferry get` with no --gateway: the child process starts the embedded local stack itself (OSS store,
  * FC emulator running the built worker, gateway) on free loopback ports, runs the job, shuts it down.
  */
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { lockDataDir } from '../../src/local/data-lock.js';
 import { runFerry } from '../helpers/ferry-cli.js';
 import { fixtureRoot, gitRevParse } from '../helpers/fixtures.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
@@ -46,6 +47,25 @@ describe('embedded mode', () => {
     const again = await runFerry([...args, '-o', join(cwd, 'again.zip')], { cwd });
     expect(again.code).toBe(0);
     expect(again.events.find((e) => e.type === 'done')).toMatchObject({ cached: true, commit });
+  });
+
+  it('a data dir in use by another ferry (a second get at the same time) gets this run a temporary one', async () => {
+    const data = join(work, 'busy');
+    await mkdir(data, { recursive: true });
+    const held = await lockDataDir(data); // as another running `ferry get` or `ferry serve` holds it
+    try {
+      const cwd = await mkdtemp(join(work, 'cwd-'));
+      const commit = await gitRevParse(basicDir, 'v0.1');
+      const run = await runFerry(['get', `${gitServer.url}/fixtures/basic`, '--ref', 'v0.1', '--json', '--allow-host', gitServer.host, '--allow-http', '--data', data, '-o', 'x.zip'], { cwd });
+      expect(run.code).toBe(0);
+      expect(run.events.find((e) => e.type === 'warning')).toMatchObject({ message: expect.stringContaining('in use by another ferry') });
+      expect(await sha256File(join(cwd, 'x.zip'))).toBe(await gitArchiveSha(basicDir, commit, 'zip', `basic-${commit.slice(0, 7)}`));
+      // Nothing was written into the held dir, and its lock is still the holder's.
+      expect((await readdir(data)).sort()).toEqual(['ferry.lock']);
+      expect((await readFile(join(data, 'ferry.lock'), 'utf8')).trim()).toBe(String(process.pid));
+    } finally {
+      await held.release();
+    }
   });
 
   it('without --allow-host the embedded stack refuses a loopback repository: exit 1 with the code', async () => {
