@@ -72,7 +72,16 @@ export async function download(options: DownloadOptions): Promise<DownloadResult
   let hash = createHash('sha256');
   let bytes = 0;
   let total = options.size;
+  // The object's ETag from the first response: later ranges must come from the same object.
+  let etag: string | undefined;
   let failures = 0;
+  const restart = (why: string): Error => {
+    bytes = 0;
+    hash = createHash('sha256');
+    etag = undefined;
+    total = options.size;
+    return new Error(why);
+  };
   const stopped = (cause: unknown): FerryError => new FerryError('TIMEOUT', 'The download was stopped before it finished.', { cause });
 
   try {
@@ -84,18 +93,30 @@ export async function download(options: DownloadOptions): Promise<DownloadResult
       try {
         const headers: Record<string, string> = { 'accept-encoding': 'identity' };
         if (bytes > 0) headers.range = `bytes=${bytes}-`;
+        if (bytes > 0 && etag) headers['if-match'] = etag;
         const res = await request(options, headers);
+        if (res.statusCode === 412 && headers['if-match']) {
+          res.resume();
+          throw restart('the object changed since the download began; starting over');
+        }
         if (res.statusCode === 206 && bytes > 0) {
           const start = /^bytes (\d+)-\d+\/(\d+|\*)/.exec(res.headers['content-range'] ?? '');
           if (Number(start?.[1]) !== bytes) {
             res.destroy();
             throw new Error(`the server resumed at the wrong offset (${res.headers['content-range'] ?? 'no Content-Range'})`);
           }
-          if (start?.[2] && start[2] !== '*') total ??= Number(start[2]);
+          const whole = start?.[2] && start[2] !== '*' ? Number(start[2]) : undefined;
+          if (whole !== undefined && total !== undefined && whole !== total) {
+            res.destroy();
+            throw restart(`the object is now ${whole} bytes, not ${total}; starting over`);
+          }
+          total ??= whole;
+          etag ??= res.headers.etag;
         } else if (res.statusCode === 200) {
           // No range support (or a fresh start): begin again from byte 0.
           bytes = 0;
           hash = createHash('sha256');
+          etag = res.headers.etag;
           const length = Number(res.headers['content-length']);
           if (Number.isFinite(length) && length > 0) total ??= length;
         } else {

@@ -172,6 +172,37 @@ describe('download', () => {
     expect(requests).toHaveLength(1);
   });
 
+  it('resumes only from the same object (If-Match), and starts over when it changed', async () => {
+    const other = randomBytes(body.length); // the same size: only the ETag tells them apart
+    const seen: (string | undefined)[] = [];
+    behave = (req, res, count) => {
+      seen.push(req.headers['if-match'] as string | undefined);
+      // The first answer is cut short; by the resume, the key holds another object.
+      const [data, etag] = count === 1 ? [body, '"A"'] : [other, '"B"'];
+      if (req.headers['if-match'] && req.headers['if-match'] !== etag) return void res.writeHead(412).end();
+      res.setHeader('etag', etag);
+      serve(req, res, { data, ...(count === 1 ? { cutAfter: 512 * 1024 } : {}) });
+    };
+    const dest = join(work, 'changed.zip');
+    const expected = createHash('sha256').update(other).digest('hex');
+    const result = await download({ url: `${base}/changed.zip`, dest, sha256: expected, backoffMs: 10 });
+    expect(result).toEqual({ path: dest, size: other.length, sha256: expected });
+    expect((await readFile(dest)).equals(other)).toBe(true);
+    // Cut → resume with If-Match "A" → 412 → a fresh download, without Range or If-Match.
+    expect(seen).toEqual([undefined, '"A"', undefined]);
+    expect(requests.map((r) => r.range)).toEqual([undefined, expect.stringMatching(/^bytes=\d+-$/), undefined]);
+  });
+
+  it('starts over when a resumed range says the object is now another size', async () => {
+    const other = randomBytes(body.length - 1000);
+    behave = (req, res, count) => serve(req, res, count === 1 ? { cutAfter: 512 * 1024 } : { data: other });
+    const dest = join(work, 'resized.zip');
+    const expected = createHash('sha256').update(other).digest('hex');
+    const result = await download({ url: `${base}/resized.zip`, dest, sha256: expected, backoffMs: 10 });
+    expect(result).toEqual({ path: dest, size: other.length, sha256: expected });
+    expect(requests.map((r) => r.range)).toEqual([undefined, expect.stringMatching(/^bytes=\d+-$/), undefined]);
+  });
+
   it('refuses, at once, a redirect to anything but http(s)', async () => {
     behave = (_req, res) => void res.writeHead(302, { location: 'file:///etc/passwd' }).end();
     const dest = join(work, 'file-redirect.zip');
