@@ -31,6 +31,9 @@ export interface OssConfig {
   region: string;
   /** Bucket in the path instead of the host name: for OSS-compatible stores on an IP or localhost. */
   pathStyle: boolean;
+  /** `FERRY_OSS_*`: a fixed key, used for every OSS call in place of FC's per-invocation STS credentials. */
+  fixedCredentials: OssCredentials | undefined;
+  /** `ALIBABA_CLOUD_*` (FC's own variables): used when an invocation brings no credentials. */
   credentials: OssCredentials | undefined;
   partSize: number;
   partsInFlight: number;
@@ -88,7 +91,8 @@ export function loadConfig(env: Env = process.env): Config {
       publicEndpoint: str(env, 'FERRY_OSS_PUBLIC_ENDPOINT') ?? endpoint,
       region: str(env, 'FERRY_OSS_REGION') ?? 'oss-cn-hongkong',
       pathStyle: env.FERRY_OSS_PATH_STYLE === '1',
-      credentials: envCredentials(env),
+      fixedCredentials: keyFrom(env, 'FERRY_OSS_ACCESS_KEY_ID', 'FERRY_OSS_ACCESS_KEY_SECRET', 'FERRY_OSS_SECURITY_TOKEN'),
+      credentials: keyFrom(env, 'ALIBABA_CLOUD_ACCESS_KEY_ID', 'ALIBABA_CLOUD_ACCESS_KEY_SECRET', 'ALIBABA_CLOUD_SECURITY_TOKEN'),
       partSize,
       partsInFlight: int(env, 'FERRY_PARTS_IN_FLIGHT', 3, 1),
     },
@@ -100,13 +104,10 @@ export function loadConfig(env: Env = process.env): Config {
   };
 }
 
-/** FERRY_OSS_* keys win (a long-lived key signs URLs that outlive STS tokens); then FC's own variables. */
-function envCredentials(env: Env): OssCredentials | undefined {
-  const id = str(env, 'FERRY_OSS_ACCESS_KEY_ID') ?? str(env, 'ALIBABA_CLOUD_ACCESS_KEY_ID');
-  const secret = str(env, 'FERRY_OSS_ACCESS_KEY_SECRET') ?? str(env, 'ALIBABA_CLOUD_ACCESS_KEY_SECRET');
-  if (id === undefined || secret === undefined) return undefined;
-  const token = str(env, 'FERRY_OSS_ACCESS_KEY_ID') ? str(env, 'FERRY_OSS_SECURITY_TOKEN') : str(env, 'ALIBABA_CLOUD_SECURITY_TOKEN');
-  return { accessKeyId: id, accessKeySecret: secret, securityToken: token };
+function keyFrom(env: Env, idName: string, secretName: string, tokenName: string): OssCredentials | undefined {
+  const id = str(env, idName);
+  const secret = str(env, secretName);
+  return id === undefined || secret === undefined ? undefined : { accessKeyId: id, accessKeySecret: secret, securityToken: str(env, tokenName) };
 }
 
 function str(env: Env, name: string): string | undefined {

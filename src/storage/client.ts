@@ -24,9 +24,12 @@ export interface StorageTarget extends OssConfig {
   credentials: OssCredentials;
 }
 
-/** The storage config is usable only with a bucket, an endpoint and a key. */
+/**
+ * The storage config is usable only with a bucket, an endpoint and a key: the fixed `FERRY_OSS_*` key if
+ * set (it signs URLs that outlive STS tokens), else the invocation's STS credentials, else FC's env ones.
+ */
 export function storageTarget(config: OssConfig, credentials?: OssCredentials): StorageTarget {
-  const creds = credentials ?? config.credentials;
+  const creds = config.fixedCredentials ?? credentials ?? config.credentials;
   if (!config.bucket || !config.endpoint || !creds) {
     throw new FerryError(
       'STORAGE_NOT_CONFIGURED',
