@@ -6,6 +6,8 @@ import { signRequest, type AppCredentials } from './signature.js';
 
 export interface DeliverOptions {
   url: URL;
+  /** The URL's query, first value per name, as the gateway reads it for the signature. */
+  query: Record<string, string>;
   creds: AppCredentials;
   fetch: typeof fetch;
   retries: number;
@@ -18,9 +20,7 @@ export interface DeliverOptions {
 export type DeliverOutcome = 'sent' | 'gone' | 'failed';
 
 export async function deliver(opts: DeliverOptions, deviceId: string, jobId: string, body: string): Promise<DeliverOutcome> {
-  const query: Record<string, string> = {};
-  for (const [key, value] of opts.url.searchParams) if (!(key in query)) query[key] = value;
-
+  const { query } = opts;
   for (let attempt = 0; ; attempt++) {
     let problem: string;
     try {

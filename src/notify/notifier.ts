@@ -13,6 +13,7 @@
  *   nonce would be refused as `Nonce Used`); 404 means the device is gone and is not retried.
  * Nothing here throws into the job: failures are logged and dropped.
  */
+import { firstValues } from './_canonical.js';
 import { deliver, type DeliverOptions } from './_deliver.js';
 
 export interface NotifierOptions {
@@ -62,8 +63,10 @@ interface Lane {
 export function createNotifier(options: NotifierOptions): Notifier {
   const minIntervalMs = checkNumber('minIntervalMs', options.minIntervalMs ?? 250);
   const retries = checkNumber('retries', options.retries ?? 4);
+  const url = new URL(options.url);
   const deliverOptions: DeliverOptions = {
-    url: new URL(options.url),
+    url,
+    query: firstValues(url.searchParams),
     creds: { appKey: options.appKey, appSecret: options.appSecret },
     fetch: options.fetch ?? globalThis.fetch,
     retries,

@@ -169,6 +169,14 @@ describe('createNotifier', () => {
     expect(logs.join('\n')).toMatch(/giving up after 3 attempts \(TypeError: fetch failed\)/);
   });
 
+  it('signs every query parameter of the NOTIFY URL, even one named like an Object member', async () => {
+    const notifier = createNotifier({ url: `${url}&constructor=x&toString=y`, ...creds, log: () => undefined });
+    notifier.send('dev-q', 'job-q', { jobId: 'job-q', n: 1 }, { important: true });
+    await notifier.flush();
+    expect(rejected).toEqual([]);
+    expect(received.map((r) => r.deviceId)).toEqual(['dev-q']);
+  });
+
   it('rejects bad options at construction', () => {
     expect(() => createNotifier({ url: 'not a url', ...creds })).toThrow();
     expect(() => createNotifier({ url, ...creds, minIntervalMs: -1 })).toThrow(/minIntervalMs/);
