@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SimpleGit, SimpleGitProgressEvent } from 'simple-git';
+import { KeyedLock } from '../_keyed-lock.js';
 import { FerryError } from '../errors.js';
 import { gitClient } from './client.js';
 import { gitFailure } from './errors.js';
@@ -37,7 +38,7 @@ export interface MirrorLease {
 export class MirrorCache {
   readonly #options: MirrorOptions;
   // One git writer per mirror at a time: concurrent shallow fetches race on the `shallow` file.
-  readonly #locks = new Map<string, Promise<unknown>>();
+  readonly #locks = new KeyedLock();
   readonly #leases = new Map<string, number>();
   #evicting: Promise<void> = Promise.resolve();
 
@@ -77,7 +78,7 @@ export class MirrorCache {
   }
 
   async #fetchInto(dir: string, repo: RepoRef, commit: string, onProgress?: (p: FetchProgress) => void, signal?: AbortSignal): Promise<string> {
-    return this.#exclusive(dir, async () => {
+    return this.#locks.run(dir, async () => {
       const created = await this.#ensureBare(dir);
       const git = gitClient({
         ...this.#options,
@@ -158,17 +159,6 @@ export class MirrorCache {
       throw error;
     }
     return true;
-  }
-
-  async #exclusive<T>(key: string, task: () => Promise<T>): Promise<T> {
-    const previous = this.#locks.get(key) ?? Promise.resolve();
-    const run = previous.catch(() => undefined).then(task);
-    this.#locks.set(key, run);
-    try {
-      return await run;
-    } finally {
-      if (this.#locks.get(key) === run) this.#locks.delete(key);
-    }
   }
 }
 

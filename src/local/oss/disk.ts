@@ -98,23 +98,3 @@ export async function writeRecord(path: string, record: unknown): Promise<void> 
     throw error;
   }
 }
-
-/**
- * Serialises work per key inside this process, so "check, commit, delete the old file" runs as one
- * step: a forbid-overwrite check cannot race a concurrent put, and no replaced file is orphaned.
- */
-export class KeyedLock {
-  private readonly tails = new Map<string, Promise<unknown>>();
-
-  async run<T>(key: string, work: () => Promise<T>): Promise<T> {
-    const previous = this.tails.get(key) ?? Promise.resolve();
-    const result = previous.then(work, work);
-    const tail = result.catch(() => undefined);
-    this.tails.set(key, tail);
-    try {
-      return await result;
-    } finally {
-      if (this.tails.get(key) === tail) this.tails.delete(key);
-    }
-  }
-}

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { KeyedLock, keepOnly, randomName, readRecord, removeQuietly, writeRecord, type ReceivedBody } from './disk.js';
+import { KeyedLock } from '../../_keyed-lock.js';
+import { keepOnly, randomName, readRecord, removeQuietly, writeRecord, type ReceivedBody } from './disk.js';
 import { OssError, noSuchUpload } from './errors.js';
 import { isPartFile, isSize } from './records.js';
 import type { ObjectPart } from './types.js';
