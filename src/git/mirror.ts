@@ -119,7 +119,7 @@ export class MirrorCache {
     });
   }
 
-  /** Resolves once pending evictions have run (for tests and shutdown). */
+  /** Resolves once pending evictions have run (for tests). */
   async settled(): Promise<void> {
     await this.#evicting;
   }
@@ -139,7 +139,14 @@ export class MirrorCache {
     for (const mirror of mirrors.sort((a, b) => a.usedAt - b.usedAt)) {
       if (total <= maxBytes) break;
       if (this.#leases.has(mirror.dir) || this.#locks.has(mirror.dir)) continue;
-      await rm(mirror.dir, { recursive: true, force: true });
+      // Under the mirror's lock, checked again: a job that takes the mirror meanwhile (it leases first,
+      // then waits for the lock) must find it whole or gone, never half removed.
+      const removed = await this.#locks.run(mirror.dir, async () => {
+        if (this.#leases.has(mirror.dir)) return false;
+        await rm(mirror.dir, { recursive: true, force: true });
+        return true;
+      });
+      if (!removed) continue;
       total -= mirror.bytes;
       this.#options.log?.(`mirror evicted: ${mirror.dir} (${mirror.bytes} bytes)`);
     }

@@ -9,7 +9,7 @@ import { ROOT } from '../helpers/worker-process.js';
 import { runBaseline, type BaselineRun } from './baseline.js';
 import { runFanout, type FanoutResult } from './fanout.js';
 import { median, now, percentile } from './measure.js';
-import { machine, megabytes, millis, printTable, ratio, seconds, summary, verdict, writeJson, type Row } from './report.js';
+import { machine, megabytes, millis, printTable, ratio, ratioRow, seconds, summary, verdict, writeJson, type Row } from './report.js';
 import { CliUnavailable, runCacheHits, runFerryGet, runWsGet, startStack, warmUpStack, type CacheHitRun, type E2eRun, type StackOptions } from './stack-e2e.js';
 import { runWorkerJob, type WorkerJobRun } from './worker-job.js';
 
@@ -84,19 +84,16 @@ async function core(): Promise<void> {
   const nativeCpu = median(baseline.map((r) => r.cpuMs));
   const phase = (name: string): number => median(ferry.map((r) => r.phases[name] ?? NaN));
   rows.push(
-    {
-      metric: `job latency, cold (${config.format})`,
-      ferry: seconds(ferryMs),
-      baseline: seconds(nativeMs),
-      ratio: ratio(ferryMs / nativeMs),
-      target: 'ratio <= 1.2',
-      result: verdict(ferryMs / nativeMs <= 1.2),
-      note:
-        `median of ${config.runs}; ferry: POST answered ${millis(median(ferry.map((r) => r.acceptedMs)))}, then the worker's phases ` +
+    ratioRow(
+      `job latency, cold (${config.format})`,
+      ferryMs,
+      nativeMs,
+      1.2,
+      `median of ${config.runs}; ferry: POST answered ${millis(median(ferry.map((r) => r.acceptedMs)))}, then the worker's phases ` +
         `(medians, from its log line) resolving ${millis(phase('resolving'))}, fetching ${millis(phase('fetching'))}, archiving ${millis(phase('archiving'))}, ` +
         `uploading the rest ${millis(phase('uploading'))}, signing ${millis(phase('signing'))}; done ${millis(ferryMs)}; ` +
         `native: clone ${millis(median(baseline.map((r) => r.cloneMs)))} + archive ${millis(median(baseline.map((r) => r.archiveMs)))}`,
-    },
+    ),
     {
       metric: 'worker peak RSS (VmHWM)',
       ferry: megabytes(rss),
@@ -172,24 +169,14 @@ async function e2e(): Promise<void> {
   rows.push(
     cliSkipped
       ? { metric: 'ferry get, cold, incl. download', ferry: '-', baseline: seconds(nativeMs), ratio: '-', target: 'ratio <= 1.3', result: 'SKIP', note: cliSkipped }
-      : {
-          metric: 'ferry get, cold, incl. download',
-          ferry: seconds(cliMs),
-          baseline: seconds(nativeMs),
-          ratio: ratio(cliMs / nativeMs),
-          target: 'ratio <= 1.3',
-          result: verdict(cliMs / nativeMs <= 1.3),
-          note: `median of ${cli.length}; CLI process start to exit, through gateway + FC emulator + worker + OSS, download included`,
-        },
-    {
-      metric: 'raw ws client, cold, incl. download',
-      ferry: seconds(wsMs),
-      baseline: seconds(nativeMs),
-      ratio: ratio(wsMs / nativeMs),
-      target: 'ratio <= 1.3',
-      result: verdict(wsMs / nativeMs <= 1.3),
-      note: `median of ${ws.length}; the bench's own client (test/bench/gateway-client.ts): connect, register, POST /jobs frame, done push, download + sha256`,
-    },
+      : ratioRow('ferry get, cold, incl. download', cliMs, nativeMs, 1.3, `median of ${cli.length}; CLI process start to exit, through gateway + FC emulator + worker + OSS, download included`),
+    ratioRow(
+      'raw ws client, cold, incl. download',
+      wsMs,
+      nativeMs,
+      1.3,
+      `median of ${ws.length}; the bench's own client (test/bench/gateway-client.ts): connect, register, POST /jobs frame, done push, download + sha256`,
+    ),
     {
       metric: 'cache hit, submit -> done push',
       ferry: `p50 ${millis(percentile(hits.map((h) => h.doneMs), 50))}`,

@@ -68,3 +68,16 @@ export const millis = (ms: number): string => `${ms.toFixed(0)} ms`;
 export const megabytes = (bytes: number | undefined): string => (bytes === undefined ? 'n/a' : `${(bytes / 1024 ** 2).toFixed(0)} MB`);
 export const ratio = (value: number): string => (Number.isFinite(value) ? value.toFixed(2) : 'n/a');
 export const verdict = (ok: boolean): Verdict => (ok ? 'PASS' : 'FAIL');
+
+/** A latency row judged by its ratio to the native baseline. */
+export function ratioRow(metric: string, ferryMs: number, nativeMs: number, maxRatio: number, note: string): Row {
+  return {
+    metric,
+    ferry: seconds(ferryMs),
+    baseline: seconds(nativeMs),
+    ratio: ratio(ferryMs / nativeMs),
+    target: `ratio <= ${maxRatio}`,
+    result: verdict(ferryMs / nativeMs <= maxRatio),
+    note,
+  };
+}
