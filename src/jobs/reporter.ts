@@ -36,11 +36,14 @@ export class JobReporter {
     const previous = this.#state;
     const next = applyMessage(previous, message);
     const important = message.type !== 'progress' || previous.phase !== next.phase || previous.queuePosition !== next.queuePosition;
+    // What is stored only changes with the phase, the queue position (none and 0 alike) or the outcome:
+    // the runner's first `queued` (position 0) repeats the state POST /jobs has just stored.
+    const changed = message.type !== 'progress' || previous.phase !== next.phase || (previous.queuePosition ?? 0) !== (next.queuePosition ?? 0);
     this.#state = next;
     const mark = message.type === 'progress' ? message.phase : message.type;
     if (this.#reached.at(-1)?.[0] !== mark) this.#reached.push([mark, performance.now()]);
     this.#states.remember(next, true);
-    if (important) {
+    if (changed) {
       // Chained so the stored state never goes backwards; a failed write is retried by the next one.
       this.#persisting = this.#persisting.then(() => this.#states.write(this.#store, next)).catch(() => undefined);
     }

@@ -92,6 +92,20 @@ describe('JobRunner', () => {
     expect(fetches - before).toBe(1);
   });
 
+  it('stores the state once per phase, not again for the queued state POST /jobs has stored', async () => {
+    const writes: string[] = [];
+    // The real store, with a record of the state writes (jobs/<id>.json).
+    const recording: ObjectStore = {
+      ...store,
+      put: async (key, body, headers) => {
+        if (key.startsWith('jobs/')) writes.push((JSON.parse(body.toString('utf8')) as { status: string; phase?: string }).phase ?? '');
+        return store.put(key, body, headers);
+      },
+    };
+    await runner().run(await spec('w', 'feature/x', 'zip'), recording);
+    expect(writes).toEqual(['resolving', 'fetching', 'archiving', 'uploading', 'signing', expect.any(String)]);
+  });
+
   it('reports the phases in order and how long each took', async () => {
     const jobs = runner();
     const phases: string[] = [];
