@@ -10,7 +10,7 @@ import { runBaseline, type BaselineRun } from './baseline.js';
 import { runFanout, type FanoutResult } from './fanout.js';
 import { median, now, percentile } from './measure.js';
 import { machine, megabytes, millis, printTable, ratio, ratioRow, seconds, summary, verdict, writeJson, type Row } from './report.js';
-import { CliUnavailable, runCacheHits, runFerryGet, runWsGet, startStack, warmUpStack, type CacheHitRun, type E2eRun, type StackOptions } from './stack-e2e.js';
+import { runCacheHits, runFerryGet, runWsGet, startStack, warmUpStack, type CacheHitRun, type E2eRun, type StackOptions } from './stack-e2e.js';
 import { runWorkerJob, type WorkerJobRun } from './worker-job.js';
 
 // Defaults: docs/benchmarks.md. Five runs because this class of machine is noisy; medians are reported.
@@ -32,20 +32,22 @@ const rows: Row[] = [];
 const results: Record<string, unknown> = {};
 const log = (line: string): void => console.error(`[bench ${seconds(now() - started).padStart(8)}] ${line}`);
 
-log(`building the benchmark repository (once) …`);
 if ((loadBefore[0] ?? 0) > 0.5) log(`warning: load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')} before the run: other work on this machine skews the figures`);
-const root = await benchRoot();
-const git = await startGitServer({ root });
-const repoUrl = `${git.url}/bench/big`;
-try {
-  log(`warm-up: one native clone so the git server's page cache is warm for everyone`);
-  await runBaseline(repoUrl, config.format);
-  if (config.sections.includes('core')) await core();
-  if (config.sections.includes('e2e')) await e2e();
-  if (config.sections.includes('fanout')) await fanout();
-} finally {
-  await git.close();
+// Only the sections that clone need the repository, its git server and a warm page cache.
+if (config.sections.includes('core') || config.sections.includes('e2e')) {
+  log(`building the benchmark repository (once) …`);
+  const git = await startGitServer({ root: await benchRoot() });
+  const repo: Repo = { url: `${git.url}/bench/big`, warmUrl: `${git.url}/bench/warm`, host: git.host };
+  try {
+    log(`warm-up: one native clone so the git server's page cache is warm for everyone`);
+    await runBaseline(repo.url, config.format);
+    if (config.sections.includes('core')) await core(repo);
+    if (config.sections.includes('e2e')) await e2e(repo);
+  } finally {
+    await git.close();
+  }
 }
+if (config.sections.includes('fanout')) await fanout();
 
 console.log('');
 printTable(rows);
@@ -59,16 +61,22 @@ await writeJson(file, { date: new Date().toISOString(), machine: machine(), conf
 log(`wrote ${file}`);
 
 /** Issue "core": cold job latency against the native baseline, peak RSS, CPU. */
-async function core(): Promise<void> {
+interface Repo {
+  url: string;
+  warmUrl: string;
+  host: string;
+}
+
+async function core(repo: Repo): Promise<void> {
   const baseline: BaselineRun[] = [];
   const ferry: WorkerJobRun[] = [];
-  const options = { repoUrl, gitHost: git.host, format: config.format, extraEnv: workerEnv };
+  const options = { repoUrl: repo.url, gitHost: repo.host, format: config.format, extraEnv: workerEnv };
   log(`core: warm-up job (not counted)`);
   await runWorkerJob(options);
   for (let i = 0; i < config.runs; i++) {
     // Interleaved, alternating which goes first, so drift on the machine hits both sides alike.
     const steps = [
-      async () => baseline.push(await runBaseline(repoUrl, config.format)),
+      async () => baseline.push(await runBaseline(repo.url, config.format)),
       async () => ferry.push(await runWorkerJob(options)),
     ];
     if (i % 2 === 1) steps.reverse();
@@ -118,17 +126,16 @@ async function core(): Promise<void> {
 }
 
 /** Issue "gateway": cold `ferry get` through `ferry serve`, the same trip by a raw client, cache hits. */
-async function e2e(): Promise<void> {
-  const options: StackOptions = { repoUrl, warmUrl: `${git.url}/bench/warm`, gitHost: git.host, format: config.format, extraEnv: workerEnv };
+async function e2e(repo: Repo): Promise<void> {
+  const options: StackOptions = { repoUrl: repo.url, warmUrl: repo.warmUrl, gitHost: repo.host, format: config.format, extraEnv: workerEnv };
   const baseline: BaselineRun[] = [];
   const ws: E2eRun[] = [];
   const cli: E2eRun[] = [];
-  let cliSkipped: string | undefined;
   let hits: CacheHitRun[] = [];
   for (let i = 0; i < config.runs; i++) {
     const last = i === config.runs - 1;
     const steps: (() => Promise<unknown>)[] = [
-      async () => baseline.push(await runBaseline(repoUrl, config.format)),
+      async () => baseline.push(await runBaseline(repo.url, config.format)),
       async () => {
         const s = await startStack(options);
         try {
@@ -143,15 +150,12 @@ async function e2e(): Promise<void> {
         }
       },
       async () => {
-        if (cliSkipped) return;
         const s = await startStack(options);
         try {
           await warmUpStack(s, options);
           cli.push(await runFerryGet(s, options));
         } catch (error) {
-          if (!(error instanceof CliUnavailable)) throw error;
-          cliSkipped = error.message;
-          log(`e2e: skipping ferry get: ${cliSkipped}`);
+          throw new Error(`${(error as Error).message}\nstack log:\n${s.log.slice(-15).join('\n')}`, { cause: error });
         } finally {
           await s.close();
         }
@@ -159,17 +163,15 @@ async function e2e(): Promise<void> {
     ];
     if (i % 2 === 1) steps.reverse();
     for (const step of steps) await step();
-    log(`e2e run ${i + 1}/${config.runs}: native ${seconds(baseline.at(-1)?.ms ?? NaN)}, ws client ${seconds(ws.at(-1)?.ms ?? NaN)}, ferry get ${cliSkipped ? 'skipped' : seconds(cli.at(-1)?.ms ?? NaN)}`);
+    log(`e2e run ${i + 1}/${config.runs}: native ${seconds(baseline.at(-1)?.ms ?? NaN)}, ws client ${seconds(ws.at(-1)?.ms ?? NaN)}, ferry get ${seconds(cli.at(-1)?.ms ?? NaN)}`);
   }
-  results.e2e = { baseline, ws, cli, cliSkipped, cacheHits: hits };
+  results.e2e = { baseline, ws, cli, cacheHits: hits };
 
   const nativeMs = median(baseline.map((r) => r.ms));
   const cliMs = median(cli.map((r) => r.ms));
   const wsMs = median(ws.map((r) => r.ms));
   rows.push(
-    cliSkipped
-      ? { metric: 'ferry get, cold, incl. download', ferry: '-', baseline: seconds(nativeMs), ratio: '-', target: 'ratio <= 1.3', result: 'SKIP', note: cliSkipped }
-      : ratioRow('ferry get, cold, incl. download', cliMs, nativeMs, 1.3, `median of ${cli.length}; CLI process start to exit, through gateway + FC emulator + worker + OSS, download included`),
+    ratioRow('ferry get, cold, incl. download', cliMs, nativeMs, 1.3, `median of ${cli.length}; CLI process start to exit, through gateway + FC emulator + worker + OSS, download included`),
     ratioRow(
       'raw ws client, cold, incl. download',
       wsMs,

@@ -60,4 +60,3 @@ export function peakRss(pid: number): number | undefined {
   }
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

@@ -4,7 +4,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { dirname } from 'node:path';
 
-export type Verdict = 'PASS' | 'FAIL' | 'SKIP' | 'info';
+export type Verdict = 'PASS' | 'FAIL' | 'info';
 
 export interface Row {
   metric: string;
@@ -13,7 +13,7 @@ export interface Row {
   ratio: string;
   target: string;
   result: Verdict;
-  /** Why a row was skipped, or what it stands for. */
+  /** What the row stands for. */
   note?: string;
 }
 
@@ -51,10 +51,8 @@ export function printTable(rows: Row[]): void {
 export function summary(rows: Row[]): string {
   const judged = rows.filter((row) => row.result === 'PASS' || row.result === 'FAIL');
   const failed = judged.filter((row) => row.result === 'FAIL').map((row) => row.metric);
-  const skipped = rows.filter((row) => row.result === 'SKIP').map((row) => row.metric);
   let text = `bench: ${judged.length - failed.length}/${judged.length} targets met`;
   if (failed.length > 0) text += `; missed: ${failed.join(', ')}`;
-  if (skipped.length > 0) text += `; skipped: ${skipped.join(', ')}`;
   return text;
 }
 

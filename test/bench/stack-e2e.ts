@@ -105,13 +105,11 @@ export async function runFerryGet(s: Stack, options: StackOptions): Promise<E2eR
   const saved = events.find((event) => event.type === 'saved');
   if (code !== 0 || !saved) {
     const why = code !== 0 ? `exit ${code}` : 'no {"type":"saved"} line';
-    throw new CliUnavailable(`ferry get: ${why}; stderr: ${oneLine(stderr) || '-'}; stdout: ${oneLine(stdout) || '-'}`);
+    throw new Error(`ferry get: ${why}; stderr: ${oneLine(stderr) || '-'}; stdout: ${oneLine(stdout) || '-'}`);
   }
   return { ms, size: (await stat(output)).size };
 }
 
-/** Thrown when `ferry get` does not work (yet): the row is skipped with this reason. */
-export class CliUnavailable extends Error {}
 
 /**
  * The same trip with the bench's raw client: connect + register, POST /jobs over the websocket,
