@@ -8,9 +8,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lockDataDir } from '../../src/local/data-lock.js';
 import { runFerry } from '../helpers/ferry-cli.js';
-import { fixtureRoot, gitRevParse } from '../helpers/fixtures.js';
+import { fixtureRoot, gitArchiveSha, gitRevParse, sha256File } from '../helpers/fixtures.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
-import { gitArchiveSha, phaseSequence, sha256File } from './cli-helper.js';
+import { phaseSequence } from './cli-helper.js';
 
 let work: string;
 let gitServer: GitServer;

@@ -9,9 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalStack, type LocalStack } from '../../src/local/stack.js';
 import { archiveFiles, byPath, dirFiles } from '../helpers/archive-files.js';
 import { runFerry } from '../helpers/ferry-cli.js';
-import { fixtureRoot, gitArchiveFiles, gitRevParse } from '../helpers/fixtures.js';
+import { fixtureRoot, gitArchiveFiles, gitArchiveSha, gitRevParse, sha256File } from '../helpers/fixtures.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
-import { gitArchiveSha, phaseSequence, sha256File } from './cli-helper.js';
+import { phaseSequence } from './cli-helper.js';
 
 let root: string;
 let work: string;

@@ -10,9 +10,8 @@ import { GatewayClient } from '../../src/client/gateway-client.js';
 import { followJob, submitJob, type FollowEvent } from '../../src/client/job-follow.js';
 import { startLocalStack, type LocalStack } from '../../src/local/stack.js';
 import { runFerry } from '../helpers/ferry-cli.js';
-import { fixtureRoot, gitRevParse } from '../helpers/fixtures.js';
+import { fixtureRoot, gitArchiveSha, gitRevParse, sha256File } from '../helpers/fixtures.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
-import { gitArchiveSha, sha256File } from './cli-helper.js';
 
 const LIFETIME_MS = 1500;
 

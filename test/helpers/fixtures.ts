@@ -164,3 +164,19 @@ async function hashBlobs(repoDir: string, oids: string[]): Promise<Map<string, s
   }
   return hashes;
 }
+
+export async function sha256File(path: string): Promise<string> {
+  return createHash('sha256').update(await readFile(path)).digest('hex');
+}
+
+/** sha256 of `git archive` run on the fixture itself: what the worker's archive must equal byte for byte. */
+export async function gitArchiveSha(repoDir: string, commit: string, format: 'zip' | 'tar.gz', prefix: string): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    const hash = createHash('sha256');
+    const child = execFile('git', ['-C', repoDir, 'archive', `--format=${format}`, `--prefix=${prefix}/`, commit], { env: gitEnv(), encoding: 'buffer', maxBuffer: 256 * 1024 * 1024 }, (error, stdout) => {
+      if (error) return reject(error);
+      resolvePromise(hash.update(stdout).digest('hex'));
+    });
+    child.stdin?.end();
+  });
+}
