@@ -68,12 +68,6 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const host = options.host ?? '127.0.0.1';
   await mkdir(dataDir, { recursive: true });
   const lock = await lockDataDir(dataDir);
-  const creds = await mkdir(join(dataDir, 'oss'), { recursive: true })
-    .then(() => loadOrCreateCredentials(dataDir))
-    .catch(async (error: unknown) => {
-      await lock.release();
-      throw error;
-    });
   const cleanups: (() => Promise<void>)[] = [() => lock.release()];
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> =>
@@ -82,6 +76,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     })());
 
   try {
+    const creds = await loadOrCreateCredentials(dataDir);
     const oss = await startOssServer({
       dataDir: join(dataDir, 'oss'),
       port: 0,

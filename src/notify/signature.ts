@@ -63,8 +63,6 @@ export function signRequest(req: SignableRequest, creds: AppCredentials, opts: S
 
 // firstValues and lowerCaseKeys: the gateway parses requests exactly as the signature reads them.
 export { buildStringToSign, firstValues, lowerCaseKeys } from './_canonical.js';
-export type { SignableRequest, SignatureMethod } from './_canonical.js';
-export { verifyRequest, hasSignatureHeaders, SIGNATURE_WINDOW_MS } from './verify.js';
-export type { VerifyOptions, VerifyResult } from './verify.js';
+export type { SignableRequest } from './_canonical.js';
+export { verifyRequest, hasSignatureHeaders } from './verify.js';
 export { NonceCache } from './nonce-cache.js';
-export type { NonceCacheOptions } from './nonce-cache.js';

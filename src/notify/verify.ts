@@ -23,8 +23,6 @@ export interface VerifyOptions {
   lookupSecret(appKey: string): string | undefined;
   nonces: NonceCache;
   now?: number;
-  /** Allowed clock difference either way. Default 15 minutes. */
-  skewMs?: number;
 }
 
 export type VerifyResult = { ok: true; appKey: string } | { ok: false; status: number; errorMessage: string };
@@ -38,7 +36,6 @@ const MUST_SIGN = ['x-ca-timestamp', 'x-ca-nonce', 'x-ca-deviceid'];
 export function verifyRequest(req: SignableRequest, opts: VerifyOptions): VerifyResult {
   const headers = lowerCaseKeys(req.headers);
   const now = opts.now ?? Date.now();
-  const skewMs = opts.skewMs ?? SIGNATURE_WINDOW_MS;
 
   const appKey = headers['x-ca-key'];
   const secret = appKey ? opts.lookupSecret(appKey) : undefined;
@@ -55,7 +52,7 @@ export function verifyRequest(req: SignableRequest, opts: VerifyOptions): Verify
   const timestamp = headers['x-ca-timestamp'];
   if (timestamp === undefined) return fail(400, 'Header `X-Ca-Timestamp` is Required');
   if (!/^\d{1,15}$/.test(timestamp)) return fail(400, 'Invalid Timestamp');
-  if (Math.abs(now - Number(timestamp)) > skewMs) return fail(400, 'Timestamp Expired');
+  if (Math.abs(now - Number(timestamp)) > SIGNATURE_WINDOW_MS) return fail(400, 'Timestamp Expired');
 
   const nonce = headers['x-ca-nonce'];
   if (!nonce) return fail(400, 'Header `X-Ca-Nonce` is Required');

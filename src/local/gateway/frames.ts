@@ -6,16 +6,10 @@
  * Parsing is total: every input maps to a frame or to a reason it is invalid, never an exception.
  */
 import { firstValues } from '../../notify/signature.js';
-import type { GatewayResponse } from './types.js';
+import type { GatewayRequest, GatewayResponse } from './types.js';
 
-export interface ApiFrame {
-  method: string;
-  path: string;
-  query: Record<string, string>;
-  /** Lower-case names, multi-values joined with ','. */
-  headers: Record<string, string>;
-  body: Buffer;
-}
+/** An API call as a websocket frame carries it: the request without what the transport adds. */
+export type ApiFrame = Omit<GatewayRequest, 'clientIp' | 'connection'>;
 
 export type ClientFrame =
   | { kind: 'register'; deviceId: string }

@@ -57,7 +57,7 @@ export interface GatewayRequest {
   /** Raw path (percent-encoding kept), no query. */
   path: string;
   query: Record<string, string>;
-  /** Lower-case names. */
+  /** Lower-case names, multi-values joined with ','. */
   headers: Record<string, string>;
   body: Buffer;
   clientIp: string;

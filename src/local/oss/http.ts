@@ -3,7 +3,6 @@ import { BodyTooLargeError, readBody } from '../../_body.js';
 import { OssError } from './errors.js';
 import type { QueryParam } from './query.js';
 import type { ObjectStore } from './store.js';
-import type { UploadStore } from './upload-store.js';
 import type { OssAddress } from './types.js';
 import { renderXml, type XmlNode } from './xml.js';
 
@@ -16,7 +15,6 @@ export interface OssContext {
   address: OssAddress;
   requestId: string;
   store: ObjectStore;
-  uploads: UploadStore;
 }
 
 /** A request header's value, repeated ones joined with ','. Takes anything with `headers` (a request, a SignedRequest). */

@@ -21,7 +21,7 @@ export async function initiateUpload(ctx: OssContext): Promise<void> {
   const { bucket, key } = await checked(ctx);
   const forbidOverwrite = isForbidOverwrite(ctx.req);
   if (forbidOverwrite && (await ctx.store.head(bucket, key))) throw fileAlreadyExists(key);
-  const upload = await ctx.uploads.create(bucket, key, objectHeadersFrom(ctx.req), forbidOverwrite);
+  const upload = await ctx.store.uploads.create(bucket, key, objectHeadersFrom(ctx.req), forbidOverwrite);
   sendXml(ctx.res, 200, 'InitiateMultipartUploadResult', [
     ['Bucket', bucket],
     ['Key', key],
@@ -37,9 +37,9 @@ export async function uploadPart(ctx: OssContext): Promise<void> {
   if (!(partNumber >= 1 && partNumber <= MAX_PART_NUMBER)) {
     throw invalidArgument(`Part number must be an integer between 1 and ${MAX_PART_NUMBER}, inclusive.`, 'partNumber', text);
   }
-  const upload = await ctx.uploads.get(queryGet(ctx.query, 'uploadId') ?? '', bucket, key);
+  const upload = await ctx.store.uploads.get(queryGet(ctx.query, 'uploadId') ?? '', bucket, key);
   const body = await receiveVerified(ctx);
-  const part = await ctx.uploads.putPart(upload, partNumber, body);
+  const part = await ctx.store.uploads.putPart(upload, partNumber, body);
   sendEmpty(ctx.res, 200, { etag: part.etag });
 }
 
@@ -49,11 +49,11 @@ export async function uploadPart(ctx: OssContext): Promise<void> {
  */
 export async function completeUpload(ctx: OssContext): Promise<void> {
   const { bucket, key } = await checked(ctx);
-  const upload = await ctx.uploads.get(queryGet(ctx.query, 'uploadId') ?? '', bucket, key);
+  const upload = await ctx.store.uploads.get(queryGet(ctx.query, 'uploadId') ?? '', bucket, key);
   const parts = parseCompleteMultipart(await readSmallBody(ctx.req, MAX_COMPLETE_BODY));
   const forbidOverwrite = upload.forbidOverwrite || isForbidOverwrite(ctx.req);
   const place: Place = (folder, write) =>
-    ctx.uploads.complete(upload, parts, folder, (claimed) => write({ ...claimed, type: 'Multipart', headers: upload.headers }));
+    ctx.store.uploads.complete(upload, parts, folder, (claimed) => write({ ...claimed, type: 'Multipart', headers: upload.headers }));
   const meta = await ctx.store.commitMultipart(bucket, key, place, forbidOverwrite);
   ctx.res.setHeader('etag', meta.etag);
   sendXml(ctx.res, 200, 'CompleteMultipartUploadResult', [
@@ -67,18 +67,18 @@ export async function completeUpload(ctx: OssContext): Promise<void> {
 /** DELETE ?uploadId=ID */
 export async function abortUpload(ctx: OssContext): Promise<void> {
   const { bucket, key } = await checked(ctx);
-  const upload = await ctx.uploads.get(queryGet(ctx.query, 'uploadId') ?? '', bucket, key);
-  await ctx.uploads.remove(upload.uploadId);
+  const upload = await ctx.store.uploads.get(queryGet(ctx.query, 'uploadId') ?? '', bucket, key);
+  await ctx.store.uploads.remove(upload.uploadId);
   sendEmpty(ctx.res, 204);
 }
 
 /** GET ?uploadId=ID (all parts on one page; max-parts and part-number-marker are honoured). */
 export async function listParts(ctx: OssContext): Promise<void> {
   const { bucket, key } = await checked(ctx);
-  const upload = await ctx.uploads.get(queryGet(ctx.query, 'uploadId') ?? '', bucket, key);
+  const upload = await ctx.store.uploads.get(queryGet(ctx.query, 'uploadId') ?? '', bucket, key);
   const marker = Number(queryGet(ctx.query, 'part-number-marker') ?? '0') || 0;
   const maxParts = Math.min(Number(queryGet(ctx.query, 'max-parts') ?? '1000') || 1000, 1000);
-  const after = (await ctx.uploads.parts(upload.uploadId)).filter((part) => part.partNumber > marker);
+  const after = (await ctx.store.uploads.parts(upload.uploadId)).filter((part) => part.partNumber > marker);
   const page = after.slice(0, maxParts);
   const truncated = after.length > page.length;
   sendXml(ctx.res, 200, 'ListPartsResult', [

@@ -10,12 +10,10 @@ import { parseQuery } from './query.js';
 import { route } from './routes.js';
 import { ObjectStore } from './store.js';
 import type { OssAddress, OssServer, OssServerOptions } from './types.js';
-import type { UploadStore } from './upload-store.js';
 
 interface Services {
   auth: AuthContext;
   store: ObjectStore;
-  uploads: UploadStore;
 }
 
 function checkOptions(options: OssServerOptions): void {
@@ -65,7 +63,7 @@ async function handle(services: Services, req: IncomingMessage, res: ServerRespo
     if (!rawPath.startsWith('/')) throw new OssError(400, 'InvalidURI', 'Could not parse the specified URI.');
     const query = parseQuery(mark === -1 ? '' : url.slice(mark + 1));
     const address = authenticated(services, req, query, resolveAddresses(req.headers.host, rawPath));
-    const ctx: OssContext = { req, res, method, query, address, requestId, store: services.store, uploads: services.uploads };
+    const ctx: OssContext = { req, res, method, query, address, requestId, store: services.store };
     await route(ctx);
   } catch (error) {
     const ossError =
@@ -83,7 +81,6 @@ export async function startOssServer(options: OssServerOptions): Promise<OssServ
   await store.init(options.buckets ?? []);
   const services: Services = {
     store,
-    uploads: store.uploads,
     auth: {
       credentials: new Map(options.credentials.map((credential) => [credential.accessKeyId, credential])),
       // V4 scopes carry the standard region; ali-oss strips the "oss-" prefix the same way.
