@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
-import { get as httpGet, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
+import { get as httpGet, type IncomingMessage } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { finished } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -28,9 +28,6 @@ export interface DownloadRetry {
   attempt: number;
   reason: string;
 }
-
-/** The shape of `http.get` and `https.get`. */
-export type HttpGet = (url: URL, options: RequestOptions, onResponse: (res: IncomingMessage) => void) => ClientRequest;
 
 export interface DownloadOptions {
   url: string;
@@ -49,8 +46,6 @@ export interface DownloadOptions {
   /** First retry delay, doubled per failure in a row. Default 500 ms. */
   backoffMs?: number;
   signal?: AbortSignal;
-  /** Sends each GET; default node:http's or node:https's `get` by the URL's protocol. */
-  get?: HttpGet;
 }
 
 export interface DownloadResult {
@@ -75,11 +70,14 @@ export async function download(options: DownloadOptions): Promise<DownloadResult
   // The object's ETag from the first response: later ranges must come from the same object.
   let etag: string | undefined;
   let failures = 0;
-  const restart = (why: string): Error => {
+  const reset = (): void => {
     bytes = 0;
     hash = createHash('sha256');
     etag = undefined;
     total = options.size;
+  };
+  const restart = (why: string): Error => {
+    reset();
     return new Error(why);
   };
   const stopped = (cause: unknown): FerryError => new FerryError('TIMEOUT', 'The download was stopped before it finished.', { cause });
@@ -114,8 +112,7 @@ export async function download(options: DownloadOptions): Promise<DownloadResult
           etag ??= res.headers.etag;
         } else if (res.statusCode === 200) {
           // No range support (or a fresh start): begin again from byte 0.
-          bytes = 0;
-          hash = createHash('sha256');
+          reset();
           etag = res.headers.etag;
           const length = Number(res.headers['content-length']);
           if (Number.isFinite(length) && length > 0) total ??= length;
@@ -181,7 +178,7 @@ export async function download(options: DownloadOptions): Promise<DownloadResult
 async function request(options: DownloadOptions, headers: Record<string, string>): Promise<IncomingMessage> {
   let url = new URL(options.url);
   for (let hops = 0; ; hops++) {
-    const get = options.get ?? (url.protocol === 'https:' ? httpsGet : httpGet);
+    const get = url.protocol === 'https:' ? httpsGet : httpGet;
     const res = await new Promise<IncomingMessage>((resolve, reject) => {
       let response: IncomingMessage | undefined;
       const req = get(url, { headers, signal: options.signal, timeout: options.idleTimeoutMs ?? 30_000 }, (res) => resolve((response = res)));

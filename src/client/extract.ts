@@ -17,7 +17,6 @@ import { listTar, writeTar } from './_tar-extract.js';
 import { listZip, writeZip } from './_zip-extract.js';
 import { isEmptyOrMissing } from './empty-dir.js';
 
-export { checkEntryName } from './_entry-names.js';
 
 export interface ExtractOptions {
   /** Entries skipped but not fatal: symlinks pointing outside, hard links, devices. */

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { FerryError } from '../errors.js';
 import type { ArchiveFormat } from '../git/archive.js';
@@ -27,7 +27,8 @@ export interface GetOptions {
   gateway?: string | undefined;
   credentials?: AppCredentials | undefined;
   /** Embedded stack settings (ignored with `gateway`). */
-  local?: { dataDir: string; allowHosts?: string[] | undefined; allowHttp?: boolean | undefined };
+  /** The embedded stack's settings; its data dir defaults to `${XDG_CACHE_HOME:-~/.cache}/ferry/local`. */
+  local?: { dataDir?: string | undefined; allowHosts?: string[] | undefined; allowHttp?: boolean | undefined };
   /** How long to wait for the job to finish, counted from the start (embedded stack and connecting included). */
   timeoutMs: number;
   /** Stops every step (Ctrl+C); the download and extraction are not bound by `timeoutMs`. */
@@ -57,7 +58,7 @@ export async function ferryGet(options: GetOptions): Promise<GetResult> {
       // Not abortable midway: a Ctrl+C meanwhile is honoured as soon as it is up (and closed again).
       const start = (dataDir: string): ReturnType<typeof startLocalStack> =>
         startLocalStack({ dataDir, port: 0, allowHosts: options.local?.allowHosts, allowHttp: options.local?.allowHttp });
-      const dataDir = options.local?.dataDir ?? join(cwd, '.ferry');
+      const dataDir = options.local?.dataDir ?? join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'ferry', 'local');
       const stack = await start(dataDir).catch(async (error: unknown) => {
         if (!(error instanceof FerryError && error.code === 'DATA_DIR_IN_USE')) throw error;
         // Another ferry holds the data dir (a second `ferry get` at the same time): this run gets a

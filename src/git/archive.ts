@@ -2,9 +2,9 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { gitEnv } from './env.js';
 import { gitFailure } from './errors.js';
+import type { ArchiveFormat } from './formats.js';
 
-export type ArchiveFormat = 'zip' | 'tar.gz';
-export const ARCHIVE_FORMATS: readonly ArchiveFormat[] = ['zip', 'tar.gz'];
+export { ARCHIVE_FORMATS, type ArchiveFormat } from './formats.js';
 
 export interface ArchiveStream {
   stdout: Readable;

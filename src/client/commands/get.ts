@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
-import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { FerryError, toFerryError } from '../../errors.js';
 import { formatBytes } from '../../format.js';
-import { ARCHIVE_FORMATS, type ArchiveFormat } from '../../git/archive.js';
+import { ARCHIVE_FORMATS, type ArchiveFormat } from '../../git/formats.js';
 import { parseRefSpec } from '../../git/refs.js';
 import { isEmptyOrMissing } from '../empty-dir.js';
 import { parseHostList, usageError } from '../options.js';
@@ -89,7 +88,7 @@ export function registerGet(program: Command): void {
           extract: flags.extract,
           gateway,
           credentials: appKey !== undefined && appSecret !== undefined ? { appKey, appSecret } : undefined,
-          local: { dataDir: flags.data ?? defaultDataDir(), allowHosts, allowHttp: flags.allowHttp },
+          local: { dataDir: flags.data, allowHosts, allowHttp: flags.allowHttp },
           timeoutMs: timeout * 1000,
           signal: interrupt.signal,
           onEvent: (event) => view.event(event),
@@ -111,9 +110,4 @@ export function registerGet(program: Command): void {
         process.off('SIGTERM', onSignal);
       }
     });
-}
-
-function defaultDataDir(): string {
-  const cache = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
-  return join(cache, 'ferry', 'local');
 }
