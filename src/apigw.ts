@@ -26,3 +26,6 @@ export interface ApiGatewayResult {
   headers: Record<string, string>;
   body: string;
 }
+
+/** The header API Gateway's backend adds (a constant parameter) to prove an event came through it. */
+export const GATEWAY_SECRET_HEADER = 'x-ferry-gateway-secret';

@@ -14,6 +14,11 @@ export interface Config {
   allowHttp: boolean;
   /** Serve the API on HTTP-trigger paths (everything but /invoke and /healthz). */
   httpApi: boolean;
+  /**
+   * When set, API-gateway events must carry it in `x-ferry-gateway-secret` (a constant header the API's
+   * backend adds): otherwise anyone who can reach `/invoke` could hand the worker a made-up gateway event.
+   */
+  gatewaySecret: string | undefined;
   maxArchiveBytes: number;
   jobTimeoutMs: number;
   gitTimeoutMs: number;
@@ -82,6 +87,7 @@ export function loadConfig(env: Env = process.env): Config {
     allowedHosts: list(env, 'FERRY_ALLOWED_HOSTS') ?? DEFAULT_ALLOWED_HOSTS,
     allowHttp: env.FERRY_ALLOW_HTTP === '1',
     httpApi: env.FERRY_HTTP_API !== '0',
+    gatewaySecret: str(env, 'FERRY_GATEWAY_SECRET'),
     maxArchiveBytes,
     jobTimeoutMs: int(env, 'FERRY_JOB_TIMEOUT', 900, 1) * 1000,
     gitTimeoutMs: int(env, 'FERRY_GIT_TIMEOUT', 300, 1) * 1000,

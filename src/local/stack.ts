@@ -1,7 +1,8 @@
+import { createHmac } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ApiGatewayEvent, ApiGatewayResult } from '../apigw.js';
+import { GATEWAY_SECRET_HEADER, type ApiGatewayEvent, type ApiGatewayResult } from '../apigw.js';
 import { DEFAULT_ALLOWED_HOSTS } from '../config.js';
 import { loadOrCreateCredentials } from './credentials.js';
 import { startFcEmulator, type FcEmulator } from './fc/index.js';
@@ -88,10 +89,12 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
 
     // The worker must know the gateway's address before it starts; its own FC front's the emulator supplies.
     let fc: FcEmulator | undefined;
+    // The constant header a production API's backend adds, proving events came through the gateway.
+    const gatewaySecret = createHmac('sha256', creds.dispatchSecret).update('gateway').digest('hex');
     const backend = {
       async invoke(event: ApiGatewayEvent): Promise<ApiGatewayResult> {
         if (!fc) throw new Error('the function is not started yet');
-        const result = await fc.invoke(JSON.stringify(event));
+        const result = await fc.invoke(JSON.stringify({ ...event, headers: { ...event.headers, [GATEWAY_SECRET_HEADER]: gatewaySecret } }));
         const body = result.body.toString('utf8');
         // FC's own failures (502, 504) carry {Code, Message}, not a result; the gateway answers 502.
         if (result.status !== 200) throw new Error(`function answered ${result.status}: ${body}`);
@@ -129,6 +132,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         FERRY_APP_SECRET: creds.appSecret,
         FERRY_DISPATCH_URL: front.invokeUrl,
         FERRY_DISPATCH_SECRET: creds.dispatchSecret,
+        FERRY_GATEWAY_SECRET: gatewaySecret,
         FERRY_ALLOWED_HOSTS: [...DEFAULT_ALLOWED_HOSTS, ...(options.allowHosts ?? [])].join(','),
         ...(options.allowHttp ? { FERRY_ALLOW_HTTP: '1' } : {}),
         ...options.workerEnv,

@@ -13,6 +13,7 @@ const server = createRuntimeServer({
   api: worker.api,
   runJob: worker.runJob,
   warmUp: worker.warmUp,
+  gatewaySecret: config.gatewaySecret,
   dispatchSecret: config.dispatch?.secret || undefined,
   httpApi: config.httpApi,
   log,
@@ -21,6 +22,9 @@ const server = createRuntimeServer({
 server.listen(config.port, '0.0.0.0', () => {
   const address = server.address();
   log(`ferry worker ${VERSION} listening on 0.0.0.0:${typeof address === 'object' && address ? address.port : config.port}`);
+  if (!config.httpApi && !config.gatewaySecret) {
+    log('warning: FERRY_HTTP_API=0 without FERRY_GATEWAY_SECRET: API-gateway events posted to /invoke are not authenticated');
+  }
   // With credentials in the environment there is no need to wait for /initialize (or a first request).
   void worker.warmUp(undefined);
 });

@@ -2,12 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { ApiHandler, RequestContext } from '../api/context.js';
 import { json, problem } from '../api/http.js';
+import { GATEWAY_SECRET_HEADER } from '../apigw.js';
 import { FerryError } from '../errors.js';
+import { safeEqual } from '../safe-equal.js';
 import { decodeJobEvent, isJobEvent } from '../jobs/job-event.js';
 import { stateToJSON, type JobSpec, type JobState } from '../jobs/types.js';
 import type { OssCredentials } from '../config.js';
 import { invocationCredentials } from './credentials.js';
-import { eventToRequest, isApiGatewayEvent, responseToResult } from './events.js';
+import { eventHeader, eventToRequest, isApiGatewayEvent, responseToResult } from './events.js';
 import { readBody, sendResponse, toRequest } from './node-http.js';
 
 export interface RuntimeOptions {
@@ -15,6 +17,8 @@ export interface RuntimeOptions {
   runJob(spec: JobSpec, credentials: OssCredentials | undefined): Promise<JobState>;
   /** Run on POST /initialize with its credentials; must not throw. */
   warmUp?(credentials: OssCredentials | undefined): Promise<void>;
+  /** Required in API-gateway events' `x-ferry-gateway-secret` header, when set. */
+  gatewaySecret?: string | undefined;
   /** Verifies job events; without one, job events are refused. */
   dispatchSecret: string | undefined;
   /** Serve the API on HTTP-trigger paths. Off in production, where clients come through API Gateway events. */
@@ -39,7 +43,7 @@ export function createRuntimeServer(options: RuntimeOptions): Server {
     const path = triggerPath(req);
     const isInvoke = req.method === 'POST' && (path === '/invoke' || path === '/initialize');
     if (isInvoke) options.log(`FC Invoke Start RequestId: ${requestId}`);
-    handle(req, path ?? '/', context, options)
+    handle(req, path, context, options)
       .catch((error: unknown) => {
         if (!(error instanceof FerryError)) options.log(`runtime ${req.method} ${path}: ${(error as Error)?.stack ?? String(error)}`);
         return problem(error);
@@ -86,6 +90,9 @@ async function handle(req: IncomingMessage, path: string, context: RequestContex
     return json(stateToJSON(await options.runJob(spec, context.credentials)));
   }
   if (isApiGatewayEvent(event)) {
+    if (options.gatewaySecret && !safeEqual(eventHeader(event, GATEWAY_SECRET_HEADER) ?? '', options.gatewaySecret)) {
+      throw new FerryError('UNAUTHORIZED', 'API-gateway events are refused without the gateway secret: call the API through API Gateway.');
+    }
     const response = await options.api(eventToRequest(event), context);
     return json(await responseToResult(response));
   }
