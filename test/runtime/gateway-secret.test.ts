@@ -38,7 +38,7 @@ describe('API-gateway events and FERRY_GATEWAY_SECRET', () => {
   });
 
   it('refuses a made-up event posted straight to /invoke, with or without a wrong secret', async () => {
-    for (const headers of [{}, { 'x-ferry-gateway-secret': 'guess' }]) {
+    for (const headers of [{}, { 'x-ferry-gateway-secret': 'guess' }] as Record<string, string>[]) {
       expect(await invoke(headers)).toMatchObject({ status: 401, body: { code: 'UNAUTHORIZED', message: expect.stringContaining('through API Gateway') } });
     }
   });
