@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Config } from '../config.js';
-import { FerryError } from '../errors.js';
+import { FerryError, toFerryError } from '../errors.js';
 import { formatBytes } from '../format.js';
 import { archiveStream, type ArchiveFormat } from '../git/archive.js';
 import type { MirrorCache } from '../git/mirror.js';
@@ -113,7 +113,8 @@ export async function buildArchive(request: ArchiveRequest, ctx: PipelineContext
     archive.kill();
     await archive.done.catch(() => undefined);
     if (ctx.signal?.aborted) throw new FerryError('TIMEOUT', 'The job took longer than this service allows and was stopped.', { cause: error });
-    throw error instanceof FerryError ? error : new FerryError('STORAGE_FAILED', 'Uploading the archive to object storage failed. Try again.', { cause: error });
+    // Store failures arrive as STORAGE_FAILED already (storage/client.ts); anything else is not storage's.
+    throw toFerryError(error);
   } finally {
     ctx.signal?.removeEventListener('abort', abort);
     mirror.release();
