@@ -41,7 +41,6 @@ export interface Session {
   heartbeat?: NodeJS.Timeout;
   /** When the gateway last sent anything (HO# answers every H1): a silent socket is a dead one. */
   lastFrameAt: number;
-  ready: boolean;
   /** OS or CR, when the gateway said why before closing. */
   reason?: DisconnectReason;
 }
@@ -53,7 +52,7 @@ const REQUEST_TIMEOUT_MS = 60_000;
 /** One connection: open → RG → RO → REGISTER. Resolves with a ready session. */
 export function openSession(setup: SessionSetup): Promise<Session> {
   const socket: ClientSocketLike = new WebSocket(setup.options.url, { handshakeTimeout: 10_000 });
-  const session: Session = { setup, socket, seq: 0, pending: new Map(), lastFrameAt: Date.now(), ready: false };
+  const session: Session = { setup, socket, seq: 0, pending: new Map(), lastFrameAt: Date.now() };
 
   return new Promise<Session>((resolve, reject) => {
     let settled = false;
@@ -88,10 +87,7 @@ export function openSession(setup: SessionSetup): Promise<Session> {
           session.heartbeat.unref();
         }
         register(session).then(
-          () => {
-            session.ready = true;
-            settle();
-          },
+          () => settle(),
           (error: Error) => settle(error),
         );
       } else if (text.startsWith('RF#')) {

@@ -5,6 +5,7 @@ import yauzl from 'yauzl';
 import { FerryError } from '../errors.js';
 import { checkEntryName, unsafe, type Kind, type Listed } from './_entry-names.js';
 import type { SafeWriter } from './_safe-writer.js';
+import { BodyTooLargeError, readBody } from '../_body.js';
 
 const MAX_LINK_TARGET = 4096;
 
@@ -67,14 +68,10 @@ export async function writeZip(file: string, writer: SafeWriter): Promise<void> 
     if (kind === 'other') return writer.skip(entry.fileName, 'not a file, directory or symlink');
     const stream = await openZipStream(zip, entry);
     if (kind === 'symlink') {
-      const chunks: Buffer[] = [];
-      let length = 0;
-      for await (const chunk of stream as AsyncIterable<Buffer>) {
-        length += chunk.length;
-        if (length > MAX_LINK_TARGET) throw unsafe(`the symlink "${entry.fileName}" has an overlong target`);
-        chunks.push(chunk);
-      }
-      return writer.symlink(entry.fileName, Buffer.concat(chunks).toString('utf8'));
+      const target = await readBody(stream, MAX_LINK_TARGET).catch((error: unknown) => {
+        throw error instanceof BodyTooLargeError ? unsafe(`the symlink "${entry.fileName}" has an overlong target`) : error;
+      });
+      return writer.symlink(entry.fileName, target.toString('utf8'));
     }
     const out = writer.file(entry.fileName, entry.externalFileAttributes >>> 16);
     if (out) await pipeline(stream, out);

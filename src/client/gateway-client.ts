@@ -94,7 +94,8 @@ export class GatewayClient {
 
   #whenReady(): Promise<Session> {
     if (this.#failure) return Promise.reject(this.#failure);
-    if (this.#session?.ready) return Promise.resolve(this.#session);
+    // A session is stored only once it is registered.
+    if (this.#session) return Promise.resolve(this.#session);
     return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
   }
 
