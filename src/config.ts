@@ -24,7 +24,7 @@ export interface Config {
   gitTimeoutMs: number;
   oss: OssConfig;
   notify: NotifyConfig | undefined;
-  dispatch: DispatchConfig | undefined;
+  dispatch: DispatchConfig;
 }
 
 export interface OssConfig {
@@ -56,9 +56,25 @@ export interface NotifyConfig {
   appSecret: string;
 }
 
+export const DISPATCH_MODES = ['inline', 'async'] as const;
+export type DispatchMode = (typeof DISPATCH_MODES)[number];
+
 export interface DispatchConfig {
-  url: string;
-  secret: string;
+  /** `inline`: jobs run on this instance's queue. `async`: an InvokeFunction (Async) of this function. */
+  mode: DispatchMode;
+  /** HMAC key for job events; `/invoke` refuses job events without one. */
+  secret: string | undefined;
+  /** Where and what to invoke; set exactly when mode is `async`. */
+  invoke: InvokeConfig | undefined;
+}
+
+export interface InvokeConfig {
+  /** FC's OpenAPI endpoint, `https://<account>.<region>-internal.fc.aliyuncs.com` by default. */
+  endpoint: string;
+  functionName: string;
+  qualifier: string;
+  /** `ALIBABA_CLOUD_*` (FC's own variables): signs when an invocation brings no credentials. */
+  credentials: OssCredentials | undefined;
 }
 
 export const DEFAULT_ALLOWED_HOSTS = ['github.com', 'gitlab.com', 'gitee.com', 'bitbucket.org', 'codeberg.org'];
@@ -68,7 +84,6 @@ type Env = Record<string, string | undefined>;
 export function loadConfig(env: Env = process.env): Config {
   const endpoint = str(env, 'FERRY_OSS_ENDPOINT');
   const notifyUrl = str(env, 'FERRY_NOTIFY_URL');
-  const dispatchUrl = str(env, 'FERRY_DISPATCH_URL');
   const maxArchiveBytes = int(env, 'FERRY_MAX_ARCHIVE_BYTES', 2 * 1024 ** 3, 1);
   const partSize = int(env, 'FERRY_PART_SIZE', 8 * 1024 * 1024, 100 * 1024);
   // OSS takes 10,000 parts per upload: the largest archive allowed must fit in them.
@@ -106,7 +121,40 @@ export function loadConfig(env: Env = process.env): Config {
       notifyUrl === undefined
         ? undefined
         : { url: notifyUrl, appKey: str(env, 'FERRY_APP_KEY') ?? '', appSecret: str(env, 'FERRY_APP_SECRET') ?? '' },
-    dispatch: dispatchUrl === undefined ? undefined : { url: dispatchUrl, secret: str(env, 'FERRY_DISPATCH_SECRET') ?? '' },
+    dispatch: dispatchConfig(env),
+  };
+}
+
+function dispatchConfig(env: Env): DispatchConfig {
+  const raw = str(env, 'FERRY_DISPATCH') ?? 'inline';
+  const mode = DISPATCH_MODES.find((m) => m === raw.toLowerCase());
+  if (!mode) throw new Error(`Expected FERRY_DISPATCH to be one of ${DISPATCH_MODES.join(', ')}, got ${JSON.stringify(raw)}`);
+  const secret = str(env, 'FERRY_DISPATCH_SECRET');
+  if (mode === 'inline') return { mode, secret, invoke: undefined };
+
+  // A job event without a secret would be refused by the very instance it is sent to: fail at start instead.
+  if (!secret) throw new Error('FERRY_DISPATCH=async needs FERRY_DISPATCH_SECRET (the HMAC key that job events are signed with).');
+  const functionName = str(env, 'FC_FUNCTION_NAME');
+  if (!functionName) throw new Error('FERRY_DISPATCH=async needs FC_FUNCTION_NAME, which Function Compute sets: run it on FC, or set FERRY_DISPATCH=inline.');
+  const account = str(env, 'FC_ACCOUNT_ID');
+  const region = str(env, 'FC_REGION');
+  // FC 3.0's VPC endpoint: the call stays inside the region and needs no public network access.
+  const endpoint = str(env, 'FERRY_FC_ENDPOINT') ?? (account && region ? `https://${account}.${region}-internal.fc.aliyuncs.com` : undefined);
+  if (!endpoint) {
+    throw new Error('FERRY_DISPATCH=async needs FERRY_FC_ENDPOINT, or FC_ACCOUNT_ID and FC_REGION (which Function Compute sets) to derive it.');
+  }
+  if (!/^https?:\/\/[^/?#]+\/?$/.test(endpoint)) {
+    throw new Error(`Expected FERRY_FC_ENDPOINT to be an http(s) origin such as https://<account>.<region>-internal.fc.aliyuncs.com, got ${JSON.stringify(endpoint)}`);
+  }
+  return {
+    mode,
+    secret,
+    invoke: {
+      endpoint: endpoint.replace(/\/$/, ''),
+      functionName,
+      qualifier: str(env, 'FERRY_FC_QUALIFIER') ?? 'LATEST',
+      credentials: keyFrom(env, 'ALIBABA_CLOUD_ACCESS_KEY_ID', 'ALIBABA_CLOUD_ACCESS_KEY_SECRET', 'ALIBABA_CLOUD_SECURITY_TOKEN'),
+    },
   };
 }
 

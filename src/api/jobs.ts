@@ -40,7 +40,7 @@ export async function createJob(request: Request, deps: ApiDeps, context: Reques
   const state = initialState(spec);
   await deps.states.save(store, state);
   try {
-    await deps.dispatcher.dispatch(spec, store);
+    await deps.dispatcher.dispatch(spec, store, context.credentials);
   } catch (error) {
     const failure = error instanceof FerryError ? error : new FerryError('INTERNAL', 'The job could not be queued. Try again.', { cause: error });
     await deps.states.save(store, applyMessage(state, { v: 1, type: 'error', jobId: spec.jobId, ...failure.toJSON() })).catch(() => undefined);

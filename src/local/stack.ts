@@ -130,7 +130,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         FERRY_NOTIFY_URL: `${gateway.url}/notify`,
         FERRY_APP_KEY: creds.appKey,
         FERRY_APP_SECRET: creds.appSecret,
-        FERRY_DISPATCH_URL: front.invokeUrl,
+        // Jobs go out as InvokeFunction (Async) on the emulator's own OpenAPI front, signed as on FC.
+        FERRY_DISPATCH: 'async',
+        FERRY_FC_ENDPOINT: front.url,
         FERRY_DISPATCH_SECRET: creds.dispatchSecret,
         FERRY_GATEWAY_SECRET: gatewaySecret,
         FERRY_ALLOWED_HOSTS: [...DEFAULT_ALLOWED_HOSTS, ...(options.allowHosts ?? [])].join(','),

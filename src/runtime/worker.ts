@@ -2,7 +2,7 @@ import { createApi } from '../api/handler.js';
 import type { ApiHandler } from '../api/context.js';
 import type { Config, OssCredentials } from '../config.js';
 import { MirrorCache } from '../git/mirror.js';
-import { asyncInvokeDispatcher, inProcessDispatcher } from '../jobs/dispatch.js';
+import { inProcessDispatcher, invokeFunctionDispatcher } from '../jobs/dispatch.js';
 import { notifyListener, type NotifierLike } from '../jobs/notify-listener.js';
 import { JobRunner } from '../jobs/runner.js';
 import { JobStateStore } from '../jobs/state-store.js';
@@ -49,7 +49,8 @@ export function createWorker(config: Config, log: (line: string) => void = conso
     return state;
   };
 
-  const dispatcher = config.dispatch ? asyncInvokeDispatcher(config.dispatch) : inProcessDispatcher((spec, store) => execute(spec, store), log);
+  const { invoke, secret } = config.dispatch;
+  const dispatcher = invoke && secret ? invokeFunctionDispatcher({ ...invoke, secret }) : inProcessDispatcher((spec, store) => execute(spec, store), log);
   const api = createApi({ config, runner, states, dispatcher, notifier, storeFor, log });
   return {
     api,

@@ -33,7 +33,8 @@ beforeAll(async () => {
       FERRY_WORK_DIR: join(temp, 'work'),
       FERRY_ALLOWED_HOSTS: git.host,
       FERRY_ALLOW_HTTP: '1',
-      FERRY_DISPATCH_URL: front.invokeUrl,
+      FERRY_DISPATCH: 'async',
+      FERRY_FC_ENDPOINT: front.url,
       FERRY_DISPATCH_SECRET: 'crash-test-secret',
     }),
   });

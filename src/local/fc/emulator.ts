@@ -2,6 +2,7 @@ import http from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readBody } from '../../_body.js';
+import { acs3Encode, signAcs3 } from '../../fc-signature.js';
 import { AsyncInvocationQueue } from './async-queue.js';
 import type { FcContext } from './context.js';
 import { API_VERSION, createFront } from './front.js';
@@ -46,7 +47,7 @@ export async function startFcEmulator(opts: FcEmulatorOptions): Promise<FcEmulat
   const { port } = server.address() as AddressInfo;
   const host = !opts.host || opts.host === '0.0.0.0' || opts.host === '::' ? '127.0.0.1' : opts.host;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  const invokeUrl = `${url}/${API_VERSION}/functions/${encodeURIComponent(context.functionName)}/invocations`;
+  const invokeUrl = `${url}/${API_VERSION}/functions/${acs3Encode(context.functionName)}/invocations`;
   env = typeof opts.env === 'function' ? opts.env({ url, invokeUrl }) : opts.env;
 
   // FC starts the instance before the first invocation; a broken bootstrap fails here, loudly.
@@ -65,10 +66,16 @@ export async function startFcEmulator(opts: FcEmulatorOptions): Promise<FcEmulat
     // Through the front, so a test or caller exercises exactly what an HTTP client would.
     async invoke(event, invokeOpts = {}): Promise<FcInvokeResult> {
       const body = typeof event === 'string' ? Buffer.from(event) : event;
+      let requestHeaders: Record<string, string> = invokeOpts.async ? { 'x-fc-invocation-type': 'Async' } : {};
+      // Signed like any caller of FC's OpenAPI, with the key the runtime gets too.
+      if (context.credentials) {
+        const target = new URL(invokeUrl);
+        requestHeaders = signAcs3({ method: 'POST', url: target, action: 'InvokeFunction', version: API_VERSION, headers: requestHeaders, body, credentials: context.credentials });
+      }
       const res = await new Promise<IncomingMessage>((resolve, reject) => {
         const req = http.request(invokeUrl, {
           method: 'POST',
-          headers: { 'content-length': body.length, ...(invokeOpts.async ? { 'x-fc-invocation-type': 'Async' } : {}) },
+          headers: { ...requestHeaders, 'content-length': body.length },
         });
         req.once('response', resolve).once('error', reject).end(body);
       });

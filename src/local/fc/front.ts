@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { BodyTooLargeError, readBody } from '../../_body.js';
+import { FC_API_VERSION, verifyAcs3, type Acs3Refusal } from '../../fc-signature.js';
 import type { AsyncInvocationQueue } from './async-queue.js';
 import { callRuntime, deliverOnce, type RuntimeCall } from './call.js';
 import { fcHeaders, type FcContext } from './context.js';
@@ -15,7 +16,7 @@ export interface FrontDeps {
   queue: AsyncInvocationQueue;
 }
 
-export const API_VERSION = '2023-03-30';
+export const API_VERSION = FC_API_VERSION;
 const INVOKE_PATH = new RegExp(`^/${API_VERSION}/functions/([^/]+)/invocations/?$`);
 
 // FC caps synchronous payloads at 32 MB; async requests are buffered until delivered, so they
@@ -48,6 +49,8 @@ async function handle(deps: FrontDeps, req: IncomingMessage, res: ServerResponse
     }
     if (req.method !== 'POST') return sendError(res, 405, 'MethodNotAllowed', `use POST to invoke, not ${req.method}`, requestId);
     const event = await readRequestBody(req, isAsync ? ASYNC_BODY_LIMIT : SYNC_EVENT_LIMIT);
+    const refusal = authenticate(deps.context, req, event);
+    if (refusal) return sendError(res, refusal.status, refusal.code, refusal.message, requestId);
     const call: RuntimeCall = {
       method: 'POST',
       path: '/invoke',
@@ -67,6 +70,20 @@ async function handle(deps: FrontDeps, req: IncomingMessage, res: ServerResponse
     return accept(deps, res, requestId, { ...call, body });
   }
   return forward(deps, res, requestId, { ...call, body: req });
+}
+
+/**
+ * The invoke API takes only requests signed (ACS3) with the key the emulator hands the runtime, as FC
+ * takes only keys of the account. Without credentials there is nothing to check against: it is open.
+ */
+function authenticate(ctx: FcContext, req: IncomingMessage, body: Buffer): Acs3Refusal | undefined {
+  if (!ctx.credentials) return undefined;
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(',') : value;
+  }
+  const url = new URL(req.url ?? '/', 'http://front');
+  return verifyAcs3({ method: req.method ?? 'POST', url, headers, body, credentials: ctx.credentials });
 }
 
 /** Async: acknowledge at once, deliver later from the queue. */

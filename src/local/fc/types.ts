@@ -25,7 +25,10 @@ export interface FcEmulatorOptions {
   /** Default `cn-hongkong`. */
   region?: string;
   accountId?: string;
-  /** Sent to the runtime as `x-fc-access-key-*` headers per invocation and as `ALIBABA_CLOUD_*` env. */
+  /**
+   * Sent to the runtime as `x-fc-access-key-*` headers per invocation and as `ALIBABA_CLOUD_*` env. When set, the
+   * invoke API takes only requests signed (ACS3) with them, as FC's OpenAPI does; without, it is open.
+   */
   credentials?: FcCredentials;
   /** Address of the emulator's own front. Default `127.0.0.1`. */
   host?: string;
@@ -52,7 +55,7 @@ export interface FcEmulator {
   url: string;
   /** `${url}/2023-03-30/functions/${functionName}/invocations` */
   invokeUrl: string;
-  /** Invoke through the front, as a client would. `async` answers 202 at once and queues the event. */
+  /** Invoke through the front, as a client would (signed with `credentials`). `async` answers 202 at once and queues the event. */
   invoke(event: Uint8Array | string, opts?: { async?: boolean }): Promise<FcInvokeResult>;
   /** Pid of the current runtime process (its process group leader), if one is running. */
   runtimePid(): number | undefined;
