@@ -8,19 +8,19 @@ import { zipDirectory } from './zip.js';
 
 const execFileAsync = promisify(execFile);
 
-/** The Debian release of FC's `custom.debian12` runtime: the layer's binaries must match its glibc. */
+/** The Debian release git comes from. The layer carries its glibc, so it runs on any x86_64 Linux image. */
 export const DEBIAN_RELEASE = 'bookworm';
 const ARCH = 'amd64';
 const KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
 
 /** git's own dependencies that the layer does not carry: perl scripts and docs ferry never runs. */
-const NOT_SHIPPED = new Set(['git-man', 'liberror-perl', 'perl', 'perl-base', 'perl-modules-5.36', 'libperl5.36', 'libc6', 'libgcc-s1', 'gcc-12-base', 'libcrypt1']);
+const NOT_SHIPPED = new Set(['git-man', 'liberror-perl', 'perl', 'perl-base', 'perl-modules-5.36', 'libperl5.36', 'libgcc-s1', 'gcc-12-base', 'libcrypt1']);
 
-/** Sonames glibc provides: every Debian image has them, in the version the layer was built against. */
-const GLIBC = /^(ld-linux-x86-64\.so\.2|lib(c|m|dl|rt|pthread|resolv|anl|util|nsl|BrokenLocale)\.so\.\d+|libnss_\w+\.so\.\d+)$/;
+/** glibc's dynamic loader: the layer runs its binaries through its own copy. */
+const LOADER = 'ld-linux-x86-64.so.2';
 
-/** The git programs ferry runs: git itself and the https transport (git-remote-https is a copy). */
-const PROGRAMS = ['git', 'git-remote-http'];
+/** The git programs ferry runs: git itself and the http(s) transport, by the name git calls it. */
+const PROGRAMS = { git: 'git', 'git-remote-http': 'git-remote-http', 'git-remote-https': 'git-remote-http' } as const;
 
 export interface GitLayerOptions {
   outDir: string;
@@ -81,17 +81,29 @@ export async function buildGitLayer(options: GitLayerOptions): Promise<GitLayer>
   }
 }
 
-/** Lays the layer out from the unpacked packages; throws when a binary would miss a library. */
+/**
+ * Lays the layer out from the unpacked packages; throws when a binary would miss a library.
+ *
+ * The binaries never run through the image's loader: each name git executes (in `libexec/git-core`)
+ * is a launcher that starts the real binary (in `libexec/bin`) with the layer's own glibc loader and
+ * library path. So the layer needs nothing of the image but a kernel and /bin/sh — it runs the same on
+ * custom.debian10, 11 and 12, whose glibc is older than the one Debian 12's git is built against —
+ * and nothing else on the instance sees its libraries (no LD_LIBRARY_PATH).
+ */
 async function assemble(tree: string, layer: string): Promise<void> {
+  const real = join(layer, 'libexec', 'bin');
   const core = join(layer, 'libexec', 'git-core');
+  await mkdir(real, { recursive: true });
   await mkdir(core, { recursive: true });
-  for (const program of PROGRAMS) await copyFile(join(tree, 'usr/lib/git-core', program), join(core, program));
-  // Debian links git-remote-https to git-remote-http; a layer zip is not trusted to keep links.
-  await copyFile(join(core, 'git-remote-http'), join(core, 'git-remote-https'));
-  for (const program of [...PROGRAMS, 'git-remote-https']) await chmod(join(core, program), 0o755);
+  const binaries = [...new Set(Object.values(PROGRAMS))];
+  for (const binary of binaries) {
+    await copyFile(join(tree, 'usr/lib/git-core', binary), join(real, binary));
+    await chmod(join(real, binary), 0o755);
+  }
+  for (const [name, binary] of Object.entries(PROGRAMS)) await writeFile(join(core, name), launcher(binary), { mode: 0o755 });
 
   await mkdir(join(layer, 'bin'));
-  await writeFile(join(layer, 'bin', 'git'), WRAPPER, { mode: 0o755 });
+  await writeFile(join(layer, 'bin', 'git'), GIT_ENTRY, { mode: 0o755 });
   await cp(join(tree, 'usr/share/git-core/templates'), join(layer, 'share/git-core/templates'), { recursive: true, dereference: true });
 
   const certs = join(tree, 'usr/share/ca-certificates/mozilla');
@@ -99,10 +111,12 @@ async function assemble(tree: string, layer: string): Promise<void> {
   await mkdir(join(layer, 'ssl'));
   await writeFile(join(layer, 'ssl', 'ca-certificates.crt'), bundle.join(''));
 
-  await copyLibraries(tree, PROGRAMS.map((program) => join(core, program)), join(layer, 'lib'));
+  const libDir = join(layer, 'lib');
+  await copyLibraries(tree, binaries.map((binary) => join(real, binary)), libDir);
+  await chmod(join(libDir, LOADER), 0o755);
 }
 
-/** Copies every shared library the binaries load, transitively, except glibc's. */
+/** Copies every shared library the binaries load, transitively, glibc and its loader included. */
 async function copyLibraries(tree: string, binaries: string[], libDir: string): Promise<void> {
   await mkdir(libDir);
   const searchPath = ['usr/lib/x86_64-linux-gnu', 'lib/x86_64-linux-gnu'].map((dir) => join(tree, dir));
@@ -111,8 +125,8 @@ async function copyLibraries(tree: string, binaries: string[], libDir: string): 
   for (let file = pending.pop(); file !== undefined; file = pending.pop()) {
     const elf = await readElf(file);
     if (!elf) throw new Error(`${file} is not an x86_64 ELF file`);
-    for (const soname of elf.needed) {
-      if (GLIBC.test(soname) || copied.has(soname)) continue;
+    for (const soname of [...elf.needed, ...(copied.has(LOADER) ? [] : [LOADER])]) {
+      if (copied.has(soname)) continue;
       const source = await firstExisting(searchPath.map((dir) => join(dir, soname)));
       if (!source) throw new Error(`git needs ${soname}, which none of the downloaded packages provides`);
       copied.add(soname);
@@ -122,17 +136,23 @@ async function copyLibraries(tree: string, binaries: string[], libDir: string): 
   }
 }
 
-// Runs the layer's git with its own libraries, helpers, templates and, where the image has none,
-// CA bundle. Only git and what it starts see LD_LIBRARY_PATH: node and perl keep the system's.
-const WRAPPER = `#!/bin/sh
-# git from ferry's layer (see PACKAGES): libraries, helpers and templates live beside it.
+// The entry on PATH: where git finds its helpers and templates and, where the image has none, a CA bundle.
+const GIT_ENTRY = `#!/bin/sh
+# git from ferry's layer (see PACKAGES): everything it needs lives beside it.
 root=\${0%/bin/*}
 export GIT_EXEC_PATH="$root/libexec/git-core"
-export LD_LIBRARY_PATH="$root/lib\${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 [ -n "$GIT_TEMPLATE_DIR" ] || export GIT_TEMPLATE_DIR="$root/share/git-core/templates"
 [ -n "$GIT_SSL_CAINFO" ] || [ -r /etc/ssl/certs/ca-certificates.crt ] || export GIT_SSL_CAINFO="$root/ssl/ca-certificates.crt"
-exec "$root/libexec/git-core/git" "$@"
+exec "$GIT_EXEC_PATH/git" "$@"
 `;
+
+function launcher(binary: string): string {
+  return `#!/bin/sh
+# Runs ${binary} with the layer's own glibc, whatever the image's is.
+root=\${0%/libexec/git-core/*}
+exec "$root/lib/${LOADER}" --library-path "$root/lib" --argv0 "$0" "$root/libexec/bin/${binary}" "$@"
+`;
+}
 
 interface PrivateApt {
   args: string[];

@@ -8,7 +8,8 @@ import { promisify } from 'node:util';
 
 const execFileAsync = promisify(execFile);
 
-export const RELEASE = 'bookworm';
+/** Debian releases of FC's custom runtimes that Debian's archive still serves: custom.debian12 and 11. */
+export type Release = 'bookworm' | 'bullseye';
 
 /** Why the root-filesystem checks cannot run on this machine, or undefined when they can. */
 export async function rootfsUnavailable(): Promise<string | undefined> {
@@ -25,13 +26,13 @@ export async function rootfsUnavailable(): Promise<string | undefined> {
 }
 
 /**
- * `debootstrap --variant=minbase` of Debian 12 — no git, no node — cached under the user's cache
+ * `debootstrap --variant=minbase` of a Debian release — no git, no node — cached under the user's cache
  * folder (FERRY_ROOTFS_CACHE overrides). Built into a temporary folder and renamed, so an interrupted
  * build is never taken for a complete one.
  */
-export async function minimalRootfs(): Promise<string> {
+export async function minimalRootfs(release: Release): Promise<string> {
   const cache = process.env.FERRY_ROOTFS_CACHE || join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'ferry', 'rootfs');
-  const root = join(cache, `${RELEASE}-minbase`);
+  const root = join(cache, `${release}-minbase`);
   try {
     await access(join(root, 'code'));
     return root;
@@ -43,7 +44,7 @@ export async function minimalRootfs(): Promise<string> {
   await rm(building, { recursive: true, force: true });
   const mirror = process.env.FERRY_DEBIAN_MIRROR || 'http://deb.debian.org/debian';
   const debootstrap = (await execFileAsync('sh', ['-c', 'command -v debootstrap || echo /usr/sbin/debootstrap'])).stdout.trim();
-  await execFileAsync(debootstrap, ['--variant=minbase', RELEASE, building, mirror], { maxBuffer: 64 * 1024 * 1024, timeout: 10 * 60_000 });
+  await execFileAsync(debootstrap, ['--variant=minbase', release, building, mirror], { maxBuffer: 64 * 1024 * 1024, timeout: 10 * 60_000 });
   // FC's mount point for the code package; /opt already exists in Debian.
   await mkdir(join(building, 'code'));
   await rename(building, root);
