@@ -319,12 +319,16 @@ describe('function', () => {
     expect((sFunction().customRuntimeConfig as Json).port).toBe(port);
   });
 
-  it('starts bootstrap from the code root, on custom.debian12, in both files', async () => {
+  it('starts bootstrap from the code root, on the same custom runtime in both files', async () => {
     const command = [(templateFunction().CustomRuntimeConfig as Json).Command, (sFunction().customRuntimeConfig as Json).command];
     for (const c of command) expect(c).toEqual(['/code/bootstrap']);
     await access(join(ROOT, 'bootstrap'), constants.X_OK);
-    expect(templateFunction().Runtime).toBe('custom.debian12');
-    expect(sFunction().runtime).toBe('custom.debian12');
+    // The layer runs on every Debian custom runtime (test/deploy/package.test.ts runs it in 11 and 12).
+    const runtimes = ['custom.debian10', 'custom.debian11', 'custom.debian12'];
+    const parameter = (template.Parameters as Record<string, Json>).Runtime as Json;
+    expect(templateFunction().Runtime).toEqual({ Ref: 'Runtime' });
+    expect(parameter.AllowedValues).toEqual(runtimes);
+    expect(sFunction().runtime).toBe(`\${env('DEPLOY_RUNTIME', '${parameter.Default as string}')}`);
     expect(sFunction().code).toBe('./dist/deploy/ferry-code.zip');
   });
 
@@ -340,7 +344,7 @@ describe('function', () => {
     expect(sNode![1]).toBe(resolved({ Ref: 'NodejsLayerVersion' }));
     const gitLayer = (t[1] as Json)['Fn::GetAtt'] as string[];
     expect(((template.Resources as Record<string, Json>)[gitLayer[0]!] as Json).Type).toBe('ALIYUN::FC3::LayerVersion');
-    expect(props((template.Resources as Record<string, Json>)[gitLayer[0]!] as Json).CompatibleRuntime).toEqual(['custom.debian12']);
+    expect(props((template.Resources as Record<string, Json>)[gitLayer[0]!] as Json).CompatibleRuntime).toEqual(['custom.debian10', 'custom.debian11', 'custom.debian12']);
     expect(s[1]).toMatch(/^\$\{env\('[A-Z_]+'\)\}$/);
   });
 
