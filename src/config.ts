@@ -22,6 +22,8 @@ export interface Config {
   maxArchiveBytes: number;
   jobTimeoutMs: number;
   gitTimeoutMs: number;
+  /** How long running jobs may go on after FC's PreStop hook (`GET /pre-stop`) before they are stopped. */
+  preStopGraceMs: number;
   oss: OssConfig;
   notify: NotifyConfig | undefined;
   dispatch: DispatchConfig;
@@ -106,6 +108,8 @@ export function loadConfig(env: Env = process.env): Config {
     maxArchiveBytes,
     jobTimeoutMs: int(env, 'FERRY_JOB_TIMEOUT', 900, 1) * 1000,
     gitTimeoutMs: int(env, 'FERRY_GIT_TIMEOUT', 300, 1) * 1000,
+    // 50 s leaves 10 s of a 60 s PreStop timeout to store the stopped jobs' states and push them.
+    preStopGraceMs: int(env, 'FERRY_PRE_STOP_GRACE', 50, 0) * 1000,
     oss: {
       bucket: str(env, 'FERRY_OSS_BUCKET'),
       endpoint,

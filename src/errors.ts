@@ -27,6 +27,8 @@ export const ERROR_STATUS = {
   UPSTREAM_UNREACHABLE: 502,
   STORAGE_FAILED: 502,
   STORAGE_NOT_CONFIGURED: 503,
+  // The instance is being reclaimed (FC's PreStop, SIGTERM): retryable, another instance takes the job.
+  WORKER_STOPPING: 503,
   TIMEOUT: 504,
   // Client side (ferry get): never sent by the worker, but shaped the same so the CLI reports them alike.
   GATEWAY_UNREACHABLE: 502,

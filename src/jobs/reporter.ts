@@ -34,6 +34,9 @@ export class JobReporter {
 
   emit(message: JobMessage): void {
     const previous = this.#state;
+    // The first outcome wins: a job stopped by the instance's shutdown is already `error` while its
+    // pipeline unwinds, and nothing it says afterwards may turn it back into `running`.
+    if (previous.status === 'done' || previous.status === 'error') return;
     const next = applyMessage(previous, message);
     const important = message.type !== 'progress' || previous.phase !== next.phase || previous.queuePosition !== next.queuePosition;
     // What is stored only changes with the phase, the queue position (none and 0 alike) or the outcome:

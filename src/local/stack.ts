@@ -137,6 +137,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         FERRY_GATEWAY_SECRET: gatewaySecret,
         FERRY_ALLOWED_HOSTS: [...DEFAULT_ALLOWED_HOSTS, ...(options.allowHosts ?? [])].join(','),
         ...(options.allowHttp ? { FERRY_ALLOW_HTTP: '1' } : {}),
+        // Stopping the stack calls GET /pre-stop (as FC does): running jobs get 5 s, not production's 50.
+        FERRY_PRE_STOP_GRACE: '5',
         ...options.workerEnv,
       }),
     });

@@ -16,6 +16,8 @@ const server = createRuntimeServer({
   gatewaySecret: config.gatewaySecret,
   dispatchSecret: config.dispatch?.secret || undefined,
   httpApi: config.httpApi,
+  drainer: worker.drainer,
+  preStopGraceMs: config.preStopGraceMs,
   log,
 });
 
@@ -33,12 +35,17 @@ server.listen(config.port, '0.0.0.0', () => {
 // exceptions still end the process: state may be corrupt, and FC starts a fresh instance.)
 process.on('unhandledRejection', (reason) => log(`unhandled rejection: ${(reason as Error)?.stack ?? String(reason)}`));
 
+// FC sends SIGTERM when it reclaims an instance; after GET /pre-stop there is nothing left to drain.
+// Without the hook, the same drain runs here on a short budget: running jobs get a moment, then end
+// with WORKER_STOPPING, stored and pushed, before the process goes.
+const SIGTERM_BUDGET = { graceMs: 1000, cleanupMs: 1000 };
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.once(signal, () => {
-    // FC sends SIGTERM before reclaiming an instance: stop accepting, let in-flight responses finish,
-    // and go when they have (or after a grace period).
-    server.close(() => process.exit(0));
-    server.closeIdleConnections();
-    setTimeout(() => process.exit(0), 2000).unref();
+    void worker.drainer.drain(SIGTERM_BUDGET).finally(() => {
+      // Then stop accepting, let in-flight responses finish, and go when they have (or soon after).
+      server.close(() => process.exit(0));
+      server.closeIdleConnections();
+      setTimeout(() => process.exit(0), 1000).unref();
+    });
   });
 }

@@ -6,9 +6,11 @@ import { GATEWAY_SECRET_HEADER } from '../apigw.js';
 import { FerryError } from '../errors.js';
 import { safeEqual } from '../safe-equal.js';
 import { decodeJobEvent, isJobEvent } from '../jobs/job-event.js';
+import { refusedWhileStopping } from '../jobs/stopping.js';
 import { stateToJSON, type JobSpec, type JobState } from '../jobs/types.js';
 import type { OssCredentials } from '../config.js';
 import { invocationCredentials } from './credentials.js';
+import type { Drainer } from './drain.js';
 import { eventHeader, eventToRequest, isApiGatewayEvent, responseToResult } from './events.js';
 import { readBody, sendResponse, toRequest } from './node-http.js';
 
@@ -23,8 +25,21 @@ export interface RuntimeOptions {
   dispatchSecret: string | undefined;
   /** Serve the API on HTTP-trigger paths. Off in production, where clients come through API Gateway events. */
   httpApi: boolean;
+  /** Ends this instance's jobs on `GET /pre-stop` (FC's PreStop hook); without one, /pre-stop only answers 200. */
+  drainer?: Drainer | undefined;
+  /** FERRY_PRE_STOP_GRACE: how long running jobs may go on after `GET /pre-stop`. */
+  preStopGraceMs?: number | undefined;
   log(line: string): void;
 }
+
+/**
+ * After the grace: storing the stopped jobs' states, unwinding their work and the last pushes. Kept
+ * well inside the 10 s between the default grace (50 s) and a 60 s PreStop timeout.
+ */
+const PRE_STOP_CLEANUP_MS = 8000;
+const DEFAULT_PRE_STOP_GRACE_MS = 50_000;
+/** Retry-After on a refused POST /jobs: FC routes the retry to another instance. */
+const RETRY_AFTER_S = 2;
 
 /** How long POST /initialize waits for the warm-up before answering anyway. */
 const WARM_UP_WAIT_MS = 2000;
@@ -41,7 +56,7 @@ export function createRuntimeServer(options: RuntimeOptions): Server {
     const requestId = header(req, 'x-fc-request-id') ?? randomUUID();
     const context: RequestContext = { credentials: invocationCredentials(req.headers), requestId };
     const path = triggerPath(req);
-    const isInvoke = req.method === 'POST' && (path === '/invoke' || path === '/initialize');
+    const isInvoke = (req.method === 'POST' && (path === '/invoke' || path === '/initialize')) || (req.method === 'GET' && path === '/pre-stop');
     if (isInvoke) options.log(`FC Invoke Start RequestId: ${requestId}`);
     handle(req, path, context, options)
       .catch((error: unknown) => {
@@ -69,11 +84,16 @@ async function handle(req: IncomingMessage, path: string, context: RequestContex
     if (warming) await Promise.race([warming, new Promise((resolve) => setTimeout(resolve, WARM_UP_WAIT_MS).unref())]);
     return new Response(null, { status: 200 });
   }
+  if (req.method === 'GET' && path === '/pre-stop') {
+    // FC's PreStop hook: the instance is about to be reclaimed. A second call finds nothing left to do.
+    const budget = { graceMs: options.preStopGraceMs ?? DEFAULT_PRE_STOP_GRACE_MS, cleanupMs: PRE_STOP_CLEANUP_MS };
+    return json({ ok: true, ...(await options.drainer?.drain(budget)) });
+  }
   if (req.method !== 'POST' || path !== '/invoke') {
     if (!options.httpApi && path !== '/healthz') {
       throw new FerryError('NOT_FOUND', 'This function serves its API through API Gateway only.');
     }
-    return options.api(toRequest(req, path), context);
+    return callApi(toRequest(req, path), context, options);
   }
 
   let event: unknown;
@@ -87,16 +107,36 @@ async function handle(req: IncomingMessage, path: string, context: RequestContex
       throw new FerryError('UNAUTHORIZED', 'Job events are refused: this worker has no FERRY_DISPATCH_SECRET.');
     }
     const spec = decodeJobEvent(event, options.dispatchSecret);
-    return json(stateToJSON(await options.runJob(spec, context.credentials)));
+    if (options.drainer?.stopping) return failedInvocation(refusedWhileStopping().toJSON());
+    const state = await options.runJob(spec, context.credentials);
+    // Stopped by this instance's shutdown: a failed invocation, so FC's async retry runs it elsewhere.
+    if (state.error?.code === 'WORKER_STOPPING') return failedInvocation(stateToJSON(state));
+    return json(stateToJSON(state));
   }
   if (isApiGatewayEvent(event)) {
     if (options.gatewaySecret && !safeEqual(eventHeader(event, GATEWAY_SECRET_HEADER) ?? '', options.gatewaySecret)) {
       throw new FerryError('UNAUTHORIZED', 'API-gateway events are refused without the gateway secret: call the API through API Gateway.');
     }
-    const response = await options.api(eventToRequest(event), context);
+    const response = await callApi(eventToRequest(event), context, options);
     return json(await responseToResult(response));
   }
   throw new FerryError('BAD_REQUEST', 'Unknown event: expected an API-gateway trigger event or {"type":"job",...}.');
+}
+
+/** The API, except that an instance shutting down refuses new jobs with a retryable 503. */
+async function callApi(request: Request, context: RequestContext, options: RuntimeOptions): Promise<Response> {
+  if (options.drainer?.stopping && request.method === 'POST' && new URL(request.url).pathname === '/jobs') {
+    return json(refusedWhileStopping().toJSON(), 503, { 'retry-after': String(RETRY_AFTER_S) });
+  }
+  return options.api(request, context);
+}
+
+/**
+ * A 5xx answer to a job event, marked failed for FC as well (`x-fc-status: 404` is how a custom
+ * runtime reports a function error): FC retries a failed async invocation, by default 3 times.
+ */
+function failedInvocation(body: unknown): Response {
+  return json(body, 503, { 'x-fc-status': '404' });
 }
 
 // A refused body (413) is read and dropped up to this much, so the client can finish sending and the

@@ -9,6 +9,7 @@ import { JobStateStore } from '../jobs/state-store.js';
 import type { JobSpec, JobState } from '../jobs/types.js';
 import { createNotifier } from '../notify/notifier.js';
 import { createObjectStore, storageTarget, type ObjectStore } from '../storage/client.js';
+import { createDrainer, type Drainer } from './drain.js';
 import { warmUp } from './warm-up.js';
 
 export interface Worker {
@@ -18,6 +19,8 @@ export interface Worker {
   runJob(spec: JobSpec, credentials: OssCredentials | undefined): Promise<JobState>;
   /** Pay the first request's one-off costs now (see warm-up.ts); never throws. */
   warmUp(credentials: OssCredentials | undefined): Promise<void>;
+  /** Shuts this instance's jobs down (FC's PreStop hook, SIGTERM). */
+  drainer: Drainer;
 }
 
 /** Wire the worker's parts from its config: the one composition root. */
@@ -40,9 +43,9 @@ export function createWorker(config: Config, log: (line: string) => void = conso
     return store;
   };
 
-  const execute = async (spec: JobSpec, store: ObjectStore): Promise<JobState> => {
+  const execute = async (spec: JobSpec, store: ObjectStore, redelivered: boolean): Promise<JobState> => {
     const listeners = spec.deviceId && notifier ? [notifyListener(notifier, spec.deviceId)] : [];
-    const { state, timings } = await runner.run(spec, store, listeners);
+    const { state, timings } = await runner.run(spec, store, listeners, { redelivered });
     // FC may freeze the instance once the invocation returns: deliver the last messages first.
     await notifier?.flush();
     log(`job ${spec.jobId} ${state.status}${state.error ? ` ${state.error.code}` : ''} ${spec.repo}@${spec.commit.slice(0, 12)} ${spec.format} ${timings}`);
@@ -50,15 +53,17 @@ export function createWorker(config: Config, log: (line: string) => void = conso
   };
 
   const { invoke, secret } = config.dispatch;
-  const dispatcher = invoke && secret ? invokeFunctionDispatcher({ ...invoke, secret }) : inProcessDispatcher((spec, store) => execute(spec, store), log);
+  const dispatcher = invoke && secret ? invokeFunctionDispatcher({ ...invoke, secret }) : inProcessDispatcher((spec, store) => execute(spec, store, false), log);
   const api = createApi({ config, runner, states, dispatcher, notifier, storeFor, log });
   return {
     api,
     runner,
-    runJob: (spec, credentials) => execute(spec, storeFor(credentials)),
+    // Job events are async invocations: FC delivers one again when it fails.
+    runJob: (spec, credentials) => execute(spec, storeFor(credentials), true),
     warmUp: (credentials) =>
       warmUp({ api, storeFor }, credentials).catch((error: unknown) => {
         log(`warm-up: ${String(error)}`);
       }),
+    drainer: createDrainer({ runner, flush: async () => notifier?.flush(), log }),
   };
 }

@@ -9,9 +9,11 @@ import { JobStateStore } from '../../src/jobs/state-store.js';
 import type { JobMessage, JobSpec } from '../../src/jobs/types.js';
 import { startOssServer, type OssServer } from '../../src/local/oss/index.js';
 import { createObjectStore, storageTarget, type ObjectStore } from '../../src/storage/client.js';
+import { jobStateKey } from '../../src/storage/keys.js';
 import { fixtureRoot, gitRevParse } from '../helpers/fixtures.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
 import { ossEnv } from '../helpers/oss-env.js';
+import { waitFor } from '../helpers/wait.js';
 
 const KEY = { accessKeyId: 'LTAI-runner', accessKeySecret: 'runner-secret' };
 let git: GitServer;
@@ -117,5 +119,49 @@ describe('JobRunner', () => {
     ]);
     expect(phases).toEqual(['queued', 'resolving', 'fetching', 'archiving', 'uploading', 'signing', 'done']);
     expect(outcome.timings).toMatch(/^queued=\d+ms resolving=\d+ms fetching=\d+ms archiving=\d+ms uploading=\d+ms signing=\d+ms$/);
+  });
+});
+
+describe('JobRunner shutting down', () => {
+  let slow: GitServer;
+  let slowConfig: Config;
+
+  beforeAll(async () => {
+    // Its own host, so nothing earlier tests cached applies, and slow enough that a job is still fetching.
+    slow = await startGitServer({ root, delayMs: 1000 });
+    slowConfig = { ...config, allowedHosts: [slow.host] };
+  });
+  afterAll(async () => {
+    await slow?.close();
+  });
+
+  it('close() ends queued and later jobs at once, abort() the running one, each with WORKER_STOPPING and nothing after it', async () => {
+    const jobs = new JobRunner({ config: slowConfig, mirrors: new MirrorCache({ workDir: join(temp, 'work-stop'), allowHttp: true, timeoutMs: 30_000 }), states: new JobStateStore() });
+    const commit = await gitRevParse(join(root, 'fixtures/basic.git'), 'main');
+    const job = (id: string): JobSpec => ({ jobId: `job-${id}-stopping-000000`, repo: `${slow.url}/fixtures/basic`, ref: 'main', commit, format: 'zip', createdAt: Date.now() });
+    const seen: JobMessage[] = [];
+    const listen = (message: JobMessage): void => void seen.push(message);
+    const [r, q, l] = [job('r'), job('q'), job('l')];
+
+    const running = jobs.run(r, store, [listen]);
+    const queued = jobs.run(q, store, [listen], { redelivered: true });
+    await waitFor(() => seen.some((m) => m.jobId === r.jobId && m.type === 'progress' && m.phase === 'fetching'), 20_000, 'the first job to fetch');
+
+    await jobs.close();
+    // The queued job has ended (its run() returns once its turn passes, after the running one).
+    expect(seen.filter((m) => m.jobId === q.jobId && m.type === 'error')).toEqual([
+      expect.objectContaining({ code: 'WORKER_STOPPING', message: expect.stringContaining('retries the job on another instance') }),
+    ]);
+    expect((await jobs.run(l, store, [listen])).state).toMatchObject({ status: 'error', error: { code: 'WORKER_STOPPING' } });
+    expect(seen.some((m) => m.jobId === r.jobId && m.type !== 'progress')).toBe(false);
+
+    await jobs.abort();
+    expect((await running).state).toMatchObject({ status: 'error', error: { code: 'WORKER_STOPPING', message: expect.stringContaining('Submit the job again') } });
+    expect((await queued).state).toMatchObject({ status: 'error', error: { code: 'WORKER_STOPPING' } });
+    await jobs.idle();
+    // Stored, and the error is each job's last word: its unwinding pipeline said nothing more.
+    const stored = JSON.parse((await store.getText(jobStateKey(r.jobId))) ?? '{}') as Record<string, unknown>;
+    expect(stored).toMatchObject({ status: 'error', error: { code: 'WORKER_STOPPING' } });
+    for (const id of [r.jobId, q.jobId, l.jobId]) expect(seen.filter((m) => m.jobId === id).at(-1)).toMatchObject({ type: 'error', code: 'WORKER_STOPPING' });
   });
 });

@@ -366,6 +366,16 @@ describe('runtime lifecycle', () => {
     await waitFor(() => isGone(pid), 10_000, 'orphaned runtime gone');
   });
 
+  it('close() calls GET /pre-stop (FC\'s PreStop hook) once before it stops the runtime', async () => {
+    const { emulator, records } = await start();
+    const pid = emulator.runtimePid()!;
+    await emulator.close();
+    const hook = starts(records(), '/pre-stop');
+    expect(hook).toHaveLength(1);
+    expect(hook[0]).toMatchObject({ method: 'GET', pid, headers: { 'x-fc-request-id': expect.any(String), 'x-fc-function-name': 'ferry' } });
+    expect(() => process.kill(pid, 0)).toThrow();
+  });
+
   it('close() escalates to SIGKILL when the runtime ignores SIGTERM', async () => {
     const { emulator, lines } = await start({ stopGraceMs: 300 }, { FAKE_IGNORE_SIGTERM: '1' });
     const pid = emulator.runtimePid()!;

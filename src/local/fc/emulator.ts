@@ -35,6 +35,7 @@ export async function startFcEmulator(opts: FcEmulatorOptions): Promise<FcEmulat
     context,
     startTimeoutMs: opts.startTimeoutMs ?? 15_000,
     stopGraceMs: opts.stopGraceMs ?? 3_000,
+    preStopTimeoutMs: opts.preStopTimeoutMs ?? 10_000,
     log,
   });
   const queue = new AsyncInvocationQueue({ concurrency: asyncConcurrency, log });
@@ -90,8 +91,9 @@ export async function startFcEmulator(opts: FcEmulatorOptions): Promise<FcEmulat
       closing ??= (async () => {
         const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeAllConnections();
-        await supervisor.close();
-        await queue.close();
+        // Together: a job event in flight ends only once the runtime's pre-stop has stopped its job,
+        // and the queue must not deliver it again meanwhile.
+        await Promise.all([supervisor.close(), queue.close()]);
         await serverClosed;
       })();
       return closing;

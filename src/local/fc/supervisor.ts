@@ -14,6 +14,8 @@ export interface SupervisorOptions {
   context: FcContext;
   startTimeoutMs: number;
   stopGraceMs: number;
+  /** How long `GET /pre-stop` may take before the instance is stopped anyway (FC's PreStop timeout). */
+  preStopTimeoutMs: number;
   log: (line: string) => void;
 }
 
@@ -58,7 +60,29 @@ export class RuntimeSupervisor {
   async close(): Promise<void> {
     this.closed = true;
     await this.starting?.catch(() => undefined);
+    if (this.current?.process.alive) await this.preStop(this.current);
     await this.spawned?.stop(this.opts.stopGraceMs);
+  }
+
+  /**
+   * FC's PreStop hook: `GET /pre-stop` before an instance is reclaimed, bounded by the hook's timeout.
+   * Its outcome does not matter: the instance is stopped either way, as on FC.
+   */
+  private async preStop(instance: RuntimeInstance): Promise<void> {
+    const signal = AbortSignal.timeout(this.opts.preStopTimeoutMs);
+    try {
+      const res = await sendToRuntime(instance.port, {
+        method: 'GET',
+        path: '/pre-stop',
+        headers: fcHeaders(this.opts.context, randomUUID()),
+        timeoutMs: this.opts.preStopTimeoutMs,
+        signal,
+      });
+      await readBody(res);
+      if (res.statusCode !== 200) this.opts.log(`[fc-emulator] runtime ${instance.process.pid} answered GET /pre-stop with ${res.statusCode}`);
+    } catch (err) {
+      this.opts.log(`[fc-emulator] runtime ${instance.process.pid} GET /pre-stop: ${(err as Error).message}; stopping it anyway`);
+    }
   }
 
   private async start(): Promise<RuntimeInstance> {

@@ -40,6 +40,8 @@ export interface FcEmulatorOptions {
   asyncConcurrency?: number;
   /** How long `close()` waits after SIGTERM before SIGKILL. Default 3000. */
   stopGraceMs?: number;
+  /** How long `close()` lets the runtime's `GET /pre-stop` (FC's PreStop hook) take before SIGTERM. Default 10000. */
+  preStopTimeoutMs?: number;
   /** Receives the runtime's stdout/stderr lines and the emulator's own notes. Default: dropped. */
   log?: (line: string) => void;
 }
@@ -59,6 +61,6 @@ export interface FcEmulator {
   invoke(event: Uint8Array | string, opts?: { async?: boolean }): Promise<FcInvokeResult>;
   /** Pid of the current runtime process (its process group leader), if one is running. */
   runtimePid(): number | undefined;
-  /** Stops the runtime (SIGTERM, then SIGKILL after a grace period) and the front. */
+  /** Stops the runtime (GET /pre-stop, then SIGTERM, then SIGKILL after a grace period) and the front. */
   close(): Promise<void>;
 }
