@@ -2,13 +2,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFcEmulator, type FcEmulator } from '../../src/local/fc/index.js';
+import type { FcEmulator } from '../../src/local/fc/index.js';
 import { startOssServer, type OssServer } from '../../src/local/oss/index.js';
 import { fixtureRoot, gitRevParse } from '../helpers/fixtures.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
-import { ossEnv } from '../helpers/oss-env.js';
+import { startAsyncWorker } from '../helpers/async-worker.js';
 import { waitFor, waitForJob } from '../helpers/wait.js';
-import { ROOT } from '../helpers/worker-process.js';
 
 // The worker behind the FC emulator, dispatching jobs to itself as async invocations, as in
 // production. Killing the runtime mid-job is a real fault: FC's async retry must finish the job.
@@ -24,20 +23,7 @@ beforeAll(async () => {
   git = await startGitServer({ root, delayMs: 400 });
   temp = await mkdtemp(join(tmpdir(), 'ferry-crash-'));
   oss = await startOssServer({ dataDir: join(temp, 'oss'), port: 0, credentials: [KEY], buckets: ['ferry'] });
-  fc = await startFcEmulator({
-    bootstrap: join(ROOT, 'bootstrap'),
-    cwd: ROOT,
-    credentials: KEY,
-    env: (front) => ({
-      ...ossEnv(oss),
-      FERRY_WORK_DIR: join(temp, 'work'),
-      FERRY_ALLOWED_HOSTS: git.host,
-      FERRY_ALLOW_HTTP: '1',
-      FERRY_DISPATCH: 'async',
-      FERRY_FC_ENDPOINT: front.url,
-      FERRY_DISPATCH_SECRET: 'crash-test-secret',
-    }),
-  });
+  fc = await startAsyncWorker({ git, oss, key: KEY, workDir: join(temp, 'work') });
 });
 
 afterAll(async () => {

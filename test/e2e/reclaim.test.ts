@@ -3,13 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OSS from 'ali-oss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startFcEmulator, type FcEmulator } from '../../src/local/fc/index.js';
+import type { FcEmulator } from '../../src/local/fc/index.js';
 import { startOssServer, type OssServer } from '../../src/local/oss/index.js';
 import { fixtureRoot } from '../helpers/fixtures.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
-import { ossEnv } from '../helpers/oss-env.js';
+import { startAsyncWorker } from '../helpers/async-worker.js';
 import { waitFor } from '../helpers/wait.js';
-import { ROOT } from '../helpers/worker-process.js';
 
 // The worker behind the FC emulator, dispatching jobs to itself as async invocations, as in
 // production. Closing the emulator reclaims the instance as FC does: GET /pre-stop, then SIGTERM.
@@ -24,21 +23,7 @@ beforeAll(async () => {
   git = await startGitServer({ root: await fixtureRoot(), delayMs: 1500 });
   temp = await mkdtemp(join(tmpdir(), 'ferry-reclaim-'));
   oss = await startOssServer({ dataDir: join(temp, 'oss'), port: 0, credentials: [KEY], buckets: ['ferry'] });
-  fc = await startFcEmulator({
-    bootstrap: join(ROOT, 'bootstrap'),
-    cwd: ROOT,
-    credentials: KEY,
-    env: (front) => ({
-      ...ossEnv(oss),
-      FERRY_WORK_DIR: join(temp, 'work'),
-      FERRY_ALLOWED_HOSTS: git.host,
-      FERRY_ALLOW_HTTP: '1',
-      FERRY_DISPATCH: 'async',
-      FERRY_FC_ENDPOINT: front.url,
-      FERRY_DISPATCH_SECRET: 'reclaim-test-secret',
-      FERRY_PRE_STOP_GRACE: '0',
-    }),
-  });
+  fc = await startAsyncWorker({ git, oss, key: KEY, workDir: join(temp, 'work'), env: { FERRY_PRE_STOP_GRACE: '0' } });
 });
 
 afterAll(async () => {
