@@ -44,21 +44,25 @@ export type ErrorCode = keyof typeof ERROR_STATUS;
 export interface FerryErrorJSON {
   code: ErrorCode;
   message: string;
+  /** Another attempt at the same job is coming without anyone submitting it again: wait for it. */
+  retrying?: true;
 }
 
 export class FerryError extends Error {
   override readonly name = 'FerryError';
   readonly code: ErrorCode;
   readonly status: number;
+  readonly retrying: boolean;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; retrying?: boolean }) {
     super(message, options);
     this.code = code;
     this.status = ERROR_STATUS[code];
+    this.retrying = options?.retrying ?? false;
   }
 
   toJSON(): FerryErrorJSON {
-    return { code: this.code, message: this.message };
+    return { code: this.code, message: this.message, ...(this.retrying && { retrying: true }) };
   }
 }
 
@@ -72,8 +76,8 @@ export function toFerryError(value: unknown): FerryError {
 }
 
 /** Rebuild an error received as JSON (from a progress message or an HTTP body). */
-export function errorFromJSON(json: { code?: unknown; message?: unknown }): FerryError {
+export function errorFromJSON(json: { code?: unknown; message?: unknown; retrying?: unknown }): FerryError {
   const code = typeof json.code === 'string' && json.code in ERROR_STATUS ? (json.code as ErrorCode) : 'INTERNAL';
   const message = typeof json.message === 'string' ? json.message : 'Unknown error';
-  return new FerryError(code, message);
+  return new FerryError(code, message, { retrying: json.retrying === true });
 }

@@ -13,12 +13,14 @@ export class ApiError extends Error {
    * @param {string} code
    * @param {string} message
    * @param {number} status 0 when the server was not reached
+   * @param {number} [retryAfterMs] how long the server asked to wait before trying again (Retry-After)
    */
-  constructor(code, message, status) {
+  constructor(code, message, status, retryAfterMs) {
     super(message);
     this.name = 'ApiError';
     this.code = code;
     this.status = status;
+    this.retryAfterMs = retryAfterMs;
   }
 }
 
@@ -29,6 +31,10 @@ export class ApiError extends Error {
  * @property {'zip' | 'tar.gz'} format
  * @property {string} [deviceId]
  */
+
+/** How many times POST /jobs is tried while instances refuse it as shutting down, and the longest wait honoured. */
+const SUBMIT_ATTEMPTS = 4;
+const MAX_RETRY_AFTER_MS = 10_000;
 
 /**
  * @param {GatewayClient} gateway
@@ -59,11 +65,22 @@ export function createApi(gateway, httpBase = '') {
 
   return {
     /**
-     * POST /jobs → 202 queued, or 200 with the finished state when the archive is cached.
+     * POST /jobs → 202 queued, or 200 with the finished state when the archive is cached. An instance
+     * that is shutting down refuses it (503 WORKER_STOPPING): sent again after its Retry-After.
      * @param {JobRequest} request
+     * @param {{ onRetry?: (delayMs: number) => void }} [options]
      */
-    submit(request) {
-      return call('POST', '/jobs', JSON.stringify(request));
+    async submit(request, options = {}) {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await call('POST', '/jobs', JSON.stringify(request));
+        } catch (error) {
+          if (!(error instanceof ApiError && error.code === 'WORKER_STOPPING' && error.status === 503) || attempt >= SUBMIT_ATTEMPTS) throw error;
+          const delayMs = Math.min(error.retryAfterMs ?? 2000, MAX_RETRY_AFTER_MS);
+          options.onRetry?.(delayMs);
+          await new Promise((resolve) => setTimeout(resolve, delayMs));
+        }
+      }
     },
     /** @param {string} jobId */
     get(jobId) {
@@ -119,7 +136,8 @@ function parseBody(text) {
  */
 function toApiError(res, json) {
   if (typeof json.code === 'string') {
-    return new ApiError(json.code, typeof json.message === 'string' ? json.message : '', res.status);
+    const retryAfter = Number(res.headers['retry-after']);
+    return new ApiError(json.code, typeof json.message === 'string' ? json.message : '', res.status, Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter * 1000 : undefined);
   }
   // The gateway itself refused: no body, the reason in X-Ca-Error-Message (Alibaba Cloud's texts).
   const reason = res.headers['x-ca-error-message'] ?? '';

@@ -147,7 +147,12 @@ async function submit(url, ref, format) {
     const deviceId = gateway.deviceId;
     // The 202 carries no createdAt: count from the click, which includes resolving the ref.
     const startedAt = Date.now();
-    const { json } = await api.submit({ url, format, deviceId, ...(ref ? { ref } : {}) });
+    const { json } = await api.submit({ url, format, deviceId, ...(ref ? { ref } : {}) }, {
+      onRetry: () => {
+        label?.setAttribute('data-i18n', 'form.retrying');
+        translatePage(submitButton);
+      },
+    });
     let job = jobFromSubmit(json, { input: url, inputRef: ref, format, deviceId, now: startedAt });
     if (!job.jobId) throw new ApiError('INTERNAL', 'The server answered without a job id.', 200);
     for (const message of early.get(job.jobId)?.messages ?? []) job = applyMessage(job, message) ?? job;
@@ -203,7 +208,8 @@ function commit(previous, next) {
   view.update(next, Date.now());
   if (previous.status !== next.status) render();
   const repo = shortRepo(next.repo);
-  if (next.status === 'done' && previous.status !== 'done') announce(t('announce.done', { repo }));
+  if (next.retrying && !previous.retrying) announce(t('announce.retrying', { repo }));
+  else if (next.status === 'done' && previous.status !== 'done') announce(t('announce.done', { repo }));
   else if (next.status === 'error' && previous.status !== 'error') announce(t('announce.error', { repo, title: describeError(next.error?.code ?? 'INTERNAL').title }));
   else if (isActive(next) && next.phase !== previous.phase) announce(t('announce.phase', { repo, phase: t(`phase.${next.phase ?? 'queued'}`) }));
 }

@@ -28,6 +28,7 @@ const en = {
   'form.format': 'Format',
   'form.submit': 'Fetch',
   'form.submitting': 'Submitting…',
+  'form.retrying': 'Server restarting, trying again…',
   'form.error.title': 'Could not start the job: {title}',
   'hint.url.empty': 'Enter a repository URL, for example https://github.com/owner/repo.',
   'hint.url.spaces': 'The URL contains spaces or backslashes. Paste the repository address only.',
@@ -57,6 +58,7 @@ const en = {
   'progress.label': 'Progress of {phase}',
   'progress.queue': 'Position {n} in the queue',
   'progress.queue.next': 'Next in line',
+  'progress.retrying': 'The server instance running this job stopped; waiting for the job to be retried on another one.',
   'progress.elapsed': 'Elapsed {time}',
   'progress.took': 'Took {time}',
   'progress.of': '{a} of {b}',
@@ -78,6 +80,7 @@ const en = {
   'announce.phase': '{repo}: {phase}',
   'announce.done': '{repo} is ready to download',
   'announce.error': '{repo} failed: {title}',
+  'announce.retrying': '{repo}: waiting for the job to be retried',
   'footer.auth': 'This page holds no secret: it calls the gateway\'s anonymous, rate-limited API. Files come straight from object storage through signed, expiring links.',
   'time.justNow': 'just now',
 };
@@ -101,6 +104,7 @@ const zh = {
   'form.format': '格式',
   'form.submit': '开始',
   'form.submitting': '正在提交…',
+  'form.retrying': '服务端正在重启，正在重试…',
   'form.error.title': '任务未能开始：{title}',
   'hint.url.empty': '请输入仓库地址，例如 https://github.com/owner/repo。',
   'hint.url.spaces': '地址中有空格或反斜杠，请只粘贴仓库地址。',
@@ -130,6 +134,7 @@ const zh = {
   'progress.label': '{phase}进度',
   'progress.queue': '队列中第 {n} 位',
   'progress.queue.next': '即将开始',
+  'progress.retrying': '运行该任务的服务实例已停止，正在等待任务在另一个实例上重试。',
   'progress.elapsed': '已用时 {time}',
   'progress.took': '用时 {time}',
   'progress.of': '{a} / {b}',
@@ -151,6 +156,7 @@ const zh = {
   'announce.phase': '{repo}：{phase}',
   'announce.done': '{repo} 已可下载',
   'announce.error': '{repo} 失败：{title}',
+  'announce.retrying': '{repo}：正在等待任务重试',
   'footer.auth': '本页面不含任何密钥：它调用网关的匿名、限流 API。文件通过带签名、会过期的链接直接从对象存储下载。',
   'time.justNow': '刚刚',
 };
@@ -181,6 +187,7 @@ const errors = {
     NETWORK: ['Cannot reach ferry', 'Check that ferry serve is still running and that you are online, then try again.'],
     GATEWAY_UNREACHABLE: ['ferry is not answering', 'The gateway got no answer from ferry\'s worker. Try again in a minute.'],
     PAYLOAD_TOO_LARGE: ['Request too large', 'Shorten the URL or ref and try again.'],
+    WORKER_STOPPING: ['The server stopped the job', 'The server instance running it shut down before it finished. Try again: another instance will take it.'],
     _: ['Something went wrong', 'Try again. If it keeps failing, report the code and message below.'],
   },
   'zh-CN': {
@@ -203,6 +210,7 @@ const errors = {
     NETWORK: ['无法连接 ferry', '请确认 ferry serve 仍在运行且网络正常，然后重试。'],
     GATEWAY_UNREACHABLE: ['ferry 没有响应', '网关没有收到 ferry 工作进程的响应，请稍后再试。'],
     PAYLOAD_TOO_LARGE: ['请求过大', '请缩短地址或引用后重试。'],
+    WORKER_STOPPING: ['服务端停止了任务', '运行该任务的服务实例在完成前关闭了。请重试，会由另一个实例处理。'],
     _: ['出错了', '请重试。如果一直失败，请反馈下方的错误码和信息。'],
   },
 };

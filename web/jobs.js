@@ -3,6 +3,9 @@
  * Jobs as the page knows them: folded from the POST /jobs answer, NF# progress messages and
  * GET /jobs/:id states (docs/protocol.md), and kept in localStorage so the history and running jobs
  * survive a reload. Also the form's input checks, run before anything is sent.
+ *
+ * An error that says `retrying` is not the end: the job's instance was reclaimed and Function
+ * Compute delivers it again to another one, which runs it from the start. The job waits as queued.
  */
 
 export const PHASES = /** @type {const} */ (['queued', 'resolving', 'fetching', 'archiving', 'uploading', 'signing']);
@@ -41,6 +44,7 @@ export const PHASES = /** @type {const} */ (['queued', 'resolving', 'fetching', 
  * @property {number} updatedAt ms, of the newest message folded in
  * @property {number} [finishedAt] ms
  * @property {string} [deviceId] the device its pushes go to
+ * @property {boolean} [retrying] its instance stopped it and it waits to be run again elsewhere
  * @property {DoneResult} [result]
  * @property {{ code: string, message: string }} [error]
  */
@@ -155,6 +159,7 @@ export function applyState(job, state) {
     const result = doneResult(state);
     if (result) return finish({ ...base, status: 'done', result }, finishedAt);
   }
+  if (status === 'error' && state.retrying === true) return awaitRetry(base);
   if (status === 'error') {
     return finish({ ...base, status: 'error', error: { code: str(state, 'code') ?? 'INTERNAL', message: str(state, 'message') ?? '' } }, finishedAt);
   }
@@ -178,6 +183,7 @@ export function applyMessage(job, message) {
     if (!result) return undefined;
     return finish({ ...job, status: 'done', result, commit: str(message, 'commit') ?? job.commit, ref: str(message, 'ref') ?? job.ref }, Date.now());
   }
+  if (message.type === 'error' && message.retrying === true) return awaitRetry(job);
   if (message.type === 'error') {
     return finish({ ...job, status: 'error', error: { code: str(message, 'code') ?? 'INTERNAL', message: str(message, 'message') ?? '' } }, Date.now());
   }
@@ -199,7 +205,7 @@ export function applyMessage(job, message) {
  * @returns {Job}
  */
 function withProgress(job, phase, source) {
-  const { percent: _p, bytes: _b, total: _t, queuePosition: _q, message: _m, ...rest } = job;
+  const { percent: _p, bytes: _b, total: _t, queuePosition: _q, message: _m, retrying: _r, ...rest } = job;
   /** @type {Job} */
   const next = { ...rest, phase, status: phase === 'queued' ? 'queued' : 'running' };
   const percent = num(source, 'percent');
@@ -221,8 +227,19 @@ function withProgress(job, phase, source) {
  * @returns {Job}
  */
 function finish(job, at) {
-  const { percent: _p, bytes: _b, total: _t, queuePosition: _q, message: _m, ...rest } = job;
+  const { percent: _p, bytes: _b, total: _t, queuePosition: _q, message: _m, retrying: _r, ...rest } = job;
   return { ...rest, finishedAt: at || Date.now() };
+}
+
+/**
+ * Back to the first step: the next instance starts the job over, and its progress must not be taken
+ * for a step backwards.
+ * @param {Job} job
+ * @returns {Job}
+ */
+function awaitRetry(job) {
+  const { percent: _p, bytes: _b, total: _t, queuePosition: _q, message: _m, ...rest } = job;
+  return { ...rest, status: 'queued', phase: 'queued', retrying: true };
 }
 
 /**

@@ -196,7 +196,7 @@ function fillProgress(card, job, now) {
     ? job.queuePosition > 0 ? t('progress.queue', { n: job.queuePosition }) : t('progress.queue.next')
     : '';
   setText(q(card, '.queue'), queue);
-  const message = active && phase !== 'queued' && job.message ? job.message : '';
+  const message = job.retrying ? t('progress.retrying') : active && phase !== 'queued' && job.message ? job.message : '';
   setText(q(card, '.progress-message'), message);
 }
 

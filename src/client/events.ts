@@ -1,7 +1,8 @@
 /**
  * Everything `ferry get` reports, in order: the worker's progress/done/error messages as received
  * (pushed over the websocket, or read back with GET /jobs/:id after a reconnect), plus the client's
- * own events. `--json` prints each as one line; the progress view draws them.
+ * own events. `--json` prints each as one line; the progress view draws them. An error that says
+ * `retrying` is not final and comes as a `job-retry` event instead: the same job goes on.
  */
 import type { FollowEvent } from './job-follow.js';
 

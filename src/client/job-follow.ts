@@ -2,8 +2,11 @@
  * Submit one job over the gateway and follow it to `done` or `error`. Pushes (`NF#`) are the fast
  * path; `GET /jobs/:id` is the safety net: after every reconnect (pushes sent while we were away are
  * lost), when nothing arrived for a while, and when `POST /jobs` already answered with a cached result.
+ * An error that says `retrying` (its instance was reclaimed and FC delivers the job again) is not the
+ * end: the same job goes on elsewhere.
  */
-import { errorFromJSON, FerryError } from '../errors.js';
+import { setTimeout as delay } from 'node:timers/promises';
+import { errorFromJSON, FerryError, type ErrorCode } from '../errors.js';
 import type { ArchiveFormat } from '../git/archive.js';
 import type { DoneMessage, JobMessage } from '../jobs/types.js';
 import { parseBody, parseMessage, stateToMessage } from './_job-messages.js';
@@ -32,7 +35,25 @@ export interface ReconnectEvent {
   attempt: number;
 }
 
-export type FollowEvent = JobMessage | SubmittedEvent | ReconnectEvent;
+/** The job's instance stopped it and FC delivers it again to another one: still following it. */
+export interface JobRetryEvent {
+  type: 'job-retry';
+  jobId: string;
+  code: ErrorCode;
+  message: string;
+}
+
+/** POST /jobs reached an instance that is shutting down: submitting again after `delayMs`. */
+export interface SubmitRetryEvent {
+  type: 'submit-retry';
+  /** The attempt about to be made (2 for the first retry). */
+  attempt: number;
+  delayMs: number;
+  code: ErrorCode;
+  message: string;
+}
+
+export type FollowEvent = JobMessage | SubmittedEvent | ReconnectEvent | JobRetryEvent | SubmitRetryEvent;
 
 /** The parts of GatewayClient used here. */
 export type GatewayClientLike = Pick<GatewayClient, 'deviceId' | 'request' | 'on'>;
@@ -49,7 +70,7 @@ export interface FollowOptions {
 export async function runJob(client: GatewayClientLike, submission: JobSubmission, options: FollowOptions = {}): Promise<DoneMessage> {
   const tracker = new JobTracker(client, options);
   try {
-    const answer = await tracker.race(submitJob(client, submission));
+    const answer = await tracker.race(submitJob(client, submission, { onEvent: options.onEvent, signal: options.signal }));
     if (answer.type === 'done') {
       tracker.deliver(answer);
       return answer;
@@ -73,23 +94,53 @@ export async function followJob(client: GatewayClientLike, jobId: string, option
   }
 }
 
-/** POST /jobs with our device id. A call lost with its connection is sent again once reconnected. */
-export async function submitJob(client: GatewayClientLike, submission: JobSubmission): Promise<SubmittedEvent | DoneMessage> {
+/** How many times POST /jobs is tried while instances refuse it as shutting down, and the longest Retry-After honoured. */
+const STOPPING_ATTEMPTS = 4;
+const MAX_RETRY_AFTER_MS = 10_000;
+
+export interface SubmitOptions {
+  onEvent?: (event: SubmitRetryEvent) => void;
+  /** Ends a wait between attempts (no job is submitted after it aborts). */
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * POST /jobs with our device id. A call lost with its connection is sent again once reconnected; a
+ * 503 WORKER_STOPPING (the instance is being reclaimed) is sent again after its Retry-After.
+ */
+export async function submitJob(client: GatewayClientLike, submission: JobSubmission, options: SubmitOptions = {}): Promise<SubmittedEvent | DoneMessage> {
   const body = JSON.stringify({
     url: submission.url,
     ...(submission.ref !== undefined && { ref: submission.ref }),
     format: submission.format,
     deviceId: client.deviceId,
   });
-  let res: ApiResponse | undefined;
-  for (let attempt = 1; !res; attempt++) {
+  for (let attempt = 1; ; attempt++) {
+    const res = await postJob(client, body);
     try {
-      res = await client.request({ method: 'POST', path: '/jobs', headers: { 'content-type': 'application/json; charset=utf-8' }, body });
+      return submitAnswer(res);
+    } catch (error) {
+      const stopping = res.status === 503 && error instanceof FerryError && error.code === 'WORKER_STOPPING';
+      if (!stopping || attempt >= STOPPING_ATTEMPTS) throw error;
+      const delayMs = retryAfterMs(res.headers['retry-after']);
+      options.onEvent?.({ type: 'submit-retry', attempt: attempt + 1, delayMs, code: error.code, message: error.message });
+      await delay(delayMs, undefined, { signal: options.signal });
+    }
+  }
+}
+
+async function postJob(client: GatewayClientLike, body: string): Promise<ApiResponse> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await client.request({ method: 'POST', path: '/jobs', headers: { 'content-type': 'application/json; charset=utf-8' }, body });
     } catch (error) {
       // At worst the lost call created a job nobody follows: it still completes, and the cache dedupes it.
       if (!(error instanceof ConnectionLostError) || attempt >= 3) throw error;
     }
   }
+}
+
+function submitAnswer(res: ApiResponse): SubmittedEvent | DoneMessage {
   const json = parseBody(res, 'POST /jobs');
   if (res.status === 202 && typeof json.jobId === 'string') {
     return { type: 'submitted', jobId: json.jobId, repo: String(json.repo), ref: String(json.ref), commit: String(json.commit), format: json.format as ArchiveFormat };
@@ -118,6 +169,8 @@ class JobTracker {
   readonly #unsubscribe: (() => void)[] = [];
   #idle: NodeJS.Timeout | undefined;
   #polling = false;
+  /** A `retrying` error came and nothing since: the same error read back again is no news. */
+  #awaitingRetry = false;
 
   constructor(
     private readonly client: GatewayClientLike,
@@ -168,6 +221,13 @@ class JobTracker {
 
   deliver(message: JobMessage): void {
     if (this.#settled) return;
+    if (message.type === 'error' && message.retrying === true) {
+      if (!this.#awaitingRetry) this.options.onEvent?.({ type: 'job-retry', jobId: message.jobId, code: message.code, message: message.message });
+      this.#awaitingRetry = true;
+      this.#armIdle();
+      return;
+    }
+    this.#awaitingRetry = false;
     this.options.onEvent?.(message);
     if (message.type === 'done') this.#finish(undefined, message);
     else if (message.type === 'error') this.#finish(errorFromJSON(message));
@@ -207,4 +267,11 @@ class JobTracker {
     if (done) this.#resolve(done);
     else this.#reject(error ?? new FerryError('INTERNAL', 'The job ended without a result.'));
   }
+}
+
+/** Retry-After in seconds (what the worker sends), within bounds; 2 s when missing or a date. */
+function retryAfterMs(header: string | undefined): number {
+  const seconds = Number(header);
+  const ms = header !== undefined && header.trim() !== '' && Number.isFinite(seconds) ? seconds * 1000 : 2000;
+  return Math.min(Math.max(ms, 0), MAX_RETRY_AFTER_MS);
 }

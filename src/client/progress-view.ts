@@ -153,6 +153,10 @@ function lineFor(event: CliEvent): string | undefined {
       return `job ${event.jobId}: ${event.repo} ${event.ref} (${event.commit.slice(0, 12)}) as ${event.format}`;
     case 'reconnect':
       return `reconnected to the gateway (${event.reason})`;
+    case 'job-retry':
+      return 'worker instance stopped; waiting for the job to be retried on another one';
+    case 'submit-retry':
+      return `worker instance is shutting down; submitting again in ${Math.ceil(event.delayMs / 1000)} s (attempt ${event.attempt})`;
     case 'download-retry':
       return `download interrupted at ${formatBytes(event.bytes)} (${event.reason}); resuming`;
     case 'warning':

@@ -3,7 +3,8 @@ import { FerryError } from '../errors.js';
 /**
  * The error a job ends with when its instance shuts down (FC's PreStop hook, SIGTERM). Retryable
  * (503): `redelivered` jobs came as an async invocation, which FC delivers again when `/invoke`
- * fails; the others ran on the instance's own queue and only the user can submit them again.
+ * fails, so they say `retrying` and clients keep following the same job; the others ran on the
+ * instance's own queue and only the user can submit them again.
  */
 export function workerStopping(redelivered: boolean): FerryError {
   return new FerryError(
@@ -11,6 +12,7 @@ export function workerStopping(redelivered: boolean): FerryError {
     redelivered
       ? 'The worker instance running this job is shutting down and stopped it; Function Compute retries the job on another instance. If it does not finish, submit it again.'
       : 'The worker instance running this job is shutting down and stopped it before it finished. Submit the job again.',
+    { retrying: redelivered },
   );
 }
 

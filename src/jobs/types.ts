@@ -87,7 +87,8 @@ export function applyMessage(state: JobState, message: JobMessage): JobState {
     return { ...stripProgress(base), status: 'done', result };
   }
   if (message.type === 'error') {
-    return { ...stripProgress(base), status: 'error', error: { code: message.code, message: message.message } };
+    const { code, message: text, retrying } = message;
+    return { ...stripProgress(base), status: 'error', error: { code, message: text, ...(retrying && { retrying }) } };
   }
   const { phase, percent, bytes, total, queuePosition } = message;
   return {

@@ -150,14 +150,16 @@ describe('JobRunner shutting down', () => {
     await jobs.close();
     // The queued job has ended (its run() returns once its turn passes, after the running one).
     expect(seen.filter((m) => m.jobId === q.jobId && m.type === 'error')).toEqual([
-      expect.objectContaining({ code: 'WORKER_STOPPING', message: expect.stringContaining('retries the job on another instance') }),
+      expect.objectContaining({ code: 'WORKER_STOPPING', retrying: true, message: expect.stringContaining('retries the job on another instance') }),
     ]);
     expect((await jobs.run(l, store, [listen])).state).toMatchObject({ status: 'error', error: { code: 'WORKER_STOPPING' } });
     expect(seen.some((m) => m.jobId === r.jobId && m.type !== 'progress')).toBe(false);
 
     await jobs.abort();
     expect((await running).state).toMatchObject({ status: 'error', error: { code: 'WORKER_STOPPING', message: expect.stringContaining('Submit the job again') } });
-    expect((await queued).state).toMatchObject({ status: 'error', error: { code: 'WORKER_STOPPING' } });
+    // Only a redelivered job is retried by FC, so only its error tells clients to keep waiting.
+    expect((await running).state.error).not.toHaveProperty('retrying');
+    expect((await queued).state).toMatchObject({ status: 'error', error: { code: 'WORKER_STOPPING', retrying: true } });
     await jobs.idle();
     // Stored, and the error is each job's last word: its unwinding pipeline said nothing more.
     const stored = JSON.parse((await store.getText(jobStateKey(r.jobId))) ?? '{}') as Record<string, unknown>;

@@ -314,4 +314,71 @@ describe.skipIf(!chromiumPath)('web page (Chromium; skipped when no `chromium` b
       await new Promise<void>((resolve) => site.close(() => resolve()));
     }
   });
+
+  it('waits for a job whose instance was reclaimed, and submits again when the instance refuses it, in both languages', async () => {
+    // Between the page and the real gateway: the first POST /jobs is refused as on an instance that
+    // is shutting down, and right after the job's first `fetching` push comes a WORKER_STOPPING that
+    // says `retrying`, as when FC delivers the job again; the real pushes after it are held back
+    // until the page has been checked, then let through so the job finishes.
+    const frame = (text: string | Buffer): Record<string, unknown> | undefined => {
+      try {
+        return typeof text === 'string' && text.startsWith('{') ? (JSON.parse(text) as Record<string, unknown>) : undefined;
+      } catch {
+        return undefined;
+      }
+    };
+    let posts = 0;
+    let injected = false;
+    let hold = true;
+    const held: { route: WebSocketRoute; message: string }[] = [];
+    const { page } = await openBrowser({
+      routeWebSocket: (route) => {
+        const server = route.connectToServer();
+        route.onMessage((message) => {
+          const request = frame(message);
+          if (request?.method === 'POST' && request.path === '/jobs' && ++posts === 1) {
+            const seq = (request.headers as Record<string, string[]>)['x-ca-seq']?.[0] ?? '';
+            const body = { code: 'WORKER_STOPPING', message: 'This worker instance is shutting down and takes no new jobs.' };
+            route.send(JSON.stringify({ status: 503, header: { 'x-ca-seq': seq, 'retry-after': '1', 'content-type': 'application/json' }, body: JSON.stringify(body), isBase64: 0 }));
+            return;
+          }
+          server.send(message);
+        });
+        server.onMessage((message) => {
+          if (typeof message !== 'string' || !message.startsWith('NF#')) return route.send(message);
+          if (injected && hold) return void held.push({ route, message });
+          route.send(message);
+          const push = JSON.parse(message.slice(3)) as { jobId: string; type: string; phase?: string };
+          if (!injected && push.type === 'progress' && push.phase === 'fetching') {
+            injected = true;
+            const stopped = { v: 1, type: 'error', jobId: push.jobId, code: 'WORKER_STOPPING', retrying: true, message: 'The worker instance running this job is shutting down and stopped it; Function Compute retries the job on another instance.' };
+            route.send(`NF#${JSON.stringify(stopped)}`);
+          }
+        });
+      },
+    });
+    await load(page);
+    await page.fill('#url', `${slowGit.url}/fixtures/basic`);
+    await page.fill('#ref', 'release');
+    await page.check('#format-tgz');
+    await page.click('#submit');
+
+    const card = page.locator('.job').first();
+    await poll(text(card.locator('.progress-message')), 30_000).toBe('The server instance running this job stopped; waiting for the job to be retried on another one.');
+    expect(posts).toBe(2);
+    await expect(page.locator('#form-error').isHidden()).resolves.toBe(true);
+    await poll(attr(card, 'data-status')).toBe('queued');
+    await poll(text(card.locator('.badge'))).toBe('Queued');
+    await card.locator('.failure').waitFor({ state: 'hidden' });
+    await page.click('[data-lang="zh-CN"]');
+    await poll(text(card.locator('.progress-message'))).toBe('运行该任务的服务实例已停止，正在等待任务在另一个实例上重试。');
+    await page.click('[data-lang="en"]');
+
+    // The job goes on (here: the same run, as another instance's would): its pushes finish it.
+    hold = false;
+    for (const { route, message } of held.splice(0)) route.send(message);
+    await poll(attr(card, 'data-status'), 60_000).toBe('done');
+    await poll(text(card.locator('.progress-message'))).toBe('');
+    await poll(text(card.locator('.download-label'))).toContain('.tar.gz');
+  });
 });
