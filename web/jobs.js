@@ -327,7 +327,7 @@ export class JobStore {
 }
 
 /**
- * The same shapes the server accepts (src/git/url.ts), checked before sending so a typo gets a hint
+ * The same shapes the server accepts (src/worker/git/url.ts), checked before sending so a typo gets a hint
  * at once. The server still decides (allowed hosts, http://).
  * @param {string} raw
  * @returns {string | undefined} an i18n key for the hint, or undefined when it looks fine
@@ -358,7 +358,7 @@ export function checkRepoUrl(raw) {
 }
 
 /**
- * git check-ref-format's rules, as the server applies them (src/git/refs.ts).
+ * git check-ref-format's rules, as the server applies them (src/protocol/refs.ts).
  * @param {string} raw
  * @returns {string | undefined}
  */

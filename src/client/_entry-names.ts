@@ -2,7 +2,7 @@
  * What an archive's entry names may be, checked in the listing pass before a byte is written: names
  * that could land outside the target, the shared top-level folder to strip, entries beneath a symlink.
  */
-import { FerryError } from '../errors.js';
+import { FerryError } from '../protocol/errors.js';
 
 export type Kind = 'dir' | 'file' | 'symlink' | 'other';
 

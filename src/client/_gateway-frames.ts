@@ -3,8 +3,8 @@
  * credentials, unsigned) with each header as a one-element array; its answer comes back carrying the same
  * `x-ca-seq`, its body base64-encoded when `isBase64` says so.
  */
-import { signRequest } from '../notify/signature.js';
-import type { AppCredentials } from '../notify/signature.js';
+import { signRequest } from '../protocol/apigw-signature.js';
+import type { AppCredentials } from '../protocol/apigw-signature.js';
 import type { ApiRequest, ApiResponse } from './gateway-types.js';
 
 /** The text of one API-call frame, with `seq` as its `x-ca-seq`. */

@@ -3,7 +3,7 @@
  * signed REGISTER, then `H1` at the keep-alive interval and API calls matched to their answers by this
  * connection's `x-ca-seq`. What to do when it ends (reconnect, give up) is the GatewayClient's business.
  */
-import { FerryError } from '../errors.js';
+import { FerryError } from '../protocol/errors.js';
 import { WebSocket } from './_ws.js';
 import { decodeAnswer, encodeRequest, toText } from './_gateway-frames.js';
 

@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { Parser, type ReadEntry } from 'tar';
-import { FerryError } from '../errors.js';
+import { FerryError } from '../protocol/errors.js';
 import { checkEntryName, type Kind, type Listed } from './_entry-names.js';
 import type { SafeWriter } from './_safe-writer.js';
 

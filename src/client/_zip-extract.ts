@@ -2,10 +2,10 @@
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import yauzl from 'yauzl';
-import { FerryError } from '../errors.js';
+import { FerryError } from '../protocol/errors.js';
 import { checkEntryName, unsafe, type Kind, type Listed } from './_entry-names.js';
 import type { SafeWriter } from './_safe-writer.js';
-import { BodyTooLargeError, readBody } from '../_body.js';
+import { BodyTooLargeError, readBody } from '../util/body.js';
 
 const MAX_LINK_TARGET = 4096;
 

@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
-import { FerryError } from '../errors.js';
-import { VERSION } from '../version.js';
+import { FerryError } from '../protocol/errors.js';
+import { VERSION } from '../util/version.js';
 import { registerGet } from './commands/get.js';
 import { registerServe } from './commands/serve.js';
 import { UsageError } from './options.js';

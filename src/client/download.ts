@@ -15,7 +15,7 @@ import { get as httpGet, type IncomingMessage } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { finished } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FerryError } from '../errors.js';
+import { FerryError } from '../protocol/errors.js';
 
 export interface DownloadProgress {
   bytes: number;

@@ -9,8 +9,8 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, rmdir } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { FerryError } from '../errors.js';
-import type { ArchiveFormat } from '../git/archive.js';
+import { FerryError } from '../protocol/errors.js';
+import type { ArchiveFormat } from '../protocol/formats.js';
 import { checkNoEntryBeneathSymlink, commonTopLevel } from './_entry-names.js';
 import { SafeWriter } from './_safe-writer.js';
 import { listTar, writeTar } from './_tar-extract.js';

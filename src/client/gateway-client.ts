@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FerryError } from '../errors.js';
+import { FerryError } from '../protocol/errors.js';
 import { endSession, openSession, sendRequest, type Session } from './_gateway-session.js';
 
 import type { ApiRequest, ApiResponse, DisconnectReason, GatewayClientOptions, ReconnectInfo } from './gateway-types.js';

@@ -1,5 +1,5 @@
 /** The gateway websocket client's boundary types: what callers pass in and get back. */
-import type { AppCredentials } from '../notify/signature.js';
+import type { AppCredentials } from '../protocol/apigw-signature.js';
 
 /** The few `ws` client methods used here. */
 export interface ClientSocketLike {

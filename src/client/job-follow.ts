@@ -6,10 +6,10 @@
  * end: the same job goes on elsewhere.
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import { errorFromJSON, FerryError, type ErrorCode } from '../errors.js';
-import type { ArchiveFormat } from '../git/archive.js';
-import type { DoneMessage, JobMessage } from '../jobs/types.js';
-import { parseBody, parseMessage, stateToMessage } from './_job-messages.js';
+import { errorFromJSON, FerryError, type ErrorCode } from '../protocol/errors.js';
+import type { ArchiveFormat } from '../protocol/formats.js';
+import type { DoneMessage, JobMessage } from '../protocol/job.js';
+import { parseBody, parseMessage, stateToMessage } from '../protocol/job-messages.js';
 import { ConnectionLostError, type ApiResponse, type DisconnectReason, type GatewayClient } from './gateway-client.js';
 
 export interface JobSubmission {

@@ -3,8 +3,8 @@
  * phase, then the download), or plain lines otherwise. Human output goes to stderr.
  */
 import type { MultiBar, SingleBar } from 'cli-progress';
-import { formatBytes } from '../format.js';
-import type { Phase } from '../jobs/types.js';
+import { formatBytes } from '../util/bytes.js';
+import type { Phase } from '../protocol/job.js';
 import type { CliEvent } from './events.js';
 
 export interface ProgressView {

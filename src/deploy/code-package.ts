@@ -9,7 +9,7 @@ import { zipDirectory } from './zip.js';
 const execFileAsync = promisify(execFile);
 
 /** The compiled worker's entry point, as `bootstrap` starts it. */
-export const WORKER_ENTRY = 'runtime/main.js';
+export const WORKER_ENTRY = 'worker/main.js';
 
 export interface CodePackage {
   zipPath: string;

@@ -1,6 +1,6 @@
 import { open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FerryError } from '../errors.js';
+import { FerryError } from '../protocol/errors.js';
 
 export interface DataDirLock {
   release(): Promise<void>;

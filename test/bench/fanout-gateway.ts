@@ -2,7 +2,7 @@
 // itself and its CPU and memory can be read from /proc. The backend is trivial (REGISTER and
 // UNREGISTER answer 200): this measures the gateway, not the worker.
 // Reads FANOUT_APP_KEY / FANOUT_APP_SECRET; prints `READY <http url>` once listening.
-import type { ApiGatewayResult } from '../../src/apigw.js';
+import type { ApiGatewayResult } from '../../src/protocol/apigw-event.js';
 import { startGateway } from '../../src/local/gateway/index.js';
 
 const ok: ApiGatewayResult = { isBase64Encoded: false, statusCode: 200, headers: { 'content-type': 'application/json' }, body: '{"ok":true}' };

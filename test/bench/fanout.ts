@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import PQueue from 'p-queue';
-import { signRequest } from '../../src/notify/signature.js';
+import { signRequest } from '../../src/protocol/apigw-signature.js';
 import { startProcess } from '../helpers/process.js';
 import { ROOT } from '../helpers/worker-process.js';
 import { GatewayClient } from './gateway-client.js';

@@ -2,7 +2,7 @@
 // RG#<deviceId> → RO#…, a signed REGISTER frame, API frames with x-ca-seq, NF# pushes acked with NO.
 // Independent of src/client so the bench measures the gateway and worker, not a client library.
 import { WebSocket } from 'ws';
-import { signRequest, type AppCredentials } from '../../src/notify/signature.js';
+import { signRequest, type AppCredentials } from '../../src/protocol/apigw-signature.js';
 import { now } from './measure.js';
 
 export interface ApiResponse {

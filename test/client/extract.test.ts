@@ -9,7 +9,7 @@ import { crc32, gzipSync } from 'node:zlib';
 import { Header } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extractArchive } from '../../src/client/extract.js';
-import { FerryError } from '../../src/errors.js';
+import { FerryError } from '../../src/protocol/errors.js';
 import { byPath, dirFiles } from '../helpers/archive-files.js';
 import { fixtureRoot, git, gitArchiveFiles, gitRevParse } from '../helpers/fixtures.js';
 

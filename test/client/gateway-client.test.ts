@@ -6,10 +6,10 @@
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { ApiGatewayEvent, ApiGatewayResult } from '../../src/apigw.js';
+import type { ApiGatewayEvent, ApiGatewayResult } from '../../src/protocol/apigw-event.js';
 import { GatewayClient } from '../../src/client/gateway-client.js';
 import { startGateway, type Gateway } from '../../src/local/gateway/index.js';
-import { createNotifier } from '../../src/notify/notifier.js';
+import { createNotifier } from '../../src/worker/notify/notifier.js';
 import { waitFor } from '../helpers/wait.js';
 
 const app = { appKey: 'cli-app', appSecret: 'cli-secret' };

@@ -1,7 +1,7 @@
 /**
  * `ferry get` when worker instances are reclaimed, as a child process against the real gateway
  * emulator in front of a scripted worker: the worker's side (which jobs say `retrying`) is tested in
- * test/jobs/runner.test.ts; here, what the CLI does with each answer. The archive comes from a plain
+ * test/worker/jobs/runner.test.ts; here, what the CLI does with each answer. The archive comes from a plain
  * HTTP server, as it would from OSS.
  */
 import { createHash } from 'node:crypto';
@@ -11,9 +11,9 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { ApiGatewayEvent, ApiGatewayResult } from '../../src/apigw.js';
+import type { ApiGatewayEvent, ApiGatewayResult } from '../../src/protocol/apigw-event.js';
 import { startGateway, type Gateway } from '../../src/local/gateway/index.js';
-import { createNotifier, type Notifier } from '../../src/notify/notifier.js';
+import { createNotifier, type Notifier } from '../../src/worker/notify/notifier.js';
 import { runFerry } from '../helpers/ferry-cli.js';
 
 const app = { appKey: 'stopping-app', appSecret: 'stopping-secret' };

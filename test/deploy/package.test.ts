@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ApiGatewayEvent, ApiGatewayResult } from '../../src/apigw.js';
+import type { ApiGatewayEvent, ApiGatewayResult } from '../../src/protocol/apigw-event.js';
 import { readElf } from '../../src/deploy/elf.js';
 import { startOssServer, type OssServer } from '../../src/local/oss/index.js';
 import { fixtureRoot, gitArchiveSha, gitRevParse } from '../helpers/fixtures.js';
@@ -70,7 +70,7 @@ describe.skipIf(unavailable !== undefined && !mustRun)(`npm run package ${unavai
     expect((await stat(join(code, 'bootstrap'))).mode & 0o111).toBe(0o111);
     expect((await readdir(code)).sort()).toEqual(['bootstrap', 'dist', 'node_modules', 'package.json']);
     const files = await listFiles(code);
-    expect(files).toContain('dist/runtime/main.js');
+    expect(files).toContain('dist/worker/main.js');
     const ours = files.filter((file) => file.startsWith('dist/'));
     // Nothing of the CLI, the local stack, the packager, sources, maps or tests.
     expect(ours.filter((file) => /^dist\/(client|local|deploy)\/|\.map$|\.ts$/.test(file))).toEqual([]);

@@ -5,12 +5,12 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { GATEWAY_SECRET_HEADER } from '../../src/apigw.js';
-import { loadConfig } from '../../src/config.js';
-import { createRuntimeServer } from '../../src/runtime/server.js';
-import { createWorker, type Worker } from '../../src/runtime/worker.js';
-import { createObjectStore } from '../../src/storage/client.js';
-import { archiveKeys, jobStateKey } from '../../src/storage/keys.js';
+import { GATEWAY_SECRET_HEADER } from '../../src/protocol/apigw-event.js';
+import { loadConfig } from '../../src/worker/config.js';
+import { createRuntimeServer } from '../../src/worker/runtime/server.js';
+import { createWorker, type Worker } from '../../src/worker/worker.js';
+import { createObjectStore } from '../../src/worker/storage/client.js';
+import { archiveKeys, jobStateKey } from '../../src/worker/storage/keys.js';
 import { ROOT } from '../helpers/worker-process.js';
 
 /*
@@ -28,7 +28,7 @@ type Json = Record<string, unknown>;
 
 const TEMPLATE = join(ROOT, 'template.yml');
 const SYAML = join(ROOT, 's.yaml');
-const WORKER_ENTRY = join(ROOT, 'src/runtime/main.ts');
+const WORKER_ENTRY = join(ROOT, 'src/worker/main.ts');
 
 /** Set by Function Compute itself: never in a deploy file. */
 const PLATFORM = /^(FC_|ALIBABA_CLOUD_)/;
@@ -51,7 +51,7 @@ const DEFAULT_IS_RIGHT: Record<string, string> = {
 };
 
 /**
- * Each storage operation the worker has (the keys of the object store that src/storage/client.ts builds)
+ * Each storage operation the worker has (the keys of the object store that src/worker/storage/client.ts builds)
  * and the RAM actions OSS checks for it, from OSS's API reference: PutObject, InitiateMultipartUpload,
  * UploadPart and CompleteMultipartUpload need oss:PutObject; GetObject needs oss:GetObject;
  * AbortMultipartUpload needs oss:AbortMultipartUpload. A signed URL is authorised as its signer when the
@@ -70,7 +70,7 @@ const RAM_ACTIONS: Record<string, string[]> = {
 /** FC's limits for the lifecycle hooks (seconds): InitializationTimeout 1..300, PreStop at most 90. */
 const INITIALIZER_MAX = 300;
 const PRE_STOP_MAX = 90;
-/** POST /initialize waits this long for the warm-up (src/runtime/server.ts) before answering. */
+/** POST /initialize waits this long for the warm-up (src/worker/runtime/server.ts) before answering. */
 const INITIALIZE_ANSWER_SECONDS = 2;
 
 let template: Json;
@@ -362,9 +362,9 @@ describe('function', () => {
   });
 
   it("fits the worker's pre-stop drain (grace for running jobs, then cleanup) in the PreStop timeout", async () => {
-    const server = await readFile(join(ROOT, 'src/runtime/server.ts'), 'utf8');
+    const server = await readFile(join(ROOT, 'src/worker/runtime/server.ts'), 'utf8');
     const cleanup = /const PRE_STOP_CLEANUP_MS = ([\d_]+);/.exec(server)?.[1];
-    expect(cleanup, 'PRE_STOP_CLEANUP_MS in src/runtime/server.ts').toBeDefined();
+    expect(cleanup, 'PRE_STOP_CLEANUP_MS in src/worker/runtime/server.ts').toBeDefined();
     const cleanupSeconds = Number((cleanup as string).replace(/_/g, '')) / 1000;
     const preStop = ((templateFunction().InstanceLifecycleConfig as Json).PreStop as Json).Timeout as number;
     for (const env of [templateEnv(), sEnv()]) {
@@ -570,7 +570,7 @@ describe('OSS lifecycle', () => {
   it('aborts incomplete multipart uploads after a day wherever the worker uploads in parts', () => {
     // Multipart uploads are uploadStream's; it is called for the archive objects only.
     const calls = [...workerSources.entries()].flatMap(([file, text]) => [...text.matchAll(/\buploadStream\(\s*\w+,\s*([^,]+),/g)].map((m) => `${relative(ROOT, file)}: ${m[1]}`));
-    expect(calls).toEqual(['src/jobs/pipeline.ts: keys.object']);
+    expect(calls).toEqual(['src/worker/jobs/pipeline.ts: keys.object']);
     const key = archiveKeys('r', 'c'.repeat(40), 'zip').object;
     const covering = rules().filter((r) => key.startsWith(String(r.Prefix ?? '')) && r.Status === 'Enabled' && r.AbortMultipartUpload);
     expect(covering.length).toBeGreaterThan(0);

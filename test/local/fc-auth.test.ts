@@ -2,13 +2,13 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FerryError } from '../../src/errors.js';
-import { signAcs3, type Acs3Credentials } from '../../src/fc-signature.js';
-import { decodeJobEvent, isJobEvent } from '../../src/jobs/job-event.js';
-import { invokeFunctionDispatcher } from '../../src/jobs/dispatch.js';
-import type { JobSpec } from '../../src/jobs/types.js';
+import { FerryError } from '../../src/protocol/errors.js';
+import { signAcs3, type Acs3Credentials } from '../../src/protocol/fc-signature.js';
+import { decodeJobEvent, isJobEvent } from '../../src/worker/jobs/job-event.js';
+import { invokeFunctionDispatcher } from '../../src/worker/jobs/dispatch.js';
+import type { JobSpec } from '../../src/protocol/job.js';
 import { startFcEmulator, type FcEmulator } from '../../src/local/fc/index.js';
-import type { ObjectStore } from '../../src/storage/client.js';
+import type { ObjectStore } from '../../src/worker/storage/client.js';
 import { waitFor } from '../helpers/wait.js';
 import { ROOT } from '../helpers/worker-process.js';
 

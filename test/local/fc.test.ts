@@ -389,9 +389,9 @@ describe('runtime lifecycle', () => {
 
 // ferry's own worker, when it has been built (`npm run build`): the same emulator starts it.
 const realBootstrap = join(ROOT, 'bootstrap');
-const realMain = join(ROOT, 'dist/runtime/main.js');
+const realMain = join(ROOT, 'dist/worker/main.js');
 const realReady = existsSync(realBootstrap) && existsSync(realMain);
-describe.skipIf(!realReady)(`real ./bootstrap${realReady ? '' : ' (skipped: ./bootstrap or dist/runtime/main.js missing; run npm run build)'}`, () => {
+describe.skipIf(!realReady)(`real ./bootstrap${realReady ? '' : ' (skipped: ./bootstrap or dist/worker/main.js missing; run npm run build)'}`, () => {
   it('serves /healthz through the HTTP trigger and an API-gateway event through /invoke', async () => {
     chmodSync(realBootstrap, 0o755);
     const lines: string[] = [];

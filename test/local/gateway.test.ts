@@ -10,10 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import type { ApiGatewayEvent, ApiGatewayResult } from '../../src/apigw.js';
+import type { ApiGatewayEvent, ApiGatewayResult } from '../../src/protocol/apigw-event.js';
 import { startGateway, type Gateway, type GatewayApi, type GatewayOptions } from '../../src/local/gateway/index.js';
-import { createNotifier } from '../../src/notify/notifier.js';
-import { signRequest, type AppCredentials } from '../../src/notify/signature.js';
+import { createNotifier } from '../../src/worker/notify/notifier.js';
+import { signRequest, type AppCredentials } from '../../src/protocol/apigw-signature.js';
 import { waitFor } from '../helpers/wait.js';
 
 const clientApp = { appKey: 'client-app', appSecret: 'client-secret' };

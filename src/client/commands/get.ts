@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
-import { FerryError, toFerryError } from '../../errors.js';
-import { formatBytes } from '../../format.js';
-import { ARCHIVE_FORMATS, type ArchiveFormat } from '../../git/formats.js';
-import { parseRefSpec } from '../../git/refs.js';
+import { FerryError, toFerryError } from '../../protocol/errors.js';
+import { formatBytes } from '../../util/bytes.js';
+import { ARCHIVE_FORMATS, type ArchiveFormat } from '../../protocol/formats.js';
+import { parseRefSpec } from '../../protocol/refs.js';
 import { isEmptyOrMissing } from '../empty-dir.js';
 import { parseHostList, usageError } from '../options.js';
 import { createView } from '../progress-view.js';

@@ -1,8 +1,8 @@
 import http from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { readBody } from '../../_body.js';
-import { acs3Encode, signAcs3 } from '../../fc-signature.js';
+import { readBody } from '../../util/body.js';
+import { acs3Encode, signAcs3 } from '../../protocol/fc-signature.js';
 import { AsyncInvocationQueue } from './async-queue.js';
 import type { FcContext } from './context.js';
 import { API_VERSION, createFront } from './front.js';

@@ -3,7 +3,7 @@ import net from 'node:net';
 import { createInterface } from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Readable } from 'node:stream';
-import { FerryError } from '../../errors.js';
+import { FerryError } from '../../protocol/errors.js';
 
 const TAIL_LINES = 30;
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import { readBody } from '../../_body.js';
-import { FerryError } from '../../errors.js';
+import { readBody } from '../../util/body.js';
+import { FerryError } from '../../protocol/errors.js';
 import { fcHeaders, runtimeEnv, type FcContext } from './context.js';
 import { freePort, RuntimeProcess } from './process.js';
 import { sendToRuntime } from './upstream.js';

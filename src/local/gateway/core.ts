@@ -4,8 +4,8 @@
  * itself produces carry `X-Ca-Error-Message` with the texts Alibaba Cloud's gateway uses.
  */
 import { randomUUID } from 'node:crypto';
-import type { ApiGatewayEvent, ApiGatewayResult } from '../../apigw.js';
-import { hasSignatureHeaders, lowerCaseKeys, NonceCache, verifyRequest } from '../../notify/signature.js';
+import type { ApiGatewayEvent, ApiGatewayResult } from '../../protocol/apigw-event.js';
+import { hasSignatureHeaders, lowerCaseKeys, NonceCache, verifyRequest } from '../../protocol/apigw-signature.js';
 import type { DeviceRegistry } from './devices.js';
 import type { RateLimiter } from './ratelimit.js';
 import type { RouteMatch } from './routes.js';

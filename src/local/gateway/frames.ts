@@ -5,7 +5,7 @@
  *                     | {"status","header","body"} echoing x-ca-seq
  * Parsing is total: every input maps to a frame or to a reason it is invalid, never an exception.
  */
-import { firstValues } from '../../notify/signature.js';
+import { firstValues } from '../../protocol/apigw-signature.js';
 import type { GatewayRequest, GatewayResponse } from './types.js';
 
 /** An API call as a websocket frame carries it: the request without what the transport adds. */

@@ -3,8 +3,8 @@
  * calls come this way), plus static files for the web page.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { BodyTooLargeError, readBody } from '../../_body.js';
-import { firstValues } from '../../notify/signature.js';
+import { BodyTooLargeError, readBody } from '../../util/body.js';
+import { firstValues } from '../../protocol/apigw-signature.js';
 import { errorResponse, type Core } from './core.js';
 import type { RouteMatch } from './routes.js';
 import { createStaticHandler, type StaticHandler } from './static.js';

@@ -1,4 +1,4 @@
-import type { ApiGatewayEvent, ApiGatewayResult } from '../../apigw.js';
+import type { ApiGatewayEvent, ApiGatewayResult } from '../../protocol/apigw-event.js';
 
 /** One API as configured on the gateway. */
 export interface GatewayApi {

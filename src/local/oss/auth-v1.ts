@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { safeEqual } from '../../safe-equal.js';
+import { safeEqual } from '../../util/safe-equal.js';
 import { accessDenied } from './errors.js';
 import { queryGet, type QueryParam } from './query.js';
 import type { OssCredential } from './types.js';

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import { BodyTooLargeError, readBody } from '../../_body.js';
+import { BodyTooLargeError, readBody } from '../../util/body.js';
 import { OssError } from './errors.js';
 import type { QueryParam } from './query.js';
 import type { ObjectStore } from './store.js';

@@ -2,7 +2,7 @@ import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { assertBucketName, isValidBucketName } from './address.js';
-import { KeyedLock } from '../../_keyed-lock.js';
+import { KeyedLock } from '../../util/keyed-lock.js';
 import { randomName, readRecord, removeQuietly, writeRecord } from './disk.js';
 import { OssError, fileAlreadyExists, noSuchBucket } from './errors.js';
 import { ReadLeases } from './leases.js';

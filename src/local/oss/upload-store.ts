@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { KeyedLock } from '../../_keyed-lock.js';
+import { KeyedLock } from '../../util/keyed-lock.js';
 import { keepOnly, randomName, readRecord, removeQuietly, writeRecord, type ReceivedBody } from './disk.js';
 import { OssError, noSuchUpload } from './errors.js';
 import { isPartFile, isSize } from './records.js';

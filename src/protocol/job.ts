@@ -1,0 +1,115 @@
+import type { FerryErrorJSON } from './errors.js';
+import type { ArchiveFormat } from './formats.js';
+
+export type Phase = 'queued' | 'resolving' | 'fetching' | 'archiving' | 'uploading' | 'signing';
+export const PHASES: readonly Phase[] = ['queued', 'resolving', 'fetching', 'archiving', 'uploading', 'signing'];
+
+/** What a job event carries: everything needed to build the archive, already validated and resolved. */
+export interface JobSpec {
+  jobId: string;
+  /** Canonical repository URL. */
+  repo: string;
+  /** The ref as the user named it (or the default branch's name). */
+  ref: string;
+  commit: string;
+  format: ArchiveFormat;
+  deviceId?: string | undefined;
+  createdAt: number;
+}
+
+// The progress wire messages (the NF# body, `v: 1`), exactly as in the protocol docs.
+export interface ProgressMessage {
+  v: 1;
+  type: 'progress';
+  jobId: string;
+  phase: Phase;
+  percent?: number;
+  bytes?: number;
+  total?: number;
+  message?: string;
+  queuePosition?: number;
+  ts: number;
+}
+
+export interface DoneResult {
+  url: string;
+  expiresAt: string;
+  filename: string;
+  size: number;
+  sha256: string;
+  commit: string;
+  ref: string;
+  format: ArchiveFormat;
+  cached: boolean;
+}
+
+export interface DoneMessage extends DoneResult {
+  v: 1;
+  type: 'done';
+  jobId: string;
+}
+
+export interface ErrorMessage extends FerryErrorJSON {
+  v: 1;
+  type: 'error';
+  jobId: string;
+}
+
+export type JobMessage = ProgressMessage | DoneMessage | ErrorMessage;
+
+export type JobStatus = 'queued' | 'running' | 'done' | 'error';
+
+/** What GET /jobs/:id answers and what jobs/<id>.json holds. */
+export interface JobState {
+  jobId: string;
+  status: JobStatus;
+  repo: string;
+  ref: string;
+  commit: string;
+  format: ArchiveFormat;
+  createdAt: number;
+  updatedAt: number;
+  phase?: Phase;
+  percent?: number;
+  bytes?: number;
+  total?: number;
+  queuePosition?: number;
+  message?: string;
+  result?: DoneResult;
+  error?: FerryErrorJSON;
+}
+
+/** Fold one message into a state: the single place that decides what a message means for status. */
+export function applyMessage(state: JobState, message: JobMessage): JobState {
+  const base = { ...state, updatedAt: message.type === 'progress' ? message.ts : Date.now() };
+  if (message.type === 'done') {
+    const { v: _v, type: _t, jobId: _j, ...result } = message;
+    return { ...stripProgress(base), status: 'done', result };
+  }
+  if (message.type === 'error') {
+    const { code, message: text, retrying } = message;
+    return { ...stripProgress(base), status: 'error', error: { code, message: text, ...(retrying && { retrying }) } };
+  }
+  const { phase, percent, bytes, total, queuePosition } = message;
+  return {
+    ...stripProgress(base),
+    status: phase === 'queued' ? 'queued' : 'running',
+    phase,
+    ...(percent !== undefined && { percent }),
+    ...(bytes !== undefined && { bytes }),
+    ...(total !== undefined && { total }),
+    ...(queuePosition !== undefined && { queuePosition }),
+    ...(message.message !== undefined && { message: message.message }),
+  };
+}
+
+function stripProgress(state: JobState): JobState {
+  const { phase: _p, percent: _pc, bytes: _b, total: _t, queuePosition: _q, message: _m, ...rest } = state;
+  return rest;
+}
+
+/** The public JSON for a state: flat, with the done result's fields or the error's code and message at the top. */
+export function stateToJSON(state: JobState): Record<string, unknown> {
+  const { result, error, ...rest } = state;
+  return { ...rest, ...(result ?? {}), ...(error ?? {}) };
+}

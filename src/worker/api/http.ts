@@ -1,0 +1,55 @@
+import { FerryError, toFerryError } from '../../protocol/errors.js';
+
+export function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers },
+  });
+}
+
+/** Every error leaves as `{code, message}` with the code's status; internals stay in the logs. */
+export function problem(error: unknown): Response {
+  const failure = toFerryError(error);
+  return json(failure.toJSON(), failure.status);
+}
+
+const MAX_BODY_BYTES = 16 * 1024;
+
+export async function readJson(request: Request): Promise<unknown> {
+  const declared = Number(request.headers.get('content-length') ?? 0);
+  if (declared > MAX_BODY_BYTES) throw tooLarge();
+  const text = await readText(request);
+  if (text.trim() === '') throw new FerryError('INVALID_JSON', 'The request body is empty: send a JSON object such as {"url":"https://github.com/owner/repo"}.');
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new FerryError('INVALID_JSON', 'The request body is not valid JSON: send a JSON object such as {"url":"https://github.com/owner/repo"}.');
+  }
+}
+
+/**
+ * The body as text, reading no further than the limit: a chunked body declares no length. On excess
+ * the reader is released, not cancelled: cancelling would destroy the connection before the 413 goes
+ * out; the transport closes it after answering instead.
+ */
+async function readText(request: Request): Promise<string> {
+  if (!request.body) return '';
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.length;
+    if (size > MAX_BODY_BYTES) {
+      reader.releaseLock();
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function tooLarge(): FerryError {
+  return new FerryError('PAYLOAD_TOO_LARGE', `The request body is larger than ${MAX_BODY_BYTES / 1024} KiB.`);
+}

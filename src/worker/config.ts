@@ -1,0 +1,189 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MAX_PARTS, multipartCapacity } from './storage/upload.js';
+import { DEFAULT_ALLOWED_HOSTS } from '../protocol/hosts.js';
+
+/** Everything the worker reads from its environment, parsed once. See the README's table. */
+export interface Config {
+  port: number;
+  workDir: string;
+  /** Disk budget for the bare mirrors under workDir. */
+  mirrorMaxBytes: number;
+  concurrency: number;
+  urlTtlSeconds: number;
+  allowedHosts: string[];
+  allowHttp: boolean;
+  /** Serve the API on HTTP-trigger paths (everything but /invoke and /healthz). */
+  httpApi: boolean;
+  /**
+   * When set, API-gateway events must carry it in `x-ferry-gateway-secret` (a constant header the API's
+   * backend adds): otherwise anyone who can reach `/invoke` could hand the worker a made-up gateway event.
+   */
+  gatewaySecret: string | undefined;
+  maxArchiveBytes: number;
+  jobTimeoutMs: number;
+  gitTimeoutMs: number;
+  /** How long running jobs may go on after FC's PreStop hook (`GET /pre-stop`) before they are stopped. */
+  preStopGraceMs: number;
+  oss: OssConfig;
+  notify: NotifyConfig | undefined;
+  dispatch: DispatchConfig;
+}
+
+export interface OssConfig {
+  bucket: string | undefined;
+  /** Where uploads go: the internal endpoint in production. */
+  endpoint: string | undefined;
+  /** What signed URLs point at: public, accelerate or CDN endpoint. Defaults to `endpoint`. */
+  publicEndpoint: string | undefined;
+  region: string;
+  /** Bucket in the path instead of the host name: for OSS-compatible stores on an IP or localhost. */
+  pathStyle: boolean;
+  /** `FERRY_OSS_*`: a fixed key, used for every OSS call in place of FC's per-invocation STS credentials. */
+  fixedCredentials: OssCredentials | undefined;
+  /** `ALIBABA_CLOUD_*` (FC's own variables): used when an invocation brings no credentials. */
+  credentials: OssCredentials | undefined;
+  partSize: number;
+  partsInFlight: number;
+}
+
+export interface OssCredentials {
+  accessKeyId: string;
+  accessKeySecret: string;
+  securityToken?: string | undefined;
+}
+
+export interface NotifyConfig {
+  url: string;
+  appKey: string;
+  appSecret: string;
+}
+
+export const DISPATCH_MODES = ['inline', 'async'] as const;
+export type DispatchMode = (typeof DISPATCH_MODES)[number];
+
+export interface DispatchConfig {
+  /** `inline`: jobs run on this instance's queue. `async`: an InvokeFunction (Async) of this function. */
+  mode: DispatchMode;
+  /** HMAC key for job events; `/invoke` refuses job events without one. */
+  secret: string | undefined;
+  /** Where and what to invoke; set exactly when mode is `async`. */
+  invoke: InvokeConfig | undefined;
+}
+
+export interface InvokeConfig {
+  /** FC's OpenAPI endpoint, `https://<account>.<region>-internal.fc.aliyuncs.com` by default. */
+  endpoint: string;
+  functionName: string;
+  qualifier: string;
+  /** `ALIBABA_CLOUD_*` (FC's own variables): signs when an invocation brings no credentials. */
+  credentials: OssCredentials | undefined;
+}
+
+
+type Env = Record<string, string | undefined>;
+
+export function loadConfig(env: Env = process.env): Config {
+  const endpoint = str(env, 'FERRY_OSS_ENDPOINT');
+  const notifyUrl = str(env, 'FERRY_NOTIFY_URL');
+  const maxArchiveBytes = int(env, 'FERRY_MAX_ARCHIVE_BYTES', 2 * 1024 ** 3, 1);
+  const partSize = int(env, 'FERRY_PART_SIZE', 8 * 1024 * 1024, 100 * 1024);
+  // OSS takes 10,000 parts per upload: the largest archive allowed must fit in them.
+  const capacity = multipartCapacity(partSize);
+  if (capacity < maxArchiveBytes) {
+    throw new Error(
+      `FERRY_PART_SIZE=${partSize} fits at most ${capacity} bytes in OSS's ${MAX_PARTS} parts, less than FERRY_MAX_ARCHIVE_BYTES=${maxArchiveBytes}: raise FERRY_PART_SIZE or lower FERRY_MAX_ARCHIVE_BYTES.`,
+    );
+  }
+  return {
+    port: int(env, 'FC_SERVER_PORT', int(env, 'FC_CUSTOM_LISTEN_PORT', 9000)),
+    workDir: str(env, 'FERRY_WORK_DIR') ?? join(tmpdir(), 'ferry'),
+    mirrorMaxBytes: int(env, 'FERRY_MIRROR_MAX_BYTES', 2 * 1024 ** 3, 0),
+    concurrency: int(env, 'FERRY_CONCURRENCY', 2, 1),
+    urlTtlSeconds: Math.min(int(env, 'FERRY_URL_TTL', 3600, 60), 7 * 24 * 3600), // OSS V4 URLs live 7 days at most
+    allowedHosts: list(env, 'FERRY_ALLOWED_HOSTS') ?? [...DEFAULT_ALLOWED_HOSTS],
+    allowHttp: env.FERRY_ALLOW_HTTP === '1',
+    httpApi: env.FERRY_HTTP_API !== '0',
+    gatewaySecret: str(env, 'FERRY_GATEWAY_SECRET'),
+    maxArchiveBytes,
+    jobTimeoutMs: int(env, 'FERRY_JOB_TIMEOUT', 900, 1) * 1000,
+    gitTimeoutMs: int(env, 'FERRY_GIT_TIMEOUT', 300, 1) * 1000,
+    // 50 s leaves 10 s of a 60 s PreStop timeout to store the stopped jobs' states and push them.
+    preStopGraceMs: int(env, 'FERRY_PRE_STOP_GRACE', 50, 0) * 1000,
+    oss: {
+      bucket: str(env, 'FERRY_OSS_BUCKET'),
+      endpoint,
+      publicEndpoint: str(env, 'FERRY_OSS_PUBLIC_ENDPOINT') ?? endpoint,
+      region: str(env, 'FERRY_OSS_REGION') ?? 'oss-cn-hongkong',
+      pathStyle: env.FERRY_OSS_PATH_STYLE === '1',
+      fixedCredentials: keyFrom(env, 'FERRY_OSS_ACCESS_KEY_ID', 'FERRY_OSS_ACCESS_KEY_SECRET', 'FERRY_OSS_SECURITY_TOKEN'),
+      credentials: keyFrom(env, 'ALIBABA_CLOUD_ACCESS_KEY_ID', 'ALIBABA_CLOUD_ACCESS_KEY_SECRET', 'ALIBABA_CLOUD_SECURITY_TOKEN'),
+      partSize,
+      partsInFlight: int(env, 'FERRY_PARTS_IN_FLIGHT', 3, 1),
+    },
+    notify:
+      notifyUrl === undefined
+        ? undefined
+        : { url: notifyUrl, appKey: str(env, 'FERRY_APP_KEY') ?? '', appSecret: str(env, 'FERRY_APP_SECRET') ?? '' },
+    dispatch: dispatchConfig(env),
+  };
+}
+
+function dispatchConfig(env: Env): DispatchConfig {
+  const raw = str(env, 'FERRY_DISPATCH') ?? 'inline';
+  const mode = DISPATCH_MODES.find((m) => m === raw.toLowerCase());
+  if (!mode) throw new Error(`Expected FERRY_DISPATCH to be one of ${DISPATCH_MODES.join(', ')}, got ${JSON.stringify(raw)}`);
+  const secret = str(env, 'FERRY_DISPATCH_SECRET');
+  if (mode === 'inline') return { mode, secret, invoke: undefined };
+
+  // A job event without a secret would be refused by the very instance it is sent to: fail at start instead.
+  if (!secret) throw new Error('FERRY_DISPATCH=async needs FERRY_DISPATCH_SECRET (the HMAC key that job events are signed with).');
+  const functionName = str(env, 'FC_FUNCTION_NAME');
+  if (!functionName) throw new Error('FERRY_DISPATCH=async needs FC_FUNCTION_NAME, which Function Compute sets: run it on FC, or set FERRY_DISPATCH=inline.');
+  const account = str(env, 'FC_ACCOUNT_ID');
+  const region = str(env, 'FC_REGION');
+  // FC 3.0's VPC endpoint: the call stays inside the region and needs no public network access.
+  const endpoint = str(env, 'FERRY_FC_ENDPOINT') ?? (account && region ? `https://${account}.${region}-internal.fc.aliyuncs.com` : undefined);
+  if (!endpoint) {
+    throw new Error('FERRY_DISPATCH=async needs FERRY_FC_ENDPOINT, or FC_ACCOUNT_ID and FC_REGION (which Function Compute sets) to derive it.');
+  }
+  if (!/^https?:\/\/[^/?#]+\/?$/.test(endpoint)) {
+    throw new Error(`Expected FERRY_FC_ENDPOINT to be an http(s) origin such as https://<account>.<region>-internal.fc.aliyuncs.com, got ${JSON.stringify(endpoint)}`);
+  }
+  return {
+    mode,
+    secret,
+    invoke: {
+      endpoint: endpoint.replace(/\/$/, ''),
+      functionName,
+      qualifier: str(env, 'FERRY_FC_QUALIFIER') ?? 'LATEST',
+      credentials: keyFrom(env, 'ALIBABA_CLOUD_ACCESS_KEY_ID', 'ALIBABA_CLOUD_ACCESS_KEY_SECRET', 'ALIBABA_CLOUD_SECURITY_TOKEN'),
+    },
+  };
+}
+
+function keyFrom(env: Env, idName: string, secretName: string, tokenName: string): OssCredentials | undefined {
+  const id = str(env, idName);
+  const secret = str(env, secretName);
+  return id === undefined || secret === undefined ? undefined : { accessKeyId: id, accessKeySecret: secret, securityToken: str(env, tokenName) };
+}
+
+function str(env: Env, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value ? value : undefined;
+}
+
+function list(env: Env, name: string): string[] | undefined {
+  const value = str(env, name);
+  return value?.split(',').map((item) => item.trim().toLowerCase()).filter(Boolean);
+}
+
+function int(env: Env, name: string, fallback: number, min = 0): number {
+  const raw = str(env, name);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) {
+    throw new Error(`Expected ${name} to be an integer >= ${min}, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}

@@ -1,0 +1,209 @@
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { SimpleGit, SimpleGitProgressEvent } from 'simple-git';
+import { KeyedLock } from '../../util/keyed-lock.js';
+import { FerryError } from '../../protocol/errors.js';
+import { gitClient } from './client.js';
+import { gitFailure } from './errors.js';
+import { assertSupportedGit } from './version.js';
+import type { RepoRef } from './url.js';
+
+export interface FetchProgress {
+  stage: string;
+  percent: number;
+  processed: number;
+  total: number;
+}
+
+export interface MirrorOptions {
+  workDir: string;
+  allowHttp: boolean;
+  timeoutMs: number;
+  /** Disk budget for all mirrors; least recently used ones not in use are removed beyond it. */
+  maxBytes?: number;
+  log?: (line: string) => void;
+}
+
+/** A mirror held for reading (`git archive`): it is not evicted until released. */
+export interface MirrorLease {
+  gitDir: string;
+  release(): void;
+}
+
+/**
+ * Bare, shallow mirrors, one per repository, reused across jobs: a later commit of the same repo is
+ * one more `--depth 1` fetch into the same object database, never a new clone, and never a work tree.
+ */
+export class MirrorCache {
+  readonly #options: MirrorOptions;
+  // One git writer per mirror at a time: concurrent shallow fetches race on the `shallow` file.
+  readonly #locks = new KeyedLock();
+  readonly #leases = new Map<string, number>();
+  #evicting: Promise<void> = Promise.resolve();
+
+  constructor(options: MirrorOptions) {
+    this.#options = options;
+  }
+
+  mirrorPath(repo: RepoRef): string {
+    const id = createHash('sha256').update(repo.canonical).digest('hex').slice(0, 24);
+    return join(this.#options.workDir, 'mirrors', `${repo.name.slice(0, 40)}-${id}.git`);
+  }
+
+  /** Make `commit` present in the repo's mirror and hold the mirror until the lease is released. */
+  async fetch(repo: RepoRef, commit: string, onProgress?: (p: FetchProgress) => void, signal?: AbortSignal): Promise<MirrorLease> {
+    const dir = this.mirrorPath(repo);
+    this.#leases.set(dir, (this.#leases.get(dir) ?? 0) + 1);
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      const count = (this.#leases.get(dir) ?? 1) - 1;
+      if (count > 0) this.#leases.set(dir, count);
+      else this.#leases.delete(dir);
+      this.#scheduleEviction();
+    };
+    try {
+      await assertSupportedGit();
+      await this.#fetchInto(dir, repo, commit, onProgress, signal);
+      // The mirror's mtime is its last use: eviction removes the least recently used first.
+      const now = new Date();
+      await utimes(dir, now, now).catch(() => undefined);
+      return { gitDir: dir, release };
+    } catch (error) {
+      release();
+      throw error;
+    }
+  }
+
+  async #fetchInto(dir: string, repo: RepoRef, commit: string, onProgress?: (p: FetchProgress) => void, signal?: AbortSignal): Promise<string> {
+    return this.#locks.run(dir, async () => {
+      const created = await this.#ensureBare(dir);
+      const git = gitClient({
+        ...this.#options,
+        baseDir: dir,
+        signal,
+        progress: onProgress ? (event: SimpleGitProgressEvent) => onProgress(toProgress(event)) : undefined,
+      });
+      if (!created && (await hasCommit(git, commit))) return dir;
+      const fetch = (): Promise<string> => git.raw(['fetch', '--depth=1', '--no-tags', '--progress', '--', repo.fetchUrl, `+${commit}:refs/ferry/${commit}`]);
+      try {
+        await fetch().catch(async (error: unknown) => {
+          // A worker killed while git held a lock (e.g. `shallow.lock`) leaves it behind, and every later
+          // fetch into this mirror would fail on it. We hold the mirror exclusively here, so it is stale.
+          const lock = staleLock(String((error as Error).message), dir);
+          if (!lock) throw error;
+          this.#options.log?.(`mirror: removing stale lock ${lock}`);
+          await rm(lock, { force: true });
+          return fetch();
+        });
+      } catch (error) {
+        if (created) await rm(dir, { recursive: true, force: true });
+        if (signal?.aborted) throw new FerryError('TIMEOUT', 'The job was cancelled while fetching.', { cause: error });
+        const message = String((error as Error).message);
+        if (/not our ref|couldn't find remote ref|no such remote ref|unadvertised object/i.test(message)) {
+          throw new FerryError('REF_NOT_FOUND', `Commit ${commit} does not exist in ${repo.canonical}.`, { cause: error });
+        }
+        throw gitFailure(message, `Fetching ${repo.canonical}`, error);
+      }
+      return dir;
+    });
+  }
+
+  /** Runs after each release, one pass at a time; a failure only costs disk, so it is logged, not thrown. */
+  #scheduleEviction(): void {
+    if (this.#options.maxBytes === undefined) return;
+    this.#evicting = this.#evicting.then(() => this.#evict(this.#options.maxBytes as number)).catch((error: unknown) => {
+      this.#options.log?.(`mirror eviction failed: ${String(error)}`);
+    });
+  }
+
+  /** Resolves once pending evictions have run (for tests). */
+  async settled(): Promise<void> {
+    await this.#evicting;
+  }
+
+  async #evict(maxBytes: number): Promise<void> {
+    const root = join(this.#options.workDir, 'mirrors');
+    const names = await readdir(root).catch(() => [] as string[]);
+    const mirrors = await Promise.all(
+      names
+        .filter((name) => name.endsWith('.git'))
+        .map(async (name) => {
+          const dir = join(root, name);
+          return { dir, bytes: await treeBytes(dir), usedAt: (await stat(dir)).mtimeMs };
+        }),
+    );
+    let total = mirrors.reduce((sum, m) => sum + m.bytes, 0);
+    for (const mirror of mirrors.sort((a, b) => a.usedAt - b.usedAt)) {
+      if (total <= maxBytes) break;
+      if (this.#leases.has(mirror.dir) || this.#locks.has(mirror.dir)) continue;
+      // Under the mirror's lock, checked again: a job that takes the mirror meanwhile (it leases first,
+      // then waits for the lock) must find it whole or gone, never half removed.
+      const removed = await this.#locks.run(mirror.dir, async () => {
+        if (this.#leases.has(mirror.dir)) return false;
+        await rm(mirror.dir, { recursive: true, force: true });
+        return true;
+      });
+      if (!removed) continue;
+      total -= mirror.bytes;
+      this.#options.log?.(`mirror evicted: ${mirror.dir} (${mirror.bytes} bytes)`);
+    }
+  }
+
+  async #ensureBare(dir: string): Promise<boolean> {
+    if (await exists(join(dir, 'HEAD'))) return false;
+    // Build in a sibling temp dir and rename, so a crash never leaves a half-made mirror in place.
+    const temp = `${dir}.tmp-${process.pid}-${Date.now()}`;
+    await mkdir(temp, { recursive: true });
+    try {
+      // Not --quiet: simple-git waits 50 ms more for a command that prints nothing.
+      await gitClient({ ...this.#options, baseDir: temp }).raw(['init', '--bare']);
+      await rename(temp, dir);
+    } catch (error) {
+      await rm(temp, { recursive: true, force: true });
+      throw error;
+    }
+    return true;
+  }
+}
+
+async function hasCommit(git: SimpleGit, commit: string): Promise<boolean> {
+  try {
+    // `-t` rather than `-e`: it prints, and simple-git waits 50 ms more for a command that prints nothing.
+    return (await git.raw(['cat-file', '-t', `${commit}^{commit}`])).trim() === 'commit';
+  } catch {
+    return false;
+  }
+}
+
+/** The lock file git refused to create because it exists, when it lies inside `dir`. */
+export function staleLock(message: string, dir: string): string | undefined {
+  const match = /Unable to create '([^']+\.lock)': File exists/.exec(message);
+  const path = match?.[1];
+  return path !== undefined && path.startsWith(`${dir}/`) && !path.includes('/../') ? path : undefined;
+}
+
+async function treeBytes(dir: string): Promise<number> {
+  let total = 0;
+  for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) total += await treeBytes(path);
+    else if (entry.isFile()) total += (await stat(path).catch(() => ({ size: 0 }))).size;
+  }
+  return total;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function toProgress(event: SimpleGitProgressEvent): FetchProgress {
+  return { stage: event.stage, percent: event.progress, processed: event.processed, total: event.total };
+}

@@ -1,0 +1,74 @@
+import type { ObjectStore } from '../storage/client.js';
+import type { JobStateStore } from './state-store.js';
+import { applyMessage, type JobMessage, type JobState } from '../../protocol/job.js';
+
+/** Where progress goes besides the state: the NOTIFY client in production, a log line, a test. */
+export interface JobListener {
+  (message: JobMessage, state: JobState, important: boolean): void;
+}
+
+/**
+ * Folds a job's messages into its state and fans them out. Phase changes and the final message are
+ * "important": they are persisted to OSS and always delivered; intermediate progress only updates
+ * memory and is left to listeners to throttle.
+ */
+export class JobReporter {
+  #state: JobState;
+  #persisting: Promise<void> = Promise.resolve();
+  readonly #store: ObjectStore;
+  readonly #states: JobStateStore;
+  readonly #listeners: JobListener[];
+  /** When each phase (and the end) was first reached, for the job's log line. */
+  readonly #reached: [string, number][] = [];
+
+  constructor(initial: JobState, store: ObjectStore, states: JobStateStore, listeners: JobListener[]) {
+    this.#state = initial;
+    this.#store = store;
+    this.#states = states;
+    this.#listeners = listeners;
+  }
+
+  get state(): JobState {
+    return this.#state;
+  }
+
+  emit(message: JobMessage): void {
+    const previous = this.#state;
+    // The first outcome wins: a job stopped by the instance's shutdown is already `error` while its
+    // pipeline unwinds, and nothing it says afterwards may turn it back into `running`.
+    if (previous.status === 'done' || previous.status === 'error') return;
+    const next = applyMessage(previous, message);
+    const important = message.type !== 'progress' || previous.phase !== next.phase || previous.queuePosition !== next.queuePosition;
+    // What is stored only changes with the phase, the queue position (none and 0 alike) or the outcome:
+    // the runner's first `queued` (position 0) repeats the state POST /jobs has just stored.
+    const changed = message.type !== 'progress' || previous.phase !== next.phase || (previous.queuePosition ?? 0) !== (next.queuePosition ?? 0);
+    this.#state = next;
+    const mark = message.type === 'progress' ? message.phase : message.type;
+    if (this.#reached.at(-1)?.[0] !== mark) this.#reached.push([mark, performance.now()]);
+    this.#states.remember(next, true);
+    if (changed) {
+      // Chained so the stored state never goes backwards; a failed write is retried by the next one.
+      this.#persisting = this.#persisting.then(() => this.#states.write(this.#store, next)).catch(() => undefined);
+    }
+    for (const listener of this.#listeners) {
+      try {
+        listener(message, next, important);
+      } catch {
+        // A listener's bug must not fail the job.
+      }
+    }
+  }
+
+  /** How long each phase took, e.g. `queued=2ms fetching=431ms archiving=1012ms`. */
+  timings(): string {
+    return this.#reached
+      .slice(0, -1)
+      .map(([phase, at], i) => `${phase}=${Math.round((this.#reached[i + 1] as [string, number])[1] - at)}ms`)
+      .join(' ');
+  }
+
+  /** Resolves once every important state has been written. */
+  async flush(): Promise<void> {
+    await this.#persisting;
+  }
+}

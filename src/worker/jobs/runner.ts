@@ -1,0 +1,180 @@
+import PQueue from 'p-queue';
+import type { Config } from '../config.js';
+import { toFerryError } from '../../protocol/errors.js';
+import type { MirrorCache } from '../git/mirror.js';
+import { parseRepoUrl } from '../git/url.js';
+import type { ObjectStore } from '../storage/client.js';
+import { archiveKeys } from '../storage/keys.js';
+import { buildArchive } from './pipeline.js';
+import { JobReporter, type JobListener } from './reporter.js';
+import type { JobStateStore } from './state-store.js';
+import { workerStopping } from './stopping.js';
+import { type JobSpec, type JobState, type Phase, type ProgressMessage } from '../../protocol/job.js';
+
+export interface JobRunnerOptions {
+  config: Config;
+  mirrors: MirrorCache;
+  states: JobStateStore;
+  listeners?: JobListener[];
+}
+
+export interface JobOutcome {
+  state: JobState;
+  /** How long each phase took, for the log: `queued=1ms resolving=3ms fetching=431ms …`. */
+  timings: string;
+}
+
+export function initialState(spec: JobSpec): JobState {
+  return {
+    jobId: spec.jobId,
+    status: 'queued',
+    repo: spec.repo,
+    ref: spec.ref,
+    commit: spec.commit,
+    format: spec.format,
+    createdAt: spec.createdAt,
+    updatedAt: Date.now(),
+    phase: 'queued',
+  };
+}
+
+export interface RunOptions {
+  /** The job came as an async invocation that FC delivers again if it fails (see stopping.ts). */
+  redelivered?: boolean;
+}
+
+/** A job between run() and its end, for close() and abort(). */
+interface TrackedJob {
+  jobId: string;
+  reporter: JobReporter;
+  redelivered: boolean;
+  started: boolean;
+  /** Aborts the job's git and upload work; its reason is the error the job already ended with. */
+  stop: AbortController;
+}
+
+/**
+ * Runs jobs on this instance: at most `concurrency` at once (p-queue), the rest wait with a live
+ * queue position. Two jobs for the same archive never build it twice here: the second waits for the
+ * first and then finds it in the cache. When the instance shuts down, close() and abort() end the
+ * queued and then the running jobs with WORKER_STOPPING.
+ */
+export class JobRunner {
+  readonly #options: JobRunnerOptions;
+  readonly #queue: PQueue;
+  readonly #waiting: JobReporter[] = [];
+  readonly #building = new Map<string, Promise<unknown>>();
+  readonly #jobs = new Set<TrackedJob>();
+  readonly #runs = new Set<Promise<unknown>>();
+  #closed = false;
+
+  constructor(options: JobRunnerOptions) {
+    this.#options = options;
+    this.#queue = new PQueue({ concurrency: options.config.concurrency });
+  }
+
+  get active(): number {
+    return this.#queue.pending;
+  }
+
+  get pending(): number {
+    return this.#queue.size;
+  }
+
+  /** Run a job to its end; never throws: the outcome is in the returned state. */
+  async run(spec: JobSpec, store: ObjectStore, extraListeners: JobListener[] = [], options: RunOptions = {}): Promise<JobOutcome> {
+    const run = this.#run(spec, store, extraListeners, options);
+    this.#runs.add(run);
+    try {
+      return await run;
+    } finally {
+      this.#runs.delete(run);
+    }
+  }
+
+  /**
+   * Take no more jobs: the queued ones, and any run() from now on, end at once with WORKER_STOPPING;
+   * running ones go on. Resolves once those ends are stored.
+   */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#stop([...this.#jobs].filter((job) => !job.started));
+  }
+
+  /** End every job now with WORKER_STOPPING and abort its work. Resolves once those ends are stored. */
+  async abort(): Promise<void> {
+    this.#closed = true;
+    await this.#stop([...this.#jobs]);
+  }
+
+  /** Resolves once every run() has returned (its final state stored). */
+  async idle(): Promise<void> {
+    while (this.#runs.size > 0) await Promise.allSettled([...this.#runs]);
+  }
+
+  async #stop(jobs: TrackedJob[]): Promise<void> {
+    for (const job of jobs) {
+      const failure = workerStopping(job.redelivered);
+      // The state first, so it is stored even if unwinding (killing git, aborting the upload) is slow.
+      job.reporter.emit({ v: 1, type: 'error', jobId: job.jobId, ...failure.toJSON() });
+      job.stop.abort(failure);
+    }
+    await Promise.all(jobs.map((job) => job.reporter.flush()));
+  }
+
+  async #run(spec: JobSpec, store: ObjectStore, extraListeners: JobListener[], options: RunOptions): Promise<JobOutcome> {
+    const listeners = [...(this.#options.listeners ?? []), ...extraListeners];
+    const reporter = new JobReporter(initialState(spec), store, this.#options.states, listeners);
+    const progress = (phase: Phase, detail: Omit<ProgressMessage, 'v' | 'type' | 'jobId' | 'ts' | 'phase'> = {}): void =>
+      reporter.emit({ v: 1, type: 'progress', jobId: spec.jobId, phase, ...detail, ts: Date.now() });
+    const job: TrackedJob = { jobId: spec.jobId, reporter, redelivered: options.redelivered ?? false, started: false, stop: new AbortController() };
+
+    if (this.#closed) {
+      await this.#stop([job]);
+      return { state: reporter.state, timings: reporter.timings() };
+    }
+    this.#jobs.add(job);
+    try {
+      this.#waiting.push(reporter);
+      const saturated = this.#queue.pending >= this.#options.config.concurrency;
+      progress('queued', { queuePosition: saturated ? this.#waiting.length : 0 });
+      await this.#queue.add(async () => {
+        this.#waiting.splice(this.#waiting.indexOf(reporter), 1);
+        this.#waiting.forEach((waiting, index) => waiting.emit(
+          { v: 1, type: 'progress', jobId: waiting.state.jobId, phase: 'queued', queuePosition: index + 1, ts: Date.now() }
+        ));
+        // Stopped while it waited (close()): its turn passes without any work.
+        if (job.stop.signal.aborted) return;
+        job.started = true;
+        await this.#execute(spec, store, reporter, progress, job.stop.signal);
+      });
+    } finally {
+      this.#jobs.delete(job);
+    }
+    await reporter.flush();
+    return { state: reporter.state, timings: reporter.timings() };
+  }
+
+  async #execute(spec: JobSpec, store: ObjectStore, reporter: JobReporter, progress: Parameters<typeof buildArchive>[1]['progress'], stop: AbortSignal): Promise<void> {
+    const { config, mirrors } = this.#options;
+    const signal = AbortSignal.any([AbortSignal.timeout(config.jobTimeoutMs), stop]);
+    try {
+      // Re-validate: a job event is input too, even when signed.
+      const repo = parseRepoUrl(spec.repo, config);
+      const key = archiveKeys(repo.canonical, spec.commit, spec.format).object;
+      await this.#building.get(key)?.catch(() => undefined);
+      if (stop.aborted) return; // stopped while it waited for the other build: its end is already told
+      const build = buildArchive({ repo, ref: spec.ref, commit: spec.commit, format: spec.format }, { config, store, mirrors, signal, progress });
+      this.#building.set(key, build);
+      try {
+        const result = await build;
+        reporter.emit({ v: 1, type: 'done', jobId: spec.jobId, ...result });
+      } finally {
+        if (this.#building.get(key) === build) this.#building.delete(key);
+      }
+    } catch (error) {
+      const failure = toFerryError(error);
+      reporter.emit({ v: 1, type: 'error', jobId: spec.jobId, ...failure.toJSON() });
+    }
+  }
+}

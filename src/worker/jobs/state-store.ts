@@ -1,0 +1,54 @@
+import type { ObjectStore } from '../storage/client.js';
+import { jobStateKey } from '../storage/keys.js';
+import type { JobState } from '../../protocol/job.js';
+
+/**
+ * Job state lives in OSS (`jobs/<id>.json`) so any instance can answer GET /jobs/:id, including
+ * after the instance that ran the job is gone. A recent copy is kept in memory for this instance;
+ * for the jobs this instance is running it is the freshest copy there is, so those are answered
+ * from memory without a read from OSS (clients poll running jobs).
+ */
+export class JobStateStore {
+  readonly #memory = new Map<string, JobState>();
+  readonly #running = new Set<string>();
+  readonly #limit: number;
+
+  constructor(limit = 1000) {
+    this.#limit = limit;
+  }
+
+  /** Remember and write: for states this instance decides outside a run (queued, cached, failed to queue). */
+  async save(store: ObjectStore, state: JobState): Promise<void> {
+    this.remember(state);
+    await this.write(store, state);
+  }
+
+  /** Write only: a running job's reporter writes states it has already remembered, possibly older ones. */
+  async write(store: ObjectStore, state: JobState): Promise<void> {
+    await store.put(jobStateKey(state.jobId), Buffer.from(JSON.stringify(state)), { 'Content-Type': 'application/json' });
+  }
+
+  /** `running`: this instance runs the job, so its copy is authoritative until the job ends. */
+  remember(state: JobState, running = false): void {
+    if (running && state.status !== 'done' && state.status !== 'error') this.#running.add(state.jobId);
+    else this.#running.delete(state.jobId);
+    this.#memory.delete(state.jobId);
+    this.#memory.set(state.jobId, state);
+    if (this.#memory.size > this.#limit) {
+      const oldest = this.#memory.keys().next().value as string;
+      this.#memory.delete(oldest);
+      this.#running.delete(oldest);
+    }
+  }
+
+  async load(store: ObjectStore | undefined, jobId: string): Promise<JobState | undefined> {
+    const local = this.#memory.get(jobId);
+    if (local && (local.status === 'done' || local.status === 'error' || this.#running.has(jobId) || !store)) return local;
+    if (!store) return undefined;
+    const text = await store.getText(jobStateKey(jobId));
+    const stored = text === undefined ? undefined : (JSON.parse(text) as JobState);
+    // This instance may be running the job and know more than the last phase it stored.
+    if (local && (!stored || local.updatedAt >= stored.updatedAt)) return local;
+    return stored;
+  }
+}

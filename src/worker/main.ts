@@ -1,0 +1,51 @@
+import { loadConfig } from './config.js';
+import { VERSION } from '../util/version.js';
+import { createRuntimeServer } from './runtime/server.js';
+import { createWorker } from './worker.js';
+
+/** Entry point started by ./bootstrap, on FC and locally alike. */
+const config = loadConfig();
+const log = (line: string): void => {
+  process.stdout.write(`${line}\n`);
+};
+const worker = createWorker(config, log);
+const server = createRuntimeServer({
+  api: worker.api,
+  runJob: worker.runJob,
+  warmUp: worker.warmUp,
+  gatewaySecret: config.gatewaySecret,
+  dispatchSecret: config.dispatch?.secret || undefined,
+  httpApi: config.httpApi,
+  drainer: worker.drainer,
+  preStopGraceMs: config.preStopGraceMs,
+  log,
+});
+
+server.listen(config.port, '0.0.0.0', () => {
+  const address = server.address();
+  log(`ferry worker ${VERSION} listening on 0.0.0.0:${typeof address === 'object' && address ? address.port : config.port}`);
+  if (!config.httpApi && !config.gatewaySecret) {
+    log('warning: FERRY_HTTP_API=0 without FERRY_GATEWAY_SECRET: API-gateway events posted to /invoke are not authenticated');
+  }
+  // With credentials in the environment there is no need to wait for /initialize (or a first request).
+  void worker.warmUp(undefined);
+});
+
+// One job's stray promise must never take down the instance serving the others. (Uncaught
+// exceptions still end the process: state may be corrupt, and FC starts a fresh instance.)
+process.on('unhandledRejection', (reason) => log(`unhandled rejection: ${(reason as Error)?.stack ?? String(reason)}`));
+
+// FC sends SIGTERM when it reclaims an instance; after GET /pre-stop there is nothing left to drain.
+// Without the hook, the same drain runs here on a short budget: running jobs get a moment, then end
+// with WORKER_STOPPING, stored and pushed, before the process goes.
+const SIGTERM_BUDGET = { graceMs: 1000, cleanupMs: 1000 };
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    void worker.drainer.drain(SIGTERM_BUDGET).finally(() => {
+      // Then stop accepting, let in-flight responses finish, and go when they have (or soon after).
+      server.close(() => process.exit(0));
+      server.closeIdleConnections();
+      setTimeout(() => process.exit(0), 1000).unref();
+    });
+  });
+}

@@ -1,0 +1,124 @@
+import OSS from 'ali-oss';
+import { Readable } from 'node:stream';
+import type { OssConfig, OssCredentials } from '../config.js';
+import { FerryError } from '../../protocol/errors.js';
+
+/**
+ * The slice of ali-oss ferry uses. Everything else in the code sees only this, so the SDK's loose
+ * types stay in this file.
+ */
+export interface ObjectStore {
+  put(key: string, body: Buffer, headers?: Record<string, string>): Promise<void>;
+  getText(key: string): Promise<string | undefined>;
+  initMultipart(key: string, headers?: Record<string, string>): Promise<string>;
+  uploadPart(key: string, uploadId: string, partNumber: number, body: Buffer): Promise<string>;
+  completeMultipart(key: string, uploadId: string, parts: { number: number; etag: string }[]): Promise<void>;
+  abortMultipart(key: string, uploadId: string): Promise<void>;
+  /** A GET URL signed for the public endpoint. */
+  signGetUrl(key: string, expiresSeconds: number, query?: Record<string, string>): Promise<string>;
+}
+
+export interface StorageTarget extends OssConfig {
+  bucket: string;
+  endpoint: string;
+  credentials: OssCredentials;
+}
+
+/**
+ * The storage config is usable only with a bucket, an endpoint and a key: the fixed `FERRY_OSS_*` key if
+ * set (it signs URLs that outlive STS tokens), else the invocation's STS credentials, else FC's env ones.
+ */
+export function storageTarget(config: OssConfig, credentials?: OssCredentials): StorageTarget {
+  const creds = config.fixedCredentials ?? credentials ?? config.credentials;
+  if (!config.bucket || !config.endpoint || !creds) {
+    throw new FerryError(
+      'STORAGE_NOT_CONFIGURED',
+      'This worker has no object storage configured: set FERRY_OSS_BUCKET, FERRY_OSS_ENDPOINT and credentials (see the README).',
+    );
+  }
+  return { ...config, bucket: config.bucket, endpoint: config.endpoint, credentials: creds };
+}
+
+interface AliOssInternals {
+  // Not in the typings: the stream variant of uploadPart, which takes a size and a stream instead of a file path.
+  _uploadPart(name: string, uploadId: string, partNo: number, data: { size: number; stream: Readable }): Promise<{ etag: string }>;
+}
+
+function aliClient(target: StorageTarget, endpoint: string): OSS {
+  const { accessKeyId, accessKeySecret, securityToken } = target.credentials;
+  const options = {
+    endpoint,
+    bucket: target.bucket,
+    region: target.region,
+    accessKeyId,
+    accessKeySecret,
+    stsToken: securityToken,
+    authorizationV4: true,
+    secure: endpoint.startsWith('https:'),
+    timeout: 120_000,
+    // Not in the typings: ali-oss's switch for path-style addressing (`/<bucket>/<key>`).
+    sldEnable: target.pathStyle,
+  };
+  return new OSS(options as OSS.Options);
+}
+
+export function createObjectStore(target: StorageTarget): ObjectStore {
+  const client = aliClient(target, target.endpoint);
+  const publicClient = target.publicEndpoint && target.publicEndpoint !== target.endpoint ? aliClient(target, target.publicEndpoint) : client;
+  const store: ObjectStore = {
+    async put(key, body, headers) {
+      await client.put(key, body, { headers });
+    },
+    async getText(key) {
+      try {
+        const result = await client.get(key);
+        return Buffer.from(result.content as Buffer).toString('utf8');
+      } catch (error) {
+        if (isNoSuchKey(error)) return undefined;
+        throw error;
+      }
+    },
+    async initMultipart(key, headers) {
+      const result = await client.initMultipartUpload(key, { headers });
+      return result.uploadId;
+    },
+    async uploadPart(key, uploadId, partNumber, body) {
+      const internals = client as unknown as AliOssInternals;
+      const result = await internals._uploadPart(key, uploadId, partNumber, { size: body.length, stream: Readable.from([body]) });
+      return result.etag;
+    },
+    async completeMultipart(key, uploadId, parts) {
+      await client.completeMultipartUpload(key, uploadId, parts);
+    },
+    async abortMultipart(key, uploadId) {
+      await client.abortMultipartUpload(key, uploadId);
+    },
+    signGetUrl(key, expiresSeconds, query) {
+      return publicClient.signatureUrlV4('GET', expiresSeconds, { headers: {}, queries: query ?? {} }, key);
+    },
+  };
+  return withStorageErrors(store);
+}
+
+/** Every SDK failure leaves this module as STORAGE_FAILED, naming the operation and OSS's own code. */
+function withStorageErrors(store: ObjectStore): ObjectStore {
+  const wrapped = {} as Record<string, unknown>;
+  for (const [name, method] of Object.entries(store) as [string, (...args: unknown[]) => Promise<unknown>][]) {
+    wrapped[name] = async (...args: unknown[]) => {
+      try {
+        return await method(...args);
+      } catch (error) {
+        if (error instanceof FerryError) throw error;
+        const e = error as { code?: string; status?: number; name?: string };
+        const detail = e?.code ?? e?.name ?? 'no answer';
+        throw new FerryError('STORAGE_FAILED', `Object storage failed during ${name} (${detail}). Try again; if it persists, the operator should check the bucket and credentials.`, { cause: error });
+      }
+    };
+  }
+  return wrapped as unknown as ObjectStore;
+}
+
+function isNoSuchKey(error: unknown): boolean {
+  const e = error as { code?: string; status?: number };
+  return e?.code === 'NoSuchKey' || e?.status === 404;
+}

@@ -1,0 +1,69 @@
+import { createApi } from './api/handler.js';
+import type { ApiHandler } from './api/context.js';
+import type { Config, OssCredentials } from './config.js';
+import { MirrorCache } from './git/mirror.js';
+import { inProcessDispatcher, invokeFunctionDispatcher } from './jobs/dispatch.js';
+import { notifyListener, type NotifierLike } from './jobs/notify-listener.js';
+import { JobRunner } from './jobs/runner.js';
+import { JobStateStore } from './jobs/state-store.js';
+import type { JobSpec, JobState } from '../protocol/job.js';
+import { createNotifier } from './notify/notifier.js';
+import { createObjectStore, storageTarget, type ObjectStore } from './storage/client.js';
+import { createDrainer, type Drainer } from './runtime/drain.js';
+import { warmUp } from './runtime/warm-up.js';
+
+export interface Worker {
+  api: ApiHandler;
+  runner: JobRunner;
+  /** Run one job to its end on this instance, notifying its device; resolves when all is delivered. */
+  runJob(spec: JobSpec, credentials: OssCredentials | undefined): Promise<JobState>;
+  /** Pay the first request's one-off costs now (see warm-up.ts); never throws. */
+  warmUp(credentials: OssCredentials | undefined): Promise<void>;
+  /** Shuts this instance's jobs down (FC's PreStop hook, SIGTERM). */
+  drainer: Drainer;
+}
+
+/** Wire the worker's parts from its config: the one composition root. */
+export function createWorker(config: Config, log: (line: string) => void = console.error): Worker {
+  const states = new JobStateStore();
+  const runner = new JobRunner({ config, mirrors: new MirrorCache({ workDir: config.workDir, allowHttp: config.allowHttp, timeoutMs: config.gitTimeoutMs, maxBytes: config.mirrorMaxBytes, log }), states });
+  const notifier: NotifierLike | undefined = config.notify ? createNotifier({ ...config.notify, log }) : undefined;
+
+  const stores = new Map<string, ObjectStore>();
+  const storeFor = (credentials: OssCredentials | undefined): ObjectStore => {
+    const target = storageTarget(config.oss, credentials);
+    const id = `${target.credentials.accessKeyId}:${target.credentials.securityToken ?? ''}`;
+    let store = stores.get(id);
+    if (!store) {
+      // STS credentials change per invocation; keep only a few clients around.
+      if (stores.size > 16) stores.clear();
+      store = createObjectStore(target);
+      stores.set(id, store);
+    }
+    return store;
+  };
+
+  const execute = async (spec: JobSpec, store: ObjectStore, redelivered: boolean): Promise<JobState> => {
+    const listeners = spec.deviceId && notifier ? [notifyListener(notifier, spec.deviceId)] : [];
+    const { state, timings } = await runner.run(spec, store, listeners, { redelivered });
+    // FC may freeze the instance once the invocation returns: deliver the last messages first.
+    await notifier?.flush();
+    log(`job ${spec.jobId} ${state.status}${state.error ? ` ${state.error.code}` : ''} ${spec.repo}@${spec.commit.slice(0, 12)} ${spec.format} ${timings}`);
+    return state;
+  };
+
+  const { invoke, secret } = config.dispatch;
+  const dispatcher = invoke && secret ? invokeFunctionDispatcher({ ...invoke, secret }) : inProcessDispatcher((spec, store) => execute(spec, store, false), log);
+  const api = createApi({ config, runner, states, dispatcher, notifier, storeFor, log });
+  return {
+    api,
+    runner,
+    // Job events are async invocations: FC delivers one again when it fails.
+    runJob: (spec, credentials) => execute(spec, storeFor(credentials), true),
+    warmUp: (credentials) =>
+      warmUp({ api, storeFor }, credentials).catch((error: unknown) => {
+        log(`warm-up: ${String(error)}`);
+      }),
+    drainer: createDrainer({ runner, flush: async () => notifier?.flush(), log }),
+  };
+}

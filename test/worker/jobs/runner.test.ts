@@ -1,0 +1,169 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig, type Config } from '../../../src/worker/config.js';
+import { MirrorCache } from '../../../src/worker/git/mirror.js';
+import { JobRunner } from '../../../src/worker/jobs/runner.js';
+import { JobStateStore } from '../../../src/worker/jobs/state-store.js';
+import type { JobMessage, JobSpec } from '../../../src/protocol/job.js';
+import { startOssServer, type OssServer } from '../../../src/local/oss/index.js';
+import { createObjectStore, storageTarget, type ObjectStore } from '../../../src/worker/storage/client.js';
+import { jobStateKey } from '../../../src/worker/storage/keys.js';
+import { fixtureRoot, gitRevParse } from '../../helpers/fixtures.js';
+import { startGitServer, type GitServer } from '../../helpers/git-server.js';
+import { ossEnv } from '../../helpers/oss-env.js';
+import { waitFor } from '../../helpers/wait.js';
+
+const KEY = { accessKeyId: 'LTAI-runner', accessKeySecret: 'runner-secret' };
+let git: GitServer;
+let oss: OssServer;
+let temp: string;
+let root: string;
+let config: Config;
+let store: ObjectStore;
+let fetches = 0;
+
+beforeAll(async () => {
+  root = await fixtureRoot();
+  // Every request waits, so a job lasts long enough for others to queue behind it.
+  git = await startGitServer({
+    root,
+    delayMs: 150,
+    onRequest: (req) => {
+      if (req.method === 'POST' && req.url?.endsWith('/git-upload-pack')) fetches++;
+    },
+  });
+  temp = await mkdtemp(join(tmpdir(), 'ferry-runner-'));
+  oss = await startOssServer({ dataDir: join(temp, 'oss'), port: 0, credentials: [KEY], buckets: ['ferry'] });
+  config = loadConfig({
+    ...ossEnv(oss, KEY),
+    FERRY_ALLOWED_HOSTS: git.host,
+    FERRY_ALLOW_HTTP: '1',
+    FERRY_WORK_DIR: join(temp, 'work'),
+    FERRY_CONCURRENCY: '1',
+  });
+  store = createObjectStore(storageTarget(config.oss));
+});
+
+afterAll(async () => {
+  await oss?.close();
+  await git?.close();
+  await rm(temp, { recursive: true, force: true });
+});
+
+function runner(): JobRunner {
+  return new JobRunner({ config, mirrors: new MirrorCache({ workDir: config.workDir, allowHttp: true, timeoutMs: 30_000 }), states: new JobStateStore() });
+}
+
+async function spec(id: string, ref: string, format: JobSpec['format'] = 'zip'): Promise<JobSpec> {
+  const commit = await gitRevParse(join(root, 'fixtures/basic.git'), `${ref}^{commit}`);
+  return { jobId: `job-${id}-000000000000`, repo: `${git.url}/fixtures/basic`, ref, commit, format, createdAt: Date.now() };
+}
+
+describe('JobRunner', () => {
+  it('runs one job at a time with FERRY_CONCURRENCY=1 and tells the waiting ones their place', async () => {
+    const jobs = runner();
+    const seen = new Map<string, JobMessage[]>();
+    const order: string[] = [];
+    const listen = (message: JobMessage): void => {
+      seen.set(message.jobId, [...(seen.get(message.jobId) ?? []), message]);
+      if (message.type !== 'progress' || message.phase === 'resolving') order.push(`${message.jobId}:${message.type === 'progress' ? 'start' : 'end'}`);
+    };
+    const specs = await Promise.all([spec('a', 'main'), spec('b', 'v1.0.0'), spec('c', 'v0.1')]);
+    const outcomes = await Promise.all(specs.map((s) => jobs.run(s, store, [listen])));
+    expect(outcomes.map((o) => o.state.status)).toEqual(['done', 'done', 'done']);
+
+    const positions = (id: string): number[] =>
+      (seen.get(id) ?? []).filter((m) => m.type === 'progress' && m.phase === 'queued').map((m) => (m.type === 'progress' ? m.queuePosition ?? -1 : -1));
+    expect(positions(specs[0]!.jobId)).toEqual([0]);
+    expect(positions(specs[1]!.jobId)).toEqual([1]);
+    // The third moves up when the second starts.
+    expect(positions(specs[2]!.jobId)).toEqual([2, 1]);
+    // No two jobs overlapped: each started only after the previous one ended.
+    expect(order).toEqual(specs.flatMap((s) => [`${s.jobId}:start`, `${s.jobId}:end`]));
+  });
+
+  it('builds an archive once when two jobs ask for it at the same moment', async () => {
+    const jobs = runner();
+    const before = fetches;
+    const [first, second] = await Promise.all([spec('d', 'release', 'tar.gz'), spec('e', 'release', 'tar.gz')]);
+    const [a, b] = await Promise.all([jobs.run(first!, store), jobs.run(second!, store)]);
+    expect(a.state).toMatchObject({ status: 'done', result: { cached: false } });
+    expect(b.state).toMatchObject({ status: 'done', result: { cached: true, sha256: a.state.result?.sha256 } });
+    expect(fetches - before).toBe(1);
+  });
+
+  it('stores the state once per phase, not again for the queued state POST /jobs has stored', async () => {
+    const writes: string[] = [];
+    // The real store, with a record of the state writes (jobs/<id>.json).
+    const recording: ObjectStore = {
+      ...store,
+      put: async (key, body, headers) => {
+        if (key.startsWith('jobs/')) writes.push((JSON.parse(body.toString('utf8')) as { status: string; phase?: string }).phase ?? '');
+        return store.put(key, body, headers);
+      },
+    };
+    await runner().run(await spec('w', 'feature/x', 'zip'), recording);
+    expect(writes).toEqual(['resolving', 'fetching', 'archiving', 'uploading', 'signing', expect.any(String)]);
+  });
+
+  it('reports the phases in order and how long each took', async () => {
+    const jobs = runner();
+    const phases: string[] = [];
+    const outcome = await jobs.run(await spec('f', 'feature/x', 'tar.gz'), store, [
+      (message) => {
+        const mark = message.type === 'progress' ? message.phase : message.type;
+        if (phases.at(-1) !== mark) phases.push(mark);
+      },
+    ]);
+    expect(phases).toEqual(['queued', 'resolving', 'fetching', 'archiving', 'uploading', 'signing', 'done']);
+    expect(outcome.timings).toMatch(/^queued=\d+ms resolving=\d+ms fetching=\d+ms archiving=\d+ms uploading=\d+ms signing=\d+ms$/);
+  });
+});
+
+describe('JobRunner shutting down', () => {
+  let slow: GitServer;
+  let slowConfig: Config;
+
+  beforeAll(async () => {
+    // Its own host, so nothing earlier tests cached applies, and slow enough that a job is still fetching.
+    slow = await startGitServer({ root, delayMs: 1000 });
+    slowConfig = { ...config, allowedHosts: [slow.host] };
+  });
+  afterAll(async () => {
+    await slow?.close();
+  });
+
+  it('close() ends queued and later jobs at once, abort() the running one, each with WORKER_STOPPING and nothing after it', async () => {
+    const jobs = new JobRunner({ config: slowConfig, mirrors: new MirrorCache({ workDir: join(temp, 'work-stop'), allowHttp: true, timeoutMs: 30_000 }), states: new JobStateStore() });
+    const commit = await gitRevParse(join(root, 'fixtures/basic.git'), 'main');
+    const job = (id: string): JobSpec => ({ jobId: `job-${id}-stopping-000000`, repo: `${slow.url}/fixtures/basic`, ref: 'main', commit, format: 'zip', createdAt: Date.now() });
+    const seen: JobMessage[] = [];
+    const listen = (message: JobMessage): void => void seen.push(message);
+    const [r, q, l] = [job('r'), job('q'), job('l')];
+
+    const running = jobs.run(r, store, [listen]);
+    const queued = jobs.run(q, store, [listen], { redelivered: true });
+    await waitFor(() => seen.some((m) => m.jobId === r.jobId && m.type === 'progress' && m.phase === 'fetching'), 20_000, 'the first job to fetch');
+
+    await jobs.close();
+    // The queued job has ended (its run() returns once its turn passes, after the running one).
+    expect(seen.filter((m) => m.jobId === q.jobId && m.type === 'error')).toEqual([
+      expect.objectContaining({ code: 'WORKER_STOPPING', retrying: true, message: expect.stringContaining('retries the job on another instance') }),
+    ]);
+    expect((await jobs.run(l, store, [listen])).state).toMatchObject({ status: 'error', error: { code: 'WORKER_STOPPING' } });
+    expect(seen.some((m) => m.jobId === r.jobId && m.type !== 'progress')).toBe(false);
+
+    await jobs.abort();
+    expect((await running).state).toMatchObject({ status: 'error', error: { code: 'WORKER_STOPPING', message: expect.stringContaining('Submit the job again') } });
+    // Only a redelivered job is retried by FC, so only its error tells clients to keep waiting.
+    expect((await running).state.error).not.toHaveProperty('retrying');
+    expect((await queued).state).toMatchObject({ status: 'error', error: { code: 'WORKER_STOPPING', retrying: true } });
+    await jobs.idle();
+    // Stored, and the error is each job's last word: its unwinding pipeline said nothing more.
+    const stored = JSON.parse((await store.getText(jobStateKey(r.jobId))) ?? '{}') as Record<string, unknown>;
+    expect(stored).toMatchObject({ status: 'error', error: { code: 'WORKER_STOPPING' } });
+    for (const id of [r.jobId, q.jobId, l.jobId]) expect(seen.filter((m) => m.jobId === id).at(-1)).toMatchObject({ type: 'error', code: 'WORKER_STOPPING' });
+  });
+});

@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../../src/worker/config.js';
+import { storageTarget } from '../../../src/worker/storage/client.js';
+
+const base = { FERRY_OSS_BUCKET: 'ferry', FERRY_OSS_ENDPOINT: 'https://oss-cn-hongkong-internal.aliyuncs.com' };
+const fixed = { FERRY_OSS_ACCESS_KEY_ID: 'LTAI-fixed', FERRY_OSS_ACCESS_KEY_SECRET: 'fixed-secret' };
+const fcEnv = { ALIBABA_CLOUD_ACCESS_KEY_ID: 'STS.env', ALIBABA_CLOUD_ACCESS_KEY_SECRET: 'env-secret', ALIBABA_CLOUD_SECURITY_TOKEN: 'env-token' };
+const invocation = { accessKeyId: 'STS.invocation', accessKeySecret: 'invocation-secret', securityToken: 'invocation-token' };
+
+describe('which key OSS calls use', () => {
+  it.each([
+    ['the fixed FERRY_OSS_* key, over the invocation and FC env ones', { ...fixed, ...fcEnv }, invocation, 'LTAI-fixed'],
+    ["the invocation's STS credentials, over FC's env ones", fcEnv, invocation, 'STS.invocation'],
+    ["FC's env credentials when the invocation brings none", fcEnv, undefined, 'STS.env'],
+  ])('%s', (_what, env, given, expected) => {
+    expect(storageTarget(loadConfig({ ...base, ...env }).oss, given).credentials.accessKeyId).toBe(expected);
+  });
+
+  it('keeps each key with its own token', () => {
+    expect(storageTarget(loadConfig({ ...base, ...fixed, ...fcEnv }).oss).credentials.securityToken).toBeUndefined();
+    expect(storageTarget(loadConfig({ ...base, ...fcEnv }).oss).credentials.securityToken).toBe('env-token');
+  });
+
+  it('without any key: 503 STORAGE_NOT_CONFIGURED', () => {
+    expect(() => storageTarget(loadConfig(base).oss)).toThrow(expect.objectContaining({ code: 'STORAGE_NOT_CONFIGURED' }));
+  });
+});
