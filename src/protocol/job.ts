@@ -7,6 +7,8 @@ export const PHASES: readonly Phase[] = ['queued', 'resolving', 'fetching', 'arc
 /** What a job event carries: everything needed to build the archive, already validated and resolved. */
 export interface JobSpec {
   jobId: string;
+  /** The artifact kind; absent in events from before kinds, which are archives. */
+  kind?: string;
   /** Canonical repository URL. */
   repo: string;
   /** The ref as the user named it (or the default branch's name). */
@@ -62,6 +64,8 @@ export type JobStatus = 'queued' | 'running' | 'done' | 'error';
 /** What GET /jobs/:id answers and what jobs/<id>.json holds. */
 export interface JobState {
   jobId: string;
+  /** The artifact kind (`archive`); absent in records from before kinds, which are archives. */
+  kind?: string;
   status: JobStatus;
   repo: string;
   ref: string;

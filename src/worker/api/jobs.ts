@@ -1,6 +1,6 @@
 import { nanoid } from 'nanoid';
 import { resolveRef } from '../git/resolve.js';
-import { lookupCached } from '../jobs/pipeline.js';
+import { lookupCached } from '../jobs/build.js';
 import { initialState } from '../jobs/runner.js';
 import { applyMessage, stateToJSON, type JobSpec } from '../../protocol/job.js';
 import type { ApiDeps, RequestContext } from './context.js';
@@ -20,6 +20,7 @@ export async function createJob(request: Request, deps: ApiDeps, context: Reques
   const resolved = await resolveRef(input.repo, input.ref, { allowHttp: config.allowHttp, timeoutMs: config.gitTimeoutMs, log: deps.log });
   const spec: JobSpec = {
     jobId: nanoid(),
+    kind: input.kind.name,
     repo: input.repo.canonical,
     ref: resolved.ref,
     commit: resolved.commit,
@@ -28,7 +29,7 @@ export async function createJob(request: Request, deps: ApiDeps, context: Reques
     createdAt: Date.now(),
   };
 
-  const cached = await lookupCached(store, { repo: input.repo, ref: resolved.ref, commit: resolved.commit, format: input.format }, config);
+  const cached = await lookupCached(input.kind, store, { repo: input.repo, ref: resolved.ref, commit: resolved.commit, format: input.format }, config);
   if (cached) {
     const done = { v: 1 as const, type: 'done' as const, jobId: spec.jobId, ...cached };
     const state = applyMessage(initialState(spec), done);
@@ -46,7 +47,7 @@ export async function createJob(request: Request, deps: ApiDeps, context: Reques
     await deps.states.save(store, applyMessage(state, { v: 1, type: 'error', jobId: spec.jobId, ...failure.toJSON() })).catch(() => undefined);
     throw failure;
   }
-  return json({ jobId: spec.jobId, status: 'queued', repo: spec.repo, ref: spec.ref, commit: spec.commit, format: spec.format }, 202, {
+  return json({ jobId: spec.jobId, kind: spec.kind, status: 'queued', repo: spec.repo, ref: spec.ref, commit: spec.commit, format: spec.format }, 202, {
     location: `/jobs/${spec.jobId}`,
   });
 }

@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { FerryError } from '../../protocol/errors.js';
-import { ARCHIVE_FORMATS } from '../git/archive.js';
+import { ARTIFACT_KINDS } from '../artifacts/registry.js';
+import { ARCHIVE_FORMATS } from '../../protocol/formats.js';
 import { safeEqual } from '../../util/safe-equal.js';
 import type { JobSpec } from '../../protocol/job.js';
 
@@ -31,6 +32,9 @@ export function decodeJobEvent(event: JobEvent, secret: string): JobSpec {
   const spec = JSON.parse(event.spec) as JobSpec;
   if (typeof spec.jobId !== 'string' || typeof spec.repo !== 'string' || typeof spec.commit !== 'string' || !ARCHIVE_FORMATS.includes(spec.format)) {
     throw new FerryError('BAD_REQUEST', 'The job event is missing jobId, repo, commit or format.');
+  }
+  if (spec.kind !== undefined && !ARTIFACT_KINDS.includes(spec.kind)) {
+    throw new FerryError('BAD_REQUEST', `The job event names an unknown kind: expected one of ${ARTIFACT_KINDS.join(', ')}.`);
   }
   return spec;
 }

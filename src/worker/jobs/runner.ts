@@ -4,12 +4,13 @@ import { toFerryError } from '../../protocol/errors.js';
 import type { MirrorCache } from '../git/mirror.js';
 import { parseRepoUrl } from '../git/url.js';
 import type { ObjectStore } from '../storage/client.js';
-import { archiveKeys } from '../storage/keys.js';
-import { buildArchive } from './pipeline.js';
+import { artifactKind, DEFAULT_KIND } from '../artifacts/registry.js';
+import type { ProgressFn } from '../artifacts/types.js';
+import { buildArtifact } from './build.js';
 import { JobReporter, type JobListener } from './reporter.js';
 import type { JobStateStore } from './state-store.js';
 import { workerStopping } from './stopping.js';
-import { type JobSpec, type JobState, type Phase, type ProgressMessage } from '../../protocol/job.js';
+import type { JobSpec, JobState } from '../../protocol/job.js';
 
 export interface JobRunnerOptions {
   config: Config;
@@ -27,6 +28,7 @@ export interface JobOutcome {
 export function initialState(spec: JobSpec): JobState {
   return {
     jobId: spec.jobId,
+    kind: spec.kind ?? DEFAULT_KIND,
     status: 'queued',
     repo: spec.repo,
     ref: spec.ref,
@@ -55,7 +57,7 @@ interface TrackedJob {
 
 /**
  * Runs jobs on this instance: at most `concurrency` at once (p-queue), the rest wait with a live
- * queue position. Two jobs for the same archive never build it twice here: the second waits for the
+ * queue position. Two jobs for the same artifact never build it twice here: the second waits for the
  * first and then finds it in the cache. When the instance shuts down, close() and abort() end the
  * queued and then the running jobs with WORKER_STOPPING.
  */
@@ -125,7 +127,7 @@ export class JobRunner {
   async #run(spec: JobSpec, store: ObjectStore, extraListeners: JobListener[], options: RunOptions): Promise<JobOutcome> {
     const listeners = [...(this.#options.listeners ?? []), ...extraListeners];
     const reporter = new JobReporter(initialState(spec), store, this.#options.states, listeners);
-    const progress = (phase: Phase, detail: Omit<ProgressMessage, 'v' | 'type' | 'jobId' | 'ts' | 'phase'> = {}): void =>
+    const progress: ProgressFn = (phase, detail = {}) =>
       reporter.emit({ v: 1, type: 'progress', jobId: spec.jobId, phase, ...detail, ts: Date.now() });
     const job: TrackedJob = { jobId: spec.jobId, reporter, redelivered: options.redelivered ?? false, started: false, stop: new AbortController() };
 
@@ -155,16 +157,18 @@ export class JobRunner {
     return { state: reporter.state, timings: reporter.timings() };
   }
 
-  async #execute(spec: JobSpec, store: ObjectStore, reporter: JobReporter, progress: Parameters<typeof buildArchive>[1]['progress'], stop: AbortSignal): Promise<void> {
+  async #execute(spec: JobSpec, store: ObjectStore, reporter: JobReporter, progress: ProgressFn, stop: AbortSignal): Promise<void> {
     const { config, mirrors } = this.#options;
     const signal = AbortSignal.any([AbortSignal.timeout(config.jobTimeoutMs), stop]);
     try {
       // Re-validate: a job event is input too, even when signed.
-      const repo = parseRepoUrl(spec.repo, config);
-      const key = archiveKeys(repo.canonical, spec.commit, spec.format).object;
+      const kind = artifactKind(spec.kind);
+      const request = { repo: parseRepoUrl(spec.repo, config), ref: spec.ref, commit: spec.commit, format: spec.format };
+      // Single-flight by the artifact's key: a second job for it waits, then finds it in the cache.
+      const key = kind.keys(request).object;
       await this.#building.get(key)?.catch(() => undefined);
       if (stop.aborted) return; // stopped while it waited for the other build: its end is already told
-      const build = buildArchive({ repo, ref: spec.ref, commit: spec.commit, format: spec.format }, { config, store, mirrors, signal, progress });
+      const build = buildArtifact(kind, request, { config, store, mirrors, signal, progress });
       this.#building.set(key, build);
       try {
         const result = await build;

@@ -1,4 +1,5 @@
 import type { ObjectStore } from '../storage/client.js';
+import { DEFAULT_KIND } from '../artifacts/registry.js';
 import { jobStateKey } from '../storage/keys.js';
 import type { JobState } from '../../protocol/job.js';
 
@@ -46,9 +47,14 @@ export class JobStateStore {
     if (local && (local.status === 'done' || local.status === 'error' || this.#running.has(jobId) || !store)) return local;
     if (!store) return undefined;
     const text = await store.getText(jobStateKey(jobId));
-    const stored = text === undefined ? undefined : (JSON.parse(text) as JobState);
+    const stored = text === undefined ? undefined : withKind(JSON.parse(text) as JobState);
     // This instance may be running the job and know more than the last phase it stored.
     if (local && (!stored || local.updatedAt >= stored.updatedAt)) return local;
     return stored;
   }
+}
+
+/** Records written before kinds have none: they are archives. */
+function withKind(state: JobState): JobState {
+  return state.kind === undefined ? { ...state, kind: DEFAULT_KIND } : state;
 }

@@ -68,4 +68,10 @@ describe('JobStateStore', () => {
     expect(await states.load(store, 'job-c000000003')).toMatchObject({ status: 'done' });
     expect(store.reads).toBe(0);
   });
+
+  it('reads a record stored before kinds as an archive', async () => {
+    const store = memoryStore();
+    store.objects.set('jobs/job-1234567890.json', JSON.stringify(state('done', 5)));
+    expect(await new JobStateStore().load(store, 'job-1234567890')).toMatchObject({ kind: 'archive', status: 'done' });
+  });
 });
