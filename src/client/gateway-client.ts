@@ -9,12 +9,13 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FerryError } from '../protocol/errors.js';
-import { endSession, openSession, sendRequest, type Session } from './_gateway-session.js';
+import type { GatewaySession as Session } from '../protocol/gateway-session.js';
+import { openSession } from './_gateway-session.js';
 
 import type { ApiRequest, ApiResponse, DisconnectReason, GatewayClientOptions, ReconnectInfo } from './gateway-types.js';
 
 export type { ApiRequest, ApiResponse, DisconnectReason, GatewayClientOptions, ReconnectInfo } from './gateway-types.js';
-export { ConnectionLostError } from './_gateway-session.js';
+export { ConnectionLostError } from '../protocol/gateway-session.js';
 
 interface ClientEvents {
   /** An `NF#` body (already acked). */
@@ -68,7 +69,7 @@ export class GatewayClient {
   /** One API call over the websocket; waits for a registered connection first. */
   async request(req: ApiRequest): Promise<ApiResponse> {
     const session = await this.#whenReady();
-    return sendRequest(session, req);
+    return session.request(req);
   }
 
   /** Ends the session; pending calls reject. */
@@ -79,7 +80,7 @@ export class GatewayClient {
     this.#fail(new FerryError('GATEWAY_UNREACHABLE', 'The gateway client was closed.'), false);
     const session = this.#session;
     this.#session = undefined;
-    if (session) endSession(session);
+    session?.end();
   }
 
   #emit<K extends keyof ClientEvents>(event: K, ...args: ClientEvents[K]): void {
@@ -125,7 +126,7 @@ export class GatewayClient {
         });
         if (this.#closed) {
           // close() came while this connection was being opened: it must not outlive the client.
-          endSession(session);
+          session.end();
           throw closed();
         }
         this.#session = session;

@@ -1,36 +1,8 @@
 /** The gateway websocket client's boundary types: what callers pass in and get back. */
 import type { AppCredentials } from '../protocol/apigw-signature.js';
+import type { DisconnectReason } from '../protocol/gateway-types.js';
 
-/** The few `ws` client methods used here. */
-export interface ClientSocketLike {
-  readonly readyState: number;
-  send(data: string): void;
-  close(code?: number, reason?: string): void;
-  terminate(): void;
-  on(event: 'open', listener: () => void): void;
-  on(event: 'message', listener: (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => void): void;
-  on(event: 'close', listener: (code: number) => void): void;
-  on(event: 'error', listener: (err: Error) => void): void;
-}
-
-export interface ApiRequest {
-  method: string;
-  /** Path without the query string. */
-  path: string;
-  query?: Record<string, string>;
-  headers?: Record<string, string>;
-  body?: string;
-}
-
-export interface ApiResponse {
-  status: number;
-  /** Lower-case names. */
-  headers: Record<string, string>;
-  body: string;
-}
-
-/** Why a connection ended: the gateway's `OS` (flow control) or `CR` (lifetime), or the socket closed. */
-export type DisconnectReason = 'OS' | 'CR' | 'closed';
+export type { ApiRequest, ApiResponse, DisconnectReason } from '../protocol/gateway-types.js';
 
 export interface ReconnectInfo {
   reason: DisconnectReason;
