@@ -6,9 +6,11 @@ import { inProcessDispatcher, invokeFunctionDispatcher } from './jobs/dispatch.j
 import { notifyListener, type NotifierLike } from './jobs/notify-listener.js';
 import { JobRunner } from './jobs/runner.js';
 import { JobStateStore } from './jobs/state-store.js';
+import { createFindJob, createSubmit } from './jobs/submit.js';
 import type { JobSpec, JobState } from '../protocol/job.js';
 import { createNotifier } from './notify/notifier.js';
-import { createObjectStore, storageTarget, type ObjectStore } from './storage/client.js';
+import type { ObjectStore } from './storage/client.js';
+import { objectStores } from './storage/stores.js';
 import { createDrainer, type Drainer } from './runtime/drain.js';
 import { warmUp } from './runtime/warm-up.js';
 
@@ -29,19 +31,7 @@ export function createWorker(config: Config, log: (line: string) => void = conso
   const runner = new JobRunner({ config, mirrors: new MirrorCache({ workDir: config.workDir, allowHttp: config.allowHttp, timeoutMs: config.gitTimeoutMs, maxBytes: config.mirrorMaxBytes, log }), states });
   const notifier: NotifierLike | undefined = config.notify ? createNotifier({ ...config.notify, log }) : undefined;
 
-  const stores = new Map<string, ObjectStore>();
-  const storeFor = (credentials: OssCredentials | undefined): ObjectStore => {
-    const target = storageTarget(config.oss, credentials);
-    const id = `${target.credentials.accessKeyId}:${target.credentials.securityToken ?? ''}`;
-    let store = stores.get(id);
-    if (!store) {
-      // STS credentials change per invocation; keep only a few clients around.
-      if (stores.size > 16) stores.clear();
-      store = createObjectStore(target);
-      stores.set(id, store);
-    }
-    return store;
-  };
+  const storeFor = objectStores(config.oss);
 
   const execute = async (spec: JobSpec, store: ObjectStore, redelivered: boolean): Promise<JobState> => {
     const listeners = spec.deviceId && notifier ? [notifyListener(notifier, spec.deviceId)] : [];
@@ -54,7 +44,12 @@ export function createWorker(config: Config, log: (line: string) => void = conso
 
   const { invoke, secret } = config.dispatch;
   const dispatcher = invoke && secret ? invokeFunctionDispatcher({ ...invoke, secret }) : inProcessDispatcher((spec, store) => execute(spec, store, false), log);
-  const api = createApi({ config, runner, states, dispatcher, notifier, storeFor, log });
+  const api = createApi({
+    submit: createSubmit({ config, states, dispatcher, notifier, storeFor, log }),
+    findJob: createFindJob({ states, storeFor }),
+    load: () => ({ active: runner.active, pending: runner.pending }),
+    log,
+  });
   return {
     api,
     runner,

@@ -1,20 +1,15 @@
-import type { Config, OssCredentials } from '../config.js';
-import type { Dispatcher } from '../jobs/dispatch.js';
-import type { NotifierLike } from '../jobs/notify-listener.js';
-import type { JobRunner } from '../jobs/runner.js';
-import type { JobStateStore } from '../jobs/state-store.js';
-import type { ObjectStore } from '../storage/client.js';
+import type { OssCredentials } from '../config.js';
+import type { FindJob, SubmitJob } from '../jobs/submit.js';
 
-/** What the API needs from the process around it; the runtime and tests build it. */
+/** What the API calls; the composition root wires the real ones, tests pass small fakes. */
 export interface ApiDeps {
-  config: Config;
-  runner: JobRunner;
-  states: JobStateStore;
-  dispatcher: Dispatcher;
-  notifier: NotifierLike | undefined;
-  /** Throws STORAGE_NOT_CONFIGURED when there is no bucket, endpoint or key. */
-  storeFor(credentials: OssCredentials | undefined): ObjectStore;
-  log?: (line: string) => void;
+  /** POST /jobs (src/worker/jobs/submit.ts). */
+  submit: SubmitJob;
+  /** GET /jobs/:id; rejects with JOB_NOT_FOUND. */
+  findJob: FindJob;
+  /** GET /healthz: this instance's running and queued jobs. */
+  load(): { active: number; pending: number };
+  log?: ((line: string) => void) | undefined;
 }
 
 /** Per-request facts from the transport: FC's per-invocation credentials, the request id. */

@@ -3,7 +3,7 @@ import { VERSION } from '../../util/version.js';
 import type { ApiDeps, ApiHandler } from './context.js';
 import { json, problem } from './http.js';
 import { createJob, getJob } from './jobs.js';
-import { parseDeviceId } from './validate.js';
+import { parseDeviceId } from '../jobs/request.js';
 
 /**
  * The worker's whole HTTP surface as one web-standard handler. The FC runtime (events and HTTP
@@ -16,7 +16,7 @@ export function createApi(deps: ApiDeps): ApiHandler {
     try {
       if (pathname === '/healthz') {
         allow(method, 'GET', 'HEAD');
-        return json({ ok: true, version: VERSION, active: deps.runner.active, pending: deps.runner.pending });
+        return json({ ok: true, version: VERSION, ...deps.load() });
       }
       if (pathname === '/jobs') {
         allow(method, 'POST');

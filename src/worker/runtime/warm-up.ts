@@ -1,5 +1,6 @@
 import type { ApiHandler } from '../api/context.js';
 import type { OssCredentials } from '../config.js';
+import type { StoreFor } from '../storage/stores.js';
 import { reblocker } from '../git/archive.js';
 import { assertSupportedGit } from '../git/version.js';
 import type { ObjectStore } from '../storage/client.js';
@@ -7,7 +8,7 @@ import type { ObjectStore } from '../storage/client.js';
 export interface WarmUpDeps {
   api: ApiHandler;
   /** Throws when storage is not configured (then there is nothing to warm). */
-  storeFor(credentials: OssCredentials | undefined): ObjectStore;
+  storeFor: StoreFor;
 }
 
 /**

@@ -2,7 +2,7 @@ import { ARTIFACT_KINDS, artifactKind } from '../artifacts/registry.js';
 import type { ArtifactKind } from '../artifacts/types.js';
 import type { Config } from '../config.js';
 import { FerryError } from '../../protocol/errors.js';
-import { ARCHIVE_FORMATS, type ArchiveFormat } from '../git/archive.js';
+import { ARCHIVE_FORMATS, type ArchiveFormat } from '../../protocol/formats.js';
 import { parseRefSpec, type RefSpec } from '../../protocol/refs.js';
 import { parseRepoUrl, type RepoRef } from '../git/url.js';
 

@@ -1,0 +1,96 @@
+import { nanoid } from 'nanoid';
+import type { Config, OssCredentials } from '../config.js';
+import { FerryError } from '../../protocol/errors.js';
+import { resolveRef } from '../git/resolve.js';
+import { applyMessage, type JobSpec, type JobState } from '../../protocol/job.js';
+import type { StoreFor } from '../storage/stores.js';
+import { lookupCached } from './build.js';
+import type { Dispatcher } from './dispatch.js';
+import type { NotifierLike } from './notify-listener.js';
+import { parseJobId, parseJobRequest } from './request.js';
+import { initialState } from './runner.js';
+import type { JobStateStore } from './state-store.js';
+
+/** A POST /jobs body as it arrived, and the facts the transport adds. */
+export interface SubmitInput {
+  /** The parsed JSON body, not yet validated. */
+  body: unknown;
+  /** `x-ca-deviceid`: the gateway sets it on requests over the websocket. */
+  deviceIdHeader?: string | null | undefined;
+  /** The invocation's own credentials (FC's per-request STS key), when it brought any. */
+  credentials?: OssCredentials | undefined;
+}
+
+/** `cached`: the artifact exists and the state is already `done`; `queued`: the job was dispatched. */
+export type Submission = { outcome: 'cached'; state: JobState } | { outcome: 'queued'; state: JobState };
+
+export type SubmitJob = (input: SubmitInput) => Promise<Submission>;
+export type FindJob = (jobId: string, credentials: OssCredentials | undefined) => Promise<JobState>;
+
+export interface SubmitDeps {
+  config: Config;
+  states: JobStateStore;
+  dispatcher: Dispatcher;
+  notifier: NotifierLike | undefined;
+  storeFor: StoreFor;
+  log?: ((line: string) => void) | undefined;
+}
+
+/**
+ * Validate, resolve the ref (so a wrong ref fails now, before any job exists), answer from the cache
+ * when the artifact exists, else record the job as queued and dispatch it. Failures throw FerryErrors.
+ */
+export function createSubmit(deps: SubmitDeps): SubmitJob {
+  const { config } = deps;
+  return async ({ body, deviceIdHeader, credentials }) => {
+    const input = parseJobRequest(body, config, deviceIdHeader ?? null);
+    const store = deps.storeFor(credentials);
+    const resolved = await resolveRef(input.repo, input.ref, { allowHttp: config.allowHttp, timeoutMs: config.gitTimeoutMs, log: deps.log });
+    const spec: JobSpec = {
+      jobId: nanoid(),
+      kind: input.kind.name,
+      repo: input.repo.canonical,
+      ref: resolved.ref,
+      commit: resolved.commit,
+      format: input.format,
+      deviceId: input.deviceId,
+      createdAt: Date.now(),
+    };
+
+    const cached = await lookupCached(input.kind, store, { repo: input.repo, ref: resolved.ref, commit: resolved.commit, format: input.format }, config);
+    if (cached) {
+      const done = { v: 1 as const, type: 'done' as const, jobId: spec.jobId, ...cached };
+      const state = applyMessage(initialState(spec), done);
+      await deps.states.save(store, state);
+      if (spec.deviceId && deps.notifier) deps.notifier.send(spec.deviceId, spec.jobId, done, { important: true });
+      return { outcome: 'cached', state };
+    }
+
+    const state = initialState(spec);
+    await deps.states.save(store, state);
+    try {
+      await deps.dispatcher.dispatch(spec, store, credentials);
+    } catch (error) {
+      const failure = error instanceof FerryError ? error : new FerryError('INTERNAL', 'The job could not be queued. Try again.', { cause: error });
+      await deps.states.save(store, applyMessage(state, { v: 1, type: 'error', jobId: spec.jobId, ...failure.toJSON() })).catch(() => undefined);
+      throw failure;
+    }
+    return { outcome: 'queued', state };
+  };
+}
+
+/** A job's state from this instance's memory or from OSS, whichever is newer; JOB_NOT_FOUND when neither has it. */
+export function createFindJob(deps: Pick<SubmitDeps, 'states' | 'storeFor'>): FindJob {
+  return async (id, credentials) => {
+    const jobId = parseJobId(id);
+    let store;
+    try {
+      store = deps.storeFor(credentials);
+    } catch {
+      store = undefined; // without storage only this instance's jobs are known
+    }
+    const state = await deps.states.load(store, jobId);
+    if (!state) throw new FerryError('JOB_NOT_FOUND', `No job ${jobId}: it never existed or its record has expired.`);
+    return state;
+  };
+}
