@@ -1,6 +1,7 @@
 import { createApi } from './api/handler.js';
 import type { ApiHandler } from './api/context.js';
 import type { Config, OssCredentials } from './config.js';
+import { createGitContext } from './git/context.js';
 import { MirrorCache } from './git/mirror.js';
 import { inProcessDispatcher, invokeFunctionDispatcher } from './jobs/dispatch.js';
 import { notifyListener, type NotifierLike } from './jobs/notify-listener.js';
@@ -28,7 +29,9 @@ export interface Worker {
 /** Wire the worker's parts from its config: the one composition root. */
 export function createWorker(config: Config, log: (line: string) => void = console.error): Worker {
   const states = new JobStateStore();
-  const runner = new JobRunner({ config, mirrors: new MirrorCache({ workDir: config.workDir, allowHttp: config.allowHttp, timeoutMs: config.gitTimeoutMs, maxBytes: config.mirrorMaxBytes, log }), states });
+  const git = createGitContext({ allowHttp: config.allowHttp, timeoutMs: config.gitTimeoutMs, log });
+  const mirrors = new MirrorCache({ workDir: config.workDir, git, maxBytes: config.mirrorMaxBytes });
+  const runner = new JobRunner({ config, git, mirrors, states });
   const notifier: NotifierLike | undefined = config.notify ? createNotifier({ ...config.notify, log }) : undefined;
 
   const storeFor = objectStores(config.oss);
@@ -45,7 +48,7 @@ export function createWorker(config: Config, log: (line: string) => void = conso
   const { invoke, secret } = config.dispatch;
   const dispatcher = invoke && secret ? invokeFunctionDispatcher({ ...invoke, secret }) : inProcessDispatcher((spec, store) => execute(spec, store, false), log);
   const api = createApi({
-    submit: createSubmit({ config, states, dispatcher, notifier, storeFor, log }),
+    submit: createSubmit({ config, states, dispatcher, notifier, storeFor, git }),
     findJob: createFindJob({ states, storeFor }),
     load: () => ({ active: runner.active, pending: runner.pending }),
     log,
@@ -56,7 +59,7 @@ export function createWorker(config: Config, log: (line: string) => void = conso
     // Job events are async invocations: FC delivers one again when it fails.
     runJob: (spec, credentials) => execute(spec, storeFor(credentials), true),
     warmUp: (credentials) =>
-      warmUp({ api, storeFor }, credentials).catch((error: unknown) => {
+      warmUp({ api, git, storeFor }, credentials).catch((error: unknown) => {
         log(`warm-up: ${String(error)}`);
       }),
     drainer: createDrainer({ runner, flush: async () => notifier?.flush(), log }),

@@ -28,7 +28,7 @@ export const archive: ArtifactKind = {
       ctx.signal,
     );
     try {
-      const stream = archiveStream(mirror.gitDir, commit, format, baseName(request));
+      const stream = archiveStream(mirror.gitDir, commit, format, baseName(request), { transport: ctx.git.transport(), env: ctx.git.env });
       return { bytes: stream.stdout, done: stream.done, kill: () => stream.kill(), close: () => mirror.release() };
     } catch (error) {
       mirror.release();

@@ -1,4 +1,5 @@
 import type { Config } from '../config.js';
+import type { GitContext } from '../git/context.js';
 import type { MirrorCache } from '../git/mirror.js';
 import type { RepoRef } from '../git/url.js';
 import type { ContentKeys } from '../storage/keys.js';
@@ -29,6 +30,7 @@ export type ProgressFn = (phase: Phase, detail?: ProgressDetail) => void;
 
 export interface ProduceContext {
   config: Config;
+  git: GitContext;
   mirrors: MirrorCache;
   signal?: AbortSignal | undefined;
   progress: ProgressFn;

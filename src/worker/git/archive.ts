@@ -16,8 +16,10 @@ export interface ArchiveStream {
 }
 
 export interface ArchiveOptions {
-  /** How git's output reaches node; the default is the best this machine has (see `reblocker`). */
+  /** How git's output reaches node (the git context's, detected once); without one it is detected now. */
   transport?: Transport;
+  /** The environment git runs with (the git context's); defaults to env.ts's from this process's. */
+  env?: NodeJS.ProcessEnv;
 }
 
 export type Transport = 'lazy' | 'dd' | 'direct';
@@ -72,7 +74,7 @@ const KILL_GRACE_MS = 2000;
  */
 export function archiveStream(gitDir: string, commit: string, format: ArchiveFormat, prefix: string, options: ArchiveOptions = {}): ArchiveStream {
   const args = ['archive', `--format=${format}`, `--prefix=${prefix}/`, commit];
-  const env = { ...gitEnv({ allowHttp: false }), GIT_DIR: gitDir };
+  const env = { ...(options.env ?? gitEnv({ allowHttp: false })), GIT_DIR: gitDir };
   const transport = options.transport ?? reblocker();
   if (transport === 'direct') {
     const git = spawn('git', args, { cwd: gitDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -95,14 +97,11 @@ export function archiveStream(gitDir: string, commit: string, format: ArchiveFor
   };
 }
 
-let detected: Transport | undefined;
-
-/** The best transport this machine has, checked once per process (the warm-up does it at start). */
+/** The best transport this machine has, probed on every call: the git context remembers the answer. */
 export function reblocker(): Transport {
   // On Windows a `bash` on PATH may be WSL's, which cannot run this git on these paths.
   if (process.platform === 'win32') return 'direct';
-  detected ??= works('perl -e 1') ? 'lazy' : works('dd if=/dev/null of=/dev/null ibs=64k obs=1M 2>/dev/null') ? 'dd' : 'direct';
-  return detected;
+  return works('perl -e 1') ? 'lazy' : works('dd if=/dev/null of=/dev/null ibs=64k obs=1M 2>/dev/null') ? 'dd' : 'direct';
 }
 
 function works(script: string): boolean {

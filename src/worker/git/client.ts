@@ -1,9 +1,8 @@
 import { simpleGit, type SimpleGit, type SimpleGitOptions } from 'simple-git';
-import { gitEnv } from './env.js';
+import type { GitContext } from './context.js';
 
 export interface GitClientOptions {
-  allowHttp: boolean;
-  timeoutMs?: number;
+  git: GitContext;
   baseDir?: string;
   signal?: AbortSignal | undefined;
   progress?: SimpleGitOptions['progress'];
@@ -18,7 +17,7 @@ export interface GitClientOptions {
 export function gitClient(options: GitClientOptions): SimpleGit {
   return simpleGit({
     baseDir: options.baseDir,
-    timeout: options.timeoutMs ? { block: options.timeoutMs } : undefined,
+    timeout: options.git.timeoutMs ? { block: options.git.timeoutMs } : undefined,
     abort: options.signal,
     progress: options.progress,
     unsafe: {
@@ -28,5 +27,5 @@ export function gitClient(options: GitClientOptions): SimpleGit {
       allowUnsafeCredentialHelper: true,
       allowUnsafeProtocolOverride: true,
     },
-  } as Partial<SimpleGitOptions>).env(gitEnv({ allowHttp: options.allowHttp }));
+  } as Partial<SimpleGitOptions>).env(options.git.env);
 }

@@ -3,7 +3,8 @@
  * commit id; this closes the remaining doors: no prompts, no user or system config, no transport
  * but http(s), no redirects (an allowed host must not bounce us to an internal address).
  */
-export function gitEnv(options: { allowHttp: boolean }): NodeJS.ProcessEnv {
+export function gitEnv(options: { allowHttp: boolean; base?: NodeJS.ProcessEnv }): NodeJS.ProcessEnv {
+  const base = options.base ?? process.env;
   const config: [string, string][] = [
     ['protocol.version', '2'],
     ['protocol.allow', 'never'],
@@ -16,12 +17,12 @@ export function gitEnv(options: { allowHttp: boolean }): NodeJS.ProcessEnv {
     ['maintenance.auto', 'false'],
   ];
   const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
+    PATH: base.PATH,
+    HOME: base.HOME,
     // Set by the operator (bootstrap), never by users: where a git shipped as a layer finds its libraries
     // and helper programs.
-    ...(process.env.LD_LIBRARY_PATH && { LD_LIBRARY_PATH: process.env.LD_LIBRARY_PATH }),
-    ...(process.env.GIT_EXEC_PATH && { GIT_EXEC_PATH: process.env.GIT_EXEC_PATH }),
+    ...(base.LD_LIBRARY_PATH && { LD_LIBRARY_PATH: base.LD_LIBRARY_PATH }),
+    ...(base.GIT_EXEC_PATH && { GIT_EXEC_PATH: base.GIT_EXEC_PATH }),
     LANG: 'C',
     LC_ALL: 'C',
     GIT_TERMINAL_PROMPT: '0',

@@ -2,8 +2,8 @@
 // pooled keep-alive connection. Anything unusual answers `undefined` and the caller runs git.
 import http from 'node:http';
 import https from 'node:https';
-import type { Duplex } from 'node:stream';
 import { parseLsRemote, type RemoteRef } from '../../protocol/refs.js';
+import type { HttpAgents } from './http-agents.js';
 
 export interface LsRefsOptions {
   /** Deadline for the whole exchange; past it the answer is `undefined` (use git). */
@@ -12,6 +12,8 @@ export interface LsRefsOptions {
   signal?: AbortSignal | undefined;
   /** Where proxy settings are looked up; defaults to `process.env`. */
   env?: NodeJS.ProcessEnv;
+  /** The keep-alive pools the request goes through (the git context's). */
+  agents: HttpAgents;
 }
 
 const REQUEST_TYPE = 'application/x-git-upload-pack-request';
@@ -21,15 +23,6 @@ const USER_AGENT = 'git/2.0 (ferry)';
 const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
 const PROXY_VARIABLES = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'ALL_PROXY', 'all_proxy'];
 const OID = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
-// Pooled sockets idle longer than this are not trusted: a frozen FC instance fires no timers, so
-// the agent's own idle timeout can lag behind a connection the server or a NAT dropped long ago.
-const MAX_IDLE_MS = 20_000;
-
-const idleSince = new WeakMap<Duplex, number>();
-const agents = {
-  'http:': pooled(new http.Agent({ keepAlive: true, maxSockets: 16, maxFreeSockets: 4, timeout: 30_000 })),
-  'https:': pooled(new https.Agent({ keepAlive: true, maxSockets: 16, maxFreeSockets: 4, timeout: 30_000 })),
-};
 
 /**
  * What `parseLsRemote(git ls-remote --symref -- <fetchUrl> <patterns>)` gives, for patterns that
@@ -88,8 +81,7 @@ function pktLine(text: string): Buffer {
 
 /** The response body; `'stale'` when a reused connection failed before answering; `undefined` otherwise. */
 function post(url: URL, body: Buffer, options: LsRefsOptions): Promise<Buffer | 'stale' | undefined> {
-  const agent = url.protocol === 'https:' ? agents['https:'] : agents['http:'];
-  dropIdleSockets(agent);
+  const agent = options.agents.agentFor(url.protocol);
   return new Promise((resolve, reject) => {
     const request = (url.protocol === 'https:' ? https : http).request(url, {
       method: 'POST',
@@ -196,22 +188,4 @@ function printedLines(line: string): string[] | undefined {
     `${oid}\t${name}`,
     ...(peeled === undefined ? [] : [`${peeled}\t${name}^{}`]),
   ];
-}
-
-/** Stamps sockets as they go back into the pool, so `dropIdleSockets` can judge them by the wall clock. */
-function pooled<A extends http.Agent>(agent: A): A {
-  const keepSocketAlive = agent.keepSocketAlive.bind(agent);
-  agent.keepSocketAlive = (socket) => {
-    idleSince.set(socket, Date.now());
-    return keepSocketAlive(socket);
-  };
-  return agent;
-}
-
-function dropIdleSockets(agent: http.Agent): void {
-  for (const sockets of Object.values(agent.freeSockets)) {
-    for (const socket of sockets ?? []) {
-      if (Date.now() - (idleSince.get(socket) ?? 0) > MAX_IDLE_MS) socket.destroy();
-    }
-  }
 }

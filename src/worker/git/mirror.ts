@@ -5,8 +5,8 @@ import type { SimpleGit, SimpleGitProgressEvent } from 'simple-git';
 import { KeyedLock } from '../../util/keyed-lock.js';
 import { FerryError } from '../../protocol/errors.js';
 import { gitClient } from './client.js';
+import type { GitContext } from './context.js';
 import { gitFailure } from './errors.js';
-import { assertSupportedGit } from './version.js';
 import type { RepoRef } from './url.js';
 
 export interface FetchProgress {
@@ -18,11 +18,9 @@ export interface FetchProgress {
 
 export interface MirrorOptions {
   workDir: string;
-  allowHttp: boolean;
-  timeoutMs: number;
+  git: GitContext;
   /** Disk budget for all mirrors; least recently used ones not in use are removed beyond it. */
-  maxBytes?: number;
-  log?: (line: string) => void;
+  maxBytes?: number | undefined;
 }
 
 /** A mirror held for reading (`git archive`): it is not evicted until released. */
@@ -65,7 +63,7 @@ export class MirrorCache {
       this.#scheduleEviction();
     };
     try {
-      await assertSupportedGit();
+      await this.#options.git.assertSupportedGit();
       await this.#fetchInto(dir, repo, commit, onProgress, signal);
       // The mirror's mtime is its last use: eviction removes the least recently used first.
       const now = new Date();
@@ -81,7 +79,7 @@ export class MirrorCache {
     return this.#locks.run(dir, async () => {
       const created = await this.#ensureBare(dir);
       const git = gitClient({
-        ...this.#options,
+        git: this.#options.git,
         baseDir: dir,
         signal,
         progress: onProgress ? (event: SimpleGitProgressEvent) => onProgress(toProgress(event)) : undefined,
@@ -94,7 +92,7 @@ export class MirrorCache {
           // fetch into this mirror would fail on it. We hold the mirror exclusively here, so it is stale.
           const lock = staleLock(String((error as Error).message), dir);
           if (!lock) throw error;
-          this.#options.log?.(`mirror: removing stale lock ${lock}`);
+          this.#options.git.log?.(`mirror: removing stale lock ${lock}`);
           await rm(lock, { force: true });
           return fetch();
         });
@@ -115,7 +113,7 @@ export class MirrorCache {
   #scheduleEviction(): void {
     if (this.#options.maxBytes === undefined) return;
     this.#evicting = this.#evicting.then(() => this.#evict(this.#options.maxBytes as number)).catch((error: unknown) => {
-      this.#options.log?.(`mirror eviction failed: ${String(error)}`);
+      this.#options.git.log?.(`mirror eviction failed: ${String(error)}`);
     });
   }
 
@@ -148,7 +146,7 @@ export class MirrorCache {
       });
       if (!removed) continue;
       total -= mirror.bytes;
-      this.#options.log?.(`mirror evicted: ${mirror.dir} (${mirror.bytes} bytes)`);
+      this.#options.git.log?.(`mirror evicted: ${mirror.dir} (${mirror.bytes} bytes)`);
     }
   }
 
@@ -159,7 +157,7 @@ export class MirrorCache {
     await mkdir(temp, { recursive: true });
     try {
       // Not --quiet: simple-git waits 50 ms more for a command that prints nothing.
-      await gitClient({ ...this.#options, baseDir: temp }).raw(['init', '--bare']);
+      await gitClient({ git: this.#options.git, baseDir: temp }).raw(['init', '--bare']);
       await rename(temp, dir);
     } catch (error) {
       await rm(temp, { recursive: true, force: true });

@@ -1,21 +1,10 @@
 import { FerryError } from '../../protocol/errors.js';
 import { gitClient } from './client.js';
+import type { GitContext } from './context.js';
 import { gitFailure } from './errors.js';
 import { lsRefsV2 } from './ls-refs.js';
-import { assertSupportedGit } from './version.js';
 import { lsRemotePatterns, parseLsRemote, pickRef, type RefSpec, type RemoteRef, type ResolvedRef } from '../../protocol/refs.js';
 import type { RepoRef } from './url.js';
-
-export interface ResolveOptions {
-  allowHttp: boolean;
-  timeoutMs: number;
-  /** Told, once per host, when the in-process path gets no clean answer and git is used instead. */
-  log?: ((line: string) => void) | undefined;
-}
-
-// A host whose answers the in-process path cannot use costs every resolution a second round trip and a
-// git spawn: worth one line in the log, not one per request.
-const fellBack = new Set<string>();
 
 // The in-process answer is one small request; if it takes longer, git gets the full budget.
 const FAST_PATH_TIMEOUT_MS = 10_000;
@@ -24,24 +13,25 @@ const FAST_PATH_TIMEOUT_MS = 10_000;
  * Resolve a ref to a commit. Tries protocol v2 `ls-refs` in-process first, asking the server only for
  * the refs that could match (no git spawn, and a pooled TLS connection for the next resolution);
  * anything unusual goes to `git ls-remote` (which lists every ref and filters them itself), which then
- * also produces the errors.
+ * also produces the errors. The context's log is told, once per host, when git had to do it.
  */
-export async function resolveRef(repo: RepoRef, spec: RefSpec, options: ResolveOptions): Promise<ResolvedRef> {
+export async function resolveRef(repo: RepoRef, spec: RefSpec, git: GitContext): Promise<ResolvedRef> {
   if (spec.kind === 'commit') return pickRef(spec, []) as ResolvedRef;
   const patterns = lsRemotePatterns(spec);
   // git refuses plain http unless allowed (env.ts): the fast path must not be more permissive.
   const fast =
-    repo.protocol === 'https' || options.allowHttp
-      ? await lsRefsV2(repo.fetchUrl, patterns, { timeoutMs: Math.min(options.timeoutMs, FAST_PATH_TIMEOUT_MS) })
+    repo.protocol === 'https' || git.allowHttp
+      ? await lsRefsV2(repo.fetchUrl, patterns, { timeoutMs: Math.min(git.timeoutMs, FAST_PATH_TIMEOUT_MS), agents: git.agents, env: git.processEnv })
       : undefined;
   let refs = fast;
   if (!refs) {
-    refs = await lsRemote(repo, patterns, options);
+    refs = await lsRemote(repo, patterns, git);
     // Only now is it known that the repository exists and git could list it: the fast path failed a
-    // working host (a missing repository also falls back, and that is no news).
-    if (options.log && !fellBack.has(repo.host)) {
-      fellBack.add(repo.host);
-      options.log(`ls-refs: ${repo.host} gave no clean protocol v2 answer, so git ls-remote listed the refs (logged once per host)`);
+    // working host (a missing repository also falls back, and that is no news). Such a host costs every
+    // resolution a second round trip and a git spawn: worth one line in the log, not one per request.
+    if (git.log && !git.fellBack.has(repo.host)) {
+      git.fellBack.add(repo.host);
+      git.log(`ls-refs: ${repo.host} gave no clean protocol v2 answer, so git ls-remote listed the refs (logged once per host)`);
     }
   }
   const resolved = pickRef(spec, refs);
@@ -53,9 +43,9 @@ export async function resolveRef(repo: RepoRef, spec: RefSpec, options: ResolveO
   throw new FerryError('REF_NOT_FOUND', `No branch or tag named "${spec.name}" in ${repo.canonical}.${hint}`);
 }
 
-async function lsRemote(repo: RepoRef, patterns: string[], options: ResolveOptions): Promise<RemoteRef[]> {
-  await assertSupportedGit();
-  const git = gitClient(options);
+async function lsRemote(repo: RepoRef, patterns: string[], context: GitContext): Promise<RemoteRef[]> {
+  await context.assertSupportedGit();
+  const git = gitClient({ git: context });
   try {
     return parseLsRemote(await git.listRemote(['--symref', '--', repo.fetchUrl, ...patterns]));
   } catch (error) {

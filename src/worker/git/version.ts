@@ -25,13 +25,15 @@ export function isSupportedGit(version: readonly number[]): boolean {
 export type GitVersionRunner = () => Promise<string>;
 
 /** In the environment every real git run gets (env.ts), so the git that is checked is the git that runs. */
-const runGitVersion: GitVersionRunner = () =>
-  new Promise((resolve, reject) => {
-    execFile('git', ['--version'], { env: gitEnv({ allowHttp: false }), timeout: 10_000 }, (error, stdout) => (error ? reject(error) : resolve(stdout)));
-  });
+export function gitVersionRunner(env: NodeJS.ProcessEnv = gitEnv({ allowHttp: false })): GitVersionRunner {
+  return () =>
+    new Promise((resolve, reject) => {
+      execFile('git', ['--version'], { env, timeout: 10_000 }, (error, stdout) => (error ? reject(error) : resolve(stdout)));
+    });
+}
 
 /** Rejects with a GIT_FAILED that says what to do when git is missing, broken or too old. */
-export async function checkGitVersion(run: GitVersionRunner = runGitVersion): Promise<void> {
+export async function checkGitVersion(run: GitVersionRunner = gitVersionRunner()): Promise<void> {
   let output: string;
   try {
     output = await run();
@@ -50,16 +52,18 @@ export async function checkGitVersion(run: GitVersionRunner = runGitVersion): Pr
 
 class TooOldGit extends FerryError {}
 
-let verdict: Promise<void> | undefined;
-
 /**
- * `checkGitVersion` once per process: a pass or a too-old git is remembered; any other failure (a
- * spawn that hit a resource limit, a timeout) is not, so the next job checks again.
+ * `checkGitVersion` once per verdict (the git context holds one per process): a pass or a too-old git
+ * is remembered; any other failure (a spawn that hit a resource limit, a timeout) is not, so the next
+ * job checks again.
  */
-export function assertSupportedGit(): Promise<void> {
-  verdict ??= checkGitVersion().catch((error: unknown) => {
-    if (!(error instanceof TooOldGit)) verdict = undefined;
-    throw error;
-  });
-  return verdict;
+export function supportedGitVerdict(run: GitVersionRunner = gitVersionRunner()): () => Promise<void> {
+  let verdict: Promise<void> | undefined;
+  return () => {
+    verdict ??= checkGitVersion(run).catch((error: unknown) => {
+      if (!(error instanceof TooOldGit)) verdict = undefined;
+      throw error;
+    });
+    return verdict;
+  };
 }

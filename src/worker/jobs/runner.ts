@@ -1,6 +1,7 @@
 import PQueue from 'p-queue';
 import type { Config } from '../config.js';
 import { toFerryError } from '../../protocol/errors.js';
+import type { GitContext } from '../git/context.js';
 import type { MirrorCache } from '../git/mirror.js';
 import { parseRepoUrl } from '../git/url.js';
 import type { ObjectStore } from '../storage/client.js';
@@ -14,6 +15,7 @@ import type { JobSpec, JobState } from '../../protocol/job.js';
 
 export interface JobRunnerOptions {
   config: Config;
+  git: GitContext;
   mirrors: MirrorCache;
   states: JobStateStore;
   listeners?: JobListener[];
@@ -158,7 +160,7 @@ export class JobRunner {
   }
 
   async #execute(spec: JobSpec, store: ObjectStore, reporter: JobReporter, progress: ProgressFn, stop: AbortSignal): Promise<void> {
-    const { config, mirrors } = this.#options;
+    const { config, git, mirrors } = this.#options;
     const signal = AbortSignal.any([AbortSignal.timeout(config.jobTimeoutMs), stop]);
     try {
       // Re-validate: a job event is input too, even when signed.
@@ -168,7 +170,7 @@ export class JobRunner {
       const key = kind.keys(request).object;
       await this.#building.get(key)?.catch(() => undefined);
       if (stop.aborted) return; // stopped while it waited for the other build: its end is already told
-      const build = buildArtifact(kind, request, { config, store, mirrors, signal, progress });
+      const build = buildArtifact(kind, request, { config, git, store, mirrors, signal, progress });
       this.#building.set(key, build);
       try {
         const result = await build;

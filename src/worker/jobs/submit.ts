@@ -1,6 +1,7 @@
 import { nanoid } from 'nanoid';
 import type { Config, OssCredentials } from '../config.js';
 import { FerryError } from '../../protocol/errors.js';
+import type { GitContext } from '../git/context.js';
 import { resolveRef } from '../git/resolve.js';
 import { applyMessage, type JobSpec, type JobState } from '../../protocol/job.js';
 import type { StoreFor } from '../storage/stores.js';
@@ -33,7 +34,7 @@ export interface SubmitDeps {
   dispatcher: Dispatcher;
   notifier: NotifierLike | undefined;
   storeFor: StoreFor;
-  log?: ((line: string) => void) | undefined;
+  git: GitContext;
 }
 
 /**
@@ -45,7 +46,7 @@ export function createSubmit(deps: SubmitDeps): SubmitJob {
   return async ({ body, deviceIdHeader, credentials }) => {
     const input = parseJobRequest(body, config, deviceIdHeader ?? null);
     const store = deps.storeFor(credentials);
-    const resolved = await resolveRef(input.repo, input.ref, { allowHttp: config.allowHttp, timeoutMs: config.gitTimeoutMs, log: deps.log });
+    const resolved = await resolveRef(input.repo, input.ref, deps.git);
     const spec: JobSpec = {
       jobId: nanoid(),
       kind: input.kind.name,

@@ -1,12 +1,13 @@
 import type { ApiHandler } from '../api/context.js';
 import type { OssCredentials } from '../config.js';
 import type { StoreFor } from '../storage/stores.js';
-import { reblocker } from '../git/archive.js';
-import { assertSupportedGit } from '../git/version.js';
+import type { GitContext } from '../git/context.js';
 import type { ObjectStore } from '../storage/client.js';
 
 export interface WarmUpDeps {
   api: ApiHandler;
+  /** Its transport probe and git version verdict are remembered for the jobs to come. */
+  git: GitContext;
   /** Throws when storage is not configured (then there is nothing to warm). */
   storeFor: StoreFor;
 }
@@ -20,10 +21,10 @@ export interface WarmUpDeps {
  * is logged (every one of them) and costs only a slower first request.
  */
 export async function warmUp(deps: WarmUpDeps, credentials: OssCredentials | undefined): Promise<void> {
-  reblocker();
+  deps.git.transport();
   const steps = await Promise.allSettled([
     // An unusable git is reported at start; every job then gets GIT_FAILED.
-    assertSupportedGit(),
+    deps.git.assertSupportedGit(),
     (async () => {
       await (await deps.api(new Request('http://warm-up.invalid/healthz'), { credentials: undefined, requestId: 'warm-up' })).text();
       let store: ObjectStore;

@@ -6,6 +6,7 @@ import { loadConfig } from '../../../src/worker/config.js';
 import { FerryError } from '../../../src/protocol/errors.js';
 import { parseRepoUrl } from '../../../src/worker/git/url.js';
 import type { Dispatcher } from '../../../src/worker/jobs/dispatch.js';
+import { createGitContext } from '../../../src/worker/git/context.js';
 import { JobStateStore } from '../../../src/worker/jobs/state-store.js';
 import { createFindJob, createSubmit, type SubmitDeps, type SubmitJob } from '../../../src/worker/jobs/submit.js';
 import type { JobSpec } from '../../../src/protocol/job.js';
@@ -29,7 +30,7 @@ async function api(overrides: Partial<ApiDeps> = {}) {
   const store = new MemoryStore();
   const dispatcher = new RecordingDispatcher();
   const states = new JobStateStore();
-  const deps: SubmitDeps = { config, states, dispatcher, notifier: undefined, storeFor: () => store };
+  const deps: SubmitDeps = { config, states, dispatcher, notifier: undefined, storeFor: () => store, git: createGitContext({ allowHttp: false, timeoutMs: 1000 }) };
   const request = { repo: parseRepoUrl(URL_, config), ref: CACHED, commit: CACHED, format: 'zip' as const };
   const manifest = { v: 1, repo: URL_, commit: CACHED, format: 'zip', filename: 'repo-ddddddd.zip', size: 3, sha256: 'f'.repeat(64), createdAt: 1 };
   await store.put(archive.keys(request).manifest, Buffer.from(JSON.stringify(manifest)));

@@ -7,6 +7,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { FerryError } from '../../../src/protocol/errors.js';
 import { lsRefsV2 } from '../../../src/worker/git/ls-refs.js';
 import { lsRemotePatterns, parseLsRemote, pickRef, type RefSpec, type RemoteRef, type ResolvedRef } from '../../../src/protocol/refs.js';
+import { createGitContext } from '../../../src/worker/git/context.js';
+import { createHttpAgents } from '../../../src/worker/git/http-agents.js';
 import { resolveRef } from '../../../src/worker/git/resolve.js';
 import { parseRepoUrl, type RepoRef } from '../../../src/worker/git/url.js';
 import { fixtureRoot, git } from '../../helpers/fixtures.js';
@@ -15,6 +17,9 @@ import { startGitServer, type GitServer } from '../../helpers/git-server.js';
 const RESULT_TYPE = 'application/x-git-upload-pack-result';
 const MAIN = 'a37b44c1b960b7ad55958ebe26f46efa765b5338';
 const options = { allowHttp: true, timeoutMs: 30_000 };
+// This file's own git context: no other test's pools or fallback memory.
+const context = createGitContext(options);
+const { agents } = context;
 
 const fromFerry = (req: IncomingMessage): boolean => /ferry/.test(req.headers['user-agent'] ?? '');
 /** Every request a server saw, as `METHOD url ferry|git` (by User-Agent). */
@@ -82,7 +87,7 @@ async function outcome(run: Promise<ResolvedRef>): Promise<ResolvedRef | { code:
 async function resolveWithGit(repo: RepoRef, spec: RefSpec, timeoutMs = options.timeoutMs): Promise<ResolvedRef | { code: string; message: string }> {
   vi.stubEnv('HTTPS_PROXY', 'http://127.0.0.1:9');
   try {
-    return await outcome(resolveRef(repo, spec, { ...options, timeoutMs }));
+    return await outcome(resolveRef(repo, spec, createGitContext({ ...options, timeoutMs })));
   } finally {
     vi.unstubAllEnvs();
   }
@@ -103,17 +108,17 @@ describe('lsRefsV2 against git http-backend', () => {
     const listing = await lsRemote(repo.fetchUrl, patterns);
     // ls-remote matches patterns on the tail; ls-refs sends refs that start with one (see lsRefsV2).
     const startsWithPattern = (name: string): boolean => patterns.some((p) => name.startsWith(p.replace(/^(.*)\^\{\}$/, '$1')));
-    expect(await lsRefsV2(repo.fetchUrl, patterns, { timeoutMs: 10_000 })).toEqual(listing.filter((r) => startsWithPattern(r.name)));
+    expect(await lsRefsV2(repo.fetchUrl, patterns, { agents, timeoutMs: 10_000 })).toEqual(listing.filter((r) => startsWithPattern(r.name)));
 
     log.length = 0;
     const before = pickRef(spec, listing) ?? { code: 'REF_NOT_FOUND' };
-    expect(await outcome(resolveRef(repo, spec, options))).toMatchObject(before);
+    expect(await outcome(resolveRef(repo, spec, context))).toMatchObject(before);
     expect(log).toEqual([`POST /${repoPath}.git/git-upload-pack ferry`]);
   });
 
   it('maps symrefs and peeled tags to what ls-remote prints', async () => {
     const repo = repoAt(custom.url, 'custom/clash');
-    const refs = await lsRefsV2(repo.fetchUrl, ['HEAD', 'refs/tags/outer', 'refs/tags/outer^{}'], { timeoutMs: 10_000 });
+    const refs = await lsRefsV2(repo.fetchUrl, ['HEAD', 'refs/tags/outer', 'refs/tags/outer^{}'], { agents, timeoutMs: 10_000 });
     expect(refs?.map((r) => `${r.oid ?? `ref: ${r.symref ?? ''}`}\t${r.name}`)).toEqual([
       'ref: refs/heads/release\tHEAD',
       'b5616f85f405123a6999e44f566a9212e0cc5f4f\tHEAD',
@@ -126,7 +131,7 @@ describe('lsRefsV2 against git http-backend', () => {
     const repo = repoAt(custom.url, 'custom/clash');
     const spec = { kind: 'name', name: 'main' } as const;
     const listing = await lsRemote(repo.fetchUrl, lsRemotePatterns(spec));
-    const refs = await lsRefsV2(repo.fetchUrl, lsRemotePatterns(spec), { timeoutMs: 10_000 });
+    const refs = await lsRefsV2(repo.fetchUrl, lsRemotePatterns(spec), { agents, timeoutMs: 10_000 });
     expect(listing.map((r) => r.name)).toContain('refs/x/refs/heads/main');
     expect(refs?.map((r) => r.name)).toEqual(listing.map((r) => r.name).filter((name) => name !== 'refs/x/refs/heads/main'));
     expect(pickRef(spec, refs ?? [])).toEqual(pickRef(spec, listing));
@@ -137,7 +142,7 @@ describe('lsRefsV2 against git http-backend', () => {
     const server = await startGitServer({ root: await fixtureRoot(), onRequest: (req) => seen.push(req.headers) });
     try {
       // Only a v2 answer has refs in it: a v0 upload-pack sends nothing back to this body.
-      expect(await lsRefsV2(`${server.url}/fixtures/basic.git`, ['HEAD'], { timeoutMs: 10_000 })).toHaveLength(2);
+      expect(await lsRefsV2(`${server.url}/fixtures/basic.git`, ['HEAD'], { agents, timeoutMs: 10_000 })).toHaveLength(2);
       expect(seen).toEqual([expect.objectContaining({ 'git-protocol': 'version=2', 'user-agent': expect.stringMatching(/^git\//) })]);
     } finally {
       await server.close();
@@ -147,7 +152,7 @@ describe('lsRefsV2 against git http-backend', () => {
   it('asks git instead when a proxy variable is set', async () => {
     const repo = repoAt(fixtures.url, 'fixtures/basic');
     fixturesLog.length = 0;
-    expect(await lsRefsV2(repo.fetchUrl, ['HEAD'], { timeoutMs: 10_000, env: { https_proxy: 'http://proxy.invalid:3128' } })).toBeUndefined();
+    expect(await lsRefsV2(repo.fetchUrl, ['HEAD'], { agents, timeoutMs: 10_000, env: { https_proxy: 'http://proxy.invalid:3128' } })).toBeUndefined();
     expect(fixturesLog).toEqual([]);
     expect(await resolveWithGit(repo, { kind: 'default' })).toEqual({ commit: MAIN, ref: 'main' });
     expect(fixturesLog).toContain('GET /fixtures/basic.git/info/refs?service=git-upload-pack git');
@@ -157,7 +162,7 @@ describe('lsRefsV2 against git http-backend', () => {
   it('asks git instead for patterns the server cannot match (short names, wildcards)', async () => {
     const url = `${fixtures.url}/fixtures/basic.git`;
     for (const patterns of [['main'], ['refs/heads/*']]) {
-      expect(await lsRefsV2(url, patterns, { timeoutMs: 10_000 })).toBeUndefined();
+      expect(await lsRefsV2(url, patterns, { agents, timeoutMs: 10_000 })).toBeUndefined();
     }
   });
 
@@ -166,8 +171,8 @@ describe('lsRefsV2 against git http-backend', () => {
     const server = await startGitServer({ root: await fixtureRoot(), onRequest: (req) => sockets.add(req.socket) });
     try {
       const repo = repoAt(server.url, 'fixtures/basic');
-      expect(await resolveRef(repo, { kind: 'default' }, options)).toEqual({ commit: MAIN, ref: 'main' });
-      expect(await resolveRef(repo, { kind: 'name', name: 'v1.0.0' }, options)).toMatchObject({ ref: 'v1.0.0' });
+      expect(await resolveRef(repo, { kind: 'default' }, context)).toEqual({ commit: MAIN, ref: 'main' });
+      expect(await resolveRef(repo, { kind: 'name', name: 'v1.0.0' }, context)).toMatchObject({ ref: 'v1.0.0' });
       expect(server.requests).toBe(2);
       expect(sockets.size).toBe(1);
     } finally {
@@ -182,7 +187,7 @@ describe('errors come from git, as before', () => {
     ['a host that refuses connections', async () => repoAt(await closedPort(), 'owner/repo'), 'UPSTREAM_UNREACHABLE'],
   ])('%s', async (_, makeRepo, code) => {
     const repo = await makeRepo();
-    const fast = await outcome(resolveRef(repo, { kind: 'default' }, options));
+    const fast = await outcome(resolveRef(repo, { kind: 'default' }, context));
     expect(fast).toMatchObject({ code });
     expect(fast).toEqual(await resolveWithGit(repo, { kind: 'default' }));
   });
@@ -190,7 +195,7 @@ describe('errors come from git, as before', () => {
   it('a ref that does not exist', async () => {
     const repo = repoAt(fixtures.url, 'fixtures/basic');
     const spec = { kind: 'name', name: 'nope' } as const;
-    const fast = await outcome(resolveRef(repo, spec, options));
+    const fast = await outcome(resolveRef(repo, spec, context));
     expect(fast).toMatchObject({ code: 'REF_NOT_FOUND' });
     expect(fast).toEqual(await resolveWithGit(repo, spec));
   });
@@ -242,9 +247,9 @@ describe('odd answers: undefined, and resolveRef goes through git', () => {
   ])('%s', async (_, odd) => {
     answer = odd;
     const repo = repoAt(fake.url, 'fixtures/basic');
-    expect(await lsRefsV2(repo.fetchUrl, ['HEAD'], { timeoutMs: 10_000 })).toBeUndefined();
+    expect(await lsRefsV2(repo.fetchUrl, ['HEAD'], { agents, timeoutMs: 10_000 })).toBeUndefined();
     fake.log.length = 0;
-    expect(await resolveRef(repo, { kind: 'default' }, options)).toEqual({ commit: MAIN, ref: 'main' });
+    expect(await resolveRef(repo, { kind: 'default' }, context)).toEqual({ commit: MAIN, ref: 'main' });
     expect(fake.log).toContain('GET /fixtures/basic.git/info/refs?service=git-upload-pack git');
   });
 
@@ -252,12 +257,13 @@ describe('odd answers: undefined, and resolveRef goes through git', () => {
     answer = ok('');
     const lines: string[] = [];
     const log = (line: string): void => void lines.push(line);
+    const logged = createGitContext({ ...options, log });
     // A repository that does not exist falls back too, and that is no news.
-    await expect(resolveRef(repoAt(fake.url, 'fixtures/nope'), { kind: 'default' }, { ...options, log })).rejects.toMatchObject({ code: 'REPO_NOT_FOUND' });
+    await expect(resolveRef(repoAt(fake.url, 'fixtures/nope'), { kind: 'default' }, logged)).rejects.toMatchObject({ code: 'REPO_NOT_FOUND' });
     expect(lines).toEqual([]);
     const repo = repoAt(fake.url, 'fixtures/basic');
-    await resolveRef(repo, { kind: 'default' }, { ...options, log });
-    await resolveRef(repo, { kind: 'default' }, { ...options, log });
+    await resolveRef(repo, { kind: 'default' }, logged);
+    await resolveRef(repo, { kind: 'default' }, logged);
     expect(lines).toEqual([expect.stringMatching(new RegExp(`^ls-refs: ${repo.host.replace(/\./g, '\\.')} gave no clean protocol v2 answer`))]);
   });
 
@@ -265,21 +271,22 @@ describe('odd answers: undefined, and resolveRef goes through git', () => {
     answer = () => {}; // never answers
     const repo = repoAt(fake.url, 'fixtures/basic');
     const started = Date.now();
-    expect(await lsRefsV2(repo.fetchUrl, ['HEAD'], { timeoutMs: 300 })).toBeUndefined();
+    expect(await lsRefsV2(repo.fetchUrl, ['HEAD'], { agents, timeoutMs: 300 })).toBeUndefined();
     expect(Date.now() - started).toBeGreaterThanOrEqual(290);
     // 2 s: enough for git's own (inactivity) timeout not to fire on a busy machine.
-    expect(await resolveRef(repo, { kind: 'default' }, { ...options, timeoutMs: 2000 })).toEqual({ commit: MAIN, ref: 'main' });
+    expect(await resolveRef(repo, { kind: 'default' }, createGitContext({ ...options, timeoutMs: 2000 }))).toEqual({ commit: MAIN, ref: 'main' });
   });
 
   it('rejects with the abort reason when aborted', async () => {
     answer = () => {};
     const controller = new AbortController();
-    const pending = lsRefsV2(`${fake.url}/fixtures/basic.git`, ['HEAD'], { timeoutMs: 10_000, signal: controller.signal });
+    const pending = lsRefsV2(`${fake.url}/fixtures/basic.git`, ['HEAD'], { agents, timeoutMs: 10_000, signal: controller.signal });
     setTimeout(() => controller.abort(), 50);
     await expect(pending).rejects.toMatchObject({ name: 'AbortError' });
   });
 
   it('retries once on a fresh connection when a pooled one was closed under it', async () => {
+    const agents = createHttpAgents();
     let served = 0;
     answer = (req, res) => {
       // The second request arrives on the pooled socket: drop it, as a server timing out idle connections does.
@@ -288,8 +295,8 @@ describe('odd answers: undefined, and resolveRef goes through git', () => {
     };
     const url = `${fake.url}/fixtures/basic.git`;
     const sockets = fake.sockets.size;
-    expect(await lsRefsV2(url, ['HEAD'], { timeoutMs: 10_000 })).toHaveLength(2);
-    expect(await lsRefsV2(url, ['HEAD'], { timeoutMs: 10_000 })).toHaveLength(2);
+    expect(await lsRefsV2(url, ['HEAD'], { agents, timeoutMs: 10_000 })).toHaveLength(2);
+    expect(await lsRefsV2(url, ['HEAD'], { agents, timeoutMs: 10_000 })).toHaveLength(2);
     expect(served).toBe(3);
     expect(fake.sockets.size - sockets).toBe(2);
   });

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FerryError } from '../../../src/protocol/errors.js';
+import { createGitContext } from '../../../src/worker/git/context.js';
 import { MirrorCache, staleLock } from '../../../src/worker/git/mirror.js';
 import { parseRepoUrl, type RepoRef } from '../../../src/worker/git/url.js';
 import { fixtureRoot, git, gitRevParse } from '../../helpers/fixtures.js';
@@ -24,7 +25,7 @@ afterAll(async () => {
 });
 
 const repo = (name: string): RepoRef => parseRepoUrl(`${server.url}/fixtures/${name}`, { allowedHosts: [server.host], allowHttp: true });
-const cache = (workDir: string, maxBytes?: number): MirrorCache => new MirrorCache({ workDir, allowHttp: true, timeoutMs: 30_000, maxBytes });
+const cache = (workDir: string, maxBytes?: number): MirrorCache => new MirrorCache({ workDir, git: createGitContext({ allowHttp: true, timeoutMs: 30_000 }), maxBytes });
 const commitOf = (name: string, rev: string): Promise<string> => gitRevParse(join(root, `fixtures/${name}.git`), rev);
 
 async function du(dir: string): Promise<number> {

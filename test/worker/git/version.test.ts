@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { assertSupportedGit, checkGitVersion, isSupportedGit, parseGitVersion } from '../../../src/worker/git/version.js';
+import { checkGitVersion, isSupportedGit, parseGitVersion, supportedGitVerdict } from '../../../src/worker/git/version.js';
 
 describe('git version', () => {
   it.each([
@@ -28,7 +28,7 @@ describe('git version', () => {
 
   it("accepts this machine's git, run in the environment real git runs get", async () => {
     await expect(checkGitVersion()).resolves.toBeUndefined();
-    await expect(assertSupportedGit()).resolves.toBeUndefined();
+    await expect(supportedGitVerdict()()).resolves.toBeUndefined();
   });
 
   // The runner is injected here: an old or missing git cannot be installed for a test.
@@ -44,5 +44,27 @@ describe('git version', () => {
     await expect(checkGitVersion(() => Promise.reject(enoent))).rejects.toMatchObject({ code: 'GIT_FAILED', message: expect.stringContaining('not installed') });
     const broken = Object.assign(new Error('Command failed: error while loading shared libraries'), { code: 127 });
     await expect(checkGitVersion(() => Promise.reject(broken))).rejects.toMatchObject({ code: 'GIT_FAILED', message: expect.stringContaining('does not run') });
+  });
+
+  it('remembers a pass and a too-old git, but checks again after any other failure', async () => {
+    const runs: string[] = [];
+    const verdict = supportedGitVerdict(async () => {
+      runs.push('run');
+      if (runs.length === 1) throw new Error('spawn EAGAIN');
+      return 'git version 2.39.5';
+    });
+    await expect(verdict()).rejects.toMatchObject({ code: 'GIT_FAILED', message: expect.stringContaining('EAGAIN') });
+    await expect(verdict()).resolves.toBeUndefined();
+    await expect(verdict()).resolves.toBeUndefined();
+    expect(runs).toHaveLength(2);
+
+    let oldRuns = 0;
+    const old = supportedGitVerdict(async () => {
+      oldRuns++;
+      return 'git version 2.20.1';
+    });
+    await expect(old()).rejects.toMatchObject({ code: 'GIT_FAILED' });
+    await expect(old()).rejects.toMatchObject({ code: 'GIT_FAILED' });
+    expect(oldRuns).toBe(1);
   });
 });

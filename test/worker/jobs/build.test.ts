@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ArtifactKind, ArtifactStream } from '../../../src/worker/artifacts/types.js';
 import { loadConfig } from '../../../src/worker/config.js';
+import { createGitContext } from '../../../src/worker/git/context.js';
 import { MirrorCache } from '../../../src/worker/git/mirror.js';
 import { parseRepoUrl } from '../../../src/worker/git/url.js';
 import { buildArtifact, lookupCached } from '../../../src/worker/jobs/build.js';
@@ -11,7 +12,8 @@ import type { Phase } from '../../../src/protocol/job.js';
 import { MemoryStore } from '../fakes.js';
 
 const config = loadConfig({ FERRY_MAX_ARCHIVE_BYTES: '1000000' });
-const mirrors = new MirrorCache({ workDir: join(tmpdir(), 'ferry-build-unused'), allowHttp: false, timeoutMs: 1000 });
+const git = createGitContext({ allowHttp: false, timeoutMs: 1000 });
+const mirrors = new MirrorCache({ workDir: join(tmpdir(), 'ferry-build-unused'), git });
 const request = { repo: parseRepoUrl('https://github.com/owner/repo', config), ref: 'main', commit: 'c'.repeat(40), format: 'zip' as const };
 
 /** A kind that is not the archive: its bytes come from memory, so only the shared path is under test. */
@@ -42,7 +44,7 @@ describe('buildArtifact (the path every kind shares)', () => {
     const store = new MemoryStore();
     const kind = textKind([Buffer.from('hello '), Buffer.from('world')]);
     const phases: Phase[] = [];
-    const result = await buildArtifact(kind, request, { config, store, mirrors, progress: (phase) => phases.push(phase) });
+    const result = await buildArtifact(kind, request, { config, git, store, mirrors, progress: (phase) => phases.push(phase) });
 
     expect(store.objects.get('text/one.txt')?.toString()).toBe('hello world');
     expect(store.writes).toEqual(['text/one.txt', 'text/one.json']);
@@ -59,7 +61,7 @@ describe('buildArtifact (the path every kind shares)', () => {
   it('stops the producer past the size limit and leaves no manifest', async () => {
     const store = new MemoryStore();
     const kind = textKind([Buffer.alloc(600_000), Buffer.alloc(600_000)]);
-    await expect(buildArtifact(kind, request, { config, store, mirrors, progress: () => undefined })).rejects.toMatchObject({ code: 'TOO_LARGE' });
+    await expect(buildArtifact(kind, request, { config, git, store, mirrors, progress: () => undefined })).rejects.toMatchObject({ code: 'TOO_LARGE' });
     expect(kind.killed).toBe(1);
     expect(kind.closed).toBe(1);
     expect(store.objects.has('text/one.json')).toBe(false);

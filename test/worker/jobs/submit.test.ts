@@ -5,6 +5,7 @@ import { FerryError } from '../../../src/protocol/errors.js';
 import { parseRepoUrl } from '../../../src/worker/git/url.js';
 import type { Dispatcher } from '../../../src/worker/jobs/dispatch.js';
 import type { NotifierLike } from '../../../src/worker/jobs/notify-listener.js';
+import { createGitContext } from '../../../src/worker/git/context.js';
 import { JobStateStore } from '../../../src/worker/jobs/state-store.js';
 import { createFindJob, createSubmit, type SubmitDeps } from '../../../src/worker/jobs/submit.js';
 import type { JobMessage, JobSpec } from '../../../src/protocol/job.js';
@@ -36,7 +37,7 @@ class RecordingNotifier implements NotifierLike {
 function setup(dispatcher = new RecordingDispatcher()) {
   const store = new MemoryStore();
   const notifier = new RecordingNotifier();
-  const deps: SubmitDeps = { config, states: new JobStateStore(), dispatcher, notifier, storeFor: () => store };
+  const deps: SubmitDeps = { config, states: new JobStateStore(), dispatcher, notifier, storeFor: () => store, git: createGitContext({ allowHttp: false, timeoutMs: 1000 }) };
   return { store, notifier, dispatcher, submit: createSubmit(deps), findJob: createFindJob(deps) };
 }
 

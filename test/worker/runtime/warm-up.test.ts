@@ -8,6 +8,7 @@ import { loadConfig, type OssCredentials } from '../../../src/worker/config.js';
 import { FerryError } from '../../../src/protocol/errors.js';
 import { startOssServer, type OssServer } from '../../../src/local/oss/index.js';
 import { createRuntimeServer } from '../../../src/worker/runtime/server.js';
+import { createGitContext } from '../../../src/worker/git/context.js';
 import { warmUp } from '../../../src/worker/runtime/warm-up.js';
 import { createWorker } from '../../../src/worker/worker.js';
 import { createObjectStore, storageTarget, type ObjectStore } from '../../../src/worker/storage/client.js';
@@ -49,7 +50,7 @@ describe('warm-up', () => {
     const seen: (OssCredentials | undefined)[] = [];
     const reads: string[] = [];
     const worker = createWorker(loadConfig({ ...ossEnv(oss), FERRY_WORK_DIR: join(dir, 'work') }), () => undefined);
-    await warmUp({ api: worker.api, storeFor: recordingStore(seen, reads) }, KEY);
+    await warmUp({ api: worker.api, git: createGitContext({ allowHttp: false, timeoutMs: 10_000 }), storeFor: recordingStore(seen, reads) }, KEY);
     expect(seen).toEqual([KEY]);
     // A real round trip to the store: a wrong key would have made getText throw (403), not answer.
     expect(reads).toEqual(['jobs/.warm-up → absent']);
@@ -60,7 +61,7 @@ describe('warm-up', () => {
     const unconfigured = (): ObjectStore => {
       throw new FerryError('STORAGE_NOT_CONFIGURED', 'no storage');
     };
-    await expect(warmUp({ api: worker.api, storeFor: unconfigured }, undefined)).resolves.toBeUndefined();
+    await expect(warmUp({ api: worker.api, git: createGitContext({ allowHttp: false, timeoutMs: 10_000 }), storeFor: unconfigured }, undefined)).resolves.toBeUndefined();
     // Broken storage (a key the store refuses) is logged, not thrown.
     const lines: string[] = [];
     const refused = createWorker(loadConfig({ ...ossEnv(oss, { accessKeyId: 'LTAI-nobody', accessKeySecret: 'x' }), FERRY_WORK_DIR: join(dir, 'work') }), (line) => lines.push(line));
