@@ -63,14 +63,13 @@ const KILL_GRACE_MS = 2000;
 /**
  * `git archive` straight from the bare mirror's object database: no checkout, no temp files.
  *
- * git's zip writer issues a write per header and per small file (~35k writes of ~650 bytes for a
- * 15k-file repository). Read by node directly, through its stdio socket, each costs git a wake-up of
- * the reader and node a read: ~0.4 s of node CPU for 23 MB. So git writes into a real pipe (bash makes
- * it; the values reach bash as positional parameters, never as script text, and `pipefail` keeps git's
- * exit status) whose reader re-blocks: with a lazy reader (perl, part of every Debian) git's writes
- * cost about what writing a file does, and node reads ~400 full buffers. Measured for 23 MB, in
- * docs/benchmarks.md: git into a lazy 1 MiB pipe ~1.0 s, into dd ~1.25 s, to a file ~1.1 s. Without
- * perl, dd does it less well; without bash or dd (the embedded stack on Windows), node reads git.
+ * git's zip writer issues a write per header and per small file. Read by node directly, through its
+ * stdio socket, each write costs git a wake-up of the reader and node a read. So git writes into a real
+ * pipe (bash makes it; the values reach bash as positional parameters, never as script text, and
+ * `pipefail` keeps git's exit status) whose reader re-blocks: with a lazy reader (perl, part of every
+ * Debian) git's writes cost about what writing a file does, and node reads few, full buffers. Without
+ * perl, dd does it less well; without bash or dd (the embedded stack on Windows), node reads git. The
+ * figures are in docs/benchmarks.md ("A real pipe, read lazily").
  */
 export function archiveStream(gitDir: string, commit: string, format: ArchiveFormat, prefix: string, options: ArchiveOptions = {}): ArchiveStream {
   const args = ['archive', `--format=${format}`, `--prefix=${prefix}/`, commit];

@@ -16,9 +16,9 @@ export interface WarmUpDeps {
  * What the first request on a fresh instance would otherwise pay for, done while the instance is idle:
  * loading the web Request/Response classes (undici, on first use), probing for bash and perl, checking
  * git's version, and one OSS read, which loads the SDK's request path and opens the keep-alive
- * connection to the (internal) endpoint. About 40 ms off the first POST /jobs locally; more in
- * production, where that connection is a TCP (and maybe TLS) handshake away. Best effort: a failure
- * is logged (every one of them) and costs only a slower first request.
+ * connection to the (internal) endpoint, which in production is a TCP (and maybe TLS) handshake away
+ * (figures in docs/benchmarks.md). Best effort: a failure is logged (every one of them) and costs only
+ * a slower first request.
  */
 export async function warmUp(deps: WarmUpDeps, credentials: OssCredentials | undefined): Promise<void> {
   deps.git.transport();

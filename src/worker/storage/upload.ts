@@ -23,8 +23,8 @@ const PARTS_PER_SIZE = 8;
 /**
  * The size of part `number` (from 1): 1 MiB for the first eight, then doubling every eight up to `max`.
  * The last part is uploaded only once the archive has ended, so it is what a job waits for at its end:
- * growing parts keep it small for small archives (a 23 MB archive ends on a ~1.5 MiB part instead of a
- * 7.5 MiB one), while a large archive soon uses `max` and stays far below OSS's 10,000-part limit.
+ * growing parts keep it small for small archives (docs/benchmarks.md has what that saved), while a
+ * large archive soon uses `max` and stays far below OSS's 10,000-part limit.
  */
 export function partSizeFor(number: number, max: number): number {
   const cap = Math.max(MIN_PART, max);
