@@ -9,6 +9,7 @@ import { GatewayClient, randomDeviceId } from './gateway.js';
 import { describeError, detectLang, setLang, t, translatePage } from './i18n.js';
 import { applyMessage, applyState, checkRef, checkRepoUrl, isActive, jobFromSubmit, JobStore, shortRepo } from './jobs.js';
 import { JobListView, showFormError } from './view.js';
+import { parseMessage } from './protocol/job-messages.js';
 
 /** @typedef {import('./jobs.js').Job} Job */
 /** @typedef {import('./jobs.js').Format} Format */
@@ -55,7 +56,7 @@ const lastHeard = new Map();
 /** Jobs with a GET in flight. */
 const polling = new Set();
 /** Pushes that arrived before the POST /jobs answer that names their job. */
-/** @type {Map<string, { at: number, messages: Record<string, unknown>[] }>} */
+/** @type {Map<string, { at: number, messages: import('./protocol/job.js').JobMessage[] }>} */
 const early = new Map();
 let pollPausedUntil = 0;
 /** @type {{ code: string, message: string } | undefined} */
@@ -173,28 +174,20 @@ async function submit(url, ref, format) {
 
 /** @param {string} text */
 function onPush(text) {
-  /** @type {unknown} */
-  let message;
-  try {
-    message = JSON.parse(text);
-  } catch {
-    return;
-  }
-  if (!message || typeof message !== 'object' || Array.isArray(message)) return;
-  const record = /** @type {Record<string, unknown>} */ (message);
-  if (typeof record.jobId !== 'string') return;
-  const job = store.get(record.jobId);
+  const message = parseMessage(text);
+  if (!message) return;
+  const job = store.get(message.jobId);
   if (!job) {
     // Our own POST may still be on its way back; keep the push for a moment.
     const now = Date.now();
     for (const [id, entry] of early) if (now - entry.at > 60_000) early.delete(id);
-    const entry = early.get(record.jobId) ?? { at: now, messages: [] };
-    if (entry.messages.length < 100) entry.messages.push(record);
-    early.set(record.jobId, entry);
+    const entry = early.get(message.jobId) ?? { at: now, messages: [] };
+    if (entry.messages.length < 100) entry.messages.push(message);
+    early.set(message.jobId, entry);
     return;
   }
   lastHeard.set(job.jobId, Date.now());
-  const next = applyMessage(job, record);
+  const next = applyMessage(job, message);
   if (next) commit(job, next);
 }
 

@@ -1,20 +1,15 @@
 // @ts-check
 /**
- * The API Gateway websocket protocol ("bidirectional communication") from the browser, the same one
- * the CLI speaks: RG#<deviceId> → RO#<credential>#<keepAliveMs>, a REGISTER API frame, H1/HO heartbeats,
- * NF#<message> pushes acked with NO, JSON API frames answered with `x-ca-seq` echoed, and a reconnect
- * after OS (flow control), CR (lifetime reached), a refused RG, a missed heartbeat or a dropped socket.
- * See docs/protocol.md.
+ * The page's link to API Gateway's websocket. The protocol itself (RG/RO/RF, REGISTER, H1/HO heartbeats,
+ * NF# pushes acked with NO, OS/CR, JSON API frames matched by `x-ca-seq`) is the CLI's own session,
+ * src/protocol/gateway-session.ts, served compiled under /protocol/. What is left here is the page's
+ * policy: reconnect forever with jittered backoff, at once when the browser comes back online or the tab
+ * becomes visible, and a new device id when the gateway refuses the current one. See docs/protocol.md.
  */
+import { DeviceRefusedError, GatewaySession } from './protocol/gateway-session.js';
 
 /** @typedef {'connecting' | 'online' | 'reconnecting'} LinkState */
-
-/**
- * @typedef {object} ApiResponse
- * @property {number} status
- * @property {Record<string, string>} headers lower-case names
- * @property {string} body
- */
+/** @typedef {import('./protocol/gateway-types.js').ApiResponse} ApiResponse */
 
 /**
  * @typedef {object} GatewayClientOptions
@@ -26,32 +21,25 @@
  * @property {(deviceId: string) => void} [onDeviceId] the id changed after a refusal
  */
 
-const REQUEST_TIMEOUT_MS = 60_000;
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 15_000;
 /** A refused `RG` for an id still held by this browser's previous page (a reload) is retried this often. */
 const IN_USE_RETRIES = 3;
+const REGISTER_TIMEOUT_MS = 15_000;
 
 export class GatewayClient {
-  /** @type {WebSocket | undefined} */
-  #ws;
+  /** The current connection's session, registered or not yet. @type {GatewaySession | undefined} */
+  #session;
   /** @type {LinkState} */
   #state = 'connecting';
   #deviceId;
-  #seq = 0;
   #attempt = 0;
   #inUseRefusals = 0;
-  #keepAliveMs = 25_000;
-  #lastFrameAt = 0;
-  /** @type {ReturnType<typeof setInterval> | undefined} */
-  #heartbeat;
   /** @type {ReturnType<typeof setTimeout> | undefined} */
   #reconnectTimer;
   #stopped = false;
   /** A reconnect is scheduled and not started yet. */
   #waiting = false;
-  /** @type {Map<string, { resolve: (res: ApiResponse) => void, reject: (err: Error) => void, timer: ReturnType<typeof setTimeout> }>} */
-  #pending = new Map();
   #options;
 
   /** @param {GatewayClientOptions} options */
@@ -80,44 +68,25 @@ export class GatewayClient {
     window.removeEventListener('online', this.#reconnectNow);
     document.removeEventListener('visibilitychange', this.#onVisible);
     clearTimeout(this.#reconnectTimer);
-    this.#teardown('stopped');
+    const session = this.#session;
+    this.#session = undefined;
+    session?.end();
   }
 
   /**
    * One API call as a JSON frame. Only while online (registered); callers fall back to plain HTTP.
    * @param {string} method
    * @param {string} path
-   * @param {{ body?: string, type?: 'REGISTER' | 'UNREGISTER', timeoutMs?: number }} [options]
+   * @param {{ body?: string, timeoutMs?: number }} [options]
    * @returns {Promise<ApiResponse>}
    */
   request(method, path, options = {}) {
-    if (this.#state !== 'online' && options.type !== 'REGISTER') return Promise.reject(new Error('gateway offline'));
-    return this.#send(method, path, options);
-  }
-
-  /**
-   * @param {string} method
-   * @param {string} path
-   * @param {{ body?: string, type?: 'REGISTER' | 'UNREGISTER', timeoutMs?: number }} options
-   * @returns {Promise<ApiResponse>}
-   */
-  #send(method, path, options) {
-    const ws = this.#ws;
-    if (!ws || ws.readyState !== WebSocket.OPEN) return Promise.reject(new Error('gateway offline'));
-    const seq = String(++this.#seq);
-    /** @type {Record<string, string[]>} */
-    const headers = { 'x-ca-seq': [seq], accept: ['application/json'] };
-    if (options.body !== undefined) headers['content-type'] = ['application/json; charset=utf-8'];
-    if (options.type) headers['x-ca-websocket_api_type'] = [options.type];
-    const frame = { method, host: new URL(this.#options.url).host, path, querys: {}, headers, isBase64: 0, body: options.body ?? '' };
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(seq);
-        reject(new Error('gateway timeout'));
-      }, options.timeoutMs ?? REQUEST_TIMEOUT_MS);
-      this.#pending.set(seq, { resolve, reject, timer });
-      ws.send(JSON.stringify(frame));
-    });
+    const session = this.#session;
+    if (this.#state !== 'online' || !session) return Promise.reject(new Error('gateway offline'));
+    const { body, timeoutMs } = options;
+    /** @type {Record<string, string>} */
+    const headers = body === undefined ? {} : { 'content-type': 'application/json; charset=utf-8' };
+    return session.request({ method, path, headers, ...(body === undefined ? {} : { body }) }, timeoutMs);
   }
 
   #connect() {
@@ -132,142 +101,60 @@ export class GatewayClient {
       this.#scheduleReconnect();
       return;
     }
-    this.#ws = ws;
-    ws.onopen = () => {
-      this.#lastFrameAt = Date.now();
-      ws.send(`RG#${this.#deviceId}`);
-    };
+    let registered = false;
+    /** @type {GatewaySession} */
+    const session = new GatewaySession({
+      socket: ws,
+      host: new URL(url).host,
+      deviceId: this.#deviceId,
+      onPush: (text) => this.#options.onPush(text),
+      openTimeoutMs: REGISTER_TIMEOUT_MS,
+      // A registered connection ended; one that never got there is handled where `ready` rejects.
+      onClose: (reason) => {
+        if (!registered || this.#session !== session) return;
+        this.#session = undefined;
+        // CR: the connection reached its lifetime, nothing is wrong: reconnect at once.
+        if (reason === 'CR') this.#attempt = 0;
+        this.#scheduleReconnect(reason === 'CR' ? 0 : undefined);
+      },
+    });
+    this.#session = session;
+    ws.onopen = () => session.opened();
     ws.onmessage = (event) => {
-      if (typeof event.data === 'string') this.#onFrame(ws, event.data);
+      if (typeof event.data === 'string') session.received(event.data);
     };
-    ws.onclose = () => {
-      if (this.#ws !== ws) return;
-      this.#teardown('connection closed');
-      this.#scheduleReconnect();
-    };
-    // An error is always followed by close; nothing to do here.
+    ws.onclose = (event) => session.closed(String(event.code));
+    // An error is always followed by close.
     ws.onerror = () => undefined;
-  }
-
-  /**
-   * @param {WebSocket} ws
-   * @param {string} text
-   */
-  #onFrame(ws, text) {
-    this.#lastFrameAt = Date.now();
-    if (text.startsWith('NF#')) {
-      ws.send('NO');
-      this.#options.onPush(text.slice(3));
-      return;
-    }
-    if (text.startsWith('HO#')) return;
-    if (text.startsWith('RO#')) {
-      const keepAlive = Number(text.split('#')[2]);
-      if (Number.isFinite(keepAlive) && keepAlive > 0) this.#keepAliveMs = keepAlive;
-      this.#startHeartbeat(ws);
-      this.#register();
-      return;
-    }
-    if (text.startsWith('RF#')) {
-      this.#refused(text.slice(3));
-      return;
-    }
-    if (text === 'OS' || text === 'CR') {
-      // The gateway closes right after; reconnect at once (OS: after a short pause).
-      this.#teardown(text);
-      if (text === 'CR') this.#attempt = 0;
-      this.#scheduleReconnect(text === 'CR' ? 0 : undefined);
-      return;
-    }
-    if (text.startsWith('{')) this.#onResponse(text);
-  }
-
-  /** @param {string} text */
-  #onResponse(text) {
-    /** @type {{ status?: unknown, header?: unknown, body?: unknown, isBase64?: unknown }} */
-    let json;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      return;
-    }
-    /** @type {Record<string, string>} */
-    const headers = {};
-    if (json.header && typeof json.header === 'object') {
-      for (const [name, value] of Object.entries(json.header)) headers[name.toLowerCase()] = String(value);
-    }
-    const seq = headers['x-ca-seq'];
-    const waiter = seq === undefined ? undefined : this.#pending.get(seq);
-    if (!waiter || seq === undefined) return;
-    this.#pending.delete(seq);
-    clearTimeout(waiter.timer);
-    let body = typeof json.body === 'string' ? json.body : '';
-    if (json.isBase64 === 1 || json.isBase64 === true) body = decodeBase64(body);
-    waiter.resolve({ status: typeof json.status === 'number' ? json.status : 0, headers, body });
-  }
-
-  async #register() {
-    const ws = this.#ws;
-    try {
-      const res = await this.#send('POST', '/register', { type: 'REGISTER', body: '', timeoutMs: 15_000 });
-      if (res.status >= 200 && res.status < 300) {
+    session.ready.then(
+      () => {
+        if (this.#session !== session) return;
+        registered = true;
         this.#attempt = 0;
         this.#inUseRefusals = 0;
         this.#setState('online');
-        return;
-      }
-    } catch {
-      // The socket was torn down meanwhile (onclose, OS/CR, RF#): that path has scheduled the reconnect.
-      if (this.#ws !== ws) return;
-    }
-    this.#teardown('register failed');
-    this.#scheduleReconnect();
+      },
+      (error) => {
+        if (this.#session !== session) return;
+        this.#session = undefined;
+        if (error instanceof DeviceRefusedError) this.#refused(error);
+        else this.#scheduleReconnect();
+      },
+    );
   }
 
-  /** @param {string} reason */
-  #refused(reason) {
+  /** @param {DeviceRefusedError} error */
+  #refused(error) {
     // The previous page of a reload may still hold the id for a moment: retry it a few times, so
     // pushes for the jobs it started keep coming here. Otherwise take a new id.
-    if (/in use/i.test(reason) && this.#inUseRefusals++ < IN_USE_RETRIES) {
-      this.#teardown('device id in use');
+    if (error.inUse && this.#inUseRefusals++ < IN_USE_RETRIES) {
       this.#scheduleReconnect(400 * this.#inUseRefusals);
       return;
     }
     this.#inUseRefusals = 0;
     this.#deviceId = this.#options.newDeviceId();
     this.#options.onDeviceId?.(this.#deviceId);
-    this.#teardown('refused');
     this.#scheduleReconnect(0);
-  }
-
-  /** @param {WebSocket} ws */
-  #startHeartbeat(ws) {
-    clearInterval(this.#heartbeat);
-    this.#heartbeat = setInterval(() => {
-      // Three silent intervals: the socket is dead even if the browser has not noticed yet.
-      if (Date.now() - this.#lastFrameAt > 3 * this.#keepAliveMs) {
-        this.#teardown('heartbeat lost');
-        this.#scheduleReconnect(0);
-        return;
-      }
-      if (ws.readyState === WebSocket.OPEN) ws.send('H1');
-    }, this.#keepAliveMs);
-  }
-
-  /** @param {string} why */
-  #teardown(why) {
-    clearInterval(this.#heartbeat);
-    const ws = this.#ws;
-    this.#ws = undefined;
-    if (ws) {
-      ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
-      if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close(1000, why);
-    }
-    for (const [seq, waiter] of this.#pending) {
-      clearTimeout(waiter.timer);
-      waiter.reject(new Error(why));
-      this.#pending.delete(seq);
-    }
   }
 
   /** @param {number} [delayMs] */
@@ -313,14 +200,4 @@ export class GatewayClient {
 export function randomDeviceId() {
   const bytes = crypto.getRandomValues(new Uint8Array(12));
   return `web${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
-}
-
-/** @param {string} base64 */
-function decodeBase64(base64) {
-  try {
-    const binary = atob(base64);
-    return new TextDecoder().decode(Uint8Array.from(binary, (c) => c.charCodeAt(0)));
-  } catch {
-    return '';
-  }
 }

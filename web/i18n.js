@@ -5,6 +5,8 @@
  * `data-i18n-attr="attr:key;attr:key"`; everything else asks `t()`.
  */
 
+import { formatBytes as formatByteSize } from './util/bytes.js';
+
 /** @typedef {'zh-CN' | 'en'} Lang */
 
 const STORAGE_KEY = 'ferry.lang';
@@ -285,17 +287,12 @@ export function translatePage(root) {
   }
 }
 
-/** @param {number} bytes */
+/**
+ * The CLI's own formatter (src/util/bytes.ts: KiB, MiB, …), digits in the page's language.
+ * @param {number} bytes
+ */
 export function formatBytes(bytes) {
-  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  const digits = unit === 0 || value >= 100 ? 0 : 1;
-  return `${new Intl.NumberFormat(current, { maximumFractionDigits: digits, minimumFractionDigits: digits }).format(value)} ${units[unit]}`;
+  return formatByteSize(bytes, (value, digits) => new Intl.NumberFormat(current, { maximumFractionDigits: digits, minimumFractionDigits: digits }).format(value));
 }
 
 /** @param {number} ms */

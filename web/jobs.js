@@ -8,45 +8,29 @@
  * Compute delivers it again to another one, which runs it from the start. The job waits as queued.
  */
 
-export const PHASES = /** @type {const} */ (['queued', 'resolving', 'fetching', 'archiving', 'uploading', 'signing']);
+import { applyMessage as foldMessage, PHASES } from './protocol/job.js';
+import { stateToMessage } from './protocol/job-messages.js';
 
-/** @typedef {typeof PHASES[number]} Phase */
-/** @typedef {'queued' | 'running' | 'done' | 'error'} Status */
-/** @typedef {'zip' | 'tar.gz'} Format */
+export { PHASES };
+
+/** @typedef {import('./protocol/job.js').Phase} Phase */
+/** @typedef {import('./protocol/job.js').JobStatus} Status */
+/** @typedef {import('./protocol/formats.js').ArchiveFormat} Format */
+/** @typedef {import('./protocol/job.js').JobMessage} JobMessage */
 
 /**
- * @typedef {object} DoneResult
- * @property {string} url
- * @property {string} expiresAt ISO time
- * @property {string} filename
- * @property {number} size
- * @property {string} sha256
- * @property {boolean} cached
+ * The job state the worker keeps (src/protocol/job.ts), with what only the page knows. Its times are on
+ * the browser's clock except `updatedAt`, the newest server time folded in.
+ * @typedef {import('./protocol/job.js').JobState & PageFields} Job
  */
 
 /**
- * @typedef {object} Job
- * @property {string} jobId
+ * @typedef {object} PageFields
  * @property {string} input what the user typed (for "try again")
  * @property {string} inputRef
- * @property {string} repo canonical URL from the server
- * @property {string} ref
- * @property {string} commit
- * @property {Format} format
- * @property {Status} status
- * @property {Phase} [phase]
- * @property {number} [percent]
- * @property {number} [bytes]
- * @property {number} [total]
- * @property {number} [queuePosition]
- * @property {string} [message]
- * @property {number} createdAt ms
- * @property {number} updatedAt ms, of the newest message folded in
  * @property {number} [finishedAt] ms
  * @property {string} [deviceId] the device its pushes go to
  * @property {boolean} [retrying] its instance stopped it and it waits to be run again elsewhere
- * @property {DoneResult} [result]
- * @property {{ code: string, message: string }} [error]
  */
 
 const STORAGE_KEY = 'ferry.jobs.v1';
@@ -56,11 +40,6 @@ const KEEP_FINISHED_MS = 7 * 24 * 3600 * 1000;
 /** @param {unknown} value */
 function isRecord(value) {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** @param {unknown} value */
-function isPhase(value) {
-  return typeof value === 'string' && /** @type {readonly string[]} */ (PHASES).includes(value);
 }
 
 /**
@@ -79,21 +58,6 @@ function num(obj, key) {
 function str(obj, key) {
   const value = obj[key];
   return typeof value === 'string' ? value : undefined;
-}
-
-/**
- * The done fields of a message or a flat state, when they are all there.
- * @param {Record<string, unknown>} obj
- * @returns {DoneResult | undefined}
- */
-function doneResult(obj) {
-  const url = str(obj, 'url');
-  const expiresAt = str(obj, 'expiresAt');
-  const filename = str(obj, 'filename');
-  const size = num(obj, 'size');
-  const sha256 = str(obj, 'sha256');
-  if (url === undefined || expiresAt === undefined || filename === undefined || size === undefined || sha256 === undefined) return undefined;
-  return { url, expiresAt, filename, size, sha256, cached: obj.cached === true };
 }
 
 /** @param {Job} job */
@@ -135,7 +99,8 @@ export function jobFromSubmit(json, context) {
 }
 
 /**
- * Fold a flat GET /jobs/:id state (or a 200 POST answer) in. Older than what we have: ignored.
+ * Fold a flat GET /jobs/:id state (or a 200 POST answer) in, as the push it stands for. The server's state
+ * is the truth, so unlike a push it may move the steps back (a job run again). Older than what we have: ignored.
  * @param {Job} job
  * @param {Record<string, unknown>} state
  * @returns {Job}
@@ -143,92 +108,65 @@ export function jobFromSubmit(json, context) {
 export function applyState(job, state) {
   const updatedAt = num(state, 'updatedAt') ?? 0;
   if (!isActive(job) || (updatedAt !== 0 && updatedAt < job.updatedAt)) return job;
-  const status = str(state, 'status');
   const base = {
     ...job,
     repo: str(state, 'repo') ?? job.repo,
     ref: str(state, 'ref') ?? job.ref,
     commit: str(state, 'commit') ?? job.commit,
-    // Times shown are on the browser's clock; the server's only gives the job's duration.
-    createdAt: job.createdAt,
-    updatedAt: Math.max(job.updatedAt, updatedAt),
   };
-  const serverCreated = num(state, 'createdAt');
-  const finishedAt = serverCreated !== undefined && updatedAt > 0 ? job.createdAt + Math.max(0, updatedAt - serverCreated) : Date.now();
-  if (status === 'done') {
-    const result = doneResult(state);
-    if (result) return finish({ ...base, status: 'done', result }, finishedAt);
+  const status = str(state, 'status');
+  const message = status === 'queued' || status === 'running' || status === 'done' || status === 'error' ? stateToMessage({ ...state, jobId: job.jobId }) : undefined;
+  if (!message) return base;
+  if (message.type === 'error' && message.retrying === true) return { ...awaitRetry(base), updatedAt: Math.max(job.updatedAt, updatedAt) };
+  const next = fold(base, message);
+  // The answer to our own POST carries no time: an early push must still count as newer.
+  next.updatedAt = Math.max(job.updatedAt, updatedAt);
+  if (next.status === 'done' || next.status === 'error') {
+    // Times shown are on the browser's clock; the server's only gives the job's duration.
+    const serverCreated = num(state, 'createdAt');
+    next.finishedAt = serverCreated !== undefined && updatedAt > 0 ? job.createdAt + Math.max(0, updatedAt - serverCreated) : Date.now();
   }
-  if (status === 'error' && state.retrying === true) return awaitRetry(base);
-  if (status === 'error') {
-    return finish({ ...base, status: 'error', error: { code: str(state, 'code') ?? 'INTERNAL', message: str(state, 'message') ?? '' } }, finishedAt);
-  }
-  if (status === 'queued' || status === 'running') {
-    const phase = str(state, 'phase');
-    return withProgress(base, isPhase(phase) ? /** @type {Phase} */ (phase) : job.phase ?? 'queued', state);
-  }
-  return base;
-}
-
-/**
- * Fold one NF# message in. Returns undefined when the message is not about this job or is stale.
- * @param {Job} job
- * @param {Record<string, unknown>} message
- * @returns {Job | undefined}
- */
-export function applyMessage(job, message) {
-  if (message.jobId !== job.jobId || !isActive(job)) return undefined;
-  if (message.type === 'done') {
-    const result = doneResult(message);
-    if (!result) return undefined;
-    return finish({ ...job, status: 'done', result, commit: str(message, 'commit') ?? job.commit, ref: str(message, 'ref') ?? job.ref }, Date.now());
-  }
-  if (message.type === 'error' && message.retrying === true) return awaitRetry(job);
-  if (message.type === 'error') {
-    return finish({ ...job, status: 'error', error: { code: str(message, 'code') ?? 'INTERNAL', message: str(message, 'message') ?? '' } }, Date.now());
-  }
-  if (message.type === 'progress' && isPhase(message.phase)) {
-    const ts = num(message, 'ts') ?? Date.now();
-    if (ts < job.updatedAt) return undefined;
-    // A late push must not move the steps backwards.
-    const phase = /** @type {Phase} */ (message.phase);
-    if (job.phase && PHASES.indexOf(phase) < PHASES.indexOf(job.phase)) return undefined;
-    return withProgress({ ...job, updatedAt: ts }, phase, message);
-  }
-  return undefined;
-}
-
-/**
- * @param {Job} job
- * @param {Phase} phase
- * @param {Record<string, unknown>} source
- * @returns {Job}
- */
-function withProgress(job, phase, source) {
-  const { percent: _p, bytes: _b, total: _t, queuePosition: _q, message: _m, retrying: _r, ...rest } = job;
-  /** @type {Job} */
-  const next = { ...rest, phase, status: phase === 'queued' ? 'queued' : 'running' };
-  const percent = num(source, 'percent');
-  const bytes = num(source, 'bytes');
-  const total = num(source, 'total');
-  const queuePosition = num(source, 'queuePosition');
-  const message = str(source, 'message');
-  if (percent !== undefined) next.percent = Math.max(0, Math.min(100, percent));
-  if (bytes !== undefined) next.bytes = bytes;
-  if (total !== undefined) next.total = total;
-  if (queuePosition !== undefined) next.queuePosition = queuePosition;
-  if (message !== undefined) next.message = message;
   return next;
 }
 
 /**
+ * Fold one NF# message in (parsed by protocol/job-messages.js parseMessage). Returns undefined when it is
+ * not about this job, the job is over, or it is stale: an older push, or one that would move the steps back.
  * @param {Job} job
- * @param {number} at
+ * @param {JobMessage} message
+ * @returns {Job | undefined}
+ */
+export function applyMessage(job, message) {
+  if (message.jobId !== job.jobId || !isActive(job)) return undefined;
+  if (message.type === 'error' && message.retrying === true) return awaitRetry(job);
+  if (message.type === 'progress') {
+    if (message.ts < job.updatedAt) return undefined;
+    if (job.phase && PHASES.indexOf(message.phase) < PHASES.indexOf(job.phase)) return undefined;
+  }
+  const next = fold(job, message);
+  if (message.type === 'progress') next.updatedAt = message.ts;
+  else next.updatedAt = job.updatedAt;
+  if (message.type === 'done' || message.type === 'error') next.finishedAt = Date.now();
+  return next;
+}
+
+/**
+ * The worker's own folding (protocol/job.js), plus the page's fields: a finished or progressing job is
+ * no longer waiting for a retry, and a done message names the commit it built.
+ * @param {Job} job
+ * @param {JobMessage} message
  * @returns {Job}
  */
-function finish(job, at) {
-  const { percent: _p, bytes: _b, total: _t, queuePosition: _q, message: _m, retrying: _r, ...rest } = job;
-  return { ...rest, finishedAt: at || Date.now() };
+function fold(job, message) {
+  const { retrying: _r, ...rest } = job;
+  /** @type {Job} */
+  const next = { ...rest, ...foldMessage(rest, message) };
+  if (message.type === 'done') {
+    next.commit = message.commit ?? job.commit;
+    next.ref = message.ref ?? job.ref;
+  }
+  if (next.percent !== undefined) next.percent = Math.max(0, Math.min(100, next.percent));
+  return next;
 }
 
 /**

@@ -1,6 +1,9 @@
-/** `300 KiB`, `1.5 MiB`: binary units, one decimal below 10 of a unit. Shared by the worker's messages and the CLI. */
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
+/**
+ * `300 KiB`, `1.5 MiB`: binary units, one decimal below 10 of a unit. The one byte formatter of the worker's
+ * messages, the CLI and the web page (which passes `formatNumber` to write the digits in the reader's locale).
+ */
+export function formatBytes(bytes: number, formatNumber: (value: number, fractionDigits: number) => string = (value, digits) => value.toFixed(digits)): string {
+  if (bytes < 1024) return `${formatNumber(bytes, 0)} B`;
   const units = ['KiB', 'MiB', 'GiB', 'TiB'];
   let value = bytes / 1024;
   let unit = 0;
@@ -8,5 +11,5 @@ export function formatBytes(bytes: number): string {
     value /= 1024;
     unit++;
   }
-  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+  return `${formatNumber(value, value < 10 ? 1 : 0)} ${units[unit]}`;
 }

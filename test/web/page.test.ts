@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Locator, type Page, type WebSocketRoute } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeWebBundle } from '../../src/deploy/web-bundle.js';
 import { startLocalStack, type LocalStack } from '../../src/local/stack.js';
 import { fixtureRoot } from '../helpers/fixtures.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
@@ -281,8 +282,11 @@ describe.skipIf(!chromiumPath)('web page (Chromium; skipped when no `chromium` b
     await poll(attr(card, 'data-status'), 60_000).toBe('done');
   });
   it('runs from a page hosted on another origin when the operator names the gateway', async () => {
-    // As on an OSS static website or CDN: the same files, index.html edited at deploy time.
-    const webDir = path.join(ROOT, 'web');
+    // As on an OSS static website or CDN: the site npm run package writes (the page and the protocol
+    // modules it imports), index.html edited at deploy time.
+    const webDir = await mkdtemp(path.join(tmpdir(), 'ferry-site-'));
+    const bundle = await writeWebBundle(ROOT, webDir);
+    expect(bundle.files).toEqual(expect.arrayContaining(['index.html', 'app.js', 'protocol/gateway-session.js', 'protocol/job.js', 'util/bytes.js']));
     const gatewayOrigin = new URL(stack.api).origin;
     const wsOrigin = new URL(stack.gateway).origin;
     const index = (await readFile(path.join(webDir, 'index.html'), 'utf8'))
@@ -290,7 +294,7 @@ describe.skipIf(!chromiumPath)('web page (Chromium; skipped when no `chromium` b
       .replace("connect-src 'self'", `connect-src 'self' ${gatewayOrigin} ${wsOrigin}`);
     expect(index).toContain(`content="${stack.gateway}/"`);
     const site: Server = createServer((req, res) => {
-      const name = (req.url ?? '/').split('?')[0] === '/' ? 'index.html' : path.basename(req.url ?? '');
+      const name = (req.url ?? '/').split('?')[0] === '/' ? 'index.html' : path.posix.normalize((req.url ?? '').split('?')[0] ?? '').replace(/^\/+/, '');
       const types: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.svg': 'image/svg+xml' };
       if (name === 'index.html') return res.writeHead(200, { 'content-type': 'text/html' }).end(index);
       readFile(path.join(webDir, name)).then(
@@ -312,6 +316,7 @@ describe.skipIf(!chromiumPath)('web page (Chromium; skipped when no `chromium` b
       expect(await card.locator('.download').getAttribute('href')).toContain(new URL(stack.oss).host);
     } finally {
       await new Promise<void>((resolve) => site.close(() => resolve()));
+      await rm(webDir, { recursive: true, force: true });
     }
   });
 

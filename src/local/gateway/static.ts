@@ -2,11 +2,16 @@
  * Static files for the web page, served from one directory for GET/HEAD requests that match no
  * API. The decoded path is resolved inside the root and refused if it escapes it (`..`, encoded
  * `%2e%2e`, backslashes, NUL); symlinks are not followed out of the root either.
+ *
+ * The page imports the shared protocol code as ES modules: `/protocol/*.js` and `/util/*.js` are the
+ * compiled `dist/protocol` and `dist/util` (the page's own folder has no such names), with the same
+ * checks and headers as the page's files.
  */
 import { createReadStream } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import { extname, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { pipeline } from 'node:stream/promises';
 import { safeDecode } from './routes.js';
 
@@ -33,10 +38,23 @@ export type StaticResult = 'served' | 'not-found' | 'forbidden';
 
 export type StaticHandler = (rawPath: string, method: string, res: ServerResponse) => Promise<StaticResult>;
 
+/** `dist/` from this file's place in `src/local/gateway/` (tests) as from `dist/local/gateway/` (the CLI). */
+const DIST = fileURLToPath(new URL('../../../dist/', import.meta.url));
+/** The compiled folders the page imports from, by URL prefix. */
+export const MODULE_MOUNTS: Readonly<Record<string, string>> = { '/protocol/': 'protocol', '/util/': 'util' };
+
 export function createStaticHandler(root: string): StaticHandler {
   // Resolved once; a root that does not exist serves nothing.
   const realRoot = realpath(root).catch(() => undefined);
+  const mounts = Object.entries(MODULE_MOUNTS).map(([prefix, dir]) => ({ prefix, root: realpath(resolve(DIST, dir)).catch(() => undefined) }));
   return async (rawPath, method, res) => {
+    const mount = mounts.find((m) => rawPath.startsWith(m.prefix));
+    if (mount) {
+      // Modules only: no source maps or declarations that point back into the sources.
+      const moduleRoot = await mount.root;
+      if (moduleRoot === undefined || !rawPath.endsWith('.js')) return 'not-found';
+      return serveStatic(moduleRoot, rawPath.slice(mount.prefix.length), method, res);
+    }
     const resolvedRoot = await realRoot;
     return resolvedRoot === undefined ? 'not-found' : serveStatic(resolvedRoot, rawPath, method, res);
   };
