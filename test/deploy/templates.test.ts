@@ -570,7 +570,7 @@ describe('OSS lifecycle', () => {
   it('aborts incomplete multipart uploads after a day wherever the worker uploads in parts', () => {
     // Multipart uploads are uploadStream's; it is called for the archive objects only.
     const calls = [...workerSources.entries()].flatMap(([file, text]) => [...text.matchAll(/\buploadStream\(\s*\w+,\s*([^,]+),/g)].map((m) => `${relative(ROOT, file)}: ${m[1]}`));
-    expect(calls).toEqual(['src/worker/jobs/pipeline.ts: keys.object']);
+    expect(calls).toEqual(['src/worker/jobs/build.ts: keys.object']);
     const key = archiveKeys('r', 'c'.repeat(40), 'zip').object;
     const covering = rules().filter((r) => key.startsWith(String(r.Prefix ?? '')) && r.Status === 'Enabled' && r.AbortMultipartUpload);
     expect(covering.length).toBeGreaterThan(0);
