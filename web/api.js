@@ -145,7 +145,7 @@ function toApiError(res, json) {
 }
 
 /**
- * The gateway's own refusal (no worker body) as a code. The CLI maps it alike: src/client/_job-messages.ts gatewayCode().
+ * The gateway's own refusal (no worker body) as a code. The CLI maps it alike: src/protocol/job-messages.ts gatewayCode().
  * @param {number} status
  * @param {string} reason
  */
