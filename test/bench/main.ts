@@ -9,6 +9,7 @@ import { ROOT } from '../helpers/worker-process.js';
 import { runBaseline, type BaselineRun } from './baseline.js';
 import { runFanout, type FanoutResult } from './fanout.js';
 import { median, now, percentile } from './measure.js';
+import { runReblock, summariseReblock } from './reblock.js';
 import { machine, megabytes, millis, printTable, ratio, ratioRow, seconds, summary, verdict, writeJson, type Row } from './report.js';
 import { runCacheHits, runFerryGet, runWsGet, startStack, warmUpStack, type CacheHitRun, type E2eRun, type StackOptions } from './stack-e2e.js';
 import { runWorkerJob, type WorkerJobRun } from './worker-job.js';
@@ -21,7 +22,7 @@ const config = {
   fanoutClients: envInt('BENCH_FANOUT_CLIENTS', 500),
   fanoutMessages: envInt('BENCH_FANOUT_MESSAGES', 40),
   fanoutConcurrency: envInt('BENCH_FANOUT_CONCURRENCY', 32),
-  sections: (process.env.BENCH_ONLY ?? 'core,e2e,fanout').split(',').map((s) => s.trim()),
+  sections: (process.env.BENCH_ONLY ?? 'core,e2e,reblock,fanout').split(',').map((s) => s.trim()),
 };
 // FERRY_* variables in the bench's environment reach the worker: for experiments (FERRY_PART_SIZE, …).
 const workerEnv = Object.fromEntries(Object.entries(process.env).filter(([name, value]) => name.startsWith('FERRY_') && value !== undefined)) as Record<string, string>;
@@ -47,6 +48,7 @@ if (config.sections.includes('core') || config.sections.includes('e2e')) {
     await git.close();
   }
 }
+if (config.sections.includes('reblock')) await reblock();
 if (config.sections.includes('fanout')) await fanout();
 
 console.log('');
@@ -191,6 +193,28 @@ async function e2e(repo: Repo): Promise<void> {
         `max ${millis(Math.max(...hits.map((h) => h.doneMs)))}; response frame p50 ${millis(percentile(hits.map((h) => h.responseMs), 50))}`,
     },
   );
+}
+
+/** The chunks node reads from `git archive` per transport: a measured figure, with no target. */
+async function reblock(): Promise<void> {
+  log(`re-blocker: archiving bench/big.git ${config.runs} times per transport`);
+  const runs = await runReblock(join(await benchRoot(), 'bench/big.git'), config.format, config.runs);
+  results.reblock = runs;
+  const kib = (bytes: number): string => `${(bytes / 1024).toFixed(1)} KiB`;
+  const [lazy, dd, direct] = summariseReblock(runs);
+  if (!lazy || !dd || !direct) return;
+  rows.push({
+    metric: `archive chunk into node, lazy (${config.format})`,
+    ferry: kib(lazy.averageChunkBytes),
+    baseline: kib(direct.averageChunkBytes),
+    ratio: ratio(lazy.averageChunkBytes / direct.averageChunkBytes),
+    target: '-',
+    result: 'info',
+    note:
+      `median of ${config.runs} runs of the average chunk node reads; baseline: git's output read directly. ` +
+      `Chunks: lazy ${lazy.chunks}, dd ${dd.chunks} (${kib(dd.averageChunkBytes)} each), direct ${direct.chunks}; ` +
+      `archive into node: lazy ${millis(lazy.ms)}, dd ${millis(dd.ms)}, direct ${millis(direct.ms)}`,
+  });
 }
 
 /** Issue "gateway": notify fan-out to many clients, each receiving only its own job's messages. */

@@ -15,16 +15,14 @@ beforeAll(async () => {
   many = join(root, 'fixtures/many.git');
 });
 
-async function sha256Of(stream: AsyncIterable<Buffer>): Promise<{ sha256: string; size: number; chunks: number }> {
+async function sha256Of(stream: AsyncIterable<Buffer>): Promise<{ sha256: string; size: number }> {
   const hash = createHash('sha256');
   let size = 0;
-  let chunks = 0;
   for await (const chunk of stream) {
     hash.update(chunk);
     size += chunk.length;
-    chunks++;
   }
-  return { sha256: hash.digest('hex'), size, chunks };
+  return { sha256: hash.digest('hex'), size };
 }
 
 describe('archiveStream', () => {
@@ -39,8 +37,7 @@ describe('archiveStream', () => {
         const archive = archiveStream(many, commit, format, 'many-abc', { transport });
         const [streamed] = await Promise.all([sha256Of(archive.stdout), archive.done]);
         expect(streamed.sha256).toBe(await gitArchiveSha(many, commit, format, 'many-abc'));
-        // Re-blocked output arrives in large chunks, not one per small write (~650 bytes here).
-        if (transport !== 'direct' && format === 'zip') expect(streamed.size / streamed.chunks).toBeGreaterThan(4 * 1024);
+        // How large the re-blocked chunks get depends on the machine's speed: `npm run bench` reports it.
       });
     }
   }
