@@ -123,7 +123,7 @@ export class GatewaySession {
 
   /** The socket closed (or failed): pending calls reject, the client hears of it once. */
   closed(detail?: string): void {
-    if (this.#ended && this.#closeReported) return;
+    if (this.#closeReported) return;
     this.#ended = true;
     this.#closeReported = true;
     if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
