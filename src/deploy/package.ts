@@ -5,12 +5,13 @@ import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import { buildCodePackage } from './code-package.js';
 import { buildGitLayer } from './git-layer.js';
+import { writeWebBundle } from './web-bundle.js';
 
 const projectDir = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
 const program = new Command('npm run package --')
-  .description('Build the FC code package and the git layer into dist/deploy/ (run `npm run build` first; `npm run package` does).')
-  .addOption(new Option('--only <part>', 'build one part only').choices(['code', 'git-layer']))
+  .description('Build the FC code package, the git layer and the web page (a static site) into dist/deploy/ (run `npm run build` first; `npm run package` does).')
+  .addOption(new Option('--only <part>', 'build one part only').choices(['code', 'git-layer', 'web']))
   .option('--out <dir>', 'output directory', join(projectDir, 'dist', 'deploy'))
   .addHelpText(
     'after',
@@ -20,14 +21,19 @@ Environment:
   FERRY_DEBIAN_SECURITY_MIRROR  its security archive (default http://deb.debian.org/debian-security)
   XDG_CACHE_HOME                apt's lists are kept in $XDG_CACHE_HOME/ferry/deploy (default ~/.cache)`,
   )
-  .action(async (flags: { only?: 'code' | 'git-layer'; out: string }) => {
+  .action(async (flags: { only?: 'code' | 'git-layer' | 'web'; out: string }) => {
     const outDir = resolve(flags.out);
     const shown = (path: string): string => relative(process.cwd(), path) || path;
-    if (flags.only !== 'git-layer') {
+    const wanted = (part: 'code' | 'git-layer' | 'web'): boolean => flags.only === undefined || flags.only === part;
+    if (wanted('web')) {
+      const site = await writeWebBundle(projectDir, join(outDir, 'web'));
+      console.log(`web page      ${shown(site.outDir)}/  (${site.files.length} files: the page for an OSS static website, docs/deploy.md)`);
+    }
+    if (wanted('code')) {
       const code = await buildCodePackage(projectDir, outDir);
       console.log(`code package  ${shown(code.zipPath)}  ${formatMiB(code.bytes)}  (${code.files} modules; packages: ${code.packages.join(', ')})`);
     }
-    if (flags.only !== 'code') {
+    if (wanted('git-layer')) {
       const layer = await buildGitLayer({
         outDir,
         cacheDir: join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'ferry', 'deploy'),

@@ -63,7 +63,15 @@ describe.skipIf(unavailable !== undefined && !mustRun)(`npm run package ${unavai
 
   it('prints where each part is and its size', () => {
     expect(printed).toMatch(/^code package +\S*ferry-code\.zip +\d+\.\d MiB/m);
+    expect(printed).toMatch(/^web page +\S*web\/ +\(\d+ files/m);
     expect(printed).toMatch(/^git layer +\S*ferry-git-layer\.zip +\d+\.\d MiB .*git 1:2\.39/m);
+  });
+
+  it('web page: the static site with the protocol modules it imports', async () => {
+    const site = await listFiles(join(out, 'web'));
+    expect(site).toEqual(expect.arrayContaining(['index.html', 'app.js', 'gateway.js']));
+    expect(site.some((file) => file.startsWith('protocol/'))).toBe(true);
+    expect(site.filter((file) => file.endsWith('.ts') || file === 'tsconfig.json')).toEqual([]);
   });
 
   it('code package: bootstrap executable at the root, the worker and its production packages only', async () => {
