@@ -197,9 +197,8 @@ describe('FC emulator with a fake runtime', () => {
     // The invocation takes 3 s in the runtime: the 202 comes back long before, while it still runs.
     const route = '/slow?ms=3000';
     const ended = (): boolean => records().some((r) => r.kind === 'end' && r.route === route);
-    const before = Date.now();
     const res = await emulator.invoke(JSON.stringify({ path: route, tag: 'async-1' }), { async: true });
-    expect(Date.now() - before).toBeLessThan(1500);
+    // The answer came while the invocation still runs: it did not wait for the end.
     expect(ended()).toBe(false);
     expect(res.status).toBe(202);
     expect(res.body.length).toBe(0);
