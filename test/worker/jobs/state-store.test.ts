@@ -1,24 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { JobStateStore } from '../../../src/worker/jobs/state-store.js';
 import type { JobState } from '../../../src/protocol/job.js';
-import type { ObjectStore } from '../../../src/worker/storage/client.js';
+import { MemoryStore } from '../fakes.js';
 
-/** An in-memory object store: this suite is about which copy JobStateStore answers with, not about OSS. */
-function memoryStore(): ObjectStore & { reads: number; objects: Map<string, string> } {
-  const objects = new Map<string, string>();
-  const store = {
-    reads: 0,
-    objects,
-    async put(key: string, body: Buffer) {
-      objects.set(key, body.toString('utf8'));
-    },
-    async getText(key: string) {
-      store.reads++;
-      return objects.get(key);
-    },
-  };
-  return store as unknown as ObjectStore & { reads: number; objects: Map<string, string> };
-}
+// The in-memory store of test/worker/fakes.ts: this suite is about which copy JobStateStore answers with, not about OSS.
+const memoryStore = (): MemoryStore => new MemoryStore();
 
 const state = (status: JobState['status'], updatedAt: number, phase?: JobState['phase']): JobState => ({
   jobId: 'job-1234567890',
@@ -47,7 +33,7 @@ describe('JobStateStore', () => {
     const states = new JobStateStore();
     await states.save(store, state('queued', 5, 'queued'));
     // Another instance runs it and stores its progress.
-    store.objects.set('jobs/job-1234567890.json', JSON.stringify(state('running', 20, 'archiving')));
+    store.objects.set('jobs/job-1234567890.json', Buffer.from(JSON.stringify(state('running', 20, 'archiving'))));
     expect(await states.load(store, 'job-1234567890')).toMatchObject({ status: 'running', phase: 'archiving' });
     expect(store.reads).toBe(1);
   });
@@ -71,7 +57,7 @@ describe('JobStateStore', () => {
 
   it('reads a record stored before kinds as an archive', async () => {
     const store = memoryStore();
-    store.objects.set('jobs/job-1234567890.json', JSON.stringify(state('done', 5)));
+    store.objects.set('jobs/job-1234567890.json', Buffer.from(JSON.stringify(state('done', 5))));
     expect(await new JobStateStore().load(store, 'job-1234567890')).toMatchObject({ kind: 'archive', status: 'done' });
   });
 });
