@@ -13,7 +13,7 @@ import type { AppCredentials } from '../protocol/apigw-signature.js';
 import { download } from './download.js';
 import type { CliEvent } from './events.js';
 import { GatewayClient } from './gateway-client.js';
-import { runJob } from './job-follow.js';
+import { submitAndFollow } from './job-follow.js';
 
 export interface GetOptions {
   url: string;
@@ -85,7 +85,7 @@ export async function ferryGet(options: GetOptions): Promise<GetResult> {
     await client.connect().catch((error: unknown) => {
       throw signal.aborted ? stopError(signal) : error;
     });
-    const done = await runJob(client, { url: options.url, ref: options.ref, format: options.format }, { onEvent: emit, signal });
+    const done = await submitAndFollow(client, { url: options.url, ref: options.ref, format: options.format }, { onEvent: emit, signal });
     client.close(); // the download needs no websocket
 
     const keep = options.output !== undefined || options.extract === undefined;

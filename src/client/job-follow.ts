@@ -67,7 +67,7 @@ export interface FollowOptions {
 }
 
 /** POST /jobs, then follow the job; resolves with the done message, rejects with the job's FerryError. */
-export async function runJob(client: GatewayClientLike, submission: JobSubmission, options: FollowOptions = {}): Promise<DoneMessage> {
+export async function submitAndFollow(client: GatewayClientLike, submission: JobSubmission, options: FollowOptions = {}): Promise<DoneMessage> {
   const tracker = new JobTracker(client, options);
   try {
     const answer = await tracker.race(submitJob(client, submission, { onEvent: options.onEvent, signal: options.signal }));

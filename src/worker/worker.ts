@@ -10,7 +10,7 @@ import { JobStateStore } from './jobs/state-store.js';
 import { createFindJob, createSubmit } from './jobs/submit.js';
 import type { JobSpec, JobState } from '../protocol/job.js';
 import { createNotifier } from './notify/notifier.js';
-import type { ObjectStore } from './storage/client.js';
+import type { ObjectStore } from './storage/oss-store.js';
 import { objectStores } from './storage/stores.js';
 import { createDrainer, type Drainer } from './runtime/drain.js';
 import { warmUp } from './runtime/warm-up.js';

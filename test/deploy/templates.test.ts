@@ -9,7 +9,7 @@ import { GATEWAY_SECRET_HEADER } from '../../src/protocol/apigw-event.js';
 import { loadConfig } from '../../src/worker/config.js';
 import { createRuntimeServer } from '../../src/worker/runtime/server.js';
 import { createWorker, type Worker } from '../../src/worker/worker.js';
-import { createObjectStore } from '../../src/worker/storage/client.js';
+import { createObjectStore } from '../../src/worker/storage/oss-store.js';
 import { archiveKeys, jobStateKey } from '../../src/worker/storage/keys.js';
 import { ROOT } from '../helpers/worker-process.js';
 
@@ -51,7 +51,7 @@ const DEFAULT_IS_RIGHT: Record<string, string> = {
 };
 
 /**
- * Each storage operation the worker has (the keys of the object store that src/worker/storage/client.ts builds)
+ * Each storage operation the worker has (the keys of the object store that src/worker/storage/oss-store.ts builds)
  * and the RAM actions OSS checks for it, from OSS's API reference: PutObject, InitiateMultipartUpload,
  * UploadPart and CompleteMultipartUpload need oss:PutObject; GetObject needs oss:GetObject;
  * AbortMultipartUpload needs oss:AbortMultipartUpload. A signed URL is authorised as its signer when the

@@ -60,6 +60,27 @@ function ossClient(server: OssServer = oss): OSS {
   return new OSS({ endpoint: server.endpoint, region: server.region, bucket: BUCKET, ...KEY });
 }
 
+/** A worker with its own work dir and its own store: no other test's mirrors, archives or jobs. */
+async function startOwnWorker(name: string, extra: Record<string, string> = {}) {
+  const ownDir = join(temp, `oss-${name}`);
+  const ownWorkDir = join(temp, `work-${name}`);
+  const ownOss = await startOssServer({ dataDir: ownDir, port: 0, credentials: [KEY], buckets: [BUCKET] });
+  const ownWorker = await startWorkerProcess({ ...workerEnv({ ...extra, FERRY_WORK_DIR: ownWorkDir }), ...ossEnv(ownOss, KEY, BUCKET) }).catch(async (error: unknown) => {
+    await ownOss.close();
+    throw error;
+  });
+  return {
+    worker: ownWorker,
+    oss: ownOss,
+    ossDir: ownDir,
+    workDir: ownWorkDir,
+    close: async () => {
+      await ownWorker.close();
+      await ownOss.close();
+    },
+  };
+}
+
 beforeAll(async () => {
   root = await fixtureRoot();
   temp = await mkdtemp(join(tmpdir(), 'ferry-e2e-'));
@@ -126,16 +147,27 @@ describe('POST /jobs → done → signed URL → the repository\'s exact files',
   });
 
   it('fetches a second commit of a repository into the same bare mirror, with no work tree', async () => {
-    const mirrors = await readdir(join(workDir, 'mirrors'));
-    const basic = mirrors.filter((m) => m.startsWith('basic-'));
-    expect(basic).toHaveLength(1);
-    const entries = await readdir(join(workDir, 'mirrors', basic[0] as string));
-    expect(entries).toContain('objects');
-    expect(entries).toContain('shallow');
-    expect(entries).not.toContain('.git');
-    expect(entries.filter((e) => !['HEAD', 'config', 'description', 'hooks', 'info', 'objects', 'refs', 'shallow', 'packed-refs', 'FETCH_HEAD', 'branches'].includes(e))).toEqual([]);
-    // Nothing temporary is left next to the mirrors.
-    expect(mirrors.filter((m) => m.includes('.tmp-'))).toEqual([]);
+    // A worker and a store of its own: two builds of basic at two commits, whatever ran before.
+    const own = await startOwnWorker('mirror');
+    try {
+      for (const ref of ['main', 'v1.0.0']) {
+        const submitted = await post(own.worker.url, { url: repoUrl('basic'), ref, format: 'zip' });
+        expect(submitted.status).toBe(202);
+        expect(await waitForJob(own.worker.url, submitted.json.jobId as string)).toMatchObject({ status: 'done', cached: false });
+      }
+      const mirrors = await readdir(join(own.workDir, 'mirrors'));
+      const basic = mirrors.filter((m) => m.startsWith('basic-'));
+      expect(basic).toHaveLength(1);
+      const entries = await readdir(join(own.workDir, 'mirrors', basic[0] as string));
+      expect(entries).toContain('objects');
+      expect(entries).toContain('shallow');
+      expect(entries).not.toContain('.git');
+      expect(entries.filter((e) => !['HEAD', 'config', 'description', 'hooks', 'info', 'objects', 'refs', 'shallow', 'packed-refs', 'FETCH_HEAD', 'branches'].includes(e))).toEqual([]);
+      // Nothing temporary is left next to the mirrors.
+      expect(mirrors.filter((m) => m.includes('.tmp-'))).toEqual([]);
+    } finally {
+      await own.close();
+    }
   });
 
   it('reports a running job with its phase while it works, and stores the state in OSS', async () => {
@@ -249,20 +281,20 @@ describe('bad input gets a clear error and loses nothing', () => {
     }
   });
 
-  it('keeps serving after all of that', async () => {
+  it('keeps serving after bad input', async () => {
+    for (const body of ['{"url":', '[]', { url: '--upload-pack=touch /tmp/x' }, { url: 'http://169.254.169.254/latest' }, 'x'.repeat(20_000)]) {
+      expect((await post(worker.url, body)).status).toBeGreaterThanOrEqual(400);
+    }
     const health = (await (await fetch(`${worker.url}/healthz`)).json()) as Record<string, unknown>;
     expect(health).toMatchObject({ ok: true, active: 0, pending: 0 });
     expect(worker.child.exitCode).toBeNull();
   });
 
   it('an archive over the size limit fails TOO_LARGE and leaves no object and no parts behind', async () => {
-    // A store of its own, so no earlier test's archive can answer from the cache.
-    const ownDir = join(temp, 'oss-small');
-    const own = await startOssServer({ dataDir: ownDir, port: 0, credentials: [KEY], buckets: [BUCKET] });
-    const small = await startWorkerProcess({
-      ...workerEnv({ FERRY_MAX_ARCHIVE_BYTES: String(300 * 1024), FERRY_WORK_DIR: join(temp, 'work-small') }),
-      ...ossEnv(own, KEY, BUCKET),
-    });
+    // A store of its own, so no other test's archive can answer from the cache.
+    const own = await startOwnWorker('small', { FERRY_MAX_ARCHIVE_BYTES: String(300 * 1024) });
+    const small = own.worker;
+    const ownDir = own.ossDir;
     try {
       const response = await post(small.url, { url: repoUrl('many'), format: 'zip' });
       expect(response.status).toBe(202);
@@ -271,7 +303,7 @@ describe('bad input gets a clear error and loses nothing', () => {
       });
       expect(state, small.output.join('\n')).toMatchObject({ status: 'error', code: 'TOO_LARGE' });
       expect(state.message).toMatch(/larger than this service's limit of 300 KiB/);
-      const client = ossClient(own);
+      const client = ossClient(own.oss);
       const listed = await client.list({ prefix: 'archives/', 'max-keys': 1000 }, {});
       expect(listed.objects ?? []).toEqual([]);
       expect(await readdir(join(ownDir, '.uploads'))).toEqual([]);
@@ -279,7 +311,6 @@ describe('bad input gets a clear error and loses nothing', () => {
       const stored = JSON.parse((await client.get(`jobs/${response.json.jobId as string}.json`)).content.toString()) as Record<string, unknown>;
       expect(stored).toMatchObject({ status: 'error', error: { code: 'TOO_LARGE' } });
     } finally {
-      await small.close();
       await own.close();
     }
   });

@@ -8,7 +8,7 @@ import { decodeJobEvent, isJobEvent } from '../../src/worker/jobs/job-event.js';
 import { invokeFunctionDispatcher } from '../../src/worker/jobs/dispatch.js';
 import type { JobSpec } from '../../src/protocol/job.js';
 import { startFcEmulator, type FcEmulator } from '../../src/local/fc/index.js';
-import type { ObjectStore } from '../../src/worker/storage/client.js';
+import type { ObjectStore } from '../../src/worker/storage/oss-store.js';
 import { waitFor } from '../helpers/wait.js';
 import { ROOT } from '../helpers/worker-process.js';
 

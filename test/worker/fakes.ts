@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ObjectStore } from '../../src/worker/storage/client.js';
+import type { ObjectStore } from '../../src/worker/storage/oss-store.js';
 
 /** An in-memory object store implementing the whole interface, with a log of the writes in order. */
 export class MemoryStore implements ObjectStore {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { SimpleGit, SimpleGitProgressEvent } from 'simple-git';
 import { KeyedLock } from '../../util/keyed-lock.js';
 import { FerryError } from '../../protocol/errors.js';
-import { gitClient } from './client.js';
+import { gitClient } from './simple-git.js';
 import type { GitContext } from './context.js';
 import { gitFailure } from './errors.js';
 import type { RepoRef } from './url.js';

@@ -1,5 +1,5 @@
 import { FerryError } from '../../protocol/errors.js';
-import { gitClient } from './client.js';
+import { gitClient } from './simple-git.js';
 import type { GitContext } from './context.js';
 import { gitFailure } from './errors.js';
 import { lsRefsV2 } from './ls-refs.js';

@@ -3,7 +3,7 @@ import type { ArtifactKind, ArtifactRequest, ProduceContext } from '../artifacts
 import type { Config } from '../config.js';
 import { FerryError, toFerryError } from '../../protocol/errors.js';
 import { formatBytes } from '../../util/bytes.js';
-import type { ObjectStore } from '../storage/client.js';
+import type { ObjectStore } from '../storage/oss-store.js';
 import { contentDisposition } from '../storage/keys.js';
 import { uploadStream } from '../storage/upload.js';
 import type { DoneResult } from '../../protocol/job.js';
@@ -94,7 +94,7 @@ export async function buildArtifact(kind: ArtifactKind, request: ArtifactRequest
     artifact.kill();
     await artifact.done.catch(() => undefined);
     if (ctx.signal?.aborted) throw new FerryError('TIMEOUT', 'The job took longer than this service allows and was stopped.', { cause: error });
-    // Store failures arrive as STORAGE_FAILED already (storage/client.ts); anything else is not storage's.
+    // Store failures arrive as STORAGE_FAILED already (storage/oss-store.ts); anything else is not storage's.
     throw toFerryError(error);
   } finally {
     ctx.signal?.removeEventListener('abort', abort);

@@ -1,7 +1,7 @@
 import type { InvokeConfig, OssCredentials } from '../config.js';
 import { FerryError } from '../../protocol/errors.js';
 import { acs3Encode, encodePath, FC_API_VERSION, signAcs3 } from '../../protocol/fc-signature.js';
-import type { ObjectStore } from '../storage/client.js';
+import type { ObjectStore } from '../storage/oss-store.js';
 import { encodeJobEvent } from './job-event.js';
 import type { JobSpec } from '../../protocol/job.js';
 

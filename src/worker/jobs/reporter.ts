@@ -1,4 +1,4 @@
-import type { ObjectStore } from '../storage/client.js';
+import type { ObjectStore } from '../storage/oss-store.js';
 import type { JobStateStore } from './state-store.js';
 import { applyMessage, type JobMessage, type JobState } from '../../protocol/job.js';
 

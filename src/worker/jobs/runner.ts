@@ -4,7 +4,7 @@ import { toFerryError } from '../../protocol/errors.js';
 import type { GitContext } from '../git/context.js';
 import type { MirrorCache } from '../git/mirror.js';
 import { parseRepoUrl } from '../git/url.js';
-import type { ObjectStore } from '../storage/client.js';
+import type { ObjectStore } from '../storage/oss-store.js';
 import { artifactKind, DEFAULT_KIND } from '../artifacts/registry.js';
 import type { ProgressFn } from '../artifacts/types.js';
 import { buildArtifact } from './build.js';

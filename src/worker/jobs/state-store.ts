@@ -1,4 +1,4 @@
-import type { ObjectStore } from '../storage/client.js';
+import type { ObjectStore } from '../storage/oss-store.js';
 import { DEFAULT_KIND } from '../artifacts/registry.js';
 import { jobStateKey } from '../storage/keys.js';
 import type { JobState } from '../../protocol/job.js';

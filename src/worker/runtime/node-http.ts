@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
-import { BodyTooLargeError, readBody as readWholeBody } from '../../util/body.js';
+import { BodyTooLargeError, readBody } from '../../util/body.js';
 import { FerryError } from '../../protocol/errors.js';
 
 /** node:http ↔ web Request/Response, the only place those two worlds meet. */
@@ -33,9 +33,9 @@ export async function sendResponse(res: ServerResponse, response: Response): Pro
   res.end();
 }
 
-export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+export async function readRequestBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   try {
-    return await readWholeBody(req, limit);
+    return await readBody(req, limit);
   } catch (error) {
     if (error instanceof BodyTooLargeError) throw new FerryError('PAYLOAD_TOO_LARGE', `The request body is larger than ${limit} bytes.`);
     throw error;

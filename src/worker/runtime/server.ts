@@ -12,7 +12,7 @@ import type { OssCredentials } from '../config.js';
 import { invocationCredentials } from './credentials.js';
 import type { Drainer } from './drain.js';
 import { eventHeader, eventToRequest, isApiGatewayEvent, responseToResult } from './events.js';
-import { readBody, sendResponse, toRequest } from './node-http.js';
+import { readRequestBody, sendResponse, toRequest } from './node-http.js';
 
 export interface RuntimeOptions {
   api: ApiHandler;
@@ -76,7 +76,7 @@ export function createRuntimeServer(options: RuntimeOptions): Server {
 
 async function handle(req: IncomingMessage, path: string, context: RequestContext, options: RuntimeOptions): Promise<Response> {
   if (req.method === 'POST' && path === '/initialize') {
-    await readBody(req, MAX_EVENT_BYTES);
+    await readRequestBody(req, MAX_EVENT_BYTES);
     // FC's initializer hook: this invocation carries the instance's first credentials. The warm-up gets
     // a short head start and then goes on in the background: a slow OSS endpoint must never make FC
     // report an initialisation failure (its limit is InitializationTimeout, 10 s in our deploy files).
@@ -98,7 +98,7 @@ async function handle(req: IncomingMessage, path: string, context: RequestContex
 
   let event: unknown;
   try {
-    event = JSON.parse((await readBody(req, MAX_EVENT_BYTES)).toString('utf8'));
+    event = JSON.parse((await readRequestBody(req, MAX_EVENT_BYTES)).toString('utf8'));
   } catch {
     throw new FerryError('BAD_REQUEST', 'The invocation event must be JSON: an API-gateway event or a job event.');
   }

@@ -2,7 +2,7 @@ import type { ApiHandler } from '../api/context.js';
 import type { OssCredentials } from '../config.js';
 import type { StoreFor } from '../storage/stores.js';
 import type { GitContext } from '../git/context.js';
-import type { ObjectStore } from '../storage/client.js';
+import type { ObjectStore } from '../storage/oss-store.js';
 
 export interface WarmUpDeps {
   api: ApiHandler;

@@ -1,5 +1,5 @@
 import type { OssConfig, OssCredentials } from '../config.js';
-import { createObjectStore, storageTarget, type ObjectStore } from './client.js';
+import { createObjectStore, storageTarget, type ObjectStore } from './oss-store.js';
 
 /** The store for an invocation's credentials; throws STORAGE_NOT_CONFIGURED when there is no bucket, endpoint or key. */
 export type StoreFor = (credentials: OssCredentials | undefined) => ObjectStore;

@@ -1,4 +1,4 @@
-import type { ObjectStore } from './client.js';
+import type { ObjectStore } from './oss-store.js';
 
 export interface UploadOptions {
   /** The largest part; parts start smaller and grow to it (see `partSizeFor`). */

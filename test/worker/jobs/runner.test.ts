@@ -9,7 +9,7 @@ import { JobRunner } from '../../../src/worker/jobs/runner.js';
 import { JobStateStore } from '../../../src/worker/jobs/state-store.js';
 import type { JobMessage, JobSpec } from '../../../src/protocol/job.js';
 import { startOssServer, type OssServer } from '../../../src/local/oss/index.js';
-import { createObjectStore, storageTarget, type ObjectStore } from '../../../src/worker/storage/client.js';
+import { createObjectStore, storageTarget, type ObjectStore } from '../../../src/worker/storage/oss-store.js';
 import { jobStateKey } from '../../../src/worker/storage/keys.js';
 import { fixtureRoot, gitRevParse } from '../../helpers/fixtures.js';
 import { startGitServer, type GitServer } from '../../helpers/git-server.js';

@@ -12,7 +12,7 @@ import { createGitContext, type GitContext } from '../../../src/worker/git/conte
 import type { ApiHandler } from '../../../src/worker/api/context.js';
 import { warmUp } from '../../../src/worker/runtime/warm-up.js';
 import { createWorker } from '../../../src/worker/worker.js';
-import { createObjectStore, storageTarget, type ObjectStore } from '../../../src/worker/storage/client.js';
+import { createObjectStore, storageTarget, type ObjectStore } from '../../../src/worker/storage/oss-store.js';
 import { ossEnv } from '../../helpers/oss-env.js';
 
 const KEY = { accessKeyId: 'LTAI-warm', accessKeySecret: 'warm-secret' };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/worker/config.js';
-import { storageTarget } from '../../../src/worker/storage/client.js';
+import { storageTarget } from '../../../src/worker/storage/oss-store.js';
 
 const base = { FERRY_OSS_BUCKET: 'ferry', FERRY_OSS_ENDPOINT: 'https://oss-cn-hongkong-internal.aliyuncs.com' };
 const fixed = { FERRY_OSS_ACCESS_KEY_ID: 'LTAI-fixed', FERRY_OSS_ACCESS_KEY_SECRET: 'fixed-secret' };

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/worker/config.js';
 import { startOssServer, type OssServer } from '../../../src/local/oss/index.js';
-import { createObjectStore, storageTarget, type ObjectStore } from '../../../src/worker/storage/client.js';
+import { createObjectStore, storageTarget, type ObjectStore } from '../../../src/worker/storage/oss-store.js';
 import { multipartCapacity, partSizeFor, uploadStream } from '../../../src/worker/storage/upload.js';
 import { ossEnv } from '../../helpers/oss-env.js';
 
