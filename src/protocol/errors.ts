@@ -2,7 +2,11 @@
  * Errors are values with stable codes. They cross HTTP (problem JSON), the websocket (progress
  * `error` messages) and process boundaries, so everything a client needs is in `toJSON()`.
  */
-export const ERROR_STATUS = {
+/**
+ * Codes the worker sends (HTTP problem JSON, progress `error` messages, job records), with their HTTP status.
+ * The API gateway (and its local emulator) answers with the same shape.
+ */
+export const WORKER_ERROR_STATUS = {
   BAD_REQUEST: 400,
   INVALID_JSON: 400,
   INVALID_URL: 400,
@@ -18,7 +22,6 @@ export const ERROR_STATUS = {
   REPO_NOT_FOUND: 404,
   DEVICE_NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
-  DATA_DIR_IN_USE: 409,
   PAYLOAD_TOO_LARGE: 413,
   TOO_LARGE: 413,
   RATE_LIMITED: 429,
@@ -29,21 +32,36 @@ export const ERROR_STATUS = {
   STORAGE_NOT_CONFIGURED: 503,
   // The instance is being reclaimed (FC's PreStop, SIGTERM): retryable, another instance takes the job.
   WORKER_STOPPING: 503,
+  // Also what a client reports when it stops waiting (ferry get --timeout).
   TIMEOUT: 504,
-  // Client side (ferry get): never sent by the worker, but shaped the same so the CLI reports them alike.
+} as const;
+
+/**
+ * Codes only clients raise (the gateway session, downloads, extraction, the local stack's data dir): never
+ * sent by the worker, but shaped the same so a client reports every failure alike.
+ */
+export const CLIENT_ERROR_STATUS = {
   GATEWAY_UNREACHABLE: 502,
   GATEWAY_REFUSED: 400,
   DOWNLOAD_FAILED: 502,
   CHECKSUM_MISMATCH: 502,
   UNSAFE_ARCHIVE: 422,
   EXTRACT_FAILED: 500,
+  DATA_DIR_IN_USE: 409,
 } as const;
 
-export type ErrorCode = keyof typeof ERROR_STATUS;
+export type WorkerErrorCode = keyof typeof WORKER_ERROR_STATUS;
+export type ClientErrorCode = keyof typeof CLIENT_ERROR_STATUS;
+export type ErrorCode = WorkerErrorCode | ClientErrorCode;
+
+const ERROR_STATUS: Record<ErrorCode, number> = { ...WORKER_ERROR_STATUS, ...CLIENT_ERROR_STATUS };
+
 
 export interface FerryErrorJSON {
   code: ErrorCode;
   message: string;
+  /** The HTTP status that goes with the code. */
+  status?: number;
   /** Another attempt at the same job is coming without anyone submitting it again: wait for it. */
   retrying?: true;
 }
@@ -62,7 +80,7 @@ export class FerryError extends Error {
   }
 
   toJSON(): FerryErrorJSON {
-    return { code: this.code, message: this.message, ...(this.retrying && { retrying: true }) };
+    return { code: this.code, message: this.message, status: this.status, ...(this.retrying && { retrying: true }) };
   }
 }
 

@@ -53,7 +53,7 @@ interface Case {
   body?: string | ReadableStream<Uint8Array>;
   headers?: Record<string, string>;
   status: number;
-  /** The error code, for failures; every failure is exactly `{code, message}`. */
+  /** The error code, for failures; every failure is exactly `{code, message, status}`, status equal to the HTTP one. */
   code?: string;
   message?: RegExp;
   /** For successes: fields the JSON answer must have. */
@@ -125,8 +125,9 @@ describe('createApi', () => {
     expect(response.headers.get('content-type')).toBe('application/json; charset=utf-8');
     const body = (await response.json()) as Record<string, unknown>;
     if (c.code) {
-      expect(Object.keys(body).sort()).toEqual(['code', 'message']);
+      expect(Object.keys(body).sort()).toEqual(['code', 'message', 'status']);
       expect(body.code).toBe(c.code);
+      expect(body.status).toBe(c.status);
       if (c.message) expect(body.message).toMatch(c.message);
     } else {
       expect(body).toMatchObject(c.json ?? {});
@@ -155,7 +156,7 @@ describe('createApi', () => {
     });
     const response = await handler(toRequest({ name: '', method: 'POST', path: '/jobs', body: post({ url: URL_ }), headers: { 'x-ca-deviceid': 'd-1' }, status: 404 }), { credentials });
     expect(response.status).toBe(404);
-    expect(await response.json()).toEqual({ code: 'REF_NOT_FOUND', message: 'No branch or tag named "x".' });
+    expect(await response.json()).toEqual({ code: 'REF_NOT_FOUND', message: 'No branch or tag named "x".', status: 404 });
     expect(seen).toEqual([{ body: { url: URL_ }, deviceIdHeader: 'd-1', credentials }]);
   });
 
