@@ -3,6 +3,7 @@
  * that must not fail because a client went away.
  */
 import { signRequest, type AppCredentials } from '../../protocol/apigw-signature.js';
+import { sleep, type NotifierClock } from './clock.js';
 
 export interface DeliverOptions {
   url: URL;
@@ -15,6 +16,7 @@ export interface DeliverOptions {
   timeoutMs: number;
   stage: string | undefined;
   log: (line: string) => void;
+  clock: NotifierClock;
 }
 
 export type DeliverOutcome = 'sent' | 'gone' | 'failed';
@@ -57,6 +59,6 @@ export async function deliver(opts: DeliverOptions, deviceId: string, jobId: str
       opts.log(`notify: job ${jobId}: giving up after ${attempt + 1} attempts (${problem})`);
       return 'failed';
     }
-    await new Promise((resolve) => setTimeout(resolve, opts.backoffMs * 2 ** attempt));
+    await sleep(opts.clock, opts.backoffMs * 2 ** attempt);
   }
 }

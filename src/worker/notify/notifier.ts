@@ -15,6 +15,7 @@
  */
 import { firstValues } from '../../protocol/_apigw-canonical.js';
 import { deliver, type DeliverOptions } from './_deliver.js';
+import { systemClock, type NotifierClock } from './clock.js';
 
 export interface NotifierOptions {
   /** The NOTIFY API URL (FERRY_NOTIFY_URL). */
@@ -33,6 +34,8 @@ export interface NotifierOptions {
   /** X-Ca-Stage to call (RELEASE by default on the gateway side). */
   stage?: string;
   log?: (line: string) => void;
+  /** Time for the spacing, the backoff and the housekeeping. Default: the system clock. */
+  clock?: NotifierClock;
 }
 
 export interface SendOptions {
@@ -55,6 +58,7 @@ interface Lane {
   deviceId: string;
   jobId: string;
   items: Item[];
+  /** -Infinity until the first send: the first message never waits. */
   lastSentAt: number;
   /** Ends an intermediate's wait early when an important message arrives. */
   wake?: (() => void) | undefined;
@@ -63,6 +67,7 @@ interface Lane {
 export function createNotifier(options: NotifierOptions): Notifier {
   const minIntervalMs = checkNumber('minIntervalMs', options.minIntervalMs ?? 250);
   const retries = checkNumber('retries', options.retries ?? 4);
+  const clock = options.clock ?? systemClock;
   const url = new URL(options.url);
   const deliverOptions: DeliverOptions = {
     url,
@@ -74,6 +79,7 @@ export function createNotifier(options: NotifierOptions): Notifier {
     timeoutMs: checkNumber('timeoutMs', options.timeoutMs ?? 10_000),
     stage: options.stage,
     log: options.log ?? ((line) => console.warn(line)),
+    clock,
   };
   const lanes = new Map<string, Lane>();
   const running = new Map<string, Promise<void>>();
@@ -82,12 +88,12 @@ export function createNotifier(options: NotifierOptions): Notifier {
     while (lane.items.length > 0) {
       // Only intermediate progress is spaced (≤ 1 per minIntervalMs); phase changes and final
       // messages go at once, and one arriving during the wait cuts it short.
-      const wait = lane.lastSentAt + minIntervalMs - Date.now();
+      const wait = lane.lastSentAt + minIntervalMs - clock.now();
       if (wait > 0 && !lane.items[0]?.important) {
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, wait);
+          const cancel = clock.after(wait, resolve);
           lane.wake = () => {
-            clearTimeout(timer);
+            cancel();
             resolve();
           };
         });
@@ -97,14 +103,18 @@ export function createNotifier(options: NotifierOptions): Notifier {
       const item = lane.items.shift();
       if (!item) break;
       await deliver(deliverOptions, lane.deviceId, lane.jobId, item.body);
-      lane.lastSentAt = Date.now();
+      lane.lastSentAt = clock.now();
     }
     running.delete(key);
     // The lane (and its lastSentAt) outlives the sender for one interval, so a message arriving
     // just after the queue ran dry is still spaced; then it is forgotten to keep memory flat.
-    setTimeout(() => {
-      if (!running.has(key) && lanes.get(key) === lane) lanes.delete(key);
-    }, minIntervalMs).unref();
+    clock.after(
+      minIntervalMs,
+      () => {
+        if (!running.has(key) && lanes.get(key) === lane) lanes.delete(key);
+      },
+      true,
+    );
   }
 
   return {
@@ -119,7 +129,7 @@ export function createNotifier(options: NotifierOptions): Notifier {
       const key = `${deviceId}\n${jobId}`;
       let lane = lanes.get(key);
       if (!lane) {
-        lane = { deviceId, jobId, items: [], lastSentAt: 0 };
+        lane = { deviceId, jobId, items: [], lastSentAt: -Infinity };
         lanes.set(key, lane);
       }
       // Either way, unsent intermediates are now stale.

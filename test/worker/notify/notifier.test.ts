@@ -6,6 +6,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createNotifier } from '../../../src/worker/notify/notifier.js';
+import type { NotifierClock } from '../../../src/worker/notify/clock.js';
 import { NonceCache, verifyRequest } from '../../../src/protocol/apigw-signature.js';
 
 const creds = { appKey: 'worker-app', appSecret: 'worker-secret' };
@@ -13,7 +14,6 @@ const creds = { appKey: 'worker-app', appSecret: 'worker-secret' };
 interface Received {
   deviceId: string;
   message: { jobId: string; n: number; important?: boolean };
-  at: number;
 }
 
 let server: Server;
@@ -47,7 +47,7 @@ beforeAll(async () => {
       attempts.set(deviceId, n);
       const statuses = script.get(deviceId) ?? [200];
       const status = statuses[Math.min(n - 1, statuses.length - 1)] ?? 200;
-      if (status === 200) received.push({ deviceId, message: JSON.parse(body.toString('utf8')), at: Date.now() });
+      if (status === 200) received.push({ deviceId, message: JSON.parse(body.toString('utf8')) });
       res.writeHead(status, status === 404 ? { 'x-ca-error-message': 'Device Not Found' } : {}).end();
     });
   });
@@ -62,48 +62,111 @@ beforeEach(() => {
   script = new Map();
 });
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Time that moves only when the test says: timers fire in order as `advance` passes them. */
+class ManualClock implements NotifierClock {
+  private current = 1_000_000;
+  private timers: { at: number; fn: () => void }[] = [];
+  now(): number {
+    return this.current;
+  }
+  after(ms: number, fn: () => void): () => void {
+    const timer = { at: this.current + ms, fn };
+    this.timers.push(timer);
+    return () => void (this.timers = this.timers.filter((t) => t !== timer));
+  }
+  advance(ms: number): void {
+    const target = this.current + ms;
+    for (;;) {
+      const due = this.timers.filter((t) => t.at <= target).sort((a, b) => a.at - b.at)[0];
+      if (!due) break;
+      this.timers = this.timers.filter((t) => t !== due);
+      this.current = due.at;
+      due.fn();
+    }
+    this.current = target;
+  }
+}
+
+/**
+ * The real fetch, recording the clock's time at each call (the notifier's promise is about when it
+ * sends), and `settled()`: resolves once every request made so far, and any it led to, is answered
+ * and the notifier has acted on the answers.
+ */
+function trackedFetch(clock: NotifierClock) {
+  const sentAt: number[] = [];
+  const pending = new Set<Promise<unknown>>();
+  const tracked: typeof fetch = (input, init) => {
+    sentAt.push(clock.now());
+    const answered = fetch(input, init).then(async (res) => new Response(await res.arrayBuffer(), res));
+    const done = answered.then(
+      () => undefined,
+      () => undefined,
+    );
+    pending.add(done);
+    void done.then(() => pending.delete(done));
+    return answered;
+  };
+  async function settled(): Promise<void> {
+    do {
+      await Promise.all(pending);
+      // A macrotask: every promise reaction the answers set off (the next send included) has run.
+      await new Promise((resolve) => setImmediate(resolve));
+    } while (pending.size > 0);
+  }
+  return { fetch: tracked, sentAt, settled };
+}
 
 describe('createNotifier', () => {
-  it('throttles intermediates per job (latest wins) and never drops important ones', async () => {
+  it('throttles intermediates per job (latest wins) and never holds back or drops important ones', async () => {
     const logs: string[] = [];
-    // Spacing is the notifier's promise about when it sends, so it is measured as it calls fetch,
-    // not as the server receives (network jitter would count there).
-    const sentAt: number[] = [];
-    const timedFetch: typeof fetch = (input, init) => {
-      sentAt.push(Date.now());
-      return fetch(input, init);
-    };
-    const notifier = createNotifier({ url, ...creds, fetch: timedFetch, minIntervalMs: 100, log: (l) => logs.push(l) });
-    const started = Date.now();
+    const clock = new ManualClock();
+    const transport = trackedFetch(clock);
+    const notifier = createNotifier({ url, ...creds, fetch: transport.fetch, clock, minIntervalMs: 100, log: (l) => logs.push(l) });
+    // An update every 10 ms for 300 ms, each step settled before the next, so what is sent when
+    // follows from the clock alone.
+    const started = clock.now();
     for (let n = 0; n < 30; n++) {
+      if (n > 0) clock.advance(10);
       notifier.send('dev-a', 'job-1', { jobId: 'job-1', n }, { important: false });
-      await sleep(10);
+      await transport.settled();
     }
     notifier.send('dev-a', 'job-1', { jobId: 'job-1', n: 99, important: true }, { important: true });
-    const elapsed = Date.now() - started;
     await notifier.flush();
 
-    const got = received.map((r) => r.message.n);
-    expect(got.at(-1)).toBe(99);
-    // ≥300 ms of updates at ≥100 ms spacing: a handful, not 30.
-    expect(got.length).toBeGreaterThanOrEqual(3);
-    expect(got.length).toBeLessThanOrEqual(Math.floor(elapsed / 100) + 2);
-    expect([...got].sort((a, b) => a - b)).toEqual(got);
-    // Intermediates are spaced; the important message at the end is not held back.
-    expect(sentAt).toHaveLength(got.length);
-    for (let i = 1; i < sentAt.length - 1; i++) expect(sentAt[i]! - sentAt[i - 1]!).toBeGreaterThanOrEqual(90);
+    // The first update at once, then the newest one per 100 ms (n = 29, still waiting, is made stale
+    // by the important message, which goes at once).
+    expect(received.map((r) => r.message.n)).toEqual([0, 10, 20, 99]);
+    expect(transport.sentAt.map((at) => at - started)).toEqual([0, 100, 200, 290]);
     expect(rejected).toEqual([]);
     expect(logs).toEqual([]);
   });
 
+  it('sends the latest intermediate once its interval is over', async () => {
+    const clock = new ManualClock();
+    const transport = trackedFetch(clock);
+    const notifier = createNotifier({ url, ...creds, fetch: transport.fetch, clock, minIntervalMs: 100, log: () => {} });
+    for (const n of [1, 2, 3]) {
+      notifier.send('dev-e', 'job-6', { jobId: 'job-6', n }, { important: false });
+      await transport.settled();
+    }
+    expect(received.map((r) => r.message.n)).toEqual([1]);
+    clock.advance(99);
+    await transport.settled();
+    expect(received.map((r) => r.message.n)).toEqual([1]);
+    clock.advance(1);
+    await notifier.flush();
+    expect(received.map((r) => r.message.n)).toEqual([1, 3]);
+  });
+
   it('sends phase changes at once, cutting short an intermediate\'s wait', async () => {
-    // With a 10-minute interval, holding the important message back would outlast the test's timeout.
-    const notifier = createNotifier({ url, ...creds, minIntervalMs: 600_000, log: () => {} });
+    // The clock never moves: an important message held back behind the spacing would never go.
+    const clock = new ManualClock();
+    const transport = trackedFetch(clock);
+    const notifier = createNotifier({ url, ...creds, fetch: transport.fetch, clock, minIntervalMs: 100, log: () => {} });
     notifier.send('dev-d', 'job-4', { jobId: 'job-4', n: 1 }, { important: false });
-    await sleep(50);
+    await transport.settled();
     notifier.send('dev-d', 'job-4', { jobId: 'job-4', n: 2 }, { important: false });
-    await sleep(50);
+    await transport.settled();
     for (const n of [3, 4, 5]) notifier.send('dev-d', 'job-4', { jobId: 'job-4', n, important: true }, { important: true });
     await notifier.flush();
     expect(received.map((r) => r.message.n)).toEqual([1, 3, 4, 5]);
@@ -122,11 +185,12 @@ describe('createNotifier', () => {
   });
 
   it('runs jobs independently: one job does not throttle another', async () => {
-    // With a 10-minute interval, any spacing across jobs would outlast the test's timeout.
-    const notifier = createNotifier({ url, ...creds, minIntervalMs: 600_000, log: () => {} });
-    for (const job of ['j1', 'j2', 'j3']) notifier.send('dev-c', job, { jobId: job, n: 1 }, { important: true });
+    // The clock never moves: an intermediate spaced behind another job's send would never go.
+    const clock = new ManualClock();
+    const notifier = createNotifier({ url, ...creds, clock, minIntervalMs: 100, log: () => {} });
+    for (const job of ['j1', 'j2', 'j3']) notifier.send('dev-c', job, { jobId: job, n: 1 }, { important: false });
     await notifier.flush();
-    expect(received).toHaveLength(3);
+    expect(received.map((r) => r.message.jobId).sort()).toEqual(['j1', 'j2', 'j3']);
   });
 
   it('retries 503 with backoff, then succeeds', async () => {
