@@ -41,7 +41,7 @@ describe('an instance reclaimed mid-job', () => {
     await waitFor(async () => ((await (await fetch(`${fc.url}/jobs/${jobId}`)).json()) as { phase?: string }).phase === 'fetching', 20_000, 'the fetching phase');
 
     await fc.close();
-    const client = new OSS({ endpoint: oss.endpoint, region: oss.region, bucket: 'ferry', ...KEY });
+    const client = new OSS({ endpoint: oss.endpoint, region: oss.region, bucket: 'ferry', ...KEY, authorizationV4: true });
     const stored = JSON.parse((await client.get(`jobs/${jobId}.json`)).content.toString('utf8')) as Record<string, unknown>;
     // A job event: FC's async retry takes it to another instance, which is what the message says.
     expect(stored).toMatchObject({ status: 'error', error: { code: 'WORKER_STOPPING', message: expect.stringContaining('retries the job on another instance') } });

@@ -57,7 +57,7 @@ async function download(url: string): Promise<{ file: string; bytes: Buffer; dis
 }
 
 function ossClient(server: OssServer = oss): OSS {
-  return new OSS({ endpoint: server.endpoint, region: server.region, bucket: BUCKET, ...KEY });
+  return new OSS({ endpoint: server.endpoint, region: server.region, bucket: BUCKET, ...KEY, authorizationV4: true });
 }
 
 /** A worker with its own work dir and its own store: no other test's mirrors, archives or jobs. */

@@ -11,13 +11,19 @@ import type { OssServer } from '../../src/local/oss/index.js';
 export const KEY = { accessKeyId: 'LTAI-local-test', accessKeySecret: 'local-secret' };
 export const KB = 1024;
 
+/** Signed V4, as the worker's client is: the store verifies nothing else. */
 export function clientOf(server: OssServer, bucket: string): OSS {
-  return new OSS({ endpoint: server.endpoint, region: server.region, bucket, ...KEY });
+  return new OSS({ endpoint: server.endpoint, region: server.region, bucket, ...KEY, authorizationV4: true });
 }
 
-/** Path-style on a host name: what ali-oss needs to sign V1 URLs. */
+/** Path-style on a host name: what ali-oss needs to put the bucket in a signed URL. */
 export function pathClientOf(server: OssServer, bucket: string): OSS {
-  return new OSS({ endpoint: server.pathStyleEndpoint, region: server.region, bucket, ...KEY, sldEnable: true } as OSS.Options);
+  return new OSS({ endpoint: server.pathStyleEndpoint, region: server.region, bucket, ...KEY, authorizationV4: true, sldEnable: true } as OSS.Options);
+}
+
+/** A V4 signed GET URL for `key`, as the worker signs download URLs. */
+export function signedGet(oss: OSS, key: string, queries: Record<string, string> = {}, expires = 600): Promise<string> {
+  return oss.signatureUrlV4('GET', expires, { headers: {}, queries }, key);
 }
 
 export async function errorOf(promise: Promise<unknown>): Promise<{ code?: string; status?: number }> {

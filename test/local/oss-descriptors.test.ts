@@ -1,10 +1,9 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type OSS from 'ali-oss';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOssServer, type OssServer } from '../../src/local/oss/index.js';
-import { KEY, clientOf, fileIdOf, openDescriptors, pathClientOf, putMultipart, threeParts } from './_oss.js';
+import { KEY, clientOf, fileIdOf, openDescriptors, pathClientOf, putMultipart, signedGet, threeParts } from './_oss.js';
 
 // A GET opens the object's files before it answers; whatever fails after that must close them.
 
@@ -46,11 +45,8 @@ async function tenGets(url: string): Promise<{ answers: { status: number; body: 
 }
 
 describe.skipIf(process.platform !== 'linux')('GET descriptors', () => {
-  it.each([
-    ['V1', (oss: OSS) => Promise.resolve(oss.signatureUrl(OBJECT, { expires: 600, response: { 'content-type': 'text/中' } }))],
-    ['V4', (oss: OSS) => oss.signatureUrlV4('GET', 600, { headers: {}, queries: { 'response-content-type': 'text/中' } }, OBJECT)],
-  ])('answers a %s signed response-* override that is no valid header value with 400 InvalidArgument, leaking nothing', async (_, sign) => {
-    const { answers, grown } = await tenGets(await sign(pathClientOf(server, BUCKET)));
+  it('answers a signed response-* override that is no valid header value with 400 InvalidArgument, leaking nothing', async () => {
+    const { answers, grown } = await tenGets(await signedGet(pathClientOf(server, BUCKET), OBJECT, { 'response-content-type': 'text/中' }));
     expect(grown).toBeLessThan(10);
     for (const answer of answers) {
       expect(answer.status).toBe(400);
@@ -64,10 +60,10 @@ describe.skipIf(process.platform !== 'linux')('GET descriptors', () => {
     const record = join(dataDir, BUCKET, `${fileIdOf(OBJECT)}.json`);
     const meta = JSON.parse(await readFile(record, 'utf8')) as { headers: Record<string, string> };
     await writeFile(record, JSON.stringify({ ...meta, headers: { ...meta.headers, 'x-oss-meta-bad': 'line\nbreak' } }));
-    const { answers, grown } = await tenGets(pathClientOf(server, BUCKET).signatureUrl(OBJECT, { expires: 600 }));
+    const { answers, grown } = await tenGets(await signedGet(pathClientOf(server, BUCKET), OBJECT));
     expect(grown).toBeLessThan(10);
     for (const answer of answers) expect(answer).toMatchObject({ status: 500, body: expect.stringContaining('<Code>InternalError</Code>') });
     await writeFile(record, JSON.stringify(meta));
-    expect((await fetch(pathClientOf(server, BUCKET).signatureUrl(OBJECT, { expires: 600 }))).status).toBe(200);
+    expect((await fetch(await signedGet(pathClientOf(server, BUCKET), OBJECT))).status).toBe(200);
   });
 });

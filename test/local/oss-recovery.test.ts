@@ -21,6 +21,8 @@ const client = (): OSS => clientOf(server, BUCKET);
 const bucketDir = (): string => join(dataDir, BUCKET);
 const recordOf = (key: string): string => join(bucketDir(), `${fileIdOf(key)}.json`);
 const exists = (path: string): Promise<boolean> => stat(path).then(() => true, () => false);
+/** The part records an incomplete upload holds (the parts the next completion finds). */
+const partRecords = async (uploadId: string): Promise<string[]> => (await readdir(join(dataDir, '.uploads', uploadId))).filter((name) => /^\d+\.json$/.test(name)).sort();
 
 beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'ferry-oss-rec-'));
@@ -43,7 +45,7 @@ describe('completing an upload', () => {
     await mkdir(join(recordOf('rec/blocked.bin'), 'squatter'), { recursive: true });
     expect(await errorOf(oss.completeMultipartUpload('rec/blocked.bin', uploadId, done))).toMatchObject({ status: 500, code: 'InternalError' });
     expect(await filesOf(bucketDir(), 'rec/blocked.bin')).toEqual(['K.json/squatter']);
-    expect((await oss.listParts('rec/blocked.bin', uploadId, {} as OSS.ListPartsQuery, {})).parts).toHaveLength(3);
+    expect(await partRecords(uploadId)).toEqual(['1.json', '2.json', '3.json']);
 
     await rm(recordOf('rec/blocked.bin'), { recursive: true });
     await oss.completeMultipartUpload('rec/blocked.bin', uploadId, done);
@@ -67,7 +69,7 @@ describe('completing an upload', () => {
     server = await start();
     expect(await filesOf(bucketDir(), 'rec/crash.bin')).toEqual([]);
     expect(await readdir(join(dataDir, '.uploads'))).toEqual([uploadId]);
-    expect((await client().listParts('rec/crash.bin', uploadId, {} as OSS.ListPartsQuery, {})).parts).toHaveLength(3);
+    expect(await partRecords(uploadId)).toEqual(['1.json', '2.json', '3.json']);
     await client().completeMultipartUpload('rec/crash.bin', uploadId, done);
     expect((await client().get('rec/crash.bin')).content.equals(Buffer.concat(parts))).toBe(true);
     expect(await filesOf(bucketDir(), 'rec/crash.bin')).toEqual(PARTS_ON_DISK);

@@ -4,7 +4,7 @@ import { isForbidOverwrite, objectHeadersFrom, readSmallBody, sendEmpty, sendXml
 import { receiveVerified } from './objects.js';
 import { queryGet } from './query.js';
 import type { Place } from './store.js';
-import { parseCompleteMultipart, type XmlElement } from './xml.js';
+import { parseCompleteMultipart } from './xml.js';
 
 const MAX_PART_NUMBER = 10_000;
 /** 10,000 parts of about 100 bytes of XML each, with room to spare. */
@@ -70,33 +70,4 @@ export async function abortUpload(ctx: OssContext): Promise<void> {
   const upload = await ctx.store.uploads.get(queryGet(ctx.query, 'uploadId') ?? '', bucket, key);
   await ctx.store.uploads.remove(upload.uploadId);
   sendEmpty(ctx.res, 204);
-}
-
-/** GET ?uploadId=ID (all parts on one page; max-parts and part-number-marker are honoured). */
-export async function listParts(ctx: OssContext): Promise<void> {
-  const { bucket, key } = await checked(ctx);
-  const upload = await ctx.store.uploads.get(queryGet(ctx.query, 'uploadId') ?? '', bucket, key);
-  const marker = Number(queryGet(ctx.query, 'part-number-marker') ?? '0') || 0;
-  const maxParts = Math.min(Number(queryGet(ctx.query, 'max-parts') ?? '1000') || 1000, 1000);
-  const after = (await ctx.store.uploads.parts(upload.uploadId)).filter((part) => part.partNumber > marker);
-  const page = after.slice(0, maxParts);
-  const truncated = after.length > page.length;
-  sendXml(ctx.res, 200, 'ListPartsResult', [
-    ['Bucket', bucket],
-    ['Key', key],
-    ['UploadId', upload.uploadId],
-    ['PartNumberMarker', marker],
-    ['NextPartNumberMarker', page.at(-1)?.partNumber ?? marker],
-    ['MaxParts', maxParts],
-    ['IsTruncated', truncated],
-    ...page.map((part): XmlElement => [
-      'Part',
-      [
-        ['PartNumber', part.partNumber],
-        ['LastModified', part.lastModified],
-        ['ETag', part.etag],
-        ['Size', part.size],
-      ],
-    ]),
-  ]);
 }

@@ -1,49 +1,41 @@
-import { subResourceNames } from './auth-v1.js';
+import { assertBucketName } from './address.js';
 import { OssError, methodNotAllowed } from './errors.js';
-import { sendEmpty, type OssContext } from './http.js';
-import { listObjects, listObjectsV2 } from './list.js';
-import { abortUpload, completeUpload, initiateUpload, listParts, uploadPart } from './multipart.js';
+import type { OssContext } from './http.js';
+import { listObjects } from './list.js';
+import { abortUpload, completeUpload, initiateUpload, uploadPart } from './multipart.js';
 import { deleteObject, getObject, putObject } from './objects.js';
-import { queryGet } from './query.js';
+
+/** Query parameters that select a multipart operation. */
+const SELECTORS = new Set(['uploads', 'uploadId', 'partNumber']);
 
 /**
- * Sub-resources that only shape the response, carry credentials or page a listing (listV2 signs
- * continuation-token in V1); they never select an operation.
+ * Parameters that only shape an answer (response-* overrides, a listing's window) or carry the V4
+ * signature. Any other name is a sub-resource (`acl`, `tagging`, `list-type` …), i.e. an operation the
+ * store does not implement, so it is refused rather than ignored.
  */
-const PASSIVE = /^(response-|security-token$|continuation-token$)/;
+const PASSIVE =
+  /^(response-[a-z-]+|prefix|marker|max-keys|delimiter|encoding-type|x-oss-(signature-version|credential|date|expires|signature|additional-headers|security-token))$/;
 
 function notImplemented(what: string): OssError {
   return new OssError(501, 'NotImplemented', `${what} is not supported by the local OSS store.`);
 }
 
-/** Dispatches on (method, bucket or object, sub-resources) the way OSS does. */
+/** Dispatches on (method, bucket or object, selectors) the way OSS does, for the operations ferry uses. */
 export async function route(ctx: OssContext): Promise<void> {
-  const subs = subResourceNames(ctx.query).filter((name) => !PASSIVE.test(name));
-  const only = (...names: string[]): boolean => subs.length === names.length && names.every((name) => subs.includes(name));
+  // The bucket name is the one piece of a request that reaches a path: checked here, for every request.
+  assertBucketName(ctx.address.bucket);
+  const subs = ctx.query.map((param) => param.name).filter((name) => !PASSIVE.test(name));
+  const only = (...wanted: string[]): boolean => subs.length === wanted.length && wanted.every((name) => subs.includes(name));
   const describe = `${ctx.method} ${subs.length ? `?${subs.join('&')}` : ''} on ${ctx.address.key === '' ? 'a bucket' : 'an object'}`;
 
   if (ctx.address.key === '') {
     // Object operations aimed at the bucket itself mean the object key was empty.
-    if (subs.includes('uploadId') || subs.includes('partNumber') || (ctx.method === 'POST' && only('uploads'))) {
+    if (subs.some((name) => SELECTORS.has(name))) {
       throw new OssError(400, 'InvalidObjectName', 'The specified object is not valid: the key is empty.');
     }
-    if (!only()) throw notImplemented(describe);
-    const { bucket } = ctx.address;
-    switch (ctx.method) {
-      case 'GET':
-        return queryGet(ctx.query, 'list-type') === '2' ? listObjectsV2(ctx) : listObjects(ctx);
-      case 'PUT':
-        await ctx.store.createBucket(bucket);
-        return sendEmpty(ctx.res, 200, { location: `/${bucket}` });
-      case 'DELETE':
-        await ctx.store.deleteBucket(bucket);
-        return sendEmpty(ctx.res, 204);
-      case 'HEAD':
-        await ctx.store.assertBucket(bucket);
-        return sendEmpty(ctx.res, 200);
-      default:
-        throw methodNotAllowed();
-    }
+    if (ctx.method === 'GET' && only()) return listObjects(ctx);
+    // Buckets come from the store's `buckets` option; nothing in ferry administers them over the wire.
+    throw notImplemented(only() ? `Bucket administration (${ctx.method} on a bucket)` : describe);
   }
 
   switch (ctx.method) {
@@ -53,11 +45,9 @@ export async function route(ctx: OssContext): Promise<void> {
       break;
     case 'GET':
       if (only()) return getObject(ctx, true);
-      if (only('uploadId')) return listParts(ctx);
       break;
     case 'HEAD':
-      // GetObjectMeta (`?objectMeta`) is a HEAD with a smaller answer; the full one is a superset.
-      if (only() || only('objectMeta')) return getObject(ctx, false);
+      if (only()) return getObject(ctx, false);
       break;
     case 'DELETE':
       if (only()) return deleteObject(ctx);

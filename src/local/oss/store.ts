@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import { assertBucketName, isValidBucketName } from './address.js';
 import { KeyedLock } from '../../util/keyed-lock.js';
 import { randomName, readRecord, removeQuietly, writeRecord } from './disk.js';
-import { OssError, fileAlreadyExists, noSuchBucket } from './errors.js';
+import { fileAlreadyExists, noSuchBucket } from './errors.js';
 import { ReadLeases } from './leases.js';
 import { RECORD_NAME, fileId, objectRecord } from './records.js';
 import { openSegments } from './segments.js';
@@ -49,7 +49,8 @@ export class ObjectStore {
     await rm(this.tmpDir, { recursive: true, force: true });
     await mkdir(this.tmpDir, { recursive: true });
     await mkdir(this.uploadsDir, { recursive: true });
-    for (const bucket of buckets) await this.createBucket(bucket);
+    // Buckets exist only through this option: the store has no bucket administration over the wire.
+    for (const bucket of buckets) await mkdir(this.bucketDir(bucket), { recursive: true });
     for (const entry of await readdir(this.dataDir, { withFileTypes: true })) {
       if (entry.isDirectory() && isValidBucketName(entry.name)) await sweepBucket(join(this.dataDir, entry.name), this.uploads);
     }
@@ -67,23 +68,6 @@ export class ObjectStore {
 
   async assertBucket(bucket: string): Promise<void> {
     if (!(await this.bucketExists(bucket))) throw noSuchBucket(bucket);
-  }
-
-  /** Returns false when it already existed (PutBucket on an own bucket is idempotent in OSS). */
-  async createBucket(bucket: string): Promise<boolean> {
-    const dir = this.bucketDir(bucket);
-    if (await this.bucketExists(bucket)) return false;
-    await mkdir(dir, { recursive: true });
-    return true;
-  }
-
-  async deleteBucket(bucket: string): Promise<void> {
-    await this.assertBucket(bucket);
-    const entries = await readdir(this.bucketDir(bucket));
-    if (entries.some((name) => name.endsWith('.json'))) {
-      throw new OssError(409, 'BucketNotEmpty', 'The bucket you tried to delete is not empty.', { BucketName: bucket });
-    }
-    await rm(this.bucketDir(bucket), { recursive: true, force: true });
   }
 
   private recordPath(bucket: string, key: string): string {

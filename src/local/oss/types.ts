@@ -17,7 +17,7 @@ export interface OssServerOptions {
   credentials: OssCredential[];
   /** Region accepted in V4 signatures, OSS style (`oss-cn-hangzhou`) or standard (`cn-hangzhou`). Default `oss-cn-hangzhou`. */
   region?: string;
-  /** Buckets created (as folders) at start if they do not exist yet. */
+  /** Buckets created (as folders) at start if they do not exist yet: the only way to make one. */
   buckets?: string[];
 }
 
@@ -25,8 +25,8 @@ export interface OssServer {
   /** `http://<host>:<port>`, the endpoint to give ali-oss. */
   endpoint: string;
   /**
-   * `http://localhost:<port>`: with ali-oss option `sldEnable: true` this gives path-style URLs,
-   * which `signatureUrl` needs (ali-oss refuses to sign URLs for an IP endpoint).
+   * `http://localhost:<port>`: with ali-oss option `sldEnable: true` this gives path-style URLs, which
+   * `signatureUrlV4` needs to put the bucket in the URL.
    */
   pathStyleEndpoint: string;
   port: number;
