@@ -378,11 +378,10 @@ describe('runtime lifecycle', () => {
   it('close() escalates to SIGKILL when the runtime ignores SIGTERM', async () => {
     const { emulator, lines } = await start({ stopGraceMs: 300 }, { FAKE_IGNORE_SIGTERM: '1' });
     const pid = emulator.runtimePid()!;
-    const before = Date.now();
     await emulator.close();
-    expect(Date.now() - before).toBeGreaterThanOrEqual(250);
-    expect(() => process.kill(pid, 0)).toThrow();
+    // It handled SIGTERM (and lived on), yet close() ended it: only SIGKILL can have.
     expect(lines).toContain('ignoring SIGTERM');
+    expect(() => process.kill(pid, 0)).toThrow();
   });
 });
 
