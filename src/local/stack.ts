@@ -82,7 +82,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       dataDir: join(dataDir, 'oss'),
       port: 0,
       region: OSS_REGION,
-      credentials: [{ accessKeyId: creds.ossAccessKeyId, accessKeySecret: creds.ossAccessKeySecret }],
+      credentials: [creds.accessKey],
       buckets: [BUCKET],
     });
     cleanups.push(() => oss.close());
@@ -118,7 +118,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       bootstrap: join(ROOT, 'bootstrap'),
       cwd: ROOT,
       host,
-      credentials: { accessKeyId: creds.ossAccessKeyId, accessKeySecret: creds.ossAccessKeySecret },
+      credentials: creds.accessKey,
       log: options.log,
       env: (front) => ({
         FERRY_OSS_ENDPOINT: oss.endpoint,

@@ -1,5 +1,6 @@
 import { createHash, createHmac, randomUUID } from 'node:crypto';
 import { safeEqual } from '../util/safe-equal.js';
+import type { Credentials } from './credentials.js';
 
 /**
  * Alibaba Cloud's V3 request signature (ACS3-HMAC-SHA256), ROA style, as FC 3.0's OpenAPI takes it.
@@ -13,12 +14,6 @@ export const FC_API_VERSION = '2023-03-30';
 // FC, like Alibaba Cloud's gateway, refuses a request whose x-acs-date is further than this from its clock.
 export const MAX_DATE_SKEW_MS = 15 * 60 * 1000;
 
-export interface Acs3Credentials {
-  accessKeyId: string;
-  accessKeySecret: string;
-  securityToken?: string | undefined;
-}
-
 export interface Acs3SignInput {
   method: string;
   /** The request URL; its pathname must already be encoded (see encodePath). */
@@ -28,7 +23,7 @@ export interface Acs3SignInput {
   /** Request headers besides the signature's own (content-type, x-fc-*, …), lower-case names. */
   headers?: Record<string, string>;
   body?: string | Uint8Array | undefined;
-  credentials: Acs3Credentials;
+  credentials: Credentials;
   /** Fixed only in tests: the signing time and nonce. */
   date?: Date;
   nonce?: string;
@@ -139,7 +134,7 @@ export interface Acs3VerifyInput {
   /** Lower-case names, as node:http gives them. */
   headers: Record<string, string | undefined>;
   body: Uint8Array;
-  credentials: Acs3Credentials;
+  credentials: Credentials;
   now?: Date;
 }
 

@@ -1,6 +1,7 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MAX_PARTS, multipartCapacity } from './storage/upload.js';
+import type { Credentials } from '../protocol/credentials.js';
 import { DEFAULT_ALLOWED_HOSTS } from '../protocol/hosts.js';
 
 /** Everything the worker reads from its environment, parsed once. See the README's table. */
@@ -40,17 +41,11 @@ export interface OssConfig {
   /** Bucket in the path instead of the host name: for OSS-compatible stores on an IP or localhost. */
   pathStyle: boolean;
   /** `FERRY_OSS_*`: a fixed key, used for every OSS call in place of FC's per-invocation STS credentials. */
-  fixedCredentials: OssCredentials | undefined;
+  fixedCredentials: Credentials | undefined;
   /** `ALIBABA_CLOUD_*` (FC's own variables): used when an invocation brings no credentials. */
-  credentials: OssCredentials | undefined;
+  credentials: Credentials | undefined;
   partSize: number;
   partsInFlight: number;
-}
-
-export interface OssCredentials {
-  accessKeyId: string;
-  accessKeySecret: string;
-  securityToken?: string | undefined;
 }
 
 export interface NotifyConfig {
@@ -77,7 +72,7 @@ export interface InvokeConfig {
   functionName: string;
   qualifier: string;
   /** `ALIBABA_CLOUD_*` (FC's own variables): signs when an invocation brings no credentials. */
-  credentials: OssCredentials | undefined;
+  credentials: Credentials | undefined;
 }
 
 
@@ -162,7 +157,7 @@ function dispatchConfig(env: Env): DispatchConfig {
   };
 }
 
-function keyFrom(env: Env, idName: string, secretName: string, tokenName: string): OssCredentials | undefined {
+function keyFrom(env: Env, idName: string, secretName: string, tokenName: string): Credentials | undefined {
   const id = str(env, idName);
   const secret = str(env, secretName);
   return id === undefined || secret === undefined ? undefined : { accessKeyId: id, accessKeySecret: secret, securityToken: str(env, tokenName) };

@@ -1,6 +1,7 @@
 import { createApi } from './api/handler.js';
 import type { ApiHandler } from './api/context.js';
-import type { Config, OssCredentials } from './config.js';
+import type { Config } from './config.js';
+import type { Credentials } from '../protocol/credentials.js';
 import { createGitContext } from './git/context.js';
 import { MirrorCache } from './git/mirror.js';
 import { inProcessDispatcher, invokeFunctionDispatcher } from './jobs/dispatch.js';
@@ -19,9 +20,9 @@ export interface Worker {
   api: ApiHandler;
   runner: JobRunner;
   /** Run one job to its end on this instance, notifying its device; resolves when all is delivered. */
-  runJob(spec: JobSpec, credentials: OssCredentials | undefined): Promise<JobState>;
+  runJob(spec: JobSpec, credentials: Credentials | undefined): Promise<JobState>;
   /** Pay the first request's one-off costs now (see warm-up.ts); never throws. */
-  warmUp(credentials: OssCredentials | undefined): Promise<void>;
+  warmUp(credentials: Credentials | undefined): Promise<void>;
   /** Shuts this instance's jobs down (FC's PreStop hook, SIGTERM). */
   drainer: Drainer;
 }

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FerryError } from '../../src/protocol/errors.js';
-import { signAcs3, type Acs3Credentials } from '../../src/protocol/fc-signature.js';
+import { signAcs3 } from '../../src/protocol/fc-signature.js';
+import type { Credentials } from '../../src/protocol/credentials.js';
 import { decodeJobEvent, isJobEvent } from '../../src/worker/jobs/job-event.js';
 import { invokeFunctionDispatcher } from '../../src/worker/jobs/dispatch.js';
 import type { JobSpec } from '../../src/protocol/job.js';
@@ -15,7 +16,7 @@ import { ROOT } from '../helpers/worker-process.js';
 // FC's InvokeFunction OpenAPI takes only ACS3-signed requests; the emulator checks them against the
 // key it hands the runtime. A fake runtime records what reaches /invoke.
 const bootstrap = join(ROOT, 'test/fixtures/fake-runtime/bootstrap');
-const credentials: Acs3Credentials = { accessKeyId: 'STS.auth-test', accessKeySecret: 'auth-secret', securityToken: 'auth-token' };
+const credentials: Credentials = { accessKeyId: 'STS.auth-test', accessKeySecret: 'auth-secret', securityToken: 'auth-token' };
 const SECRET = 'dispatch-test-secret';
 const tmp = mkdtempSync(join(tmpdir(), 'ferry-fc-auth-'));
 const recordFile = join(tmp, 'calls.jsonl');
@@ -44,7 +45,7 @@ function delivered(): string[] {
 
 type Tamper = (headers: Record<string, string>) => void;
 
-async function invoke(body: string, sign: { credentials?: Acs3Credentials; date?: Date; tamper?: Tamper } | undefined): Promise<Response> {
+async function invoke(body: string, sign: { credentials?: Credentials; date?: Date; tamper?: Tamper } | undefined): Promise<Response> {
   const url = new URL(`${fc.invokeUrl}?qualifier=LATEST`);
   let headers: Record<string, string> = { 'x-fc-invocation-type': 'Async', 'content-type': 'application/octet-stream' };
   if (sign) {

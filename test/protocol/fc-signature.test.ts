@@ -1,20 +1,21 @@
 import OpenApiUtilModule from '@alicloud/openapi-util';
 import { describe, expect, it } from 'vitest';
-import { ACS3_ALGORITHM, encodePath, signAcs3, verifyAcs3, type Acs3Credentials } from '../../src/protocol/fc-signature.js';
+import { ACS3_ALGORITHM, encodePath, signAcs3, verifyAcs3 } from '../../src/protocol/fc-signature.js';
+import type { Credentials } from '../../src/protocol/credentials.js';
 
 // Alibaba Cloud's own V3 signer (the one its OpenAPI SDKs call), a CommonJS module whose class is
 // `exports.default`: Node's ESM loader hands over the module object, vitest's interop the class itself.
 type OpenApiUtilClass = typeof OpenApiUtilModule.default;
 const OpenApiUtil: OpenApiUtilClass = (OpenApiUtilModule as { default?: OpenApiUtilClass }).default ?? (OpenApiUtilModule as unknown as OpenApiUtilClass);
 
-const key: Acs3Credentials = { accessKeyId: 'LTAI5tTestKeyId', accessKeySecret: 'test-secret-value' };
-const sts: Acs3Credentials = { accessKeyId: 'STS.NUd3fakeTestKey', accessKeySecret: 'sts-secret', securityToken: 'CAIS+token/with=odd&chars' };
+const key: Credentials = { accessKeyId: 'LTAI5tTestKeyId', accessKeySecret: 'test-secret-value' };
+const sts: Credentials = { accessKeyId: 'STS.NUd3fakeTestKey', accessKeySecret: 'sts-secret', securityToken: 'CAIS+token/with=odd&chars' };
 const DATE = new Date('2024-05-06T07:08:09.123Z');
 const NONCE = '3156853299f313e23d1673dc12e1703d';
 
 interface Case {
   name: string;
-  credentials: Acs3Credentials;
+  credentials: Credentials;
   functionName: string;
   query: Record<string, string>;
   body: string | undefined;

@@ -1,11 +1,11 @@
-import type { FcCredentials } from './types.js';
+import type { Credentials } from '../../protocol/credentials.js';
 
 /** What FC knows about the function; it reaches the runtime as env (per instance) and headers (per call). */
 export interface FcContext {
   functionName: string;
   region: string;
   accountId?: string;
-  credentials?: FcCredentials;
+  credentials?: Credentials;
 }
 
 // Fixed function settings. FC sends them per invocation; nothing in ferry reads them yet, so they

@@ -1,2 +1,2 @@
 export { startFcEmulator } from './emulator.js';
-export type { FcCredentials, FcEmulator, FcEmulatorOptions, FcFront, FcInvokeResult } from './types.js';
+export type { FcEmulator, FcEmulatorOptions, FcFront, FcInvokeResult } from './types.js';

@@ -1,8 +1,4 @@
-export interface FcCredentials {
-  accessKeyId: string;
-  accessKeySecret: string;
-  securityToken?: string;
-}
+import type { Credentials } from '../../protocol/credentials.js';
 
 /** Where the emulator's front listens. */
 export interface FcFront {
@@ -29,7 +25,7 @@ export interface FcEmulatorOptions {
    * Sent to the runtime as `x-fc-access-key-*` headers per invocation and as `ALIBABA_CLOUD_*` env. When set, the
    * invoke API takes only requests signed (ACS3) with them, as FC's OpenAPI does; without, it is open.
    */
-  credentials?: FcCredentials;
+  credentials?: Credentials;
   /** Address of the emulator's own front. Default `127.0.0.1`. */
   host?: string;
   /** Port of the emulator's own front; 0 (default) picks a free one. */

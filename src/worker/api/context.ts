@@ -1,4 +1,4 @@
-import type { OssCredentials } from '../config.js';
+import type { Credentials } from '../../protocol/credentials.js';
 import type { FindJob, SubmitJob } from '../jobs/submit.js';
 
 /** What the API calls; the composition root wires the real ones, tests pass small fakes. */
@@ -14,7 +14,7 @@ export interface ApiDeps {
 
 /** Per-request facts from the transport: FC's per-invocation credentials, the request id. */
 export interface RequestContext {
-  credentials?: OssCredentials | undefined;
+  credentials?: Credentials | undefined;
   requestId?: string | undefined;
 }
 

@@ -1,4 +1,5 @@
-import type { InvokeConfig, OssCredentials } from '../config.js';
+import type { InvokeConfig } from '../config.js';
+import type { Credentials } from '../../protocol/credentials.js';
 import { FerryError } from '../../protocol/errors.js';
 import { acs3Encode, encodePath, FC_API_VERSION, signAcs3 } from '../../protocol/fc-signature.js';
 import type { ObjectStore } from '../storage/oss-store.js';
@@ -8,7 +9,7 @@ import type { JobSpec } from '../../protocol/job.js';
 /** Starts a job without the request that created it waiting for it. */
 export interface Dispatcher {
   /** `credentials`: the invocation's own (FC's per-request STS key), when it brought any. */
-  dispatch(spec: JobSpec, store: ObjectStore, credentials?: OssCredentials): Promise<void>;
+  dispatch(spec: JobSpec, store: ObjectStore, credentials?: Credentials): Promise<void>;
 }
 
 /** For a worker with no FC in front (a laptop, a unit test): the job runs on this process's queue. */

@@ -1,5 +1,6 @@
 import { nanoid } from 'nanoid';
-import type { Config, OssCredentials } from '../config.js';
+import type { Config } from '../config.js';
+import type { Credentials } from '../../protocol/credentials.js';
 import { FerryError } from '../../protocol/errors.js';
 import type { GitContext } from '../git/context.js';
 import { resolveRef } from '../git/resolve.js';
@@ -19,14 +20,14 @@ export interface SubmitInput {
   /** `x-ca-deviceid`: the gateway sets it on requests over the websocket. */
   deviceIdHeader?: string | null | undefined;
   /** The invocation's own credentials (FC's per-request STS key), when it brought any. */
-  credentials?: OssCredentials | undefined;
+  credentials?: Credentials | undefined;
 }
 
 /** `cached`: the artifact exists and the state is already `done`; `queued`: the job was dispatched. */
 export type Submission = { outcome: 'cached'; state: JobState } | { outcome: 'queued'; state: JobState };
 
 export type SubmitJob = (input: SubmitInput) => Promise<Submission>;
-export type FindJob = (jobId: string, credentials: OssCredentials | undefined) => Promise<JobState>;
+export type FindJob = (jobId: string, credentials: Credentials | undefined) => Promise<JobState>;
 
 export interface SubmitDeps {
   config: Config;

@@ -1,8 +1,8 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { OssCredentials } from '../config.js';
+import type { Credentials } from '../../protocol/credentials.js';
 
 /** FC hands each invocation temporary STS credentials of the function's role in x-fc-* headers. */
-export function invocationCredentials(headers: IncomingHttpHeaders): OssCredentials | undefined {
+export function invocationCredentials(headers: IncomingHttpHeaders): Credentials | undefined {
   const id = header(headers, 'x-fc-access-key-id');
   const secret = header(headers, 'x-fc-access-key-secret');
   if (!id || !secret) return undefined;

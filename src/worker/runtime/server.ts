@@ -8,7 +8,7 @@ import { safeEqual } from '../../util/safe-equal.js';
 import { decodeJobEvent, isJobEvent } from '../jobs/job-event.js';
 import { refusedWhileStopping } from '../jobs/stopping.js';
 import { stateToJSON, type JobSpec, type JobState } from '../../protocol/job.js';
-import type { OssCredentials } from '../config.js';
+import type { Credentials } from '../../protocol/credentials.js';
 import { invocationCredentials } from './credentials.js';
 import type { Drainer } from './drain.js';
 import { eventHeader, eventToRequest, isApiGatewayEvent, responseToResult } from './events.js';
@@ -16,9 +16,9 @@ import { readRequestBody, sendResponse, toRequest } from './node-http.js';
 
 export interface RuntimeOptions {
   api: ApiHandler;
-  runJob(spec: JobSpec, credentials: OssCredentials | undefined): Promise<JobState>;
+  runJob(spec: JobSpec, credentials: Credentials | undefined): Promise<JobState>;
   /** Run on POST /initialize with its credentials; must not throw. */
-  warmUp?(credentials: OssCredentials | undefined): Promise<void>;
+  warmUp?(credentials: Credentials | undefined): Promise<void>;
   /** Required in API-gateway events' `x-ferry-gateway-secret` header, when set. */
   gatewaySecret?: string | undefined;
   /** Verifies job events; without one, job events are refused. */

@@ -1,5 +1,5 @@
 import type { ApiHandler } from '../api/context.js';
-import type { OssCredentials } from '../config.js';
+import type { Credentials } from '../../protocol/credentials.js';
 import type { StoreFor } from '../storage/stores.js';
 import type { GitContext } from '../git/context.js';
 import type { ObjectStore } from '../storage/oss-store.js';
@@ -20,7 +20,7 @@ export interface WarmUpDeps {
  * (figures in docs/benchmarks.md). Best effort: a failure is logged (every one of them) and costs only
  * a slower first request.
  */
-export async function warmUp(deps: WarmUpDeps, credentials: OssCredentials | undefined): Promise<void> {
+export async function warmUp(deps: WarmUpDeps, credentials: Credentials | undefined): Promise<void> {
   deps.git.transport();
   const steps = await Promise.allSettled([
     // An unusable git is reported at start; every job then gets GIT_FAILED.

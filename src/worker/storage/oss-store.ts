@@ -1,6 +1,7 @@
 import OSS from 'ali-oss';
 import { Readable } from 'node:stream';
-import type { OssConfig, OssCredentials } from '../config.js';
+import type { OssConfig } from '../config.js';
+import type { Credentials } from '../../protocol/credentials.js';
 import { FerryError } from '../../protocol/errors.js';
 
 /**
@@ -21,14 +22,14 @@ export interface ObjectStore {
 export interface StorageTarget extends OssConfig {
   bucket: string;
   endpoint: string;
-  credentials: OssCredentials;
+  credentials: Credentials;
 }
 
 /**
  * The storage config is usable only with a bucket, an endpoint and a key: the fixed `FERRY_OSS_*` key if
  * set (it signs URLs that outlive STS tokens), else the invocation's STS credentials, else FC's env ones.
  */
-export function storageTarget(config: OssConfig, credentials?: OssCredentials): StorageTarget {
+export function storageTarget(config: OssConfig, credentials?: Credentials): StorageTarget {
   const creds = config.fixedCredentials ?? credentials ?? config.credentials;
   if (!config.bucket || !config.endpoint || !creds) {
     throw new FerryError(

@@ -1,8 +1,9 @@
-import type { OssConfig, OssCredentials } from '../config.js';
+import type { OssConfig } from '../config.js';
+import type { Credentials } from '../../protocol/credentials.js';
 import { createObjectStore, storageTarget, type ObjectStore } from './oss-store.js';
 
 /** The store for an invocation's credentials; throws STORAGE_NOT_CONFIGURED when there is no bucket, endpoint or key. */
-export type StoreFor = (credentials: OssCredentials | undefined) => ObjectStore;
+export type StoreFor = (credentials: Credentials | undefined) => ObjectStore;
 
 /** STS credentials change per invocation; a few clients are kept, beyond that they are all dropped. */
 const MAX_CLIENTS = 16;

@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig, type OssCredentials } from '../../../src/worker/config.js';
+import { loadConfig } from '../../../src/worker/config.js';
+import type { Credentials } from '../../../src/protocol/credentials.js';
 import { FerryError } from '../../../src/protocol/errors.js';
 import { startOssServer, type OssServer } from '../../../src/local/oss/index.js';
 import { createRuntimeServer } from '../../../src/worker/runtime/server.js';
@@ -30,9 +31,9 @@ afterAll(async () => {
 });
 
 /** The real store, with a record of what warm-up asked of it. */
-function recordingStore(credentialsSeen: (OssCredentials | undefined)[], reads: string[]) {
+function recordingStore(credentialsSeen: (Credentials | undefined)[], reads: string[]) {
   const config = loadConfig(ossEnv(oss)); // no key in the environment: credentials come per invocation
-  return (credentials: OssCredentials | undefined): ObjectStore => {
+  return (credentials: Credentials | undefined): ObjectStore => {
     credentialsSeen.push(credentials);
     const store = createObjectStore(storageTarget(config.oss, credentials));
     return {
@@ -59,7 +60,7 @@ function recordingApi(api: ApiHandler, record: string[]): ApiHandler {
 
 describe('warm-up', () => {
   it('probes the transport, checks git, loads the API and reads one absent key from OSS with the credentials it is given', async () => {
-    const seen: (OssCredentials | undefined)[] = [];
+    const seen: (Credentials | undefined)[] = [];
     const reads: string[] = [];
     const done: string[] = [];
     const worker = createWorker(loadConfig({ ...ossEnv(oss), FERRY_WORK_DIR: join(dir, 'work') }), () => undefined);
@@ -72,9 +73,9 @@ describe('warm-up', () => {
 
   it('warms the API and checks git when no storage is configured, and asks no store for anything', async () => {
     const done: string[] = [];
-    const storeCalls: (OssCredentials | undefined)[] = [];
+    const storeCalls: (Credentials | undefined)[] = [];
     const worker = createWorker(loadConfig({ FERRY_WORK_DIR: join(dir, 'work') }), () => undefined);
-    const unconfigured = (credentials: OssCredentials | undefined): ObjectStore => {
+    const unconfigured = (credentials: Credentials | undefined): ObjectStore => {
       storeCalls.push(credentials);
       throw new FerryError('STORAGE_NOT_CONFIGURED', 'no storage');
     };
@@ -87,7 +88,7 @@ describe('warm-up', () => {
     const done: string[] = [];
     const worker = createWorker(loadConfig({ FERRY_WORK_DIR: join(dir, 'work') }), () => undefined);
     const refusedConfig = loadConfig(ossEnv(oss, { accessKeyId: 'LTAI-nobody', accessKeySecret: 'x' }));
-    const refusing = (credentials: OssCredentials | undefined): ObjectStore => createObjectStore(storageTarget(refusedConfig.oss, credentials));
+    const refusing = (credentials: Credentials | undefined): ObjectStore => createObjectStore(storageTarget(refusedConfig.oss, credentials));
     const oldGit = recordingGit(done, async () => 'git version 2.20.1\n');
     const error = await warmUp({ api: recordingApi(worker.api, done), git: oldGit, storeFor: refusing }, undefined).then(
       () => undefined,
@@ -116,7 +117,7 @@ describe('warm-up', () => {
     const connected = new Promise<void>((resolve) => silent.once('connection', () => resolve()));
     const worker = createWorker(loadConfig({ ...ossEnv(oss, KEY), FERRY_OSS_ENDPOINT: endpoint, FERRY_WORK_DIR: join(dir, 'work') }), () => undefined);
     let settled = false;
-    const warmUpTracked = (credentials: OssCredentials | undefined): Promise<void> => worker.warmUp(credentials).finally(() => (settled = true));
+    const warmUpTracked = (credentials: Credentials | undefined): Promise<void> => worker.warmUp(credentials).finally(() => (settled = true));
     const server = createRuntimeServer({ api: worker.api, runJob: worker.runJob, warmUp: warmUpTracked, dispatchSecret: undefined, httpApi: true, log: () => undefined });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
@@ -133,7 +134,7 @@ describe('warm-up', () => {
   });
 
   it('runs on POST /initialize with the credentials FC sends in x-fc-* headers', async () => {
-    const calls: (OssCredentials | undefined)[] = [];
+    const calls: (Credentials | undefined)[] = [];
     const worker = createWorker(loadConfig({ FERRY_WORK_DIR: join(dir, 'work') }), () => undefined);
     const server = createRuntimeServer({
       api: worker.api,
