@@ -1,7 +1,8 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { OssError, accessDenied } from './errors.js';
 import type { QueryParam } from './query.js';
-import type { OssAddress, OssCredential } from './types.js';
+import type { Credentials } from '../../protocol/credentials.js';
+import type { OssAddress } from './types.js';
 
 /** What a signature covers. */
 export interface SignedRequest {
@@ -12,7 +13,7 @@ export interface SignedRequest {
 }
 
 export interface AuthContext {
-  credentials: ReadonlyMap<string, OssCredential>;
+  credentials: ReadonlyMap<string, Credentials>;
   /** Standard region (`cn-hangzhou`), as V4 scopes carry it. */
   region: string;
   now: () => number;
@@ -21,7 +22,7 @@ export interface AuthContext {
 /** OSS rejects header-signed requests whose date is more than 15 minutes off. */
 export const MAX_SKEW_MS = 15 * 60 * 1000;
 
-export function findCredential(ctx: AuthContext, accessKeyId: string): OssCredential {
+export function findCredential(ctx: AuthContext, accessKeyId: string): Credentials {
   const credential = ctx.credentials.get(accessKeyId);
   if (!credential) {
     throw new OssError(403, 'InvalidAccessKeyId', 'The OSS Access Key Id you provided does not exist in our records.', {
@@ -32,7 +33,7 @@ export function findCredential(ctx: AuthContext, accessKeyId: string): OssCreden
 }
 
 /** An STS key is only valid together with its token, and a plain key never carries one. */
-export function checkSecurityToken(credential: OssCredential, provided: string | undefined): void {
+export function checkSecurityToken(credential: Credentials, provided: string | undefined): void {
   if ((credential.securityToken ?? undefined) !== (provided || undefined)) {
     throw new OssError(403, 'InvalidSecurityToken', 'The security token you provided is invalid.');
   }

@@ -2,7 +2,7 @@ import { createHash, createHmac } from 'node:crypto';
 import { safeEqual } from '../../util/safe-equal.js';
 import { OssError, accessDenied, invalidArgument } from './errors.js';
 import { queryGet, type QueryParam } from './query.js';
-import type { OssCredential } from './types.js';
+import type { Credentials } from '../../protocol/credentials.js';
 import { requestHeader } from './http.js';
 import {
   checkSecurityToken,
@@ -86,7 +86,7 @@ interface V4Claim {
 }
 
 /** Checks the claim's scope and signature against every canonical form; returns the key on a match. */
-function verify(ctx: AuthContext, req: SignedRequest, claim: V4Claim, query: readonly QueryParam[]): OssCredential {
+function verify(ctx: AuthContext, req: SignedRequest, claim: V4Claim, query: readonly QueryParam[]): Credentials {
   const [accessKeyId = '', scopeDate, region, product, terminator, ...extra] = claim.credential.split('/');
   if (!scopeDate || !region || product !== 'oss' || terminator !== 'aliyun_v4_request' || extra.length > 0) {
     throw invalidArgument('The V4 credential must be <AccessKeyId>/<yyyymmdd>/<region>/oss/aliyun_v4_request.');
@@ -113,7 +113,7 @@ function verify(ctx: AuthContext, req: SignedRequest, claim: V4Claim, query: rea
 }
 
 /** `Authorization: OSS4-HMAC-SHA256 Credential=…,AdditionalHeaders=…,Signature=…` */
-export function verifyV4Header(ctx: AuthContext, req: SignedRequest, authorization: string): OssCredential {
+export function verifyV4Header(ctx: AuthContext, req: SignedRequest, authorization: string): Credentials {
   const fields = new Map<string, string>();
   for (const part of authorization.slice(ALGORITHM.length + 1).split(',')) {
     const eq = part.indexOf('=');
@@ -130,7 +130,7 @@ export function verifyV4Header(ctx: AuthContext, req: SignedRequest, authorizati
 }
 
 /** Presigned URL: `x-oss-signature-version`, `x-oss-credential`, `x-oss-date`, `x-oss-expires`, `x-oss-signature`. */
-export function verifyV4Query(ctx: AuthContext, req: SignedRequest): OssCredential {
+export function verifyV4Query(ctx: AuthContext, req: SignedRequest): Credentials {
   const credential = queryGet(req.query, 'x-oss-credential');
   const signature = queryGet(req.query, 'x-oss-signature');
   const date = queryGet(req.query, 'x-oss-date');

@@ -1,6 +1,6 @@
 import { OssError, accessDenied } from './errors.js';
 import { queryGet, queryHas } from './query.js';
-import type { OssCredential } from './types.js';
+import type { Credentials } from '../../protocol/credentials.js';
 import { requestHeader } from './http.js';
 import { invalidAuthorization, type AuthContext, type SignedRequest } from './auth-util.js';
 import { verifyV4Header, verifyV4Query } from './auth-v4.js';
@@ -14,7 +14,7 @@ const V4_ONLY = 'this store verifies V4 signatures (OSS4-HMAC-SHA256) only: sign
  * signs everything V4, so V1 is refused with a message that says so rather than verified. There is no
  * anonymous access: an unsigned request is AccessDenied.
  */
-export function authenticate(ctx: AuthContext, req: SignedRequest): OssCredential {
+export function authenticate(ctx: AuthContext, req: SignedRequest): Credentials {
   const authorization = requestHeader(req, 'authorization');
   if (authorization !== undefined) {
     if (authorization.startsWith('OSS4-HMAC-SHA256 ')) return verifyV4Header(ctx, req, authorization);

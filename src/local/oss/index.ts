@@ -1,2 +1,2 @@
 export { startOssServer } from './server.js';
-export type { OssCredential, OssServer, OssServerOptions } from './types.js';
+export type { OssServer, OssServerOptions } from './types.js';

@@ -1,10 +1,4 @@
-/** One access key the local store accepts. */
-export interface OssCredential {
-  accessKeyId: string;
-  accessKeySecret: string;
-  /** When set, every request signed with this key must carry the same STS token. */
-  securityToken?: string;
-}
+import type { Credentials } from '../../protocol/credentials.js';
 
 export interface OssServerOptions {
   /** Folder holding one sub-folder per bucket, plus `.uploads/` and `.tmp/`. Created if missing. */
@@ -13,8 +7,8 @@ export interface OssServerOptions {
   host?: string;
   /** Port to listen on; `0` (the default) picks a free one. */
   port?: number;
-  /** Keys allowed to sign requests. Anonymous access is never allowed. */
-  credentials: OssCredential[];
+  /** Keys allowed to sign requests; one with a security token also needs that token on each request. Anonymous access is never allowed. */
+  credentials: Credentials[];
   /** Region accepted in V4 signatures, OSS style (`oss-cn-hangzhou`) or standard (`cn-hangzhou`). Default `oss-cn-hangzhou`. */
   region?: string;
   /** Buckets created (as folders) at start if they do not exist yet: the only way to make one. */
