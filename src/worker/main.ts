@@ -35,9 +35,8 @@ server.listen(config.port, '0.0.0.0', () => {
 // exceptions still end the process: state may be corrupt, and FC starts a fresh instance.)
 process.on('unhandledRejection', (reason) => log(`unhandled rejection: ${(reason as Error)?.stack ?? String(reason)}`));
 
-// FC sends SIGTERM when it reclaims an instance; after GET /pre-stop there is nothing left to drain.
-// Without the hook, the same drain runs here on a short budget: running jobs get a moment, then end
-// with WORKER_STOPPING, stored and pushed, before the process goes.
+// FC sends SIGTERM when it reclaims an instance. Without the PreStop hook, the same drain runs here on a
+// short budget: running jobs get a moment, then end with WORKER_STOPPING, stored and pushed.
 const SIGTERM_BUDGET = { graceMs: 1000, cleanupMs: 1000 };
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.once(signal, () => {

@@ -19,11 +19,8 @@ import { warmUp } from './runtime/warm-up.js';
 export interface Worker {
   api: ApiHandler;
   runner: JobRunner;
-  /** Run one job to its end on this instance, notifying its device; resolves when all is delivered. */
   runJob(spec: JobSpec, credentials: Credentials | undefined): Promise<JobState>;
-  /** Pay the first request's one-off costs now (see warm-up.ts); never throws. */
   warmUp(credentials: Credentials | undefined): Promise<void>;
-  /** Shuts this instance's jobs down (FC's PreStop hook, SIGTERM). */
   drainer: Drainer;
 }
 

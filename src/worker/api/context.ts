@@ -3,16 +3,13 @@ import type { FindJob, SubmitJob } from '../jobs/submit.js';
 
 /** What the API calls; the composition root wires the real ones, tests pass small fakes. */
 export interface ApiDeps {
-  /** POST /jobs (src/worker/jobs/submit.ts). */
   submit: SubmitJob;
   /** GET /jobs/:id; rejects with JOB_NOT_FOUND. */
   findJob: FindJob;
-  /** GET /healthz: this instance's running and queued jobs. */
   load(): { active: number; pending: number };
   log?: ((line: string) => void) | undefined;
 }
 
-/** Per-request facts from the transport: FC's per-invocation credentials, the request id. */
 export interface RequestContext {
   credentials?: Credentials | undefined;
   requestId?: string | undefined;

@@ -5,10 +5,7 @@ import { json, problem } from './http.js';
 import { createJob, getJob } from './jobs.js';
 import { parseDeviceId } from '../jobs/request.js';
 
-/**
- * The worker's whole HTTP surface as one web-standard handler. The FC runtime (events and HTTP
- * triggers) and the tests call this same function.
- */
+// The FC runtime (events and HTTP triggers) and the tests call this same handler.
 export function createApi(deps: ApiDeps): ApiHandler {
   return async (request, context = {}) => {
     const { pathname } = new URL(request.url);

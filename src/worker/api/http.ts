@@ -27,11 +27,8 @@ export async function readJson(request: Request): Promise<unknown> {
   }
 }
 
-/**
- * The body as text, reading no further than the limit: a chunked body declares no length. On excess
- * the reader is released, not cancelled: cancelling would destroy the connection before the 413 goes
- * out; the transport closes it after answering instead.
- */
+// A chunked body declares no length. On excess the reader is released, not cancelled: cancelling would
+// destroy the connection before the 413 goes out.
 async function readText(request: Request): Promise<string> {
   if (!request.body) return '';
   const reader = request.body.getReader();

@@ -2,7 +2,6 @@ import { stateToJSON } from '../../protocol/job.js';
 import type { ApiDeps, RequestContext } from './context.js';
 import { json, readJson } from './http.js';
 
-/** POST /jobs: the body to the jobs layer, its outcome to HTTP (200 with the done state, or 202 queued). */
 export async function createJob(request: Request, deps: ApiDeps, context: RequestContext): Promise<Response> {
   const body = await readJson(request);
   const submitted = await deps.submit({ body, deviceIdHeader: request.headers.get('x-ca-deviceid'), credentials: context.credentials });
@@ -12,7 +11,6 @@ export async function createJob(request: Request, deps: ApiDeps, context: Reques
   return json({ jobId, kind, status, repo, ref, commit, format }, 202, { location: `/jobs/${jobId}` });
 }
 
-/** GET /jobs/:id. */
 export async function getJob(id: string, deps: ApiDeps, context: RequestContext): Promise<Response> {
   return json(stateToJSON(await deps.findJob(id, context.credentials)));
 }

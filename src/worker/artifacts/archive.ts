@@ -12,7 +12,6 @@ function baseName(request: ArtifactRequest): string {
   return `${request.repo.name}-${request.commit.slice(0, 7)}`;
 }
 
-/** A commit's tree as zip or tar.gz, streamed by `git archive` from the bare mirror (no work tree). */
 export const archive: ArtifactKind = {
   name: 'archive',
   phases: ['fetching', 'archiving'],

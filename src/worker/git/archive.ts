@@ -8,28 +8,21 @@ export { ARCHIVE_FORMATS, type ArchiveFormat } from '../../protocol/formats.js';
 
 export interface ArchiveStream {
   stdout: Readable;
-  /** The process started (with a re-blocker: the process group's leader), for diagnostics and tests. */
   pid: number | undefined;
-  /** Settles when git (and the re-blocker) exit: rejects with a FerryError on failure. */
   done: Promise<void>;
   kill(): void;
 }
 
 export interface ArchiveOptions {
-  /** How git's output reaches node (the git context's, detected once); without one it is detected now. */
+  /** How git's output reaches node; detected now without one. */
   transport?: Transport;
-  /** The environment git runs with (the git context's); defaults to env.ts's from this process's. */
   env?: NodeJS.ProcessEnv;
 }
 
 export type Transport = 'lazy' | 'dd' | 'direct';
 
-/**
- * Re-blocks a pipe lazily: grows it to 1 MiB (F_SETPIPE_SZ, Linux) and, while the writer is slow,
- * reads only every 4 ms, so git's small writes pile up in the pipe without waking anyone. Where the
- * pipe cannot grow (other systems, a per-user pipe quota), a 4 ms pause would stall git on a full
- * 64 KiB pipe, so it becomes dd instead.
- */
+// Grows the pipe to 1 MiB (F_SETPIPE_SZ) and reads every 4 ms while the writer is slow. Where the pipe
+// cannot grow, a 4 ms pause would stall git on a full 64 KiB pipe, so it becomes dd instead.
 const LAZY_REBLOCK = `
 unless ($^O eq 'linux' && fcntl(STDIN, 1031, 1048576)) {
   open STDERR, '>', '/dev/null';
@@ -57,20 +50,10 @@ const PIPELINES: Record<Exclude<Transport, 'direct'>, string> = {
   dd: 'trap : TERM; set -o pipefail; shift; git "$@" | dd ibs=64k obs=1M 2>/dev/null',
 };
 
-/** After a TERM, how long the pipeline gets before it is killed outright. */
 const KILL_GRACE_MS = 2000;
 
-/**
- * `git archive` straight from the bare mirror's object database: no checkout, no temp files.
- *
- * git's zip writer issues a write per header and per small file. Read by node directly, through its
- * stdio socket, each write costs git a wake-up of the reader and node a read. So git writes into a real
- * pipe (bash makes it; the values reach bash as positional parameters, never as script text, and
- * `pipefail` keeps git's exit status) whose reader re-blocks: with a lazy reader (perl, part of every
- * Debian) git's writes cost about what writing a file does, and node reads few, full buffers. Without
- * perl, dd does it less well; without bash or dd (the embedded stack on Windows), node reads git. The
- * figures are in docs/benchmarks.md ("A real pipe, read lazily").
- */
+// git's zip writer issues a write per small file, each a wake-up for a reader on node's stdio socket: so
+// git writes into a real pipe (values reach bash as positional parameters) whose reader re-blocks.
 export function archiveStream(gitDir: string, commit: string, format: ArchiveFormat, prefix: string, options: ArchiveOptions = {}): ArchiveStream {
   const args = ['archive', `--format=${format}`, `--prefix=${prefix}/`, commit];
   const env = { ...(options.env ?? gitEnv({ allowHttp: false })), GIT_DIR: gitDir };
@@ -107,7 +90,6 @@ function works(script: string): boolean {
   return spawnSync('bash', ['-c', `set -o pipefail; ${script}`], { stdio: 'ignore' }).status === 0;
 }
 
-/** TERM to the whole group (bash reaps git and the re-blocker), KILL if it is still there after a grace period. */
 function killGroup(child: ChildProcess): void {
   const signal = (name: NodeJS.Signals): void => {
     if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;

@@ -3,15 +3,10 @@ import { gitEnv } from './env.js';
 import { createHttpAgents, type HttpAgents } from './http-agents.js';
 import { gitVersionRunner, supportedGitVerdict, type GitVersionRunner } from './version.js';
 
-/**
- * Everything git work shares across jobs, made once by the composition root and passed down: the
- * environment, the HTTP pools, the logger, and what is learned about the machine and the hosts along the
- * way. Nothing in `git/` keeps state of its own, so a test makes a fresh context and sees no other's.
- */
+// Nothing in `git/` keeps state of its own, so a test makes a fresh context and sees no other's.
 export interface GitContext {
   readonly allowHttp: boolean;
   readonly timeoutMs: number;
-  /** The environment every git child runs with (env.ts). */
   readonly env: NodeJS.ProcessEnv;
   /** The process's own environment, where ls-refs looks for proxy variables when it runs. */
   readonly processEnv: NodeJS.ProcessEnv;
@@ -19,9 +14,7 @@ export interface GitContext {
   readonly log: ((line: string) => void) | undefined;
   /** Hosts whose ls-refs answers fell back to git: logged once each. */
   readonly fellBack: Set<string>;
-  /** How `git archive`'s output reaches node, detected on first use (the warm-up does it at start). */
   transport(): Transport;
-  /** Rejects with GIT_FAILED when this machine's git is missing, broken or too old (see version.ts). */
   assertSupportedGit(): Promise<void>;
 }
 

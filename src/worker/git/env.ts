@@ -1,8 +1,6 @@
-/**
- * The environment every git child runs with. User input reaches git only as a validated URL and
- * commit id; this closes the remaining doors: no prompts, no user or system config, no transport
- * but http(s), no redirects (an allowed host must not bounce us to an internal address).
- */
+// User input reaches git only as a validated URL and commit id; this closes the remaining doors: no
+// prompts, no user or system config, no transport but http(s), no redirects (an allowed host must not
+// bounce us to an internal address).
 export function gitEnv(options: { allowHttp: boolean; base?: NodeJS.ProcessEnv }): NodeJS.ProcessEnv {
   const base = options.base ?? process.env;
   const config: [string, string][] = [

@@ -1,6 +1,5 @@
 import { FerryError } from '../../protocol/errors.js';
 
-/** Map git's stderr to an error a user can act on. */
 export function gitFailure(stderr: string, what: string, cause?: unknown): FerryError {
   const text = stderr.toLowerCase();
   if (/repository .* not found|not found|could not read username|authentication failed|terminal prompts disabled|403/.test(text)) {

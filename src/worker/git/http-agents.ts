@@ -6,10 +6,8 @@ import type { Duplex } from 'node:stream';
 // the agent's own idle timeout can lag behind a connection the server or a NAT dropped long ago.
 const MAX_IDLE_MS = 20_000;
 
-/** Keep-alive pools for the in-process git requests (ls-refs), one per scheme. */
 export interface HttpAgents {
   agentFor(protocol: string): http.Agent;
-  /** Close every pooled connection. */
   destroy(): void;
 }
 

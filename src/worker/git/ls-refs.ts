@@ -10,9 +10,7 @@ export interface LsRefsOptions {
   timeoutMs: number;
   /** Aborting rejects with the signal's reason: an abort is not a reason to try git instead. */
   signal?: AbortSignal | undefined;
-  /** Where proxy settings are looked up; defaults to `process.env`. */
   env?: NodeJS.ProcessEnv;
-  /** The keep-alive pools the request goes through (the git context's). */
   agents: HttpAgents;
 }
 
@@ -24,17 +22,11 @@ const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
 const PROXY_VARIABLES = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'ALL_PROXY', 'all_proxy'];
 const OID = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 
-/**
- * What `parseLsRemote(git ls-remote --symref -- <fetchUrl> <patterns>)` gives, for patterns that
- * are full ref names (`HEAD`, `refs/...`, optionally with `^{}`), or `undefined` when there is no
- * clean v2 answer. One difference, by design: ls-remote matches a pattern against the *tail* of
- * every ref, so `refs/heads/main` also lists an odd `refs/x/refs/heads/main`; ls-refs only sends
- * refs starting with a pattern, which are all that `pickRef` reads.
- */
+// What `parseLsRemote(git ls-remote --symref …)` gives for full ref names, or `undefined`. By design,
+// ls-remote's tail match (`refs/x/refs/heads/main`) is not reproduced: `pickRef` reads only prefix matches.
 export async function lsRefsV2(fetchUrl: string, patterns: readonly string[], options: LsRefsOptions): Promise<RemoteRef[] | undefined> {
   options.signal?.throwIfAborted();
-  // node:http ignores proxy variables, and so does git here (env.ts drops them). A proxy variable still
-  // switches this path off, so that proxy support, if it comes, has one place to live: git's environment.
+  // node:http ignores proxy variables: with one set, this path is off and git (the one place for proxies) runs.
   const env = options.env ?? process.env;
   if (PROXY_VARIABLES.some((name) => env[name])) return undefined;
   const prefixes = [...new Set(patterns.map((p) => p.replace(/\^\{\}$/, '')))];
@@ -50,8 +42,7 @@ export async function lsRefsV2(fetchUrl: string, patterns: readonly string[], op
   if (!Buffer.isBuffer(response)) return undefined;
   const lines = parseResponse(response);
   if (!lines) return undefined;
-  // ls-remote's own filter (`*/<pattern>` against `/<ref>`), then ls-remote's own parser: the same
-  // entries by construction, down to the `^{}` lines a pattern without `^{}` leaves out.
+  // ls-remote's own filter, then its own parser: the same entries by construction.
   const matches = (name: string): boolean => patterns.length === 0 || patterns.some((p) => name === p || name.endsWith(`/${p}`));
   return parseLsRemote(lines.filter((line) => matches(line.slice(line.indexOf('\t') + 1))).join('\n'));
 }
@@ -140,11 +131,7 @@ function post(url: URL, body: Buffer, options: LsRefsOptions): Promise<Buffer | 
   });
 }
 
-/**
- * The ls-refs answer as the lines `git ls-remote --symref` prints for it: `ref: <target>\t<name>`,
- * `<oid>\t<name>` and, for tags, `<peeled>\t<name>^{}`. `undefined` unless the body is exactly
- * well-formed pkt-lines ending in a flush-pkt.
- */
+// `undefined` unless the body is exactly well-formed pkt-lines ending in a flush-pkt.
 function parseResponse(body: Buffer): string[] | undefined {
   const decoder = new TextDecoder('utf-8', { fatal: true });
   const lines: string[] = [];

@@ -29,10 +29,8 @@ export interface MirrorLease {
   release(): void;
 }
 
-/**
- * Bare, shallow mirrors, one per repository, reused across jobs: a later commit of the same repo is
- * one more `--depth 1` fetch into the same object database, never a new clone, and never a work tree.
- */
+// One bare, shallow mirror per repository: a later commit is one more `--depth 1` fetch into the same
+// object database, never a new clone.
 export class MirrorCache {
   readonly #options: MirrorOptions;
   // One git writer per mirror at a time: concurrent shallow fetches race on the `shallow` file.
@@ -49,7 +47,6 @@ export class MirrorCache {
     return join(this.#options.workDir, 'mirrors', `${repo.name.slice(0, 40)}-${id}.git`);
   }
 
-  /** Make `commit` present in the repo's mirror and hold the mirror until the lease is released. */
   async fetch(repo: RepoRef, commit: string, onProgress?: (p: FetchProgress) => void, signal?: AbortSignal): Promise<MirrorLease> {
     const dir = this.mirrorPath(repo);
     this.#leases.set(dir, (this.#leases.get(dir) ?? 0) + 1);
@@ -109,7 +106,7 @@ export class MirrorCache {
     });
   }
 
-  /** Runs after each release, one pass at a time; a failure only costs disk, so it is logged, not thrown. */
+  // A failed eviction only costs disk: logged, not thrown.
   #scheduleEviction(): void {
     if (this.#options.maxBytes === undefined) return;
     this.#evicting = this.#evicting.then(() => this.#evict(this.#options.maxBytes as number)).catch((error: unknown) => {
@@ -117,7 +114,6 @@ export class MirrorCache {
     });
   }
 
-  /** Resolves once pending evictions have run (for tests). */
   async settled(): Promise<void> {
     await this.#evicting;
   }
@@ -176,7 +172,6 @@ async function hasCommit(git: SimpleGit, commit: string): Promise<boolean> {
   }
 }
 
-/** The lock file git refused to create because it exists, when it lies inside `dir`. */
 export function staleLock(message: string, dir: string): string | undefined {
   const match = /Unable to create '([^']+\.lock)': File exists/.exec(message);
   const path = match?.[1];

@@ -9,12 +9,8 @@ import type { RepoRef } from './url.js';
 // The in-process answer is one small request; if it takes longer, git gets the full budget.
 const FAST_PATH_TIMEOUT_MS = 10_000;
 
-/**
- * Resolve a ref to a commit. Tries protocol v2 `ls-refs` in-process first, asking the server only for
- * the refs that could match (no git spawn, and a pooled TLS connection for the next resolution);
- * anything unusual goes to `git ls-remote` (which lists every ref and filters them itself), which then
- * also produces the errors. The context's log is told, once per host, when git had to do it.
- */
+// Protocol v2 `ls-refs` in-process first (no spawn, a pooled TLS connection); anything unusual goes
+// to `git ls-remote`, which then also produces the errors.
 export async function resolveRef(repo: RepoRef, spec: RefSpec, git: GitContext): Promise<ResolvedRef> {
   if (spec.kind === 'commit') return pickRef(spec, []) as ResolvedRef;
   const patterns = lsRemotePatterns(spec);
@@ -26,9 +22,8 @@ export async function resolveRef(repo: RepoRef, spec: RefSpec, git: GitContext):
   let refs = fast;
   if (!refs) {
     refs = await lsRemote(repo, patterns, git);
-    // Only now is it known that the repository exists and git could list it: the fast path failed a
-    // working host (a missing repository also falls back, and that is no news). Such a host costs every
-    // resolution a second round trip and a git spawn: worth one line in the log, not one per request.
+    // The fast path failed a working host (a missing repository also falls back, and that is no news):
+    // worth one line in the log, not one per request.
     if (git.log && !git.fellBack.has(repo.host)) {
       git.fellBack.add(repo.host);
       git.log(`ls-refs: ${repo.host} gave no clean protocol v2 answer, so git ls-remote listed the refs (logged once per host)`);

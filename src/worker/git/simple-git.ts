@@ -8,12 +8,9 @@ export interface GitClientOptions {
   progress?: SimpleGitOptions['progress'];
 }
 
-/**
- * simple-git with ferry's hardened environment. simple-git refuses env that sets config paths,
- * GIT_CONFIG_COUNT, askpass, credential helpers or protocol rules, because *user* data there is
- * dangerous; here those values are ours and they close doors (see env.ts), so exactly those guards
- * are lifted. The guard against --upload-pack / --receive-pack stays on.
- */
+// simple-git refuses env that sets config paths, GIT_CONFIG_COUNT, askpass, credential helpers or
+// protocol rules, as *user* data there is dangerous; ours closes doors (env.ts), so those guards are
+// lifted. The guard against --upload-pack / --receive-pack stays on.
 export function gitClient(options: GitClientOptions): SimpleGit {
   return simpleGit({
     baseDir: options.baseDir,

@@ -4,14 +4,12 @@ import { FerryError } from '../../protocol/errors.js';
 export interface RepoRef {
   /** `https://github.com/owner/repo` — what users see and what the cache key derives from. */
   canonical: string;
-  /** What git fetches from. */
   fetchUrl: string;
   protocol: 'https' | 'http';
   /** Lower-case host, with `:port` only when it is not the protocol's default. */
   host: string;
-  /** Path segments without a `.git` suffix, e.g. `['owner', 'repo']`. */
   segments: string[];
-  /** Last path segment: names files (`repo-abc1234.zip`). */
+  /** Names files (`repo-abc1234.zip`). */
   name: string;
 }
 
@@ -27,10 +25,7 @@ const TWO_SEGMENT_HOSTS = new Set(['github.com', 'gitee.com', 'bitbucket.org', '
 const SEGMENT = /^[A-Za-z0-9_.][A-Za-z0-9_.-]*$/;
 const MAX_URL_LENGTH = 512;
 
-/**
- * Parse, validate and normalise a user-supplied repository URL against the host policy.
- * Accepts `https://host/owner/repo[.git][/]`, `host/owner/repo` and `git@host:owner/repo.git`.
- */
+/** Accepts `https://host/owner/repo[.git][/]`, `host/owner/repo` and `git@host:owner/repo.git`. */
 export function parseRepoUrl(input: unknown, policy: HostPolicy): RepoRef {
   if (typeof input !== 'string' || input.trim() === '') {
     throw new FerryError('INVALID_URL', 'Expected `url` to be a repository URL such as https://github.com/owner/repo.');

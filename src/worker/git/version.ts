@@ -2,12 +2,8 @@ import { execFile } from 'node:child_process';
 import { FerryError } from '../../protocol/errors.js';
 import { gitEnv } from './env.js';
 
-/**
- * The oldest git ferry runs. 2.31 added `GIT_CONFIG_COUNT`, which carries the safety settings of env.ts
- * (no redirects, no transport but http(s), no credential prompts), and 2.32 `GIT_CONFIG_GLOBAL`, which
- * keeps a user's own config out. An older git ignores what it does not know without a word, so it would
- * fetch without some or all of the settings: such a git is refused rather than trusted.
- */
+// 2.31 added `GIT_CONFIG_COUNT`, which carries env.ts's safety settings, and 2.32 `GIT_CONFIG_GLOBAL`.
+// An older git silently ignores what it does not know, so it is refused rather than trusted.
 export const MIN_GIT_VERSION: readonly [number, number] = [2, 32];
 
 /** `git version 2.39.5` (and vendor suffixes such as `(Apple Git-146)`, `.windows.1`) → [2, 39, 5]. */
@@ -21,7 +17,6 @@ export function isSupportedGit(version: readonly number[]): boolean {
   return major > MIN_GIT_VERSION[0] || (major === MIN_GIT_VERSION[0] && minor >= MIN_GIT_VERSION[1]);
 }
 
-/** Runs `git --version`; resolves with its stdout. */
 export type GitVersionRunner = () => Promise<string>;
 
 /** In the environment every real git run gets (env.ts), so the git that is checked is the git that runs. */
@@ -32,7 +27,6 @@ export function gitVersionRunner(env: NodeJS.ProcessEnv = gitEnv({ allowHttp: fa
     });
 }
 
-/** Rejects with a GIT_FAILED that says what to do when git is missing, broken or too old. */
 export async function checkGitVersion(run: GitVersionRunner = gitVersionRunner()): Promise<void> {
   let output: string;
   try {
@@ -52,11 +46,7 @@ export async function checkGitVersion(run: GitVersionRunner = gitVersionRunner()
 
 class TooOldGit extends FerryError {}
 
-/**
- * `checkGitVersion` once per verdict (the git context holds one per process): a pass or a too-old git
- * is remembered; any other failure (a spawn that hit a resource limit, a timeout) is not, so the next
- * job checks again.
- */
+// A pass or a too-old git is remembered; any other failure (a resource limit, a timeout) is checked again.
 export function supportedGitVerdict(run: GitVersionRunner = gitVersionRunner()): () => Promise<void> {
   let verdict: Promise<void> | undefined;
   return () => {

@@ -26,7 +26,6 @@ export interface BuildContext extends ProduceContext {
   store: ObjectStore;
 }
 
-/** A cache hit: the artifact already exists for exactly these inputs. */
 export async function lookupCached(kind: ArtifactKind, store: ObjectStore, request: ArtifactRequest, config: Config): Promise<DoneResult | undefined> {
   const keys = kind.keys(request);
   const text = await store.getText(keys.manifest);
@@ -35,10 +34,7 @@ export async function lookupCached(kind: ArtifactKind, store: ObjectStore, reque
   return sign(store, keys.object, manifest, request.ref, true, config);
 }
 
-/**
- * The one build path for every kind: cache → produce → hash, limit and upload → manifest → sign.
- * Emits a phase change at each step and throttled detail within.
- */
+// The one build path for every kind: cache → produce → hash, limit and upload → manifest → sign.
 export async function buildArtifact(kind: ArtifactKind, request: ArtifactRequest, ctx: BuildContext): Promise<DoneResult> {
   const { config, store } = ctx;
   ctx.progress('resolving', { percent: 100, message: `${request.ref} → ${request.commit.slice(0, 12)}` });

@@ -6,7 +6,6 @@ import type { ObjectStore } from '../storage/oss-store.js';
 import { encodeJobEvent } from './job-event.js';
 import type { JobSpec } from '../../protocol/job.js';
 
-/** Starts a job without the request that created it waiting for it. */
 export interface Dispatcher {
   /** `credentials`: the invocation's own (FC's per-request STS key), when it brought any. */
   dispatch(spec: JobSpec, store: ObjectStore, credentials?: Credentials): Promise<void>;
@@ -31,12 +30,9 @@ const TIMEOUT_MS = 10_000;
 // FC's error bodies are a few hundred bytes; more than this is not an FC error worth quoting.
 const MAX_ERROR_CHARS = 400;
 
-/**
- * FC 3.0's InvokeFunction OpenAPI with `x-fc-invocation-type: Async` on this same function: FC answers
- * 202, queues the event and delivers it to an instance as `POST /invoke`, so the job does not depend
- * on this request's instance staying alive. Signed (ACS3) with the invocation's STS credentials, so no
- * public trigger and no account key is needed — only `fc:InvokeFunction` for the function's role.
- */
+// FC 3.0's InvokeFunction (`x-fc-invocation-type: Async`) on this same function: FC answers 202 and
+// delivers the event as `POST /invoke`, so the job outlives this request's instance. Signed (ACS3) with
+// the invocation's STS credentials: no public trigger or account key, only `fc:InvokeFunction`.
 export function invokeFunctionDispatcher(options: InvokeDispatcherOptions): Dispatcher {
   const fetchImpl = options.fetch ?? fetch;
   const path = encodePath(`/${FC_API_VERSION}/functions/${options.functionName}/invocations`);
@@ -92,7 +88,6 @@ function fcError(text: string): string {
   return parts.length > 0 ? `: ${parts.join(': ')}` : '';
 }
 
-/** What an operator should do; only a server-side failure is worth simply trying again. */
 function advice(status: number): string {
   if (status === 401 || status === 403) {
     return "The operator should check that the function's role allows fc:InvokeFunction on this function.";

@@ -5,10 +5,8 @@ import { ARCHIVE_FORMATS } from '../../protocol/formats.js';
 import { safeEqual } from '../../util/safe-equal.js';
 import type { JobSpec } from '../../protocol/job.js';
 
-/**
- * The body of an asynchronous job invocation. The spec travels as a string so the HMAC covers the
- * exact bytes; only a holder of FERRY_DISPATCH_SECRET (the worker itself) can start a job this way.
- */
+// The spec travels as a string so the HMAC covers the exact bytes; only a holder of
+// FERRY_DISPATCH_SECRET (the worker itself) can start a job this way.
 export interface JobEvent {
   type: 'job';
   spec: string;

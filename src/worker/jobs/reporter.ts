@@ -7,18 +7,14 @@ export interface JobListener {
   (message: JobMessage, state: JobState, important: boolean): void;
 }
 
-/**
- * Folds a job's messages into its state and fans them out. Phase changes and the final message are
- * "important": they are persisted to OSS and always delivered; intermediate progress only updates
- * memory and is left to listeners to throttle.
- */
+// Phase changes and the final message are persisted to OSS and always delivered; intermediate
+// progress only updates memory and is left to listeners to throttle.
 export class JobReporter {
   #state: JobState;
   #persisting: Promise<void> = Promise.resolve();
   readonly #store: ObjectStore;
   readonly #states: JobStateStore;
   readonly #listeners: JobListener[];
-  /** When each phase (and the end) was first reached, for the job's log line. */
   readonly #reached: [string, number][] = [];
 
   constructor(initial: JobState, store: ObjectStore, states: JobStateStore, listeners: JobListener[]) {
@@ -59,7 +55,6 @@ export class JobReporter {
     }
   }
 
-  /** How long each phase took, e.g. `queued=2ms fetching=431ms archiving=1012ms`. */
   timings(): string {
     return this.#reached
       .slice(0, -1)
@@ -67,7 +62,6 @@ export class JobReporter {
       .join(' ');
   }
 
-  /** Resolves once every important state has been written. */
   async flush(): Promise<void> {
     await this.#persisting;
   }

@@ -23,7 +23,6 @@ export interface JobRunnerOptions {
 
 export interface JobOutcome {
   state: JobState;
-  /** How long each phase took, for the log: `queued=1ms resolving=3ms fetching=431ms …`. */
   timings: string;
 }
 
@@ -47,7 +46,6 @@ export interface RunOptions {
   redelivered?: boolean;
 }
 
-/** A job between run() and its end, for close() and abort(). */
 interface TrackedJob {
   jobId: string;
   reporter: JobReporter;
@@ -57,12 +55,8 @@ interface TrackedJob {
   stop: AbortController;
 }
 
-/**
- * Runs jobs on this instance: at most `concurrency` at once (p-queue), the rest wait with a live
- * queue position. Two jobs for the same artifact never build it twice here: the second waits for the
- * first and then finds it in the cache. When the instance shuts down, close() and abort() end the
- * queued and then the running jobs with WORKER_STOPPING.
- */
+// At most `concurrency` jobs at once; the rest wait with a live queue position. On shutdown, close() and
+// abort() end the queued and then the running jobs with WORKER_STOPPING.
 export class JobRunner {
   readonly #options: JobRunnerOptions;
   readonly #queue: PQueue;
@@ -96,22 +90,17 @@ export class JobRunner {
     }
   }
 
-  /**
-   * Take no more jobs: the queued ones, and any run() from now on, end at once with WORKER_STOPPING;
-   * running ones go on. Resolves once those ends are stored.
-   */
+  /** Queued jobs, and any run() from now on, end at once with WORKER_STOPPING; running ones go on. */
   async close(): Promise<void> {
     this.#closed = true;
     await this.#stop([...this.#jobs].filter((job) => !job.started));
   }
 
-  /** End every job now with WORKER_STOPPING and abort its work. Resolves once those ends are stored. */
   async abort(): Promise<void> {
     this.#closed = true;
     await this.#stop([...this.#jobs]);
   }
 
-  /** Resolves once every run() has returned (its final state stored). */
   async idle(): Promise<void> {
     while (this.#runs.size > 0) await Promise.allSettled([...this.#runs]);
   }

@@ -3,12 +3,8 @@ import { DEFAULT_KIND } from '../artifacts/registry.js';
 import { jobStateKey } from '../storage/keys.js';
 import type { JobState } from '../../protocol/job.js';
 
-/**
- * Job state lives in OSS (`jobs/<id>.json`) so any instance can answer GET /jobs/:id, including
- * after the instance that ran the job is gone. A recent copy is kept in memory for this instance;
- * for the jobs this instance is running it is the freshest copy there is, so those are answered
- * from memory without a read from OSS (clients poll running jobs).
- */
+// In OSS so any instance can answer GET /jobs/:id, even after the one that ran the job is gone; the
+// jobs this instance runs are answered from memory (clients poll running jobs).
 export class JobStateStore {
   readonly #memory = new Map<string, JobState>();
   readonly #running = new Set<string>();
@@ -54,7 +50,6 @@ export class JobStateStore {
   }
 }
 
-/** Records written before kinds have none: they are archives. */
 function withKind(state: JobState): JobState {
   return state.kind === undefined ? { ...state, kind: DEFAULT_KIND } : state;
 }

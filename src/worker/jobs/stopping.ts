@@ -1,11 +1,7 @@
 import { FerryError } from '../../protocol/errors.js';
 
-/**
- * The error a job ends with when its instance shuts down (FC's PreStop hook, SIGTERM). Retryable
- * (503): `redelivered` jobs came as an async invocation, which FC delivers again when `/invoke`
- * fails, so they say `retrying` and clients keep following the same job; the others ran on the
- * instance's own queue and only the user can submit them again.
- */
+// Retryable (503): `redelivered` jobs came as an async invocation, which FC delivers again when
+// `/invoke` fails, so they say `retrying`; jobs from the instance's own queue only the user can resubmit.
 export function workerStopping(redelivered: boolean): FerryError {
   return new FerryError(
     'WORKER_STOPPING',
@@ -16,7 +12,6 @@ export function workerStopping(redelivered: boolean): FerryError {
   );
 }
 
-/** What POST /jobs and job events get from an instance that is shutting down. */
 export function refusedWhileStopping(): FerryError {
   return new FerryError('WORKER_STOPPING', 'This worker instance is shutting down and takes no new jobs. Try again in a moment: another instance will take it.');
 }

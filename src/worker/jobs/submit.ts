@@ -13,9 +13,7 @@ import { parseJobId, parseJobRequest } from './request.js';
 import { initialState } from './runner.js';
 import type { JobStateStore } from './state-store.js';
 
-/** A POST /jobs body as it arrived, and the facts the transport adds. */
 export interface SubmitInput {
-  /** The parsed JSON body, not yet validated. */
   body: unknown;
   /** `x-ca-deviceid`: the gateway sets it on requests over the websocket. */
   deviceIdHeader?: string | null | undefined;
@@ -23,7 +21,6 @@ export interface SubmitInput {
   credentials?: Credentials | undefined;
 }
 
-/** `cached`: the artifact exists and the state is already `done`; `queued`: the job was dispatched. */
 export type Submission = { outcome: 'cached'; state: JobState } | { outcome: 'queued'; state: JobState };
 
 export type SubmitJob = (input: SubmitInput) => Promise<Submission>;
@@ -38,10 +35,7 @@ export interface SubmitDeps {
   git: GitContext;
 }
 
-/**
- * Validate, resolve the ref (so a wrong ref fails now, before any job exists), answer from the cache
- * when the artifact exists, else record the job as queued and dispatch it. Failures throw FerryErrors.
- */
+// The ref is resolved now, so a wrong ref fails before any job exists.
 export function createSubmit(deps: SubmitDeps): SubmitJob {
   const { config } = deps;
   return async ({ body, deviceIdHeader, credentials }) => {
@@ -81,7 +75,6 @@ export function createSubmit(deps: SubmitDeps): SubmitJob {
   };
 }
 
-/** A job's state from this instance's memory or from OSS, whichever is newer; JOB_NOT_FOUND when neither has it. */
 export function createFindJob(deps: Pick<SubmitDeps, 'states' | 'storeFor'>): FindJob {
   return async (id, credentials) => {
     const jobId = parseJobId(id);

@@ -1,6 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
 
-/** What the drain needs of the job runner (src/worker/jobs/runner.ts). */
 export interface DrainableRunner {
   readonly active: number;
   readonly pending: number;
@@ -17,31 +16,21 @@ export interface DrainOptions {
 }
 
 export interface DrainBudget {
-  /** How long running jobs may go on before they are stopped. */
   graceMs: number;
-  /** After the grace: for storing the stopped jobs' states, unwinding their work and the last pushes. */
   cleanupMs: number;
 }
 
 export interface DrainResult {
-  /** Jobs that ended on their own during the grace. */
   finished: number;
-  /** Jobs that ended with WORKER_STOPPING: queued ones, and running ones past the grace. */
   stopped: number;
 }
 
 export interface Drainer {
-  /** True from the first drain on: the instance takes no new jobs. */
   readonly stopping: boolean;
-  /**
-   * Stop taking jobs, let running ones finish within the grace, end the rest with WORKER_STOPPING,
-   * and deliver what is left to push. Safe to call again (FC's PreStop and then SIGTERM): a later
-   * call finds nothing to wait for, or waits for the same jobs with its own budget.
-   */
+  /** Safe to call again (PreStop, then SIGTERM): a later call waits for the same jobs with its own budget. */
   drain(budget: DrainBudget): Promise<DrainResult>;
 }
 
-/** The one shutdown path, for `GET /pre-stop` and for SIGTERM alike. */
 export function createDrainer(options: DrainOptions): Drainer {
   const { runner, log } = options;
   let stopping = false;
@@ -73,7 +62,6 @@ export function createDrainer(options: DrainOptions): Drainer {
   };
 }
 
-/** Whether `promise` settled within `ms` (it goes on either way). */
 async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
   if (ms <= 0) return false;
   return Promise.race([promise.then(() => true, () => true), delay(ms, false, { ref: false })]);

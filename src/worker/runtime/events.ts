@@ -5,13 +5,11 @@ export function isApiGatewayEvent(value: unknown): value is ApiGatewayEvent {
   return typeof event === 'object' && event !== null && typeof event.path === 'string' && typeof event.httpMethod === 'string';
 }
 
-/** A header of the event, whatever the case of its name. */
 export function eventHeader(event: ApiGatewayEvent, name: string): string | undefined {
   for (const [key, value] of Object.entries(event.headers ?? {})) if (key.toLowerCase() === name) return String(value);
   return undefined;
 }
 
-/** An API-gateway trigger event as a web Request, so the same API handler serves it. */
 export function eventToRequest(event: ApiGatewayEvent): Request {
   const url = new URL(event.path.startsWith('/') ? event.path : `/${event.path}`, 'http://fc.invalid');
   for (const [key, value] of Object.entries(event.queryParameters ?? {})) url.searchParams.set(key, String(value));

@@ -27,30 +27,22 @@ export interface RuntimeOptions {
   httpApi: boolean;
   /** Ends this instance's jobs on `GET /pre-stop` (FC's PreStop hook); without one, /pre-stop only answers 200. */
   drainer?: Drainer | undefined;
-  /** FERRY_PRE_STOP_GRACE: how long running jobs may go on after `GET /pre-stop`. */
   preStopGraceMs?: number | undefined;
   log(line: string): void;
 }
 
-/**
- * After the grace: storing the stopped jobs' states, unwinding their work and the last pushes. Kept
- * well inside the 10 s between the default grace (50 s) and a 60 s PreStop timeout.
- */
+// Well inside the 10 s between the default grace (50 s) and a 60 s PreStop timeout.
 const PRE_STOP_CLEANUP_MS = 8000;
 const DEFAULT_PRE_STOP_GRACE_MS = 50_000;
 /** Retry-After on a refused POST /jobs: FC routes the retry to another instance. */
 const RETRY_AFTER_S = 2;
 
-/** How long POST /initialize waits for the warm-up before answering anyway. */
 const WARM_UP_WAIT_MS = 2000;
 
 // FC limits a synchronous event to 32 MB; our events are a few KB, so refuse anything large early.
 const MAX_EVENT_BYTES = 1024 * 1024;
 
-/**
- * The FC custom-runtime contract on node:http: `POST /initialize` once per instance, `POST /invoke`
- * per event (API-gateway trigger events and job events), and any other path as an HTTP trigger.
- */
+// FC's custom-runtime contract: `POST /initialize` once, `POST /invoke` per event, other paths as an HTTP trigger.
 export function createRuntimeServer(options: RuntimeOptions): Server {
   return createServer((req, res) => {
     const requestId = header(req, 'x-fc-request-id') ?? randomUUID();
@@ -77,9 +69,8 @@ export function createRuntimeServer(options: RuntimeOptions): Server {
 async function handle(req: IncomingMessage, path: string, context: RequestContext, options: RuntimeOptions): Promise<Response> {
   if (req.method === 'POST' && path === '/initialize') {
     await readRequestBody(req, MAX_EVENT_BYTES);
-    // FC's initializer hook: this invocation carries the instance's first credentials. The warm-up gets
-    // a short head start and then goes on in the background: a slow OSS endpoint must never make FC
-    // report an initialisation failure (its limit is InitializationTimeout, 10 s in our deploy files).
+    // The warm-up gets a short head start, then goes on in the background: a slow OSS endpoint must never
+    // make FC report an initialisation failure (InitializationTimeout, 10 s in our deploy files).
     const warming = options.warmUp?.(context.credentials);
     if (warming) await Promise.race([warming, new Promise((resolve) => setTimeout(resolve, WARM_UP_WAIT_MS).unref())]);
     return new Response(null, { status: 200 });
@@ -123,7 +114,6 @@ async function handle(req: IncomingMessage, path: string, context: RequestContex
   throw new FerryError('BAD_REQUEST', 'Unknown event: expected an API-gateway trigger event or {"type":"job",...}.');
 }
 
-/** The API, except that an instance shutting down refuses new jobs with a retryable 503. */
 async function callApi(request: Request, context: RequestContext, options: RuntimeOptions): Promise<Response> {
   if (options.drainer?.stopping && request.method === 'POST' && new URL(request.url).pathname === '/jobs') {
     return json(refusedWhileStopping().toJSON(), 503, { 'retry-after': String(RETRY_AFTER_S) });
@@ -131,10 +121,8 @@ async function callApi(request: Request, context: RequestContext, options: Runti
   return options.api(request, context);
 }
 
-/**
- * A 5xx answer to a job event, marked failed for FC as well (`x-fc-status: 404` is how a custom
- * runtime reports a function error): FC retries a failed async invocation, by default 3 times.
- */
+// `x-fc-status: 404` is how a custom runtime reports a function error: FC retries a failed async
+// invocation, by default 3 times.
 function failedInvocation(body: unknown): Response {
   return json(body, 503, { 'x-fc-status': '404' });
 }
@@ -143,7 +131,6 @@ function failedInvocation(body: unknown): Response {
 // connection stays usable; beyond it the connection is cut.
 const DRAIN_LIMIT = 1024 * 1024;
 
-/** Discard what the handler left unread. The body's web-stream reader is detached from it first. */
 function drainRest(req: IncomingMessage): void {
   let drained = 0;
   req.removeAllListeners('data');
@@ -160,10 +147,8 @@ function withRequestId(response: Response, requestId: string): Response {
   return new Response(response.body, { status: response.status, headers });
 }
 
-/**
- * The request path as the API knows it. FC 2.0's default trigger URLs arrive prefixed with
- * `/2016-08-15/proxy/<service>/<function>`, announced in `x-fc-base-path`; FC 3.0 passes paths as-is.
- */
+// FC 2.0's default trigger URLs arrive prefixed with `/2016-08-15/proxy/<service>/<function>`, announced
+// in `x-fc-base-path`; FC 3.0 passes paths as-is.
 function triggerPath(req: IncomingMessage): string {
   const path = (req.url ?? '/').split('?')[0] || '/';
   const base = header(req, 'x-fc-base-path')?.replace(/\/+$/, '');

@@ -6,20 +6,13 @@ import type { ObjectStore } from '../storage/oss-store.js';
 
 export interface WarmUpDeps {
   api: ApiHandler;
-  /** Its transport probe and git version verdict are remembered for the jobs to come. */
   git: GitContext;
   /** Throws when storage is not configured (then there is nothing to warm). */
   storeFor: StoreFor;
 }
 
-/**
- * What the first request on a fresh instance would otherwise pay for, done while the instance is idle:
- * loading the web Request/Response classes (undici, on first use), probing for bash and perl, checking
- * git's version, and one OSS read, which loads the SDK's request path and opens the keep-alive
- * connection to the (internal) endpoint, which in production is a TCP (and maybe TLS) handshake away
- * (figures in docs/benchmarks.md). Best effort: a failure is logged (every one of them) and costs only
- * a slower first request.
- */
+// What the first request on a fresh instance would otherwise pay for (undici's classes, the transport
+// probe, git's version, the OSS SDK and its keep-alive connection). Best effort: failures are only logged.
 export async function warmUp(deps: WarmUpDeps, credentials: Credentials | undefined): Promise<void> {
   deps.git.transport();
   const steps = await Promise.allSettled([

@@ -2,17 +2,13 @@ import { createHash } from 'node:crypto';
 import type { ArchiveFormat } from '../../protocol/formats.js';
 
 export interface ContentKeys {
-  /** The artifact's bytes. */
   object: string;
   /** Written after the bytes complete: its presence is what makes a cache hit. */
   manifest: string;
 }
 
-/**
- * Content-addressed keys under `prefix/`: the same identity (the inputs that change the bytes) maps to
- * the same key on every instance, so an artifact is built once. Each prefix has its own lifecycle rule
- * in template.yml.
- */
+// The same identity (the inputs that change the bytes) maps to the same key on every instance, so an
+// artifact is built once. Each prefix has its own lifecycle rule in template.yml.
 export function contentKeys(prefix: string, identity: Record<string, unknown>, extension: string): ContentKeys {
   const id = createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 40);
   const base = `${prefix}/${id.slice(0, 2)}/${id}`;
@@ -22,7 +18,7 @@ export function contentKeys(prefix: string, identity: Record<string, unknown>, e
 /** Bump when the archive's shape changes. */
 const ARCHIVE_LAYOUT = 1;
 
-/** The archive of (repository, commit, format, layout); unchanged since before kinds, so old entries still hit. */
+/** Unchanged since before kinds, so old entries still hit. */
 export function archiveKeys(canonicalRepo: string, commit: string, format: ArchiveFormat): ContentKeys {
   return contentKeys('archives', { v: ARCHIVE_LAYOUT, repo: canonicalRepo, commit, format }, format);
 }

@@ -4,10 +4,7 @@ import type { OssConfig } from '../config.js';
 import type { Credentials } from '../../protocol/credentials.js';
 import { FerryError } from '../../protocol/errors.js';
 
-/**
- * The slice of ali-oss ferry uses. Everything else in the code sees only this, so the SDK's loose
- * types stay in this file.
- */
+/** Everything else sees only this slice, so the SDK's loose types stay in this file. */
 export interface ObjectStore {
   put(key: string, body: Buffer, headers?: Record<string, string>): Promise<void>;
   getText(key: string): Promise<string | undefined>;
@@ -25,10 +22,8 @@ export interface StorageTarget extends OssConfig {
   credentials: Credentials;
 }
 
-/**
- * The storage config is usable only with a bucket, an endpoint and a key: the fixed `FERRY_OSS_*` key if
- * set (it signs URLs that outlive STS tokens), else the invocation's STS credentials, else FC's env ones.
- */
+// The fixed `FERRY_OSS_*` key if set (it signs URLs that outlive STS tokens), else the invocation's STS
+// credentials, else FC's env ones.
 export function storageTarget(config: OssConfig, credentials?: Credentials): StorageTarget {
   const creds = config.fixedCredentials ?? credentials ?? config.credentials;
   if (!config.bucket || !config.endpoint || !creds) {

@@ -8,7 +8,6 @@ export type StoreFor = (credentials: Credentials | undefined) => ObjectStore;
 /** STS credentials change per invocation; a few clients are kept, beyond that they are all dropped. */
 const MAX_CLIENTS = 16;
 
-/** One ali-oss client per set of credentials, reused across requests. */
 export function objectStores(config: OssConfig): StoreFor {
   const stores = new Map<string, ObjectStore>();
   return (credentials) => {

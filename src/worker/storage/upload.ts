@@ -5,7 +5,6 @@ export interface UploadOptions {
   partSize: number;
   partsInFlight: number;
   headers?: Record<string, string>;
-  /** Called with the bytes acknowledged by the store so far. */
   onUploaded?: (bytes: number) => void;
 }
 
@@ -17,38 +16,28 @@ export interface UploadResult {
 /** OSS's smallest part (except the last) is 100 KB; parts start at 1 MiB (or `max`, if smaller). */
 const FIRST_PART = 1024 * 1024;
 const MIN_PART = 100 * 1024;
-/** Parts of one size before the size doubles. */
 const PARTS_PER_SIZE = 8;
 
-/**
- * The size of part `number` (from 1): 1 MiB for the first eight, then doubling every eight up to `max`.
- * The last part is uploaded only once the archive has ended, so it is what a job waits for at its end:
- * growing parts keep it small for small archives (docs/benchmarks.md has what that saved), while a
- * large archive soon uses `max` and stays far below OSS's 10,000-part limit.
- */
+// The last part is uploaded only once the archive has ended, so it is what a job waits for at its end:
+// growing parts keep it small for small archives, while a large one soon uses `max` and stays far below
+// OSS's 10,000-part limit.
 export function partSizeFor(number: number, max: number): number {
   const cap = Math.max(MIN_PART, max);
   const first = Math.min(FIRST_PART, cap);
   return Math.min(cap, first * 2 ** Math.floor((number - 1) / PARTS_PER_SIZE));
 }
 
-/** OSS takes at most this many parts per upload. */
 export const MAX_PARTS = 10_000;
 
-/** The most bytes `MAX_PARTS` parts of the `partSizeFor` schedule hold. */
 export function multipartCapacity(max: number): number {
   let total = 0;
   for (let n = 1; n <= MAX_PARTS; n++) total += partSizeFor(n, max);
   return total;
 }
 
-/**
- * Stream an archive of unknown length into the store with bounded memory: chunks are cut and gathered
- * into part buffers of exactly `partSizeFor(n)` bytes, at most `partsInFlight` parts upload at once, and
- * reading waits while they do. Memory is at most partSize × (partsInFlight + 1) whatever the archive's
- * size. A body that ends before the first part fills goes as one PUT. On any failure the multipart
- * upload is aborted, so no object and no orphaned parts are left behind.
- */
+// Memory is at most partSize × (partsInFlight + 1) whatever the archive's size: reading waits while parts
+// upload. A body that ends before the first part fills goes as one PUT. On any failure the multipart
+// upload is aborted, so no object and no orphaned parts are left behind.
 export async function uploadStream(store: ObjectStore, key: string, source: AsyncIterable<Buffer>, options: UploadOptions): Promise<UploadResult> {
   let pending: Buffer[] = [];
   let pendingBytes = 0;
