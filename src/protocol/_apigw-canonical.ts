@@ -1,7 +1,4 @@
-/**
- * The canonical request string and hashes shared by signing (./signature.ts) and verifying
- * (./verify.ts). Mirrors the vendor signer `aliyun-api-gateway` lib/client.js line for line.
- */
+// Mirrors the vendor signer `aliyun-api-gateway` lib/client.js line for line.
 import { createHash, createHmac } from 'node:crypto';
 
 export interface SignableRequest {
@@ -18,10 +15,6 @@ export type SignatureMethod = 'HmacSHA256' | 'HmacSHA1';
 
 export const FORM_CONTENT_TYPE = 'application/x-www-form-urlencoded';
 
-/**
- * The canonical string for `req`, signing the headers named in `signedHeaders` (in that order,
- * as listed; values looked up case-insensitively). Form bodies contribute their parameters.
- */
 export function buildStringToSign(req: SignableRequest, signedHeaders: readonly string[]): string {
   const headers = lowerCaseKeys(req.headers);
   const line = (name: string) => `${headers[name] ?? ''}\n`;
@@ -44,7 +37,6 @@ export function computeSignature(secret: string, stringToSign: string, method: S
     .digest('base64');
 }
 
-/** base64(md5(body)), strings hashed as UTF-8. */
 export function contentMd5(body: string | Uint8Array): string {
   return createHash('md5').update(typeof body === 'string' ? Buffer.from(body, 'utf8') : body).digest('base64');
 }
@@ -58,10 +50,7 @@ export function parseForm(body: string | Uint8Array): Record<string, string> {
   return firstValues(new URLSearchParams(typeof body === 'string' ? body : Buffer.from(body).toString('utf8')));
 }
 
-/**
- * Query or form parameters, first value wins. Built through a Map so that names like `constructor`,
- * `toString` or `__proto__` are kept as own keys, as the client signed them.
- */
+// Through a Map, so names like `__proto__` or `constructor` stay own keys, as the client signed them.
 export function firstValues(params: URLSearchParams): Record<string, string> {
   const first = new Map<string, string>();
   for (const [key, value] of params) if (!first.has(key)) first.set(key, value);

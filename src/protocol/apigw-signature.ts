@@ -1,13 +1,4 @@
-/**
- * The Alibaba Cloud API Gateway request signature (HmacSHA256), byte-identical to the vendor's
- * own Node signer (npm `aliyun-api-gateway`, lib/client.js). This module signs (CLI, worker) and
- * re-exports the verifier (./verify.ts, local gateway), so callers import one place. Plain data in
- * and out: no node:http types.
- *
- *   stringToSign = METHOD \n Accept \n Content-MD5 \n Content-Type \n Date \n
- *                  (name:value \n)*            -- signed headers, sorted, lower-case names
- *                  path [? k=v & k & ...]      -- query + form params, sorted, values not encoded
- */
+// Byte-identical to the vendor's own Node signer (npm `aliyun-api-gateway`, lib/client.js).
 import { randomUUID } from 'node:crypto';
 import { buildStringToSign, computeSignature, contentMd5, isForm, type SignableRequest } from './_apigw-canonical.js';
 
@@ -30,12 +21,6 @@ export interface SignOptions {
 /** Headers that carry the signature itself or sit in the fixed lines; never in the header block. */
 const UNSIGNABLE = new Set(['x-ca-signature', 'x-ca-signature-headers', 'accept', 'content-md5', 'content-type', 'date']);
 
-/**
- * Signs `req` and returns the complete header set to send (lower-case names): the caller's headers
- * plus accept (default application/json, as the vendor sets), content-md5 (POST with a non-form
- * body, as the vendor does), x-ca-key/timestamp/nonce/signature-method, x-ca-signature-headers
- * and x-ca-signature.
- */
 export function signRequest(req: SignableRequest, creds: AppCredentials, opts: SignOptions = {}): Record<string, string> {
   const headers: Record<string, string> = { accept: 'application/json' };
   for (const [name, value] of Object.entries(req.headers)) headers[name.toLowerCase()] = value;

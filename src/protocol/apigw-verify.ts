@@ -1,9 +1,5 @@
-/**
- * Server side of the API-gateway signature, used by the local gateway. Failures carry the HTTP
- * status and the `X-Ca-Error-Message` text Alibaba Cloud's gateway documents for the same fault
- * ("Invalid AppKey", "Timestamp Expired", "Nonce Used", "Invalid Signature, Server StringToSign:…"),
- * so clients written against the emulator handle the real thing.
- */
+// Failures carry the status and X-Ca-Error-Message the real gateway documents for the same fault,
+// so clients written against the emulator handle the real thing.
 import { safeEqual } from '../util/safe-equal.js';
 import type { NonceCache } from './nonce-cache.js';
 import {
@@ -19,7 +15,6 @@ import {
 export const SIGNATURE_WINDOW_MS = 15 * 60_000;
 
 export interface VerifyOptions {
-  /** The app's secret, or undefined for an unknown app key. */
   lookupSecret(appKey: string): string | undefined;
   nonces: NonceCache;
   now?: number;
@@ -27,10 +22,7 @@ export interface VerifyOptions {
 
 export type VerifyResult = { ok: true; appKey: string } | { ok: false; status: number; errorMessage: string };
 
-/**
- * Headers the gateway acts on. They must be covered by the signature, or a captured request could
- * be replayed with a fresh timestamp and nonce, or redirected to another device.
- */
+// Unsigned, a captured request could be replayed with a fresh timestamp and nonce, or redirected.
 const MUST_SIGN = ['x-ca-timestamp', 'x-ca-nonce', 'x-ca-deviceid'];
 
 export function verifyRequest(req: SignableRequest, opts: VerifyOptions): VerifyResult {

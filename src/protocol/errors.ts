@@ -1,11 +1,5 @@
-/**
- * Errors are values with stable codes. They cross HTTP (problem JSON), the websocket (progress
- * `error` messages) and process boundaries, so everything a client needs is in `toJSON()`.
- */
-/**
- * Codes the worker sends (HTTP problem JSON, progress `error` messages, job records), with their HTTP status.
- * The API gateway (and its local emulator) answers with the same shape.
- */
+// Errors cross HTTP, the websocket and process boundaries, so everything a client needs is in `toJSON()`.
+/** Codes the worker sends, with their HTTP status; the API gateway answers in the same shape. */
 export const WORKER_ERROR_STATUS = {
   BAD_REQUEST: 400,
   INVALID_JSON: 400,
@@ -36,10 +30,7 @@ export const WORKER_ERROR_STATUS = {
   TIMEOUT: 504,
 } as const;
 
-/**
- * Codes only clients raise (the gateway session, downloads, extraction, the local stack's data dir): never
- * sent by the worker, but shaped the same so a client reports every failure alike.
- */
+/** Codes only clients raise, shaped the same so a client reports every failure alike. */
 export const CLIENT_ERROR_STATUS = {
   GATEWAY_UNREACHABLE: 502,
   GATEWAY_REFUSED: 400,
@@ -60,7 +51,6 @@ const ERROR_STATUS: Record<ErrorCode, number> = { ...WORKER_ERROR_STATUS, ...CLI
 export interface FerryErrorJSON {
   code: ErrorCode;
   message: string;
-  /** The HTTP status that goes with the code. */
   status?: number;
   /** Another attempt at the same job is coming without anyone submitting it again: wait for it. */
   retrying?: true;
@@ -93,7 +83,6 @@ export function toFerryError(value: unknown): FerryError {
   return new FerryError('INTERNAL', 'Something went wrong inside ferry. Try again; if it persists, report it with the job id.', { cause: value });
 }
 
-/** Rebuild an error received as JSON (from a progress message or an HTTP body). */
 export function errorFromJSON(json: { code?: unknown; message?: unknown; retrying?: unknown }): FerryError {
   const code = typeof json.code === 'string' && json.code in ERROR_STATUS ? (json.code as ErrorCode) : 'INTERNAL';
   const message = typeof json.message === 'string' ? json.message : 'Unknown error';

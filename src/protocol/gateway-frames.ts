@@ -1,11 +1,7 @@
-/**
- * The JSON frames API calls travel in over the gateway's websocket: a request goes out signed (or, without
- * a signer, unsigned) with each header as a one-element array; its answer comes back carrying the same
- * `x-ca-seq`, its body base64-encoded when `isBase64` says so. Web-standard APIs only (atob, TextDecoder).
- */
+// The gateway's websocket frames: each header a one-element array, the answer matched by `x-ca-seq`.
+// Web-standard APIs only (the page imports this).
 import type { ApiRequest, ApiResponse, RequestSigner } from './gateway-types.js';
 
-/** The text of one API-call frame, with `seq` as its `x-ca-seq`. */
 export function encodeRequest(req: ApiRequest, seq: string, host: string, sign: RequestSigner | undefined): string {
   const query = req.query ?? {};
   const body = req.body ?? '';
@@ -22,7 +18,6 @@ export function encodeRequest(req: ApiRequest, seq: string, host: string, sign: 
   });
 }
 
-/** Parses an answer frame (text starting with `{`); undefined when it is not JSON. */
 export function decodeAnswer(text: string): { seq: string | undefined; response: ApiResponse } | undefined {
   let frame: { status?: unknown; header?: unknown; body?: unknown; isBase64?: unknown };
   try {

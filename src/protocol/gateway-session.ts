@@ -1,13 +1,5 @@
-/**
- * One connection's session with API Gateway's websocket (bidirectional communication), the same for the
- * CLI and the web page: open → `RG#<deviceId>` → `RO#<credential>#<keepAliveMs>` → REGISTER, then `H1` at
- * the keep-alive interval, `NF#` pushes acked with `NO`, `OS`/`CR` noted as the reason of the close that
- * follows, and API calls as JSON frames matched to their answers by this connection's `x-ca-seq`.
- *
- * The session owns no socket events: its transport calls opened(), received(text) and closed(), so it runs
- * over `ws` and over the browser's WebSocket alike. What to do when a session ends (reconnect, back off,
- * take a new device id) is each client's own policy.
- */
+// open → `RG#<deviceId>` → `RO#<credential>#<keepAliveMs>` → REGISTER, then `H1` per keep-alive and `NF#`
+// acked with `NO`. The transport calls opened(), received() and closed(): over `ws` and the browser alike.
 import { FerryError } from './errors.js';
 import { decodeAnswer, encodeRequest } from './gateway-frames.js';
 import type { ApiRequest, ApiResponse, DisconnectReason, RequestSigner, SocketLike } from './gateway-types.js';
@@ -19,10 +11,8 @@ export class ConnectionLostError extends FerryError {
   }
 }
 
-/**
- * The gateway answered `RG#` with `RF#<reason>`. `Device Id In Use` is transient (the previous connection
- * may hold the id a moment longer), so it is not GATEWAY_REFUSED; any other reason is final for that id.
- */
+// `Device Id In Use` is transient (the previous connection may hold the id a moment longer), so it is
+// not GATEWAY_REFUSED; any other `RF#` reason is final for that id.
 export class DeviceRefusedError extends FerryError {
   readonly reason: string;
   readonly inUse: boolean;
@@ -36,7 +26,6 @@ export class DeviceRefusedError extends FerryError {
 
 export interface SessionOptions {
   socket: SocketLike;
-  /** The gateway's host, as each API frame names it. */
   host: string;
   deviceId: string;
   /** Signs every API frame (APP authentication); unsigned without it (ANONYMOUS APIs). */
@@ -62,7 +51,6 @@ const OPEN = 1;
 export class GatewaySession {
   /** Resolves once REGISTER succeeded; rejects if the connection ends or is refused before. */
   readonly ready: Promise<void>;
-  /** OS or CR, when the gateway said why before closing. */
   reason: DisconnectReason | undefined;
   readonly #opts: SessionOptions;
   readonly #pending = new Map<string, Pending>();
@@ -92,13 +80,11 @@ export class GatewaySession {
     this.ready.catch(() => undefined);
   }
 
-  /** The socket is open: register the device. */
   opened(): void {
     this.#lastFrameAt = Date.now();
     this.#send(`RG#${this.#opts.deviceId}`);
   }
 
-  /** A text frame from the gateway. */
   received(text: string): void {
     if (this.#ended) return;
     this.#lastFrameAt = Date.now();
@@ -121,7 +107,6 @@ export class GatewaySession {
     // HO#<credential> needs no action.
   }
 
-  /** The socket closed (or failed): pending calls reject, the client hears of it once. */
   closed(detail?: string): void {
     if (this.#closeReported) return;
     this.#ended = true;
@@ -137,13 +122,11 @@ export class GatewaySession {
     this.#opts.onClose(reason);
   }
 
-  /** The socket failed: before the session is ready, that error is why it never opened. */
   failed(error: Error): void {
     this.#settle(error);
     this.closed(error.message);
   }
 
-  /** One API call on this connection; rejects with ConnectionLostError if it is not open. */
   request(req: ApiRequest, timeoutMs = this.#opts.requestTimeoutMs ?? 60_000): Promise<ApiResponse> {
     const seq = String(++this.#seq);
     const frame = encodeRequest(req, seq, this.#opts.host, this.#opts.sign);
@@ -158,7 +141,6 @@ export class GatewaySession {
     });
   }
 
-  /** Closes the connection from this side; closed() follows from the socket. */
   end(): void {
     this.#ended = true;
     if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
@@ -179,8 +161,8 @@ export class GatewaySession {
   #startHeartbeat(keepAliveMs: number): void {
     if (!Number.isFinite(keepAliveMs) || keepAliveMs <= 0) return;
     this.#heartbeat = setInterval(() => {
-      // A NAT drop or a sleeping laptop closes nothing: three silent intervals mean the socket is dead.
-      // It is dropped and reported closed at once, without waiting for a close handshake that never comes.
+      // A NAT drop or a sleeping laptop closes nothing: three silent intervals mean the socket is dead,
+      // dropped at once without waiting for a close handshake that never comes.
       if (Date.now() - this.#lastFrameAt > 3 * keepAliveMs) this.#drop();
       else this.#send('H1');
     }, keepAliveMs);

@@ -1,7 +1,3 @@
-/**
- * The job messages as they arrive over the gateway: a push's text, an API answer's body, and the flat
- * state `GET /jobs/:id` returns, turned into the same typed messages (or the error they carry).
- */
 import { errorFromJSON, FerryError, type ErrorCode } from './errors.js';
 import type { ArchiveFormat } from './formats.js';
 import { PHASES, type DoneMessage, type ErrorMessage, type JobMessage, type Phase, type ProgressMessage } from './job.js';
@@ -46,7 +42,6 @@ function gatewayCode(status: number, detail: string): ErrorCode {
   return 'BAD_REQUEST';
 }
 
-/** GET /jobs/:id's flat state → the message a push would have carried. */
 export function stateToMessage(state: Record<string, unknown>): JobMessage | undefined {
   const jobId = state.jobId;
   if (typeof jobId !== 'string') return undefined;

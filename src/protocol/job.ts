@@ -4,12 +4,10 @@ import type { ArchiveFormat } from './formats.js';
 export type Phase = 'queued' | 'resolving' | 'fetching' | 'archiving' | 'uploading' | 'signing';
 export const PHASES: readonly Phase[] = ['queued', 'resolving', 'fetching', 'archiving', 'uploading', 'signing'];
 
-/** What a job event carries: everything needed to build the archive, already validated and resolved. */
 export interface JobSpec {
   jobId: string;
-  /** The artifact kind; absent in events from before kinds, which are archives. */
+  /** Absent in events from before kinds, which are archives. */
   kind?: string;
-  /** Canonical repository URL. */
   repo: string;
   /** The ref as the user named it (or the default branch's name). */
   ref: string;
@@ -64,7 +62,7 @@ export type JobStatus = 'queued' | 'running' | 'done' | 'error';
 /** What GET /jobs/:id answers and what jobs/<id>.json holds. */
 export interface JobState {
   jobId: string;
-  /** The artifact kind (`archive`); absent in records from before kinds, which are archives. */
+  /** Absent in records from before kinds, which are archives. */
   kind?: string;
   status: JobStatus;
   repo: string;
@@ -112,7 +110,6 @@ function stripProgress(state: JobState): JobState {
   return rest;
 }
 
-/** The public JSON for a state: flat, with the done result's fields or the error's code and message at the top. */
 export function stateToJSON(state: JobState): Record<string, unknown> {
   const { result, error, ...rest } = state;
   return { ...rest, ...(result ?? {}), ...(error ?? {}) };

@@ -1,9 +1,5 @@
-/**
- * Remembers X-Ca-Nonce values for the signature window so a captured request cannot be replayed.
- * Bounded: a Map keeps insertion order, so the oldest entries are at the front and expire first.
- * When full, the oldest nonce is forgotten early — memory stays bounded even under a flood of
- * signed requests; such a flood would need the app secret anyway.
- */
+// When full, the oldest nonce is forgotten early: memory stays bounded, and a flood of signed
+// requests would need the app secret anyway. A Map's insertion order puts the oldest first.
 export interface NonceCacheOptions {
   /** How long a nonce stays used. Default 15 minutes, the gateway's timestamp window. */
   ttlMs?: number;

@@ -4,9 +4,7 @@ import { FerryError } from './errors.js';
 export type RefSpec = { kind: 'default' } | { kind: 'name'; name: string } | { kind: 'commit'; commit: string };
 
 export interface ResolvedRef {
-  /** The 40-hex (or 64-hex) commit id. */
   commit: string;
-  /** What to call it: the branch or tag name, or the commit id itself. */
   ref: string;
 }
 
@@ -41,7 +39,6 @@ function refNameProblem(ref: string): string | undefined {
   return undefined;
 }
 
-/** One line of `git ls-remote --symref` output. */
 export interface RemoteRef {
   name: string;
   oid?: string;
@@ -62,10 +59,7 @@ export function parseLsRemote(output: string): RemoteRef[] {
   return refs;
 }
 
-/**
- * Pick the commit a spec names from an ls-remote listing. Follows git's own order for a short name
- * (refs/<name>, refs/tags/<name>, refs/heads/<name>) and peels annotated tags to their commit.
- */
+// git's own order for a short name (refs/<name>, refs/tags/, refs/heads/); annotated tags peeled.
 export function pickRef(spec: RefSpec, refs: RemoteRef[]): ResolvedRef | undefined {
   const oid = (name: string): string | undefined =>
     refs.find((r) => r.name === `${name}^{}` && r.oid)?.oid ?? refs.find((r) => r.name === name && r.oid)?.oid;

@@ -1,7 +1,3 @@
-/**
- * Reading a whole body into memory with a size limit, shared by the local emulators and the runtime.
- * Callers map `BodyTooLargeError` to their own error shape (OssError, a 413, PayloadTooLarge).
- */
 import type { Readable } from 'node:stream';
 
 export class BodyTooLargeError extends Error {
@@ -12,11 +8,8 @@ export class BodyTooLargeError extends Error {
   }
 }
 
-/**
- * The whole body, or a `BodyTooLargeError` once more than `limit` bytes arrived. Past the limit the
- * stream is paused, not destroyed: destroying a request destroys its socket, and the caller still
- * wants to answer it.
- */
+// Past the limit the stream is paused, not destroyed: destroying a request destroys its socket,
+// and the caller still wants to answer it.
 export function readBody(stream: Readable, limit = Number.POSITIVE_INFINITY): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];

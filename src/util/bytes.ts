@@ -1,7 +1,4 @@
-/**
- * `300 KiB`, `1.5 MiB`: binary units, one decimal below 10 of a unit. The one byte formatter of the worker's
- * messages, the CLI and the web page (which passes `formatNumber` to write the digits in the reader's locale).
- */
+/** `300 KiB`, `1.5 MiB`; the web page passes `formatNumber` to write digits in the reader's locale. */
 export function formatBytes(bytes: number, formatNumber: (value: number, fractionDigits: number) => string = (value, digits) => value.toFixed(digits)): string {
   if (bytes < 1024) return `${formatNumber(bytes, 0)} B`;
   const units = ['KiB', 'MiB', 'GiB', 'TiB'];

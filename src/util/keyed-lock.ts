@@ -1,7 +1,4 @@
-/**
- * Work serialised per key: a task waits for the previous one on its key (whether that succeeded or
- * not) and the key is forgotten once its queue drains. Used for git mirrors and local-store objects.
- */
+// A task waits for the previous one on its key, whether that succeeded or not.
 export class KeyedLock {
   readonly #tails = new Map<string, Promise<unknown>>();
 
@@ -17,7 +14,6 @@ export class KeyedLock {
     }
   }
 
-  /** Whether work on `key` is running or queued. */
   has(key: string): boolean {
     return this.#tails.has(key);
   }
