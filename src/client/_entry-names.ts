@@ -1,12 +1,8 @@
-/**
- * What an archive's entry names may be, checked in the listing pass before a byte is written: names
- * that could land outside the target, the shared top-level folder to strip, entries beneath a symlink.
- */
+// Checked in the listing pass, before a byte is written.
 import { FerryError } from '../protocol/errors.js';
 
 export type Kind = 'dir' | 'file' | 'symlink' | 'other';
 
-/** An entry as the listing pass sees it: its raw name, before stripping. */
 export interface Listed {
   name: string;
   kind: Kind;
@@ -36,7 +32,6 @@ export function commonTopLevel(entries: Listed[]): string | undefined {
   return top;
 }
 
-/** The entry's path inside the target: `.` and empty segments dropped, the stripped folder removed. */
 export function relativeName(name: string, strip: string | undefined): string {
   const segments = name.split('/').filter((s) => s !== '' && s !== '.');
   if (strip !== undefined && segments[0] === strip) segments.shift();

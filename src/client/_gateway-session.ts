@@ -1,7 +1,3 @@
-/**
- * The CLI's binding of the shared gateway session (src/protocol/gateway-session.ts) to a `ws` socket:
- * it opens the socket, feeds the session its events, and signs every frame with the client's credentials.
- */
 import { signRequest } from '../protocol/apigw-signature.js';
 import { GatewaySession } from '../protocol/gateway-session.js';
 import { WebSocket } from './_ws.js';
@@ -9,13 +5,11 @@ import { WebSocket } from './_ws.js';
 import type { GatewayClientOptions } from './gateway-types.js';
 
 export interface SessionSetup {
-  /** The client's options: the URL to open, the credentials every frame is signed with. */
   options: GatewayClientOptions;
   host: string;
   deviceId: string;
   /** An `NF#` body (already acked). */
   onPush(text: string): void;
-  /** The socket closed, after its pending calls were rejected. */
   onClose(session: GatewaySession): void;
 }
 

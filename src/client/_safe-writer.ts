@@ -1,13 +1,10 @@
-/**
- * The second pass's only way to touch the disk: every entry's path is checked again here, so neither
- * archive reader can write outside the root. Files are created exclusively, symlinks deferred and checked.
- */
+// The second pass's only way to touch the disk: every path is checked again here, so neither archive
+// reader can write outside the root.
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { mkdir, symlink } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { checkEntryName, relativeName, unsafe } from './_entry-names.js';
 
-/** Writes entries into a fresh directory; files are created exclusively, symlinks deferred and checked. */
 export class SafeWriter {
   files = 0;
   readonly #links: { path: string; target: string; name: string }[] = [];
@@ -70,12 +67,9 @@ export class SafeWriter {
     return path === this.root || path.startsWith(this.root + sep);
   }
 
-  /**
-   * Where `target`, read from the folder `from`, lands once the archive's own links along the way are
-   * followed, the way the kernel walks a path: one segment at a time, a link replaced by its target
-   * before the next `..`. Checking the text alone is not enough: with `d/l -> ..`, `m -> d/l/..` reads as
-   * `d` but leads to the root's parent. `undefined` when any step leaves the root, or links loop.
-   */
+  // Follows the archive's own links the way the kernel walks a path, a link replaced before the next `..`:
+  // with `d/l -> ..`, `m -> d/l/..` reads as `d` but leads to the root's parent. `undefined` when any step
+  // leaves the root, or links loop.
   #resolveInside(from: string, target: string, links: ReadonlyMap<string, string>, depth: number): string | undefined {
     if (depth > 40 || target.startsWith('/') || target.includes('\0')) return undefined;
     let current = from;

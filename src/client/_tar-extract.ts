@@ -1,4 +1,3 @@
-/** The tar.gz side of extractArchive, over tar's streaming Parser: list the entries, then write them via a SafeWriter. */
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';

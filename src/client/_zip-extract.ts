@@ -1,4 +1,3 @@
-/** The zip side of extractArchive, over yauzl: list the entries, then write them through a SafeWriter. */
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import yauzl from 'yauzl';

@@ -1,12 +1,7 @@
-/**
- * Download a signed URL to a file: streamed chunk by chunk into `<dest>.part` (memory stays bounded),
- * resumed with `Range: bytes=<have>-` after a dropped connection or a stall, sha256 verified, then
- * renamed into place. The `.part` file is removed on any failure.
- *
- * node:http rather than fetch: in a fresh process fetch's first request costs ~100 ms more (undici and
- * web streams load and warm up), which is most of a 23 MB download on a fast link. Disk writes are
- * queued, not awaited chunk by chunk, so the network keeps flowing while the disk catches up.
- */
+// Resumed with `Range: bytes=<have>-` after a dropped connection or a stall; the `.part` file is removed
+// on any failure. node:http rather than fetch: in a fresh process fetch's first request costs ~100 ms
+// more (undici and web streams load). Disk writes are queued, not awaited chunk by chunk, so the
+// network keeps flowing while the disk catches up.
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream, type WriteStream } from 'node:fs';
@@ -31,11 +26,9 @@ export interface DownloadRetry {
 
 export interface DownloadOptions {
   url: string;
-  /** Final path; `<dest>.part` while downloading. */
   dest: string;
   /** Expected hex sha256; a mismatch fails with CHECKSUM_MISMATCH. */
   sha256: string;
-  /** Expected size in bytes, when known. */
   size?: number | undefined;
   onProgress?: (progress: DownloadProgress) => void;
   onRetry?: (retry: DownloadRetry) => void;
@@ -171,10 +164,7 @@ export async function download(options: DownloadOptions): Promise<DownloadResult
   }
 }
 
-/**
- * One GET, resolved with the response once its headers are in; redirects are followed as fetch did.
- * A socket silent for `idleTimeoutMs` (before or during the body) is destroyed as "stalled".
- */
+// Redirects followed as fetch did; a socket silent for `idleTimeoutMs` is destroyed as "stalled".
 async function request(options: DownloadOptions, headers: Record<string, string>): Promise<IncomingMessage> {
   let url = new URL(options.url);
   for (let hops = 0; ; hops++) {

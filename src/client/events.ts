@@ -1,12 +1,7 @@
-/**
- * Everything `ferry get` reports, in order: the worker's progress/done/error messages as received
- * (pushed over the websocket, or read back with GET /jobs/:id after a reconnect), plus the client's
- * own events. `--json` prints each as one line; the progress view draws them. An error that says
- * `retrying` is not final and comes as a `job-retry` event instead: the same job goes on.
- */
+// An error that says `retrying` is not final and comes as a `job-retry` event instead: the same
+// job goes on.
 import type { FollowEvent } from './job-follow.js';
 
-/** The embedded local stack is up (no --gateway). */
 export interface LocalStackEvent {
   type: 'local-stack';
   gateway: string;
@@ -19,7 +14,6 @@ export interface DownloadEvent {
   total: number | undefined;
 }
 
-/** The download broke off and is resumed from `bytes` with a Range request. */
 export interface DownloadRetryEvent {
   type: 'download-retry';
   bytes: number;
@@ -27,7 +21,6 @@ export interface DownloadRetryEvent {
   reason: string;
 }
 
-/** The archive is on disk and its sha256 matched the done message. */
 export interface SavedEvent {
   type: 'saved';
   path: string;

@@ -1,11 +1,6 @@
-/**
- * Unpack a downloaded zip or tar.gz into a directory, the way `git archive` output is meant to be read:
- * the single top-level `<repo>-<sha>/` folder is stripped, executable bits and symlinks are kept.
- * Archives are hostile input: two passes, the first only reads names and refuses absolute paths,
- * `..` segments and entries beneath a symlink (UNSAFE_ARCHIVE) before a byte is written; symlinks are
- * created last and only when they point inside the target. Everything lands in a temporary sibling
- * directory first, renamed into place at the end, so a failure leaves nothing half-written.
- */
+// Archives are hostile input: the first pass only reads names and refuses unsafe ones before a byte is
+// written; symlinks are created last and only when they point inside the target. Everything lands in a
+// temporary sibling directory renamed into place, so a failure leaves nothing half-written.
 import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, rmdir } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -26,7 +21,6 @@ export interface ExtractOptions {
 export interface ExtractResult {
   dir: string;
   files: number;
-  /** The top-level folder that was stripped, if there was exactly one. */
   stripped: string | undefined;
 }
 

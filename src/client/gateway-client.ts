@@ -1,11 +1,6 @@
-/**
- * One logical session with API Gateway's websocket (bidirectional communication), kept alive across
- * connections: `RG#<deviceId>` → `RO#<credential>#<keepAliveMs>` → signed REGISTER, then `H1` at the
- * keep-alive interval, `NF#` pushes acked with `NO`, and API calls as signed JSON frames matched to
- * their answers by a per-connection `x-ca-seq`. After `OS`, `CR`, a dropped socket or 3 keep-alive
- * intervals of silence it reconnects with backoff under the same device id, re-registers and emits
- * `reconnect`, so callers can catch up.
- */
+// Kept alive across connections: after `OS`, `CR`, a dropped socket or 3 keep-alive intervals of silence
+// it reconnects with backoff under the same device id, re-registers and emits `reconnect`, so callers can
+// catch up.
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FerryError } from '../protocol/errors.js';
@@ -20,9 +15,7 @@ export { ConnectionLostError } from '../protocol/gateway-session.js';
 interface ClientEvents {
   /** An `NF#` body (already acked). */
   message: [text: string];
-  /** The connection ended; a reconnect is under way. */
   disconnect: [reason: DisconnectReason];
-  /** A new connection is registered again. */
   reconnect: [info: ReconnectInfo];
   /** Reconnecting gave up (or was refused): the session is over. */
   failed: [error: FerryError];
@@ -42,7 +35,6 @@ export class GatewayClient {
   #waiters: { resolve(session: Session): void; reject(error: Error): void }[] = [];
   #failure: FerryError | undefined;
   #closed = false;
-  /** Aborted by close(): cuts a reconnect's backoff short. */
   readonly #stop = new AbortController();
   #reconnecting = false;
 
@@ -66,13 +58,11 @@ export class GatewayClient {
     await this.#connectWithBackoff();
   }
 
-  /** One API call over the websocket; waits for a registered connection first. */
   async request(req: ApiRequest): Promise<ApiResponse> {
     const session = await this.#whenReady();
     return session.request(req);
   }
 
-  /** Ends the session; pending calls reject. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -147,7 +137,6 @@ export class GatewayClient {
     throw failure;
   }
 
-  /** A socket closed (its pending calls already rejected): if it was the current one, reconnect. */
   #onClose(session: Session): void {
     if (this.#session !== session) return;
     this.#session = undefined;

@@ -1,4 +1,3 @@
-/** The gateway websocket client's boundary types: what callers pass in and get back. */
 import type { AppCredentials } from '../protocol/apigw-signature.js';
 import type { DisconnectReason } from '../protocol/gateway-types.js';
 
@@ -6,7 +5,6 @@ export type { ApiRequest, ApiResponse, DisconnectReason } from '../protocol/gate
 
 export interface ReconnectInfo {
   reason: DisconnectReason;
-  /** Connection attempts it took. */
   attempt: number;
 }
 

@@ -1,7 +1,4 @@
-/**
- * `ferry get` as a library call: (start the embedded stack) → connect to the gateway → submit and
- * follow the job → download the signed URL → verify → (extract). Reports through one `onEvent`.
- */
+// `ferry get` as a library call; reports through one `onEvent`.
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
@@ -26,7 +23,6 @@ export interface GetOptions {
   /** A gateway's ws:// URL; without it the embedded local stack is started. */
   gateway?: string | undefined;
   credentials?: AppCredentials | undefined;
-  /** Embedded stack settings (ignored with `gateway`). */
   /** The embedded stack's settings; its data dir defaults to `${XDG_CACHE_HOME:-~/.cache}/ferry/local`. */
   local?: { dataDir?: string | undefined; allowHosts?: string[] | undefined; allowHttp?: boolean | undefined };
   /** How long to wait for the job to finish, counted from the start (embedded stack and connecting included). */
@@ -131,7 +127,6 @@ export async function ferryGet(options: GetOptions): Promise<GetResult> {
   }
 }
 
-/** Stopped before the job wait (which reports its own): by --timeout or by the caller's signal. */
 function stopError(signal: AbortSignal): FerryError {
   const timedOut = (signal.reason as Error | undefined)?.name === 'TimeoutError';
   return new FerryError('TIMEOUT', timedOut ? 'Gave up before the job finished (--timeout).' : 'Interrupted.');

@@ -1,10 +1,5 @@
-/**
- * Submit one job over the gateway and follow it to `done` or `error`. Pushes (`NF#`) are the fast
- * path; `GET /jobs/:id` is the safety net: after every reconnect (pushes sent while we were away are
- * lost), when nothing arrived for a while, and when `POST /jobs` already answered with a cached result.
- * An error that says `retrying` (its instance was reclaimed and FC delivers the job again) is not the
- * end: the same job goes on elsewhere.
- */
+// Pushes (`NF#`) are the fast path; `GET /jobs/:id` is the safety net: after every reconnect (pushes
+// sent while we were away are lost), when nothing arrived for a while, and after a cached POST /jobs.
 import { setTimeout as delay } from 'node:timers/promises';
 import { errorFromJSON, FerryError, type ErrorCode } from '../protocol/errors.js';
 import type { ArchiveFormat } from '../protocol/formats.js';
@@ -18,7 +13,6 @@ export interface JobSubmission {
   format: ArchiveFormat;
 }
 
-/** POST /jobs answered 202: the job is queued. */
 export interface SubmittedEvent {
   type: 'submitted';
   jobId: string;
@@ -28,7 +22,6 @@ export interface SubmittedEvent {
   format: ArchiveFormat;
 }
 
-/** The gateway connection was re-established (after OS, CR or a dropped socket). */
 export interface ReconnectEvent {
   type: 'reconnect';
   reason: DisconnectReason;
@@ -46,7 +39,6 @@ export interface JobRetryEvent {
 /** POST /jobs reached an instance that is shutting down: submitting again after `delayMs`. */
 export interface SubmitRetryEvent {
   type: 'submit-retry';
-  /** The attempt about to be made (2 for the first retry). */
   attempt: number;
   delayMs: number;
   code: ErrorCode;
@@ -55,7 +47,6 @@ export interface SubmitRetryEvent {
 
 export type FollowEvent = JobMessage | SubmittedEvent | ReconnectEvent | JobRetryEvent | SubmitRetryEvent;
 
-/** The parts of GatewayClient used here. */
 export type GatewayClientLike = Pick<GatewayClient, 'deviceId' | 'request' | 'on'>;
 
 export interface FollowOptions {
@@ -66,7 +57,6 @@ export interface FollowOptions {
   idlePollMs?: number;
 }
 
-/** POST /jobs, then follow the job; resolves with the done message, rejects with the job's FerryError. */
 export async function submitAndFollow(client: GatewayClientLike, submission: JobSubmission, options: FollowOptions = {}): Promise<DoneMessage> {
   const tracker = new JobTracker(client, options);
   try {
@@ -104,10 +94,7 @@ export interface SubmitOptions {
   signal?: AbortSignal | undefined;
 }
 
-/**
- * POST /jobs with our device id. A call lost with its connection is sent again once reconnected; a
- * 503 WORKER_STOPPING (the instance is being reclaimed) is sent again after its Retry-After.
- */
+// A call lost with its connection is sent again once reconnected; a 503 WORKER_STOPPING after its Retry-After.
 export async function submitJob(client: GatewayClientLike, submission: JobSubmission, options: SubmitOptions = {}): Promise<SubmittedEvent | DoneMessage> {
   const body = JSON.stringify({
     url: submission.url,
@@ -151,7 +138,6 @@ function submitAnswer(res: ApiResponse): SubmittedEvent | DoneMessage {
   throw new FerryError('INTERNAL', `POST /jobs answered ${res.status} without a job id.`);
 }
 
-/** GET /jobs/:id as a progress, done or error message (the shapes pushes have). */
 export async function fetchJobState(client: GatewayClientLike, jobId: string): Promise<JobMessage> {
   const res = await client.request({ method: 'GET', path: `/jobs/${encodeURIComponent(jobId)}` });
   const message = stateToMessage(parseBody(res, `GET /jobs/${jobId}`));

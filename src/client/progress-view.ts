@@ -1,7 +1,4 @@
-/**
- * Renders `ferry get` events: JSON lines on stdout (--json), cli-progress bars on a TTY (one bar per
- * phase, then the download), or plain lines otherwise. Human output goes to stderr.
- */
+// Human output goes to stderr; stdout is for --json lines.
 import type { MultiBar, SingleBar } from 'cli-progress';
 import { formatBytes } from '../util/bytes.js';
 import type { Phase } from '../protocol/job.js';
@@ -37,7 +34,6 @@ function gitCounts(message: string | undefined): { stage: string; done: number; 
   return { stage: match[1] ?? '', done: Number(match[2]), total: Number(match[3]) };
 }
 
-/** One line of numbers per phase, shared by both human views. */
 function describe(event: Extract<CliEvent, { type: 'progress' }>): { value: number; total: number; detail: string } {
   const { phase } = event;
   if (phase === 'queued') {
@@ -144,7 +140,6 @@ function downloadDetail(event: Extract<CliEvent, { type: 'download' }>): string 
   return `${formatBytes(event.bytes)}${event.total ? ` / ${formatBytes(event.total)}` : ''}`;
 }
 
-/** The events both human views print as a single line. */
 function lineFor(event: CliEvent): string | undefined {
   switch (event.type) {
     case 'local-stack':

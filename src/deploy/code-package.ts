@@ -8,7 +8,6 @@ import { zipDirectory } from './zip.js';
 
 const execFileAsync = promisify(execFile);
 
-/** The compiled worker's entry point, as `bootstrap` starts it. */
 export const WORKER_ENTRY = 'worker/main.js';
 
 export interface CodePackage {
@@ -18,10 +17,7 @@ export interface CodePackage {
   packages: string[];
 }
 
-/**
- * FC's code package: `bootstrap` (mode 755) at the root, the compiled modules the worker reaches and
- * the production packages they need. Nothing of the CLI, the local stack, tests or sources.
- */
+// `bootstrap` (mode 755), the modules the worker reaches and their production packages: nothing of the CLI, the local stack or tests.
 export async function buildCodePackage(projectDir: string, outDir: string): Promise<CodePackage> {
   const distDir = join(projectDir, 'dist');
   const stage = await mkdtemp(join(tmpdir(), 'ferry-code-'));

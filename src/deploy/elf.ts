@@ -1,10 +1,8 @@
 import { open } from 'node:fs/promises';
 
-/** What the dynamic loader needs to know about one ELF file. */
 export interface ElfInfo {
   /** DT_NEEDED: the sonames it loads. */
   needed: string[];
-  /** DT_SONAME, for a shared library. */
   soname: string | undefined;
 }
 
@@ -14,11 +12,8 @@ const DT_NEEDED = 1;
 const DT_STRTAB = 5;
 const DT_SONAME = 14;
 
-/**
- * Reads the dynamic section of a 64-bit little-endian ELF file (what FC's x86_64 runtime runs), or
- * answers undefined for anything else (scripts, data). Enough to check that a layer carries every
- * library its binaries load, without running them or trusting the build host's `ldd`.
- */
+// 64-bit little-endian only (FC's x86_64 runtime): enough to check that a layer carries every library
+// its binaries load, without running them or trusting the build host's `ldd`.
 export async function readElf(path: string): Promise<ElfInfo | undefined> {
   const file = await open(path, 'r');
   try {

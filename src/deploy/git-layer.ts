@@ -19,7 +19,6 @@ const NOT_SHIPPED = new Set(['git-man', 'liberror-perl', 'perl', 'perl-base', 'p
 /** glibc's dynamic loader: the layer runs its binaries through its own copy. */
 const LOADER = 'ld-linux-x86-64.so.2';
 
-/** The git programs ferry runs: git itself and the http(s) transport, by the name git calls it. */
 const PROGRAMS = { git: 'git', 'git-remote-http': 'git-remote-http', 'git-remote-https': 'git-remote-http' } as const;
 
 export interface GitLayerOptions {
@@ -38,12 +37,8 @@ export interface GitLayer {
   packages: string[];
 }
 
-/**
- * Builds the layer FC unpacks under `/opt/git`: Debian 12's git with the shared libraries it loads
- * beyond glibc, its templates and a CA bundle, behind a `bin/git` wrapper that points git at them.
- * Packages come from Debian's archive through apt with a private state directory, so the build host
- * only needs apt and dpkg-deb (any Debian or Ubuntu), not Debian 12 itself, and nothing is installed.
- */
+// Packages come from Debian's archive through apt with a private state directory, so the build host only
+// needs apt and dpkg-deb (any Debian or Ubuntu), not Debian 12 itself, and nothing is installed.
 export async function buildGitLayer(options: GitLayerOptions): Promise<GitLayer> {
   await requireTools();
   const apt = await privateApt(options);
@@ -81,15 +76,9 @@ export async function buildGitLayer(options: GitLayerOptions): Promise<GitLayer>
   }
 }
 
-/**
- * Lays the layer out from the unpacked packages; throws when a binary would miss a library.
- *
- * The binaries never run through the image's loader: each name git executes (in `libexec/git-core`)
- * is a launcher that starts the real binary (in `libexec/bin`) with the layer's own glibc loader and
- * library path. So the layer needs nothing of the image but a kernel and /bin/sh — it runs the same on
- * custom.debian10, 11 and 12, whose glibc is older than the one Debian 12's git is built against —
- * and nothing else on the instance sees its libraries (no LD_LIBRARY_PATH).
- */
+// Each name git executes is a launcher that starts the real binary with the layer's own glibc loader and
+// library path. So the layer needs nothing of the image but a kernel and /bin/sh (it runs on
+// custom.debian10–12, whose glibc is older than git's), and nothing else sees its libraries.
 async function assemble(tree: string, layer: string): Promise<void> {
   const real = join(layer, 'libexec', 'bin');
   const core = join(layer, 'libexec', 'git-core');
@@ -116,7 +105,6 @@ async function assemble(tree: string, layer: string): Promise<void> {
   await chmod(join(libDir, LOADER), 0o755);
 }
 
-/** Copies every shared library the binaries load, transitively, glibc and its loader included. */
 async function copyLibraries(tree: string, binaries: string[], libDir: string): Promise<void> {
   await mkdir(libDir);
   const searchPath = ['usr/lib/x86_64-linux-gnu', 'lib/x86_64-linux-gnu'].map((dir) => join(tree, dir));
@@ -158,7 +146,6 @@ interface PrivateApt {
   args: string[];
 }
 
-/** apt pointed at Debian 12's archive with its own lists, cache and an empty package database. */
 async function privateApt(options: GitLayerOptions): Promise<PrivateApt> {
   const root = join(options.cacheDir, `apt-${DEBIAN_RELEASE}-${ARCH}`);
   for (const dir of ['etc/apt/sources.list.d', 'etc/apt/preferences.d', 'etc/apt/apt.conf.d', 'var/lib/apt/lists/partial', 'var/cache/apt/archives/partial', 'var/lib/dpkg']) {

@@ -1,15 +1,11 @@
-/**
- * The web page as a static site (an OSS static website, a CDN): the files of `web/` plus the compiled
- * protocol modules they import, under the same paths the local gateway serves them (`protocol/…`, `util/…`),
- * so the page's relative imports resolve the same on any host. Only the modules the page reaches are
- * copied, and reaching one that needs Node (`node:*` or a package) is an error: the browser could not load it.
- */
+// The compiled protocol modules sit under the same paths the local gateway serves them, so the page's
+// relative imports resolve the same on any host. Reaching a module that needs Node is an error: the
+// browser could not load it.
 import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 
 export interface WebBundle {
   outDir: string;
-  /** Paths written, relative to outDir, sorted. */
   files: string[];
 }
 

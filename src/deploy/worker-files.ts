@@ -5,16 +5,11 @@ import { dirname, join, relative, resolve } from 'node:path';
 const SPECIFIER = /(?:\bfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*|^\s*import\s+)['"]([^'"]+)['"]/gm;
 
 export interface WorkerFiles {
-  /** The compiled files the entry point reaches, relative to `distDir`. */
   files: string[];
-  /** npm packages those files import by name. */
   packages: string[];
 }
 
-/**
- * Every compiled module the worker's entry point reaches, and the npm packages it needs: the code
- * package carries the worker and nothing of the CLI, the local stack or the packager itself.
- */
+// The code package carries the worker and nothing of the CLI, the local stack or the packager.
 export async function workerFiles(distDir: string, entry: string): Promise<WorkerFiles> {
   const files = new Set<string>();
   const packages = new Set<string>();
@@ -32,16 +27,12 @@ export async function workerFiles(distDir: string, entry: string): Promise<Worke
   return { files: [...files].sort(), packages: [...packages].sort() };
 }
 
-/** `@scope/name/sub` → `@scope/name`; `name/sub` → `name`. */
 function packageName(specifier: string): string {
   const parts = specifier.split('/');
   return (specifier.startsWith('@') ? parts.slice(0, 2) : parts.slice(0, 1)).join('/');
 }
 
-/**
- * Removes from an installed `node_modules` every top-level package that the given roots do not
- * need, directly or through their dependencies (nested `node_modules` resolve first, as Node does).
- */
+// Nested `node_modules` resolve first, as Node does.
 export async function pruneNodeModules(nodeModules: string, roots: readonly string[]): Promise<string[]> {
   const keep = new Set<string>();
   const visit = async (name: string, from: string): Promise<void> => {

@@ -2,11 +2,8 @@ import { createWriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { ZipArchive } from 'archiver';
 
-/**
- * Zips a directory's contents (not the directory itself) with each file's mode kept: FC runs
- * `bootstrap` and the layer's binaries straight from what it unpacks, so their exec bits must survive.
- * Answers the zip's size in bytes.
- */
+// Each file's mode is kept: FC runs `bootstrap` and the layer's binaries straight from what it unpacks,
+// so their exec bits must survive.
 export async function zipDirectory(dir: string, zipPath: string): Promise<number> {
   const archive = new ZipArchive({ zlib: { level: 9 } });
   const output = createWriteStream(zipPath);
