@@ -15,10 +15,7 @@ export interface AsyncQueueOptions {
 const MAX_RETRIES = 3;
 const BACKOFF_MS = [100, 200, 400];
 
-/**
- * Async invocations, delivered in arrival order with at most `concurrency` in flight (FC would run
- * each in its own instance; one local instance with a bound is close enough and keeps load sane).
- */
+// FC would run each invocation in its own instance; one local instance with a bound keeps load sane.
 export class AsyncInvocationQueue {
   private readonly queue: PQueue;
   private closed = false;

@@ -17,7 +17,6 @@ export interface RuntimeCall {
 // "seen as dead, restarted" without looping on a runtime that accepts nothing.
 const NOT_DELIVERED_RETRIES = 2;
 
-/** Send one request to the current runtime instance, waiting for a (re)start if there is none. */
 export async function callRuntime(supervisor: RuntimeSupervisor, call: RuntimeCall): Promise<IncomingMessage> {
   for (let n = 0; ; n++) {
     const instance = await supervisor.ready();
@@ -30,7 +29,6 @@ export async function callRuntime(supervisor: RuntimeSupervisor, call: RuntimeCa
   }
 }
 
-/** One async delivery attempt: the runtime's status, with the body read and discarded. */
 export async function deliverOnce(supervisor: RuntimeSupervisor, call: RuntimeCall): Promise<number> {
   const res = await callRuntime(supervisor, call);
   res.resume();

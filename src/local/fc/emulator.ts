@@ -9,10 +9,7 @@ import { API_VERSION, createFront } from './front.js';
 import { RuntimeSupervisor } from './supervisor.js';
 import type { FcEmulator, FcEmulatorOptions, FcInvokeResult } from './types.js';
 
-/**
- * Start a custom runtime the way FC does (spawn `bootstrap`, wait for FC_SERVER_PORT, POST
- * /initialize) and put FC's invoke API and HTTP trigger in front of it on loopback.
- */
+// The way FC does it: spawn `bootstrap`, wait for FC_SERVER_PORT, POST /initialize.
 export async function startFcEmulator(opts: FcEmulatorOptions): Promise<FcEmulator> {
   const asyncConcurrency = opts.asyncConcurrency ?? 4;
   if (!opts.bootstrap) throw new TypeError('Expected `bootstrap` to be a path, got ' + JSON.stringify(opts.bootstrap));

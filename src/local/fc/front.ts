@@ -24,10 +24,7 @@ const INVOKE_PATH = new RegExp(`^/${API_VERSION}/functions/([^/]+)/invocations/?
 const SYNC_EVENT_LIMIT = 32 * 1024 * 1024;
 const ASYNC_BODY_LIMIT = 1024 * 1024;
 
-/**
- * The emulator's front, speaking what FC speaks to callers: the invoke API on
- * `/2023-03-30/functions/:name/invocations`, and an HTTP trigger on every other path.
- */
+// FC's invoke API on `/2023-03-30/functions/:name/invocations`, an HTTP trigger on every other path.
 export function createFront(deps: FrontDeps): http.Server {
   return http.createServer((req, res) => {
     const requestId = randomUUID();
@@ -72,10 +69,8 @@ async function handle(deps: FrontDeps, req: IncomingMessage, res: ServerResponse
   return forward(deps, res, requestId, { ...call, body: req });
 }
 
-/**
- * The invoke API takes only requests signed (ACS3) with the key the emulator hands the runtime, as FC
- * takes only keys of the account. Without credentials there is nothing to check against: it is open.
- */
+// Only requests signed (ACS3) with the key the runtime gets, as FC takes only the account's keys.
+// Without credentials there is nothing to check against: it is open.
 function authenticate(ctx: FcContext, req: IncomingMessage, body: Buffer): Acs3Refusal | undefined {
   if (!ctx.credentials) return undefined;
   const headers: Record<string, string> = {};
@@ -86,14 +81,12 @@ function authenticate(ctx: FcContext, req: IncomingMessage, body: Buffer): Acs3R
   return verifyAcs3({ method: req.method ?? 'POST', url, headers, body, credentials: ctx.credentials });
 }
 
-/** Async: acknowledge at once, deliver later from the queue. */
 function accept(deps: FrontDeps, res: ServerResponse, requestId: string, call: RuntimeCall): void {
   deps.queue.enqueue(requestId, () => deliverOnce(deps.supervisor, call));
   res.writeHead(202, { 'x-fc-request-id': requestId, 'content-length': '0' });
   res.end();
 }
 
-/** Sync: stream the runtime's answer back, adding FC's request id. */
 async function forward(deps: FrontDeps, res: ServerResponse, requestId: string, call: RuntimeCall): Promise<void> {
   const abort = new AbortController();
   res.once('close', () => {
@@ -121,10 +114,7 @@ async function forward(deps: FrontDeps, res: ServerResponse, requestId: string, 
   await pipeline(upstream, res).catch(() => undefined);
 }
 
-/**
- * Caller headers minus hop-by-hop ones and minus any `x-fc-*`: that namespace belongs to FC, so a
- * caller cannot pass its own credentials or request id to the runtime.
- */
+// `x-fc-*` belongs to FC: a caller cannot pass its own credentials or request id to the runtime.
 function triggerHeaders(ctx: FcContext, req: IncomingMessage, requestId: string): OutgoingHttpHeaders {
   const headers: OutgoingHttpHeaders = {};
   for (const [name, value] of Object.entries(req.headers)) {

@@ -19,13 +19,10 @@ export interface ExitInfo {
   signal: NodeJS.Signals | null;
 }
 
-/**
- * One runtime child. It is spawned `detached`, so it leads its own process group: bootstrap execs
- * node (or runs it as a child), and the worker spawns git; killing `-pid` reaches all of them.
- */
+// Spawned `detached`, so it leads its own process group: bootstrap execs node (or runs it as a child),
+// and the worker spawns git; killing `-pid` reaches all of them.
 export class RuntimeProcess {
   readonly pid: number | undefined;
-  /** Set on exit; until then the process counts as alive. */
   exitInfo: ExitInfo | undefined;
   /** Resolves once the process has exited and its output is drained. Never rejects. */
   readonly exited: Promise<ExitInfo>;
@@ -70,12 +67,10 @@ export class RuntimeProcess {
     return this.exitInfo === undefined && this.pid !== undefined;
   }
 
-  /** The last lines the runtime printed, for error messages. */
   tail(): string {
     return this.tailLines.join('\n');
   }
 
-  /** SIGTERM the group, SIGKILL it after `graceMs`, and wait for the exit. */
   async stop(graceMs: number): Promise<void> {
     if (!this.alive || this.pid === undefined) {
       await this.exited;
@@ -88,7 +83,6 @@ export class RuntimeProcess {
     await this.exited;
   }
 
-  /** Resolves once `port` accepts TCP connections; rejects if the process exits or time runs out. */
   async waitForPort(port: number, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {

@@ -26,10 +26,8 @@ export interface RuntimeInstance {
   process: RuntimeProcess;
 }
 
-/**
- * Keeps at most one runtime instance. Instances start on demand: the first `ready()` after a crash
- * starts a new one (and calls `/initialize` on it again), as FC does when it replaces an instance.
- */
+// The first `ready()` after a crash starts a new instance (and calls `/initialize` on it again), as FC
+// does when it replaces an instance.
 export class RuntimeSupervisor {
   private current: RuntimeInstance | undefined;
   private starting: Promise<RuntimeInstance> | undefined;
@@ -64,10 +62,7 @@ export class RuntimeSupervisor {
     await this.spawned?.stop(this.opts.stopGraceMs);
   }
 
-  /**
-   * FC's PreStop hook: `GET /pre-stop` before an instance is reclaimed, bounded by the hook's timeout.
-   * Its outcome does not matter: the instance is stopped either way, as on FC.
-   */
+  // Its outcome does not matter: the instance is stopped either way, as on FC.
   private async preStop(instance: RuntimeInstance): Promise<void> {
     const signal = AbortSignal.timeout(this.opts.preStopTimeoutMs);
     try {
@@ -115,7 +110,6 @@ export class RuntimeSupervisor {
     }
   }
 
-  /** FC calls `/initialize` once per instance, before its first invocation. */
   private async initialize(instance: RuntimeInstance): Promise<void> {
     const requestId = randomUUID();
     let status: number;

@@ -21,11 +21,8 @@ export class UpstreamTimeoutError extends Error {
   override readonly name = 'UpstreamTimeoutError';
 }
 
-/**
- * One HTTP request to the runtime on loopback. The body is written only once the connection is
- * up: a refused connection then leaves a streamed body unread, so the caller can retry it against
- * a restarted runtime.
- */
+// The body is written only once the connection is up: a refused connection then leaves a streamed body
+// unread, so the caller can retry it against a restarted runtime.
 export function sendToRuntime(port: number, request: UpstreamRequest): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
     let connected = false;

@@ -1,8 +1,5 @@
-/**
- * One client websocket: registration (RG), heartbeats (H1 → HO, 3 missed → closed), pushes (NF, acked
- * with NO), flow control (OS) and lifetime (CR). API request frames go to the shared core. A bad
- * frame gets an error answer; nothing a client sends can throw out of here.
- */
+// Heartbeats: H1 → HO, 3 missed → closed. A bad frame gets an error answer; nothing a client sends can
+// throw out of here.
 import { randomBytes } from 'node:crypto';
 import type { DeviceRegistry } from './devices.js';
 import { parseClientFrame, responseFrame } from './frames.js';
@@ -113,7 +110,6 @@ export class Connection implements ConnectionLike {
     if (!this.closed && this.opts.socket.readyState === OPEN) this.opts.socket.send(text);
   }
 
-  /** Optionally says why (OS, CR), then closes. */
   private end(code: number, reason: string, word?: 'OS' | 'CR'): void {
     if (this.closed) return;
     if (word) this.send(word);

@@ -1,8 +1,5 @@
-/**
- * One API call through the gateway, whichever transport carried it (HTTP or a websocket frame):
- * route → rate limit → signature → REGISTER / UNREGISTER / NOTIFY / backend. Errors the gateway
- * itself produces carry `X-Ca-Error-Message` with the texts Alibaba Cloud's gateway uses.
- */
+// route → rate limit → signature → REGISTER / UNREGISTER / NOTIFY / backend, whichever transport carried
+// the call. The gateway's own errors carry `X-Ca-Error-Message` with Alibaba Cloud's texts.
 import { randomUUID } from 'node:crypto';
 import type { ApiGatewayEvent, ApiGatewayResult } from '../../protocol/apigw-event.js';
 import { hasSignatureHeaders, lowerCaseKeys, NonceCache, verifyRequest } from '../../protocol/apigw-signature.js';

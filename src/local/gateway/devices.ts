@@ -1,8 +1,5 @@
-/**
- * Which connection owns which device id. `RG#<id>` claims an id for a connection (refused while
- * another open connection holds it); closing the connection releases it. NOTIFY reaches a device
- * only once its REGISTER API call succeeded (`registered`).
- */
+// `RG#<id>` is refused while another open connection holds the id; NOTIFY reaches a device only once its
+// REGISTER call succeeded (`registered`).
 import type { ConnectionLike } from './types.js';
 
 export class DeviceRegistry {
@@ -19,7 +16,6 @@ export class DeviceRegistry {
     if (this.owners.get(deviceId) === connection) this.owners.delete(deviceId);
   }
 
-  /** The connection to push to, if the device is online and registered. */
   target(deviceId: string): ConnectionLike | undefined {
     const owner = this.owners.get(deviceId);
     return owner?.registered ? owner : undefined;

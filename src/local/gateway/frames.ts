@@ -1,14 +1,10 @@
-/**
- * The gateway's websocket text frames (Alibaba Cloud "bidirectional communication"):
- *   client → gateway  RG#<deviceId> | H1 | NO | {"method","host","path","querys","headers","isBase64","body"}
- *   gateway → client  RO#<credential>#<keepAliveMs> | RF#<reason> | HO#<credential> | NF#<message> | OS | CR
- *                     | {"status","header","body"} echoing x-ca-seq
- * Parsing is total: every input maps to a frame or to a reason it is invalid, never an exception.
- */
+// client → gateway  RG#<deviceId> | H1 | NO | {"method","host","path","querys","headers","isBase64","body"}
+// gateway → client  RO#<credential>#<keepAliveMs> | RF#<reason> | HO#<credential> | NF#<message> | OS | CR
+//                   | {"status","header","body"} echoing x-ca-seq
+// Parsing is total: every input maps to a frame or to a reason it is invalid, never an exception.
 import { firstValues } from '../../protocol/apigw-signature.js';
 import type { GatewayRequest, GatewayResponse } from './types.js';
 
-/** An API call as a websocket frame carries it: the request without what the transport adds. */
 export type ApiFrame = Omit<GatewayRequest, 'clientIp' | 'connection'>;
 
 export type ClientFrame =

@@ -1,7 +1,4 @@
-/**
- * The plain-HTTP side of the gateway: the same APIs as the websocket frames (the backend's NOTIFY
- * calls come this way), plus static files for the web page.
- */
+// The same APIs as the websocket frames (the backend's NOTIFY calls come this way), plus static files.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BodyTooLargeError, readBody } from '../../util/body.js';
 import { firstValues } from '../../protocol/apigw-signature.js';

@@ -1,7 +1,5 @@
-/**
- * Token bucket per key (client IP): `perMinute` tokens, refilled continuously, so a client may
- * burst up to the limit and then sustain perMinute/60 requests per second. Idle buckets are dropped.
- */
+// Token bucket per client IP, refilled continuously: a client may burst up to `perMinute`, then sustain
+// perMinute/60 requests per second.
 export type RateLimiter = (key: string, now?: number) => boolean;
 
 export function createRateLimiter(perMinute: number): RateLimiter {

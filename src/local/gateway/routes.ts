@@ -1,7 +1,4 @@
-/**
- * Matches a request against the API table. Paths use the gateway's `[name]` parameter syntax;
- * parameters match one segment and are handed to the backend decoded.
- */
+// Paths use the gateway's `[name]` syntax; a parameter matches one segment and reaches the backend decoded.
 import type { GatewayApi } from './types.js';
 
 export interface RouteMatch {

@@ -1,8 +1,5 @@
-/**
- * The API Gateway emulator: one port, websocket upgrades on any path plus plain HTTP for the same
- * APIs and static files. Real sockets on loopback, so clients and the worker talk to it exactly as
- * they talk to Alibaba Cloud's gateway.
- */
+// Real sockets on loopback, so clients and the worker talk to it exactly as they talk to Alibaba Cloud's
+// gateway.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';

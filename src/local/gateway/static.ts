@@ -1,12 +1,6 @@
-/**
- * Static files for the web page, served from one directory for GET/HEAD requests that match no
- * API. The decoded path is resolved inside the root and refused if it escapes it (`..`, encoded
- * `%2e%2e`, backslashes, NUL); symlinks are not followed out of the root either.
- *
- * The page imports the shared protocol code as ES modules: `/protocol/*.js` and `/util/*.js` are the
- * compiled `dist/protocol` and `dist/util` (the page's own folder has no such names), with the same
- * checks and headers as the page's files.
- */
+// The decoded path is resolved inside the root and refused if it escapes it (`..`, `%2e%2e`, backslashes,
+// NUL); symlinks are not followed out either. `/protocol/*.js` and `/util/*.js` are the compiled modules
+// the page imports, with the same checks.
 import { createReadStream } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
@@ -40,7 +34,6 @@ export type StaticHandler = (rawPath: string, method: string, res: ServerRespons
 
 /** `dist/` from this file's place in `src/local/gateway/` (tests) as from `dist/local/gateway/` (the CLI). */
 const DIST = fileURLToPath(new URL('../../../dist/', import.meta.url));
-/** The compiled folders the page imports from, by URL prefix. */
 export const MODULE_MOUNTS: Readonly<Record<string, string>> = { '/protocol/': 'protocol', '/util/': 'util' };
 
 export function createStaticHandler(root: string): StaticHandler {

@@ -1,6 +1,5 @@
 import type { ApiGatewayEvent, ApiGatewayResult } from '../../protocol/apigw-event.js';
 
-/** One API as configured on the gateway. */
 export interface GatewayApi {
   method: string;
   /** Literal segments and `[name]` parameters, e.g. `/jobs/[id]`. */
@@ -41,17 +40,13 @@ export interface GatewayOptions {
 }
 
 export interface Gateway {
-  /** http://host:port */
   url: string;
-  /** ws://host:port */
   wsUrl: string;
   port: number;
-  /** Open websocket connections. */
   connections(): number;
   close(): Promise<void>;
 }
 
-/** One API call as the gateway core sees it, whichever transport carried it. */
 export interface GatewayRequest {
   method: string;
   /** Raw path (percent-encoding kept), no query. */
@@ -73,9 +68,7 @@ export interface GatewayResponse {
   binary?: boolean;
 }
 
-/** What the core needs from a websocket connection (see ./connection.ts). */
 export interface ConnectionLike {
-  /** Set by `RG#<deviceId>`. */
   readonly deviceId: string | undefined;
   /** Set after a 2xx REGISTER; NOTIFY reaches only registered devices. */
   registered: boolean;
