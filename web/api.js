@@ -1,9 +1,5 @@
 // @ts-check
-/**
- * The two job APIs, over the websocket when it is registered and over plain HTTP on the same origin
- * otherwise (the gateway serves both). Every failure becomes an `ApiError {code, message}`: the
- * worker's own `{code, message}` body, or a code derived from the gateway's X-Ca-Error-Message.
- */
+// Over the websocket when it is registered, else plain HTTP on the same origin (the gateway serves both).
 
 /** @typedef {import('./gateway.js').GatewayClient} GatewayClient */
 /** @typedef {import('./gateway.js').ApiResponse} ApiResponse */
@@ -65,8 +61,7 @@ export function createApi(gateway, httpBase = '') {
 
   return {
     /**
-     * POST /jobs → 202 queued, or 200 with the finished state when the archive is cached. An instance
-     * that is shutting down refuses it (503 WORKER_STOPPING): sent again after its Retry-After.
+     * An instance shutting down refuses it (503 WORKER_STOPPING): sent again after its Retry-After.
      * @param {JobRequest} request
      * @param {{ onRetry?: (delayMs: number) => void }} [options]
      */

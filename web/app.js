@@ -1,9 +1,5 @@
 // @ts-check
-/**
- * The page: a form that starts jobs, live progress from NF# pushes (GET /jobs/:id when pushes
- * cannot reach us: after a reload, while reconnecting, or as a backstop), and a history kept in
- * localStorage. No secret anywhere: the client APIs are anonymous and rate limited (docs/web.md).
- */
+// No secret anywhere: the client APIs are anonymous and rate limited (docs/web.md).
 import { ApiError, createApi } from './api.js';
 import { GatewayClient, randomDeviceId } from './gateway.js';
 import { describeError, detectLang, setLang, t, translatePage } from './i18n.js';
@@ -53,9 +49,7 @@ store.load();
 
 /** When we last learned something about each job (push or poll). */
 const lastHeard = new Map();
-/** Jobs with a GET in flight. */
 const polling = new Set();
-/** Pushes that arrived before the POST /jobs answer that names their job. */
 /** @type {Map<string, { at: number, messages: import('./protocol/job.js').JobMessage[] }>} */
 const early = new Map();
 let pollPausedUntil = 0;
@@ -74,10 +68,8 @@ const gateway = new GatewayClient({
 const api = createApi(gateway, endpoints.http);
 
 /**
- * Where the gateway is. By default the host that served the page (`ferry serve`, or the gateway's
- * own domain). A page hosted elsewhere (OSS static website, CDN) names it in
- * `<meta name="ferry-gateway" content="wss://api.example.com/">`, set by the operator at deploy time —
- * never from the URL, so a link cannot point the page at someone else's gateway.
+ * By default the host that served the page; a page hosted elsewhere names it in `<meta name="ferry-gateway">`,
+ * set at deploy time, never from the URL, so a link cannot point the page at someone else's gateway.
  * @returns {{ ws: string, http: string }}
  */
 function gatewayEndpoints() {

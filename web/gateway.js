@@ -1,11 +1,6 @@
 // @ts-check
-/**
- * The page's link to API Gateway's websocket. The protocol itself (RG/RO/RF, REGISTER, H1/HO heartbeats,
- * NF# pushes acked with NO, OS/CR, JSON API frames matched by `x-ca-seq`) is the CLI's own session,
- * src/protocol/gateway-session.ts, served compiled under /protocol/. What is left here is the page's
- * policy: reconnect forever with jittered backoff, at once when the browser comes back online or the tab
- * becomes visible, and a new device id when the gateway refuses the current one. See docs/protocol.md.
- */
+// The protocol is the CLI's own session (src/protocol/gateway-session.ts). The page's policy: reconnect
+// forever with jittered backoff, at once when back online or visible, and a new device id when refused.
 import { DeviceRefusedError, GatewaySession } from './protocol/gateway-session.js';
 
 /** @typedef {'connecting' | 'online' | 'reconnecting'} LinkState */
@@ -38,7 +33,6 @@ export class GatewayClient {
   /** @type {ReturnType<typeof setTimeout> | undefined} */
   #reconnectTimer;
   #stopped = false;
-  /** A reconnect is scheduled and not started yet. */
   #waiting = false;
   #options;
 
@@ -172,7 +166,6 @@ export class GatewayClient {
     }, wait);
   }
 
-  /** Back online or visible again: skip what is left of the backoff. */
   #reconnectNow = () => {
     if (!this.#waiting || this.#stopped) return;
     clearTimeout(this.#reconnectTimer);

@@ -1,9 +1,5 @@
 // @ts-check
-/**
- * Two languages, chosen from the browser (Chinese first when in doubt) and switchable; the choice is
- * kept in localStorage. Static text in index.html carries `data-i18n="key"` (text) or
- * `data-i18n-attr="attr:key;attr:key"`; everything else asks `t()`.
- */
+// Static text in index.html carries `data-i18n="key"` or `data-i18n-attr="attr:key;attr:key"`; the rest asks `t()`.
 
 import { formatBytes as formatByteSize } from './util/bytes.js';
 
@@ -164,8 +160,7 @@ const zh = {
 };
 
 /**
- * What to tell the user for each error code: a plain title and what to do. Codes not listed fall
- * back to `_`; the server's own message is always shown beside these as the detail.
+ * Codes not listed fall back to `_`; the server's own message is always shown beside these.
  * @type {Record<Lang, Record<string, [title: string, advice: string]>>}
  */
 const errors = {
@@ -228,8 +223,7 @@ export function lang() {
 }
 
 /**
- * The saved choice, else the first Chinese or English entry in the browser's languages, else
- * Chinese (most of ferry's users read it first).
+ * Chinese when in doubt: most of ferry's users read it first.
  * @returns {Lang}
  */
 export function detectLang() {
@@ -306,7 +300,6 @@ export function formatDuration(ms) {
 }
 
 /**
- * "in 59 minutes" / "3 hours ago", in the current language.
  * @param {number} at
  * @param {number} now
  */

@@ -1,12 +1,6 @@
 // @ts-check
-/**
- * Jobs as the page knows them: folded from the POST /jobs answer, NF# progress messages and
- * GET /jobs/:id states (docs/protocol.md), and kept in localStorage so the history and running jobs
- * survive a reload. Also the form's input checks, run before anything is sent.
- *
- * An error that says `retrying` is not the end: the job's instance was reclaimed and Function
- * Compute delivers it again to another one, which runs it from the start. The job waits as queued.
- */
+// An error that says `retrying` is not the end: Function Compute delivers the job again to another
+// instance, which runs it from the start. The job waits as queued.
 
 import { applyMessage as foldMessage, PHASES } from './protocol/job.js';
 import { stateToMessage } from './protocol/job-messages.js';
@@ -19,8 +13,7 @@ export { PHASES };
 /** @typedef {import('./protocol/job.js').JobMessage} JobMessage */
 
 /**
- * The job state the worker keeps (src/protocol/job.ts), with what only the page knows. Its times are on
- * the browser's clock except `updatedAt`, the newest server time folded in.
+ * Times are on the browser's clock except `updatedAt`, the newest server time folded in.
  * @typedef {import('./protocol/job.js').JobState & PageFields} Job
  */
 
@@ -74,7 +67,6 @@ export function isExpired(job, now) {
 }
 
 /**
- * A job from the POST /jobs answer (202 queued, or 200 with the finished state).
  * @param {Record<string, unknown>} json
  * @param {{ input: string, inputRef: string, format: Format, deviceId: string, now: number }} context
  * @returns {Job}
@@ -151,8 +143,7 @@ export function applyMessage(job, message) {
 }
 
 /**
- * The worker's own folding (protocol/job.js), plus the page's fields: a finished or progressing job is
- * no longer waiting for a retry, and a done message names the commit it built.
+ * Plus the page's fields: a finished or progressing job is no longer waiting for a retry.
  * @param {Job} job
  * @param {JobMessage} message
  * @returns {Job}
@@ -265,8 +256,7 @@ export class JobStore {
 }
 
 /**
- * The same shapes the server accepts (src/worker/git/url.ts), checked before sending so a typo gets a hint
- * at once. The server still decides (allowed hosts, http://).
+ * Checked before sending so a typo gets a hint at once; the server still decides (allowed hosts, http://).
  * @param {string} raw
  * @returns {string | undefined} an i18n key for the hint, or undefined when it looks fine
  */

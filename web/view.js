@@ -1,9 +1,6 @@
 // @ts-check
-/**
- * Job cards: built once from the <template> in index.html, then updated in place on every change
- * (so focus and selection survive live progress). Only textContent and vetted attributes are set;
- * nothing from the server is parsed as HTML.
- */
+// Cards are updated in place so focus and selection survive live progress. Only textContent and vetted
+// attributes are set: nothing from the server is parsed as HTML.
 import { describeError, formatBytes, formatDateTime, formatDuration, formatRelative, t } from './i18n.js';
 import { isActive, isExpired, PHASES, shortRepo } from './jobs.js';
 
@@ -35,7 +32,6 @@ export class JobListView {
   }
 
   /**
-   * Make the list show exactly these jobs, in this order.
    * @param {Job[]} jobs
    * @param {number} now
    */
@@ -267,7 +263,6 @@ function fillFailure(card, job) {
 }
 
 /**
- * Fill the form's error box for a failure before any job existed.
  * @param {HTMLElement} box
  * @param {{ code: string, message: string } | undefined} error
  */
