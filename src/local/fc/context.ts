@@ -14,7 +14,6 @@ const FUNCTION_HANDLER = 'index.handler';
 const FUNCTION_MEMORY_MB = 1024;
 export const FUNCTION_TIMEOUT_S = 600;
 
-/** The `x-fc-*` headers FC puts on `/initialize`, `/invoke` and HTTP-trigger requests. */
 export function fcHeaders(ctx: FcContext, requestId: string): Record<string, string> {
   const headers: Record<string, string> = {
     'x-fc-request-id': requestId,
@@ -34,10 +33,8 @@ export function fcHeaders(ctx: FcContext, requestId: string): Record<string, str
   return headers;
 }
 
-/**
- * The runtime's environment: FC gives an instance a clean env, so only PATH and HOME are inherited
- * (bash needs PATH to find node, git needs HOME). FC's own variables override `extra`.
- */
+// FC gives an instance a clean env: only PATH and HOME are inherited (bash needs PATH to find node, git
+// needs HOME). FC's own variables override `extra`.
 export function runtimeEnv(ctx: FcContext, port: number, instanceId: string, extra: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {};
   if (process.env.PATH !== undefined) env.PATH = process.env.PATH;

@@ -1,6 +1,5 @@
 import type { Credentials } from '../../protocol/credentials.js';
 
-/** Where the emulator's front listens. */
 export interface FcFront {
   url: string;
   invokeUrl: string;
@@ -11,20 +10,14 @@ export interface FcEmulatorOptions {
   bootstrap: string;
   /** Working directory of the runtime; defaults to the current one. */
   cwd?: string;
-  /**
-   * Extra environment for the runtime (OSS endpoint etc.). FC_* variables always win. As a function it
-   * is given the emulator's own addresses, for a runtime that invokes itself (async self-dispatch).
-   */
+  /** Extra runtime env (FC_* variables win); as a function it gets the emulator's addresses, for async self-dispatch. */
   env?: Record<string, string> | ((front: FcFront) => Record<string, string>);
   /** Function name in the invoke path and the `x-fc-function-name` header. Default `ferry`. */
   functionName?: string;
   /** Default `cn-hongkong`. */
   region?: string;
   accountId?: string;
-  /**
-   * Sent to the runtime as `x-fc-access-key-*` headers per invocation and as `ALIBABA_CLOUD_*` env. When set, the
-   * invoke API takes only requests signed (ACS3) with them, as FC's OpenAPI does; without, it is open.
-   */
+  /** Sent as `x-fc-access-key-*` headers and `ALIBABA_CLOUD_*` env; when set, the invoke API takes only ACS3-signed requests. */
   credentials?: Credentials;
   /** Address of the emulator's own front. Default `127.0.0.1`. */
   host?: string;
@@ -51,11 +44,9 @@ export interface FcInvokeResult {
 export interface FcEmulator {
   /** `http://127.0.0.1:PORT`, the front: FC's invoke API plus the HTTP trigger. */
   url: string;
-  /** `${url}/2023-03-30/functions/${functionName}/invocations` */
   invokeUrl: string;
   /** Invoke through the front, as a client would (signed with `credentials`). `async` answers 202 at once and queues the event. */
   invoke(event: Uint8Array | string, opts?: { async?: boolean }): Promise<FcInvokeResult>;
-  /** Pid of the current runtime process (its process group leader), if one is running. */
   runtimePid(): number | undefined;
   /** Stops the runtime (GET /pre-stop, then SIGTERM, then SIGKILL after a grace period) and the front. */
   close(): Promise<void>;
