@@ -1,5 +1,4 @@
-// The gateway's websocket frames: each header a one-element array, the answer matched by `x-ca-seq`.
-// Web-standard APIs only (the page imports this).
+// Each header a one-element array, answers matched by `x-ca-seq`; web-standard APIs only (the page imports this).
 import type { ApiRequest, ApiResponse, RequestSigner } from './gateway-types.js';
 
 export function encodeRequest(req: ApiRequest, seq: string, host: string, sign: RequestSigner | undefined): string {

@@ -21,7 +21,6 @@ export class NonceCache {
     }
   }
 
-  /** Marks `nonce` as used. Returns false if it was already used within the window (a replay). */
   use(nonce: string, now = Date.now()): boolean {
     this.evict(now);
     const expiresAt = this.seen.get(nonce);
