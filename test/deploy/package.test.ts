@@ -1,6 +1,6 @@
 import { execFile, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { copyFile, cp, mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -127,7 +127,10 @@ describe.skipIf(unavailable !== undefined && !mustRun)(`npm run package ${unavai
       oss = await startOssServer({ dataDir: join(temp, `oss-${release}`), port: 0, credentials: [KEY], buckets: ['ferry'] });
       // FC unpacks layers under /opt: ferry's git layer as /opt/git and the official Nodejs20 layer as
       // /opt/nodejs20. That layer cannot be fetched here, so the host's own Node 20 binary stands in for it.
-      opt = join(temp, 'opt');
+      // Each release gets its own copies: a binary still held by the previous release's (killed) worker
+      // cannot be overwritten (ETXTBSY).
+      opt = join(temp, `opt-${release}`);
+      await cp(layer, join(opt, 'git'), { recursive: true });
       await mkdir(join(opt, 'nodejs20', 'bin'), { recursive: true });
       await copyFile(process.execPath, join(opt, 'nodejs20', 'bin', 'node'));
     }, 15 * 60_000);
@@ -180,7 +183,7 @@ describe.skipIf(unavailable !== undefined && !mustRun)(`npm run package ${unavai
     }
 
     it('bootstrap refuses to start without git, in one line that says which layer to add', async () => {
-      const noGit = join(temp, 'opt-no-git');
+      const noGit = join(temp, `opt-no-git-${release}`);
       await mkdir(join(noGit, 'nodejs20', 'bin'), { recursive: true });
       await copyFile(process.execPath, join(noGit, 'nodejs20', 'bin', 'node'));
       const started = await run(noGit);
@@ -189,7 +192,9 @@ describe.skipIf(unavailable !== undefined && !mustRun)(`npm run package ${unavai
     });
 
     it('bootstrap refuses to start without Node.js, naming the official layer', async () => {
-      const started = await run(join(temp, 'opt', 'git', 'share')); // an /opt with neither layer in it
+      const empty = join(temp, `opt-empty-${release}`); // an /opt with neither layer in it
+      await mkdir(empty, { recursive: true });
+      const started = await run(empty);
       expect(await started.exit).toBe(1);
       expect(started.output).toEqual([expect.stringMatching(/^ferry bootstrap: Node\.js not found: add the official Nodejs20 layer/)]);
     });
