@@ -1,7 +1,6 @@
 // `ferry get` as a library call; reports through one `onEvent`.
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { homedir, tmpdir } from 'node:os';
+import { mkdir, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { FerryError } from '../protocol/errors.js';
 import type { ArchiveFormat } from '../protocol/formats.js';
@@ -50,20 +49,9 @@ export async function ferryGet(options: GetOptions): Promise<GetResult> {
     let credentials = options.credentials;
     if (gateway === undefined) {
       // Loaded only when needed: a client talking to a real gateway never touches the emulators.
-      const { startLocalStack } = await import('../local/stack.js');
+      const { startEmbeddedStack } = await import('../local/embedded.js');
       // Not abortable midway: a Ctrl+C meanwhile is honoured as soon as it is up (and closed again).
-      const start = (dataDir: string): ReturnType<typeof startLocalStack> =>
-        startLocalStack({ dataDir, port: 0, allowHosts: options.local?.allowHosts, allowHttp: options.local?.allowHttp });
-      const dataDir = options.local?.dataDir ?? join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'ferry', 'local');
-      const stack = await start(dataDir).catch(async (error: unknown) => {
-        if (!(error instanceof FerryError && error.code === 'DATA_DIR_IN_USE')) throw error;
-        // Another ferry holds the data dir (a second `ferry get` at the same time): this run gets a
-        // fresh one of its own, without the shared cache, rather than failing.
-        const scratch = await mkdtemp(join(tmpdir(), 'ferry-local-'));
-        cleanups.push(() => rm(scratch, { recursive: true, force: true }));
-        emit({ type: 'warning', message: `${dataDir} is in use by another ferry; this run uses a temporary data directory (no cache).` });
-        return start(scratch);
-      });
+      const stack = await startEmbeddedStack({ ...options.local, onWarning: (message) => emit({ type: 'warning', message }) });
       cleanups.push(() => stack.close());
       if (signal.aborted) throw stopError(signal);
       gateway = stack.gateway;
