@@ -40,6 +40,11 @@ interface AliOssInternals {
   _uploadPart(name: string, uploadId: string, partNo: number, data: { size: number; stream: Readable }): Promise<{ etag: string }>;
 }
 
+/** Neither an OSS endpoint (`*.aliyuncs.com`, bucket prepended) nor a path-style store. */
+export function isBoundDomain(endpoint: string, pathStyle: boolean): boolean {
+  return !pathStyle && !/(^|\.)aliyuncs\.com$/i.test(new URL(endpoint).hostname);
+}
+
 function aliClient(target: StorageTarget, endpoint: string): OSS {
   const { accessKeyId, accessKeySecret, securityToken } = target.credentials;
   const options = {
@@ -54,6 +59,8 @@ function aliClient(target: StorageTarget, endpoint: string): OSS {
     timeout: 120_000,
     // Not in the typings: ali-oss's switch for path-style addressing (`/<bucket>/<key>`).
     sldEnable: target.pathStyle,
+    // A domain bound to the bucket (custom domain, CDN) already names it: no `<bucket>.` prefix.
+    cname: isBoundDomain(endpoint, target.pathStyle),
   };
   return new OSS(options as OSS.Options);
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/worker/config.js';
-import { storageTarget } from '../../../src/worker/storage/oss-store.js';
+import { createObjectStore, storageTarget } from '../../../src/worker/storage/oss-store.js';
 
 const base = { FERRY_OSS_BUCKET: 'ferry', FERRY_OSS_ENDPOINT: 'https://oss-cn-hongkong-internal.aliyuncs.com' };
 const fixed = { FERRY_OSS_ACCESS_KEY_ID: 'LTAI-fixed', FERRY_OSS_ACCESS_KEY_SECRET: 'fixed-secret' };
@@ -23,5 +23,22 @@ describe('which key OSS calls use', () => {
 
   it('without any key: 503 STORAGE_NOT_CONFIGURED', () => {
     expect(() => storageTarget(loadConfig(base).oss)).toThrow(expect.objectContaining({ code: 'STORAGE_NOT_CONFIGURED' }));
+  });
+});
+
+describe('where signed download URLs point', () => {
+  const signed = async (publicEndpoint: string): Promise<URL> => {
+    const config = loadConfig({ ...base, ...fixed, FERRY_OSS_PUBLIC_ENDPOINT: publicEndpoint });
+    return new URL(await createObjectStore(storageTarget(config.oss)).signGetUrl('archives/ab/x.zip', 600));
+  };
+
+  it.each([
+    ['the public endpoint, bucket as a subdomain', 'https://oss-cn-hongkong.aliyuncs.com', 'ferry.oss-cn-hongkong.aliyuncs.com'],
+    ['transfer acceleration, bucket as a subdomain', 'https://oss-accelerate.aliyuncs.com', 'ferry.oss-accelerate.aliyuncs.com'],
+    ['a domain bound to the bucket, as it is', 'https://dl.example.com', 'dl.example.com'],
+  ])('%s', async (_what, endpoint, host) => {
+    const url = await signed(endpoint);
+    expect(url.host).toBe(host);
+    expect(url.pathname).toBe('/archives/ab/x.zip');
   });
 });
