@@ -14,10 +14,12 @@ const ARCH = 'amd64';
 const KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
 
 /** git's own dependencies that the layer does not carry: perl scripts and docs ferry never runs. */
-const NOT_SHIPPED = new Set(['git-man', 'liberror-perl', 'perl', 'perl-base', 'perl-modules-5.36', 'libperl5.36', 'libgcc-s1', 'gcc-12-base', 'libcrypt1']);
+const NOT_SHIPPED = new Set(['git-man', 'liberror-perl', 'perl', 'perl-base', 'perl-modules-5.36', 'libperl5.36', 'libcrypt1']);
 
 /** glibc's dynamic loader: the layer runs its binaries through its own copy. */
 const LOADER = 'ld-linux-x86-64.so.2';
+/** Loaded by glibc itself, not named by any binary: the loader and libgcc_s (dlopened for thread unwinding). */
+const IMPLIED = [LOADER, 'libgcc_s.so.1'];
 
 const PROGRAMS = { git: 'git', 'git-remote-http': 'git-remote-http', 'git-remote-https': 'git-remote-http' } as const;
 
@@ -113,7 +115,7 @@ async function copyLibraries(tree: string, binaries: string[], libDir: string): 
   for (let file = pending.pop(); file !== undefined; file = pending.pop()) {
     const elf = await readElf(file);
     if (!elf) throw new Error(`${file} is not an x86_64 ELF file`);
-    for (const soname of [...elf.needed, ...(copied.has(LOADER) ? [] : [LOADER])]) {
+    for (const soname of [...elf.needed, ...IMPLIED]) {
       if (copied.has(soname)) continue;
       const source = await firstExisting(searchPath.map((dir) => join(dir, soname)));
       if (!source) throw new Error(`git needs ${soname}, which none of the downloaded packages provides`);

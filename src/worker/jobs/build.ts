@@ -48,6 +48,8 @@ export async function buildArtifact(kind: ArtifactKind, request: ArtifactRequest
   ctx.progress(streamPhase, { bytes: 0 });
   const abort = (): void => artifact.kill();
   ctx.signal?.addEventListener('abort', abort, { once: true });
+  // An abort that came while the producer was starting has no listener to hear it.
+  if (ctx.signal?.aborted) abort();
   const hash = createHash('sha256');
   let produced = 0;
   let lastReport = Date.now();
