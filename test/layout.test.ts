@@ -1,6 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { sourceFiles } from './helpers/source-files.js';
 import { ROOT } from './helpers/worker-process.js';
 
 // The folders of src/ and who may import whom (docs/architecture.md). The worker is what runs on FC;
@@ -24,15 +25,6 @@ interface Edge {
   target: string;
 }
 
-async function sourceFiles(dir: string): Promise<string[]> {
-  const files: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) files.push(...(await sourceFiles(path)));
-    else if (entry.name.endsWith('.ts')) files.push(path);
-  }
-  return files;
-}
 
 async function importEdges(): Promise<Edge[]> {
   const edges: Edge[] = [];

@@ -1,6 +1,8 @@
 // @ts-check
 // Over the websocket when it is registered, else plain HTTP on the same origin (the gateway serves both).
 
+import { gatewayCode } from './protocol/job-messages.js';
+
 /** @typedef {import('./gateway.js').GatewayClient} GatewayClient */
 /** @typedef {import('./gateway.js').ApiResponse} ApiResponse */
 
@@ -137,18 +139,4 @@ function toApiError(res, json) {
   // The gateway itself refused: no body, the reason in X-Ca-Error-Message (Alibaba Cloud's texts).
   const reason = res.headers['x-ca-error-message'] ?? '';
   return new ApiError(gatewayCode(res.status, reason), reason || `HTTP ${res.status}`, res.status);
-}
-
-/**
- * The gateway's own refusal (no worker body) as a code. The CLI maps it alike: src/protocol/job-messages.ts gatewayCode().
- * @param {number} status
- * @param {string} reason
- */
-function gatewayCode(status, reason) {
-  if (status === 429) return 'RATE_LIMITED';
-  if (status === 413) return 'PAYLOAD_TOO_LARGE';
-  if (status === 401 || status === 403 || /signature|appkey|nonce|timestamp/i.test(reason)) return 'UNAUTHORIZED';
-  if (status === 404) return 'NOT_FOUND';
-  if (status >= 500) return 'GATEWAY_UNREACHABLE';
-  return 'BAD_REQUEST';
 }

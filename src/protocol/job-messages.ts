@@ -32,8 +32,8 @@ export function parseBody(res: { status: number; headers: Record<string, string>
   throw new FerryError(code, `The gateway answered ${what} with ${res.status}: ${detail}.${hint}`);
 }
 
-/** The gateway's own refusal (no worker body) as a code. The page maps it alike: web/api.js gatewayCode(). */
-function gatewayCode(status: number, detail: string): ErrorCode {
+/** The gateway's own refusal (no worker body) as a code; the CLI and the page both use it. */
+export function gatewayCode(status: number, detail: string): ErrorCode {
   if (status === 429) return 'RATE_LIMITED';
   if (status === 413) return 'PAYLOAD_TOO_LARGE';
   if (status === 401 || status === 403 || /signature|appkey|nonce|timestamp/i.test(detail)) return 'UNAUTHORIZED';

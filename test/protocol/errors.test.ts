@@ -1,18 +1,10 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { sourceFiles } from '../helpers/source-files.js';
 import { CLIENT_ERROR_STATUS, errorFromJSON, FerryError, WORKER_ERROR_STATUS } from '../../src/protocol/errors.js';
 import { ROOT } from '../helpers/worker-process.js';
 
-async function sources(dir: string): Promise<string[]> {
-  const files: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) files.push(...(await sources(path)));
-    else if (entry.name.endsWith('.ts')) files.push(path);
-  }
-  return files;
-}
 
 describe('error codes, split by side', () => {
   it('a code belongs to one side only', () => {
@@ -22,7 +14,7 @@ describe('error codes, split by side', () => {
 
   it('the worker never raises a client code', async () => {
     const named: string[] = [];
-    for (const file of await sources(join(ROOT, 'src/worker'))) {
+    for (const file of await sourceFiles(join(ROOT, 'src/worker'))) {
       const text = await readFile(file, 'utf8');
       for (const code of Object.keys(CLIENT_ERROR_STATUS)) if (text.includes(`'${code}'`)) named.push(`${file}: ${code}`);
     }
