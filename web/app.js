@@ -82,7 +82,7 @@ function gatewayEndpoints() {
   }
   return { ws: `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/`, http: '' };
 }
-const view = new JobListView(list, byId('job-template', HTMLTemplateElement), { remove, retry: (job) => void submit(job.input, job.inputRef, job.format), copy });
+const view = new JobListView(list, byId('job-template', HTMLTemplateElement), { remove, retry: (job) => void submit(job.input, job.inputRef, job.format === 'tar.gz' ? 'tar.gz' : 'zip'), copy });
 
 setLang(detectLang());
 updateLangButtons();

@@ -103,7 +103,7 @@ export async function ferryGet(options: GetOptions): Promise<GetResult> {
       options.signal?.throwIfAborted();
       // Loaded only when extracting: tar and yauzl are most of the CLI's start-up time otherwise.
       const { extractArchive } = await import('./extract.js');
-      const result = await extractArchive(saved.path, done.format, resolve(cwd, options.extract), {
+      const result = await extractArchive(saved.path, options.format, resolve(cwd, options.extract), {
         onWarning: (message) => emit({ type: 'warning', message }),
       });
       dir = result.dir;

@@ -1,5 +1,5 @@
 import { errorFromJSON, FerryError, type ErrorCode } from './errors.js';
-import type { ArchiveFormat } from './formats.js';
+import type { ArtifactFormat } from './formats.js';
 import { PHASES, type DoneMessage, type ErrorMessage, type JobMessage, type Phase, type ProgressMessage } from './job.js';
 
 export function parseMessage(text: string): JobMessage | undefined {
@@ -46,11 +46,12 @@ export function stateToMessage(state: Record<string, unknown>): JobMessage | und
   const jobId = state.jobId;
   if (typeof jobId !== 'string') return undefined;
   if (state.status === 'done') {
-    const { url, expiresAt, filename, size, sha256, commit, ref, format, cached } = state;
+    const { url, expiresAt, filename, size, sha256, commit, ref, format, cached, parts } = state;
     if (typeof url !== 'string' || typeof sha256 !== 'string' || typeof filename !== 'string') return undefined;
     return {
       v: 1, type: 'done', jobId, url, expiresAt: String(expiresAt), filename, size: Number(size), sha256,
-      commit: String(commit), ref: String(ref), format: format as ArchiveFormat, cached: cached === true,
+      commit: String(commit), ref: String(ref), format: format as ArtifactFormat, cached: cached === true,
+      ...(Array.isArray(parts) && { parts: parts as DoneMessage['parts'] }),
     };
   }
   if (state.status === 'error') return { v: 1, type: 'error', jobId, ...errorFromJSON(state).toJSON() };

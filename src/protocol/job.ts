@@ -1,8 +1,8 @@
 import type { FerryErrorJSON } from './errors.js';
-import type { ArchiveFormat } from './formats.js';
+import type { ArtifactFormat } from './formats.js';
 
-export type Phase = 'queued' | 'resolving' | 'fetching' | 'archiving' | 'uploading' | 'signing';
-export const PHASES: readonly Phase[] = ['queued', 'resolving', 'fetching', 'archiving', 'uploading', 'signing'];
+export type Phase = 'queued' | 'resolving' | 'fetching' | 'archiving' | 'bundling' | 'uploading' | 'signing';
+export const PHASES: readonly Phase[] = ['queued', 'resolving', 'fetching', 'archiving', 'bundling', 'uploading', 'signing'];
 
 export interface JobSpec {
   jobId: string;
@@ -12,7 +12,11 @@ export interface JobSpec {
   /** The ref as the user named it (or the default branch's name). */
   ref: string;
   commit: string;
-  format: ArchiveFormat;
+  format: ArtifactFormat;
+  /** Bundles only: the refs to include (full names); absent means every branch and tag. */
+  refs?: string[];
+  /** Bundles only: commits the client already has; the bundle leaves out what they reach. */
+  have?: string[];
   deviceId?: string | undefined;
   createdAt: number;
 }
@@ -31,7 +35,16 @@ export interface ProgressMessage {
   ts: number;
 }
 
+/** One git bundle of a bundle job's answer; `parts` are applied in order (each needs the ones before it). */
+export interface BundlePart {
+  url: string;
+  filename: string;
+  size: number;
+  sha256: string;
+}
+
 export interface DoneResult {
+  /** The artifact, or for bundles the first part (empty when `parts` is empty: the client has everything). */
   url: string;
   expiresAt: string;
   filename: string;
@@ -39,8 +52,10 @@ export interface DoneResult {
   sha256: string;
   commit: string;
   ref: string;
-  format: ArchiveFormat;
+  format: ArtifactFormat;
   cached: boolean;
+  /** Bundles only: every bundle to apply, in order: a cached full bundle, then incremental ones. */
+  parts?: BundlePart[];
 }
 
 export interface DoneMessage extends DoneResult {
@@ -68,7 +83,7 @@ export interface JobState {
   repo: string;
   ref: string;
   commit: string;
-  format: ArchiveFormat;
+  format: ArtifactFormat;
   createdAt: number;
   updatedAt: number;
   phase?: Phase;

@@ -1,5 +1,7 @@
 import { archiveStream } from '../git/archive.js';
 import { archiveKeys } from '../storage/keys.js';
+import { FerryError } from '../../protocol/errors.js';
+import { ARCHIVE_FORMATS, type ArchiveFormat } from '../../protocol/formats.js';
 import type { ArtifactKind, ArtifactRequest } from './types.js';
 
 const CONTENT_TYPES = {
@@ -12,13 +14,21 @@ function baseName(request: ArtifactRequest): string {
   return `${request.repo.name}-${request.commit.slice(0, 7)}`;
 }
 
+/** The request's format, which for this kind is always an archive format (request.ts checks it). */
+function formatOf(request: ArtifactRequest): ArchiveFormat {
+  const format = request.format;
+  if (!ARCHIVE_FORMATS.includes(format as ArchiveFormat)) throw new FerryError('INVALID_FORMAT', `An archive is zip or tar.gz, not ${format}.`);
+  return format as ArchiveFormat;
+}
+
 export const archive: ArtifactKind = {
   name: 'archive',
   phases: ['fetching', 'archiving'],
-  keys: (request) => archiveKeys(request.repo.canonical, request.commit, request.format),
-  meta: (request) => ({ filename: `${baseName(request)}.${request.format}`, contentType: CONTENT_TYPES[request.format] }),
+  keys: (request) => archiveKeys(request.repo.canonical, request.commit, formatOf(request)),
+  meta: (request) => ({ filename: `${baseName(request)}.${request.format}`, contentType: CONTENT_TYPES[formatOf(request)] }),
   async produce(request, ctx) {
-    const { repo, commit, format } = request;
+    const { repo, commit } = request;
+    const format = formatOf(request);
     ctx.progress('fetching', { percent: 0, message: `fetching ${repo.canonical}` });
     const mirror = await ctx.mirrors.fetch(
       repo,

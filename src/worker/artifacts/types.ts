@@ -3,14 +3,18 @@ import type { GitContext } from '../git/context.js';
 import type { MirrorCache } from '../git/mirror.js';
 import type { RepoRef } from '../git/url.js';
 import type { ContentKeys } from '../storage/keys.js';
-import type { ArchiveFormat } from '../../protocol/formats.js';
+import type { ArtifactFormat } from '../../protocol/formats.js';
 import type { Phase, ProgressMessage } from '../../protocol/job.js';
 
 export interface ArtifactRequest {
   repo: RepoRef;
   ref: string;
   commit: string;
-  format: ArchiveFormat;
+  format: ArtifactFormat;
+  /** Bundles only: the refs to include; absent means every branch and tag. */
+  refs?: string[] | undefined;
+  /** Bundles only: commits the client has. */
+  have?: string[] | undefined;
 }
 
 export type ArtifactKeys = ContentKeys;

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { FerryError } from '../../protocol/errors.js';
 import { ARTIFACT_KINDS } from '../artifacts/registry.js';
-import { ARCHIVE_FORMATS } from '../../protocol/formats.js';
+import { ARTIFACT_FORMATS } from '../../protocol/formats.js';
 import { safeEqual } from '../../util/safe-equal.js';
 import type { JobSpec } from '../../protocol/job.js';
 
@@ -28,7 +28,7 @@ export function decodeJobEvent(event: JobEvent, secret: string): JobSpec {
     throw new FerryError('UNAUTHORIZED', 'The job event is not signed with this worker\'s dispatch secret.');
   }
   const spec = JSON.parse(event.spec) as JobSpec;
-  if (typeof spec.jobId !== 'string' || typeof spec.repo !== 'string' || typeof spec.commit !== 'string' || !ARCHIVE_FORMATS.includes(spec.format)) {
+  if (typeof spec.jobId !== 'string' || typeof spec.repo !== 'string' || typeof spec.commit !== 'string' || !ARTIFACT_FORMATS.includes(spec.format)) {
     throw new FerryError('BAD_REQUEST', 'The job event is missing jobId, repo, commit or format.');
   }
   if (spec.kind !== undefined && !ARTIFACT_KINDS.includes(spec.kind)) {
