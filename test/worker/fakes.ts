@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { ObjectStore } from '../../src/worker/storage/oss-store.js';
+import { Readable } from 'node:stream';
+import type { ListedObject, ObjectStore } from '../../src/worker/storage/oss-store.js';
 
 /** An in-memory object store implementing the whole interface, with a log of the writes in order. */
 export class MemoryStore implements ObjectStore {
@@ -7,10 +8,37 @@ export class MemoryStore implements ObjectStore {
   readonly writes: string[] = [];
   reads = 0;
   readonly #uploads = new Map<string, Map<number, Buffer>>();
+  /** When each key was last written, for `list`. */
+  readonly #modified = new Map<string, number>();
 
   async put(key: string, body: Buffer): Promise<void> {
     this.objects.set(key, body);
+    this.#modified.set(key, Date.now());
     this.writes.push(key);
+  }
+
+  async putIfAbsent(key: string, body: Buffer): Promise<boolean> {
+    if (this.objects.has(key)) return false;
+    await this.put(key, body);
+    return true;
+  }
+
+  async getStream(key: string): Promise<Readable | undefined> {
+    this.reads++;
+    const body = this.objects.get(key);
+    return body && Readable.from([body]);
+  }
+
+  async delete(key: string): Promise<void> {
+    this.objects.delete(key);
+    this.#modified.delete(key);
+  }
+
+  async list(prefix: string): Promise<ListedObject[]> {
+    return [...this.objects]
+      .filter(([key]) => key.startsWith(prefix))
+      .sort(([a], [b]) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
+      .map(([key, body]) => ({ key, lastModified: this.#modified.get(key) ?? 0, size: body.length }));
   }
 
   async getText(key: string): Promise<string | undefined> {

@@ -8,12 +8,30 @@ import { FerryError } from '../../protocol/errors.js';
 export interface ObjectStore {
   put(key: string, body: Buffer, headers?: Record<string, string>): Promise<void>;
   getText(key: string): Promise<string | undefined>;
+  /** The object's bytes as they arrive; `undefined` when there is no such key. */
+  getStream(key: string): Promise<Readable | undefined>;
+  /**
+   * Creates the object unless the key exists (`x-oss-forbid-overwrite`, atomic in OSS): true if this
+   * call created it, false if the key was already there.
+   */
+  putIfAbsent(key: string, body: Buffer, headers?: Record<string, string>): Promise<boolean>;
+  /** Removing a missing key succeeds, as in OSS. */
+  delete(key: string): Promise<void>;
+  /** Every object under `prefix` (all pages), in key order. */
+  list(prefix: string): Promise<ListedObject[]>;
   initMultipart(key: string, headers?: Record<string, string>): Promise<string>;
   uploadPart(key: string, uploadId: string, partNumber: number, body: Buffer): Promise<string>;
   completeMultipart(key: string, uploadId: string, parts: { number: number; etag: string }[]): Promise<void>;
   abortMultipart(key: string, uploadId: string): Promise<void>;
   /** A GET URL signed for the public endpoint. */
   signGetUrl(key: string, expiresSeconds: number, query?: Record<string, string>): Promise<string>;
+}
+
+export interface ListedObject {
+  key: string;
+  /** Milliseconds since the epoch, by the store's clock. */
+  lastModified: number;
+  size: number;
 }
 
 export interface StorageTarget extends OssConfig {
@@ -80,6 +98,40 @@ export function createObjectStore(target: StorageTarget): ObjectStore {
         if (isNoSuchKey(error)) return undefined;
         throw error;
       }
+    },
+    async getStream(key) {
+      try {
+        const result = await client.getStream(key);
+        return result.stream as Readable;
+      } catch (error) {
+        if (isNoSuchKey(error)) return undefined;
+        throw error;
+      }
+    },
+    async putIfAbsent(key, body, headers) {
+      try {
+        await client.put(key, body, { headers: { ...headers, 'x-oss-forbid-overwrite': 'true' } });
+        return true;
+      } catch (error) {
+        if ((error as { code?: string }).code === 'FileAlreadyExists') return false;
+        throw error;
+      }
+    },
+    async delete(key) {
+      // OSS answers 204 for a missing key too, so any error (a 404 would be NoSuchBucket) is a failure.
+      await client.delete(key);
+    },
+    async list(prefix) {
+      const listed: ListedObject[] = [];
+      let marker: string | undefined;
+      do {
+        const page = await client.list({ prefix, 'max-keys': 1000, ...(marker !== undefined && { marker }) }, {});
+        for (const object of page.objects ?? []) {
+          listed.push({ key: object.name, lastModified: Date.parse(object.lastModified), size: object.size });
+        }
+        marker = page.isTruncated ? page.nextMarker : undefined;
+      } while (marker);
+      return listed;
     },
     async initMultipart(key, headers) {
       const result = await client.initMultipartUpload(key, { headers });
