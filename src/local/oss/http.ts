@@ -93,6 +93,13 @@ export function objectHeadersFrom(req: IncomingMessage): Record<string, string> 
   return headers;
 }
 
+/** `x-oss-forbid-overwrite`: OSS takes `true` or `false` and refuses anything else (400 InvalidArgument). */
 export function isForbidOverwrite(req: IncomingMessage): boolean {
-  return requestHeader(req, 'x-oss-forbid-overwrite')?.toLowerCase() === 'true';
+  const value = requestHeader(req, 'x-oss-forbid-overwrite');
+  if (value === undefined) return false;
+  const flag = value.trim().toLowerCase();
+  if (flag !== 'true' && flag !== 'false') {
+    throw new OssError(400, 'InvalidArgument', 'x-oss-forbid-overwrite must be true or false.', { ArgumentName: 'x-oss-forbid-overwrite', ArgumentValue: value });
+  }
+  return flag === 'true';
 }
