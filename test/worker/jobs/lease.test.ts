@@ -1,0 +1,239 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_LEASE_TTL_MS, LeaseLostError, singleBuild } from '../../../src/worker/jobs/lease.js';
+import { generationKey, leaseBody, leasePrefix } from '../../../src/worker/jobs/lease-objects.js';
+import type { ObjectStore } from '../../../src/worker/storage/oss-store.js';
+import { waitFor } from '../../helpers/wait.js';
+import { TestArtifact, gate, leaseState, startLeaseBucket, type LeaseBucket } from './_lease.js';
+
+// singleBuild against the local OSS store through ali-oss; separate store clients stand for separate
+// instances. Polls and renewals are quick here (a few ms); staleness comes from a shifted clock.
+
+let bucket: LeaseBucket;
+let first: ObjectStore;
+let second: ObjectStore;
+
+beforeAll(async () => {
+  bucket = await startLeaseBucket();
+  first = bucket.instance();
+  second = bucket.instance();
+});
+
+afterAll(async () => {
+  await bucket?.close();
+});
+
+const QUICK = { pollMs: 5, renewMs: 5 };
+/** A clock past the TTL of every lease written by the real one. */
+const late = (): number => Date.now() + DEFAULT_LEASE_TTL_MS + 1_000;
+const newArtifact = (): TestArtifact => new TestArtifact(`artifacts/${randomUUID()}.json`);
+
+describe('singleBuild', () => {
+  it('builds once for many concurrent callers on two instances, and every caller gets the artifact', async () => {
+    const artifact = newArtifact();
+    const callers = 20;
+    let waiting = 0;
+    const allWaiting = gate();
+    const results = await Promise.all(
+      Array.from({ length: callers }, (_, i) => {
+        const store = i % 2 === 0 ? first : second;
+        return singleBuild({
+          ...QUICK,
+          store,
+          key: artifact.key,
+          owner: `caller ${i}`,
+          lookup: artifact.lookup(store),
+          // Finishes only once every other caller waits, so none of them can have found the artifact instead.
+          build: async () => {
+            await allWaiting.promise;
+            return artifact.write(store, `caller ${i}`);
+          },
+          onWaiting: () => {
+            waiting += 1;
+            if (waiting === callers - 1) allWaiting.open();
+          },
+        });
+      }),
+    );
+    expect(artifact.builds).toBe(1);
+    expect(new Set(results).size).toBe(1);
+    expect(waiting).toBe(callers - 1);
+    // The lease is left released, one generation.
+    expect(await leaseState(first, artifact.key)).toEqual([{ generation: 1, record: expect.objectContaining({ released: true }) }]);
+  });
+
+  it('returns an artifact that already exists without taking a lease', async () => {
+    const artifact = newArtifact();
+    await artifact.write(first, 'earlier');
+    const built = await singleBuild({ ...QUICK, store: first, key: artifact.key, lookup: artifact.lookup(first), build: () => artifact.write(first, 'now') });
+    expect(built).toBe('earlier');
+    expect(await leaseState(first, artifact.key)).toEqual([]);
+  });
+
+  it('takes over the lease of a crashed owner and builds', async () => {
+    const artifact = newArtifact();
+    const prefix = leasePrefix(artifact.key);
+    const longAgo = Date.now() - 10 * DEFAULT_LEASE_TTL_MS;
+    const crashed = { owner: 'crashed', token: 'gone', key: artifact.key, takenAt: longAgo, renewedAt: longAgo };
+    await first.put(generationKey(prefix, 1), leaseBody(crashed));
+    let waited = false;
+    const built = await singleBuild({
+      ...QUICK,
+      store: second,
+      key: artifact.key,
+      lookup: artifact.lookup(second),
+      build: () => artifact.write(second, 'successor'),
+      onWaiting: () => (waited = true),
+    });
+    expect(built).toBe('successor');
+    expect(waited).toBe(false);
+    // The crashed generation is removed; the new one is released.
+    expect(await leaseState(first, artifact.key)).toEqual([{ generation: 2, record: expect.objectContaining({ owner: expect.any(String), released: true }) }]);
+  });
+
+  it('takes over a lease that stops being renewed while it waits', async () => {
+    const artifact = newArtifact();
+    const prefix = leasePrefix(artifact.key);
+    const now = Date.now();
+    // A holder that took the lease and then went silent (its instance frozen, say).
+    await first.put(generationKey(prefix, 1), leaseBody({ owner: 'silent', token: 'silent', key: artifact.key, takenAt: now, renewedAt: now }));
+    let shift = 0;
+    const waiting = gate<{ owner: string }>();
+    const result = singleBuild({
+      ...QUICK,
+      store: second,
+      key: artifact.key,
+      clock: () => Date.now() + shift,
+      lookup: artifact.lookup(second),
+      build: () => artifact.write(second, 'successor'),
+      onWaiting: (info) => waiting.open(info),
+    });
+    expect(await waiting.promise).toMatchObject({ owner: 'silent' });
+    shift = DEFAULT_LEASE_TTL_MS;
+    expect(await result).toBe('successor');
+    expect(artifact.builds).toBe(1);
+  });
+
+  it('releases the lease of a failed build, leaving no artifact, and a waiter then builds it', async () => {
+    const artifact = newArtifact();
+    const failNow = gate();
+    const otherWaits = gate();
+    const failing = singleBuild({
+      ...QUICK,
+      store: first,
+      key: artifact.key,
+      lookup: artifact.lookup(first),
+      build: async () => {
+        await failNow.promise;
+        throw new Error('the build broke');
+      },
+    });
+    await waitFor(async () => (await leaseState(first, artifact.key)).length === 1, 5_000, 'the first build to take the lease', 5);
+    const waiter = singleBuild({
+      ...QUICK,
+      store: second,
+      key: artifact.key,
+      lookup: artifact.lookup(second),
+      build: async () => {
+        // Still no artifact when the waiter gets its turn.
+        expect(await artifact.lookup(second)()).toBeUndefined();
+        return artifact.write(second, 'waiter');
+      },
+      onWaiting: () => otherWaits.open(),
+    });
+    await otherWaits.promise;
+    failNow.open();
+    await expect(failing).rejects.toThrow('the build broke');
+    expect(await waiter).toBe('waiter');
+    expect(artifact.builds).toBe(1);
+    expect(await leaseState(first, artifact.key)).toEqual([{ generation: 2, record: expect.objectContaining({ released: true }) }]);
+  });
+
+  it('aborts a build whose lease another instance took over, and that caller then gets the other build', async () => {
+    const artifact = newArtifact();
+    const firstAborted = gate<unknown>();
+    const holder = singleBuild({
+      ...QUICK,
+      store: first,
+      key: artifact.key,
+      owner: 'first',
+      lookup: artifact.lookup(first),
+      build: (signal) =>
+        new Promise<string>((_, reject) => {
+          signal.addEventListener('abort', () => {
+            firstAborted.open(signal.reason);
+            reject(signal.reason);
+          });
+        }),
+    });
+    await waitFor(async () => (await leaseState(first, artifact.key)).length === 1, 5_000, 'the first build to take the lease', 5);
+    // The second instance's clock runs past the TTL, so it judges the first's lease stale.
+    const successor = singleBuild({
+      ...QUICK,
+      store: second,
+      key: artifact.key,
+      owner: 'second',
+      clock: late,
+      lookup: artifact.lookup(second),
+      build: async () => {
+        await firstAborted.promise;
+        return artifact.write(second, 'second');
+      },
+    });
+    expect(await firstAborted.promise).toBeInstanceOf(LeaseLostError);
+    expect(await successor).toBe('second');
+    expect(await holder).toBe('second');
+    expect(artifact.builds).toBe(1);
+  });
+
+  it('stops waiting when its signal aborts, with the signal’s reason', async () => {
+    const artifact = newArtifact();
+    const release = gate();
+    const holder = singleBuild({
+      ...QUICK,
+      store: first,
+      key: artifact.key,
+      lookup: artifact.lookup(first),
+      build: async () => {
+        await release.promise;
+        return artifact.write(first, 'holder');
+      },
+    });
+    await waitFor(async () => (await leaseState(first, artifact.key)).length === 1, 5_000, 'the holder to take the lease', 5);
+    const stop = new AbortController();
+    const waiter = singleBuild({
+      ...QUICK,
+      store: second,
+      key: artifact.key,
+      signal: stop.signal,
+      lookup: artifact.lookup(second),
+      build: () => artifact.write(second, 'waiter'),
+      onWaiting: () => stop.abort(new Error('the job was cancelled')),
+    });
+    await expect(waiter).rejects.toThrow('the job was cancelled');
+    release.open();
+    expect(await holder).toBe('holder');
+  });
+
+  it('aborts its build when its signal aborts, and releases the lease', async () => {
+    const artifact = newArtifact();
+    const stop = new AbortController();
+    const building = gate();
+    const result = singleBuild({
+      ...QUICK,
+      store: first,
+      key: artifact.key,
+      signal: stop.signal,
+      lookup: artifact.lookup(first),
+      build: (signal) =>
+        new Promise<string>((_, reject) => {
+          building.open();
+          signal.addEventListener('abort', () => reject(signal.reason));
+        }),
+    });
+    await building.promise;
+    stop.abort(new Error('stopping'));
+    await expect(result).rejects.toThrow('stopping');
+    expect(await leaseState(first, artifact.key)).toEqual([{ generation: 1, record: expect.objectContaining({ released: true }) }]);
+  });
+});
