@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startOssServer, type OssServer } from '../../../src/local/oss/index.js';
 import { loadConfig } from '../../../src/worker/config.js';
-import { generationKey, generations, leasePrefix, readLease, type LeaseRecord } from '../../../src/worker/jobs/lease-objects.js';
+import { generationKey, generations, leaseBody, leasePrefix, readLease, type LeaseRecord } from '../../../src/worker/jobs/lease-objects.js';
 import { createObjectStore, storageTarget, type ObjectStore } from '../../../src/worker/storage/oss-store.js';
 import { ossEnv } from '../../helpers/oss-env.js';
 
@@ -58,6 +58,17 @@ export async function leaseState(store: ObjectStore, key: string): Promise<{ gen
   const prefix = leasePrefix(key);
   const found = await generations(store, prefix);
   return Promise.all(found.map(async (generation) => ({ generation, record: await readLease(store, generationKey(prefix, generation)) })));
+}
+
+/**
+ * Writes generation `generation` of `key`'s lease as another instance would have: by default one that
+ * took it just now and never renews (a frozen or crashed holder); an old `renewedAt` makes it stale.
+ */
+export async function plantLease(store: ObjectStore, key: string, record: Partial<LeaseRecord> = {}, generation = 1): Promise<LeaseRecord> {
+  const now = Date.now();
+  const planted: LeaseRecord = { owner: 'another instance', token: 'planted', key, takenAt: now, renewedAt: now, ...record };
+  await store.put(generationKey(leasePrefix(key), generation), leaseBody(planted));
+  return planted;
 }
 
 /** A promise with its resolve at hand. */

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_LEASE_TTL_MS, LeaseLostError, singleBuild } from '../../../src/worker/jobs/lease.js';
-import { generationKey, leaseBody, leasePrefix } from '../../../src/worker/jobs/lease-objects.js';
+import { leasePrefix } from '../../../src/worker/jobs/lease-objects.js';
 import type { ObjectStore } from '../../../src/worker/storage/oss-store.js';
 import { waitFor } from '../../helpers/wait.js';
-import { TestArtifact, gate, leaseState, startLeaseBucket, type LeaseBucket } from './_lease.js';
+import { TestArtifact, gate, leaseState, plantLease, startLeaseBucket, type LeaseBucket } from './_lease.js';
 
 // singleBuild against the local OSS store through ali-oss; separate store clients stand for separate
 // instances. Polls and renewals are quick here (a few ms); staleness comes from a shifted clock.
@@ -72,10 +72,8 @@ describe('singleBuild', () => {
 
   it('takes over the lease of a crashed owner and builds', async () => {
     const artifact = newArtifact();
-    const prefix = leasePrefix(artifact.key);
     const longAgo = Date.now() - 10 * DEFAULT_LEASE_TTL_MS;
-    const crashed = { owner: 'crashed', token: 'gone', key: artifact.key, takenAt: longAgo, renewedAt: longAgo };
-    await first.put(generationKey(prefix, 1), leaseBody(crashed));
+    await plantLease(first, artifact.key, { owner: 'crashed', takenAt: longAgo, renewedAt: longAgo });
     let waited = false;
     const built = await singleBuild({
       ...QUICK,
@@ -93,10 +91,8 @@ describe('singleBuild', () => {
 
   it('takes over a lease that stops being renewed while it waits', async () => {
     const artifact = newArtifact();
-    const prefix = leasePrefix(artifact.key);
-    const now = Date.now();
     // A holder that took the lease and then went silent (its instance frozen, say).
-    await first.put(generationKey(prefix, 1), leaseBody({ owner: 'silent', token: 'silent', key: artifact.key, takenAt: now, renewedAt: now }));
+    await plantLease(first, artifact.key, { owner: 'silent' });
     let shift = 0;
     const waiting = gate<{ owner: string }>();
     const result = singleBuild({
@@ -235,5 +231,45 @@ describe('singleBuild', () => {
     stop.abort(new Error('stopping'));
     await expect(result).rejects.toThrow('stopping');
     expect(await leaseState(first, artifact.key)).toEqual([{ generation: 1, record: expect.objectContaining({ released: true }) }]);
+  });
+
+  it('gives its lease up when it cannot renew it for a TTL, aborting the build, then builds again', async () => {
+    const artifact = newArtifact();
+    // A fault the local store cannot be made to produce on demand: writes to the lease failing while
+    // everything else works. The holder's clock then moves past the TTL, as time would.
+    let failing = true;
+    let shift = 0;
+    const prefix = leasePrefix(artifact.key);
+    const flaky: ObjectStore = {
+      ...first,
+      put: async (key, body, headers) => {
+        if (failing && key.startsWith(prefix)) {
+          shift = DEFAULT_LEASE_TTL_MS;
+          throw new Error('lease write refused');
+        }
+        return first.put(key, body, headers);
+      },
+    };
+    const reasons: unknown[] = [];
+    const built = await singleBuild({
+      ...QUICK,
+      store: flaky,
+      key: artifact.key,
+      clock: () => Date.now() + shift,
+      lookup: artifact.lookup(first),
+      build: (signal) => {
+        if (reasons.length > 0) return artifact.write(first, 'second try');
+        return new Promise<string>((_, reject) => {
+          signal.addEventListener('abort', () => {
+            reasons.push(signal.reason);
+            failing = false;
+            reject(signal.reason);
+          });
+        });
+      },
+    });
+    expect(reasons).toEqual([expect.any(LeaseLostError)]);
+    expect(built).toBe('second try');
+    expect(await leaseState(first, artifact.key)).toEqual([{ generation: 2, record: expect.objectContaining({ released: true }) }]);
   });
 });

@@ -7,18 +7,20 @@ import { startOssServer, type OssServer } from '../../../src/local/oss/index.js'
 import { loadConfig } from '../../../src/worker/config.js';
 import { createObjectStore, storageTarget, type ObjectStore } from '../../../src/worker/storage/oss-store.js';
 import { ossEnv } from '../../helpers/oss-env.js';
+import { MemoryStore } from '../fakes.js';
 
-// The ObjectStore methods beyond plain put/get, through ali-oss against the local OSS store.
+// The ObjectStore methods beyond plain put/get: through ali-oss against the local OSS store, and the
+// same checks on the in-memory store other tests use, so it behaves alike.
 
 const KEY = { accessKeyId: 'LTAI-store', accessKeySecret: 'store-secret' };
 let oss: OssServer;
 let dir: string;
-let store: ObjectStore;
+let ossStore: ObjectStore;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ferry-object-store-'));
   oss = await startOssServer({ dataDir: dir, port: 0, credentials: [KEY], buckets: ['ferry'] });
-  store = createObjectStore(storageTarget(loadConfig(ossEnv(oss, KEY)).oss));
+  ossStore = createObjectStore(storageTarget(loadConfig(ossEnv(oss, KEY)).oss));
 });
 
 afterAll(async () => {
@@ -32,7 +34,15 @@ async function text(stream: Readable): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-describe('ObjectStore', () => {
+describe.each([
+  ['ali-oss on the local OSS store', () => ossStore],
+  ['MemoryStore', () => new MemoryStore() as ObjectStore],
+])('ObjectStore: %s', (_name, storeOf) => {
+  let store: ObjectStore;
+  beforeAll(() => {
+    store = storeOf();
+  });
+
   it('streams an object, and answers undefined for a missing one', async () => {
     await store.put('stream/a.txt', Buffer.from('streamed'));
     const stream = await store.getStream('stream/a.txt');
@@ -64,6 +74,9 @@ describe('ObjectStore', () => {
     expect(Number.isFinite(listed[0]?.lastModified)).toBe(true);
     expect(await store.list('none/')).toEqual([]);
   });
+});
+
+describe('ObjectStore on OSS', () => {
 
   it('reports a real failure as STORAGE_FAILED', async () => {
     const broken = createObjectStore(storageTarget(loadConfig(ossEnv(oss, KEY, 'no-such-bucket')).oss));
