@@ -87,13 +87,23 @@ export async function singleBuild<T>(options: SingleBuildOptions<T>): Promise<T>
   const prefix = leasePrefix(settings.key);
   const token = randomBytes(12).toString('hex');
   let announced: number | undefined;
+  let failingSince: number | undefined;
   for (;;) {
     settings.signal?.throwIfAborted();
-    const found = await settings.lookup();
-    if (found !== undefined) return found;
-
-    const newest = (await generations(settings.store, prefix)).at(-1) ?? 0;
-    const current = newest === 0 ? undefined : await readLease(settings.store, generationKey(prefix, newest));
+    let round: Round<T>;
+    try {
+      round = await look(settings, prefix);
+      failingSince = undefined;
+    } catch (error) {
+      // A waiter rides out a storage hiccup, as a holder's renewals do; a store failing for a TTL, or
+      // before there is anything to wait for, ends the call.
+      failingSince ??= settings.clock();
+      if (announced === undefined || settings.clock() - failingSince >= settings.ttlMs) throw error;
+      await pause(settings.pollMs, settings.signal);
+      continue;
+    }
+    if ('found' in round) return round.found;
+    const { newest, current } = round;
     if (current && !current.released && settings.clock() - current.renewedAt < settings.ttlMs) {
       if (announced !== newest) settings.onWaiting?.({ owner: current.owner, since: current.takenAt });
       announced = newest;
@@ -115,6 +125,17 @@ export async function singleBuild<T>(options: SingleBuildOptions<T>): Promise<T>
     if (outcome.built) return outcome.value;
     // Lost to a takeover: the next round waits for the new holder.
   }
+}
+
+type Round<T> = { found: T } | { newest: number; current: LeaseRecord | undefined };
+
+/** The artifact if it exists, else the newest lease generation (0 when there is none) and its record. */
+async function look<T>(settings: Settings<T>, prefix: string): Promise<Round<T>> {
+  const found = await settings.lookup();
+  if (found !== undefined) return { found };
+  const newest = (await generations(settings.store, prefix)).at(-1) ?? 0;
+  const current = newest === 0 ? undefined : await readLease(settings.store, generationKey(prefix, newest));
+  return { newest, current };
 }
 
 type Outcome<T> = { built: true; value: T } | { built: false };

@@ -272,4 +272,52 @@ describe('singleBuild', () => {
     expect(built).toBe('second try');
     expect(await leaseState(first, artifact.key)).toEqual([{ generation: 2, record: expect.objectContaining({ released: true }) }]);
   });
+
+  it('waits through storage failures, and gives up when they last a TTL', async () => {
+    const artifact = newArtifact();
+    await plantLease(first, artifact.key, { owner: 'busy' });
+    // A fault the local store cannot be made to produce on demand: listings failing for a while.
+    let failures = 0;
+    let failing = false;
+    const flaky: ObjectStore = {
+      ...second,
+      list: async (prefix) => {
+        if (!failing) return second.list(prefix);
+        failures += 1;
+        throw new Error('listing failed');
+      },
+    };
+    const waiting = gate();
+    const waiter = singleBuild({
+      ...QUICK,
+      store: flaky,
+      key: artifact.key,
+      lookup: artifact.lookup(second),
+      build: () => artifact.write(second, 'waiter'),
+      onWaiting: () => waiting.open(),
+    });
+    await waiting.promise;
+    failing = true;
+    await waitFor(() => failures >= 3, 5_000, 'a few failed polls', 5);
+    failing = false;
+    // The holder finishes; the waiter, still polling, gets its artifact.
+    await artifact.write(first, 'busy');
+    expect(await waiter).toBe('busy');
+
+    const other = newArtifact();
+    await plantLease(first, other.key, { owner: 'busy' });
+    failures = 0;
+    const stuck = singleBuild({
+      ...QUICK,
+      store: flaky,
+      key: other.key,
+      // From the second failed poll on, the clock stands a TTL after the first.
+      clock: () => Date.now() + (failures >= 2 ? DEFAULT_LEASE_TTL_MS : 0),
+      lookup: other.lookup(second),
+      build: () => other.write(second, 'never'),
+      onWaiting: () => (failing = true),
+    });
+    await expect(stuck).rejects.toThrow('listing failed');
+    expect(other.builds).toBe(0);
+  });
 });
