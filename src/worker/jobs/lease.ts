@@ -84,6 +84,10 @@ export async function singleBuild<T>(options: SingleBuildOptions<T>): Promise<T>
     clock: options.clock ?? Date.now,
     owner: options.owner ?? `${hostname()}:${process.pid}`,
   };
+  const { renewMs, pollMs } = settings;
+  if (!(ttlMs > 0 && renewMs > 0 && renewMs < ttlMs && pollMs > 0)) {
+    throw new TypeError(`Expected \`ttlMs\`, \`renewMs\` and \`pollMs\` to be positive and \`renewMs\` below \`ttlMs\`, got ${ttlMs}, ${renewMs} and ${pollMs}.`);
+  }
   const prefix = leasePrefix(settings.key);
   const token = randomBytes(12).toString('hex');
   let announced: number | undefined;

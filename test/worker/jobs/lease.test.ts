@@ -320,4 +320,15 @@ describe('singleBuild', () => {
     await expect(stuck).rejects.toThrow('listing failed');
     expect(other.builds).toBe(0);
   });
+
+  it.each([
+    ['a TTL of zero', { ttlMs: 0 }],
+    ['renewals as slow as the TTL', { ttlMs: 1_000, renewMs: 1_000 }],
+    ['a negative poll', { pollMs: -1 }],
+  ])('refuses %s', async (_name, timing) => {
+    const artifact = newArtifact();
+    const call = singleBuild({ store: first, key: artifact.key, lookup: artifact.lookup(first), build: () => artifact.write(first, 'x'), ...timing });
+    await expect(call).rejects.toThrow(/^Expected `ttlMs`, `renewMs` and `pollMs` to be positive/);
+    expect(artifact.builds).toBe(0);
+  });
 });
