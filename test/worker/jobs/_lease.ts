@@ -71,6 +71,21 @@ export async function plantLease(store: ObjectStore, key: string, record: Partia
   return planted;
 }
 
+/**
+ * `store`, recording the key of every write (put, putIfAbsent, a multipart upload's start), so a
+ * runner-level test can count an artifact's builds by its uploads across instances.
+ */
+export function recordingWrites(store: ObjectStore): { store: ObjectStore; writes: string[] } {
+  const writes: string[] = [];
+  const recorded: ObjectStore = {
+    ...store,
+    put: (key, body, headers) => (writes.push(key), store.put(key, body, headers)),
+    putIfAbsent: (key, body, headers) => (writes.push(key), store.putIfAbsent(key, body, headers)),
+    initMultipart: (key, headers) => (writes.push(key), store.initMultipart(key, headers)),
+  };
+  return { store: recorded, writes };
+}
+
 /** A promise with its resolve at hand. */
 export function gate<T = void>(): { promise: Promise<T>; open(value: T): void } {
   let open!: (value: T) => void;

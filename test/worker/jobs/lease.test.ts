@@ -4,7 +4,7 @@ import { DEFAULT_LEASE_TTL_MS, LeaseLostError, singleBuild } from '../../../src/
 import { leasePrefix } from '../../../src/worker/jobs/lease-objects.js';
 import type { ObjectStore } from '../../../src/worker/storage/oss-store.js';
 import { waitFor } from '../../helpers/wait.js';
-import { TestArtifact, gate, leaseState, plantLease, startLeaseBucket, type LeaseBucket } from './_lease.js';
+import { TestArtifact, gate, leaseState, plantLease, recordingWrites, startLeaseBucket, type LeaseBucket } from './_lease.js';
 
 // singleBuild against the local OSS store through ali-oss; separate store clients stand for separate
 // instances. Polls and renewals are quick here (a few ms); staleness comes from a shifted clock.
@@ -34,9 +34,10 @@ describe('singleBuild', () => {
     const callers = 20;
     let waiting = 0;
     const allWaiting = gate();
+    const instances = [recordingWrites(first), recordingWrites(second)];
     const results = await Promise.all(
       Array.from({ length: callers }, (_, i) => {
-        const store = i % 2 === 0 ? first : second;
+        const store = instances[i % 2]!.store;
         return singleBuild({
           ...QUICK,
           store,
@@ -58,6 +59,7 @@ describe('singleBuild', () => {
     expect(artifact.builds).toBe(1);
     expect(new Set(results).size).toBe(1);
     expect(waiting).toBe(callers - 1);
+    expect(instances.flatMap((instance) => instance.writes).filter((key) => key === artifact.key)).toHaveLength(1);
     // The lease is left released, one generation.
     expect(await leaseState(first, artifact.key)).toEqual([{ generation: 1, record: expect.objectContaining({ released: true }) }]);
   });
