@@ -75,8 +75,8 @@ function contentsXml(page: Page, encode: (text: string) => string): XmlElement[]
 }
 
 /**
- * GetBucket (ListObjects, v1): prefix, marker, max-keys, delimiter, encoding-type. ferry's tests list
- * what a job left in the bucket; ListObjectsV2 (`list-type=2`) is not implemented.
+ * GetBucket (ListObjects, v1): prefix, marker, max-keys, delimiter, encoding-type. The worker lists a
+ * build lease's generations, tests what a job left in the bucket; ListObjectsV2 (`list-type=2`) is not implemented.
  */
 export async function listObjects(ctx: OssContext): Promise<void> {
   const { bucket } = ctx.address;
