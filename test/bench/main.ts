@@ -7,6 +7,7 @@ import { benchRoot } from '../helpers/fixtures.js';
 import { startGitServer } from '../helpers/git-server.js';
 import { ROOT } from '../helpers/worker-process.js';
 import { runBaseline, type BaselineRun } from './baseline.js';
+import { runCloneBench } from './clone.js';
 import { runFanout, type FanoutResult } from './fanout.js';
 import { median, now, percentile } from './measure.js';
 import { runReblock, summariseReblock } from './reblock.js';
@@ -22,7 +23,8 @@ const config = {
   fanoutClients: envInt('BENCH_FANOUT_CLIENTS', 500),
   fanoutMessages: envInt('BENCH_FANOUT_MESSAGES', 40),
   fanoutConcurrency: envInt('BENCH_FANOUT_CONCURRENCY', 32),
-  sections: (process.env.BENCH_ONLY ?? 'core,e2e,reblock,fanout').split(',').map((s) => s.trim()),
+  pullCommits: envInt('BENCH_PULL_COMMITS', 50),
+  sections: (process.env.BENCH_ONLY ?? 'core,e2e,reblock,fanout,clone').split(',').map((s) => s.trim()),
 };
 // FERRY_* variables in the bench's environment reach the worker: for experiments (FERRY_PART_SIZE, …).
 const workerEnv = Object.fromEntries(Object.entries(process.env).filter(([name, value]) => name.startsWith('FERRY_') && value !== undefined)) as Record<string, string>;
@@ -50,6 +52,7 @@ if (config.sections.includes('core') || config.sections.includes('e2e')) {
 }
 if (config.sections.includes('reblock')) await reblock();
 if (config.sections.includes('fanout')) await fanout();
+if (config.sections.includes('clone')) await clone();
 
 console.log('');
 printTable(rows);
@@ -237,6 +240,13 @@ async function fanout(): Promise<void> {
       `connect+register ${millis(result.connectMs)}` +
       (result.problems.length > 0 ? `; problems: ${result.problems.join(' | ')}` : ''),
   });
+}
+
+/** Issue 10: `git clone ferry::` and `git pull` against native git, on a repository with a long history. */
+async function clone(): Promise<void> {
+  const result = await runCloneBench({ runs: config.runs, pullCommits: config.pullCommits, extraEnv: workerEnv, log });
+  rows.push(...result.rows);
+  results.clone = result.results;
 }
 
 function envInt(name: string, fallback: number): number {
