@@ -7,7 +7,7 @@ export interface ProcessPeak {
   pid: number;
   /** The executable's name from /proc/<pid>/stat (`git`, `git-remote-http`, `node`…). */
   name: string;
-  /** The first words of its command line, to tell `git pack-objects` from `git index-pack`. */
+  /** What it runs: `git pack-objects`, `git index-pack`, `node …/main.js`. */
   command: string;
   peakRssBytes: number;
 }
@@ -42,7 +42,7 @@ export function sampleTree(rootPid: number, intervalMs = 100): TreeSampler {
       if (pid !== rootPid) together += kilobytes(status, 'VmRSS') * 1024;
       const known = peaks.get(pid);
       if (known) known.peakRssBytes = Math.max(known.peakRssBytes, hwm);
-      else peaks.set(pid, { pid, name: /^Name:\s+(.*)$/m.exec(status)?.[1] ?? '?', command: commandLine(pid), peakRssBytes: hwm });
+      else peaks.set(pid, { pid, name: /^Name:\s+(.*)$/m.exec(status)?.[1] ?? '?', command: label(pid), peakRssBytes: hwm });
     }
     childrenTogetherBytes = Math.max(childrenTogetherBytes, together);
   };
@@ -59,7 +59,7 @@ export function sampleTree(rootPid: number, intervalMs = 100): TreeSampler {
 }
 
 /** Every live process below `pid`, found through the parent pid in each /proc/<pid>/stat. */
-export function descendants(pid: number): number[] {
+function descendants(pid: number): number[] {
   const parentOf = new Map<number, number>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -82,13 +82,18 @@ export function descendants(pid: number): number[] {
   return found;
 }
 
-/** The first of `pids` whose command line contains `needle`. */
-export function findByCommand(pids: readonly number[], needle: string): number | undefined {
-  return pids.find((pid) => commandLine(pid).includes(needle));
-}
-
-function commandLine(pid: number): string {
-  return (readProc(pid, 'cmdline') ?? '').split('\0').filter(Boolean).slice(0, 3).join(' ');
+/** `git <subcommand>` for git (its options and their values skipped), else the program and its first argument. */
+function label(pid: number): string {
+  const argv = (readProc(pid, 'cmdline') ?? '').split('\0').filter(Boolean);
+  const program = (argv[0] ?? '').split('/').at(-1) ?? '';
+  if (program.startsWith('git-')) return program;
+  if (program !== 'git') return argv.slice(0, 2).join(' ');
+  for (let i = 1; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '-c' || arg === '-C') i++;
+    else if (!arg.startsWith('-')) return `git ${arg}`;
+  }
+  return 'git';
 }
 
 function readProc(pid: number, file: string): string | undefined {

@@ -9,7 +9,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { benchRoot, gitEnv } from '../helpers/fixtures.js';
 import { startGitServer } from '../helpers/git-server.js';
 import { advanceUpstream, describeCheckout, describeUpstream, historyRoot, remoteHelperDir, timedGit, type Checkout } from './clone-git.js';
-import { descendants, findByCommand, sampleTree, type TreePeaks } from './clone-rss.js';
+import { runBundleJob, type BundleJobRun } from './clone-worker.js';
 import { median, now } from './measure.js';
 import { megabytes, millis, ratioRow, seconds, verdict, type Row } from './report.js';
 import { startStack, type Stack, type StackOptions } from './stack-e2e.js';
@@ -32,7 +32,6 @@ interface ColdRun {
   ms: number;
   /** The worker's phases for the bundle job, from its `job … done` line. */
   phases: Record<string, number>;
-  peaks: TreePeaks | undefined;
 }
 
 /** The worker's refs cache (GET /refs) lives ~5 s: a pull sooner after a clone may not see upstream's new commits. */
@@ -54,6 +53,9 @@ export async function runCloneBench(options: CloneBenchOptions): Promise<CloneBe
   const native: number[] = [];
   const cold: ColdRun[] = [];
   const warm: number[] = [];
+  const bundles: BundleJobRun[] = [];
+  // The bare-worker job needs no remote helper, only the worker's bundle kind.
+  let bundleSkip: string | undefined;
   let dir = 0;
   const fresh = async (): Promise<string> => {
     const path = join(scratch, `clone-${++dir}`);
@@ -97,35 +99,36 @@ export async function runCloneBench(options: CloneBenchOptions): Promise<CloneBe
             await s.close();
           }
         },
+        async () => {
+          if (bundleSkip) return;
+          try {
+            bundles.push(await runBundleJob({ repoUrl: url, gitHost: server.host, extraEnv: options.extraEnv }));
+          } catch (error) {
+            bundleSkip = `the bundle job failed: ${oneLine((error as Error).message)}`;
+          }
+        },
       ];
       if (i % 2 === 1) steps.reverse();
       for (const step of steps) await step();
       await rm(scratch, { recursive: true, force: true }).then(() => mkdir(scratch, { recursive: true }));
-      log(`clone run ${i + 1}/${runs}: native ${seconds(native.at(-1) ?? NaN)}, ferry cold ${skip ? 'skipped' : seconds(cold.at(-1)?.ms ?? NaN)}, warm ${skip ? 'skipped' : seconds(warm.at(-1) ?? NaN)}`);
+      log(`clone run ${i + 1}/${runs}: native ${seconds(native.at(-1) ?? NaN)}, ferry cold ${skip ? 'skipped' : seconds(cold.at(-1)?.ms ?? NaN)}, warm ${skip ? 'skipped' : seconds(warm.at(-1) ?? NaN)}, ` +
+          `bare-worker bundle job ${bundleSkip ? 'skipped' : `${seconds(bundles.at(-1)?.ms ?? NaN)} (worker ${megabytes(bundles.at(-1)?.peaks.root?.peakRssBytes)})`}`);
     }
     const pull = await pullRuns();
-    return { rows: rowsFor(pull), results: { native, cold, warm, pull, skipped: skip } };
+    return { rows: [...rowsFor(pull), rssRow()], results: { native, cold, warm, pull, bundles, skipped: skip, bundleSkipped: bundleSkip } };
   } finally {
     await server.close();
     await rm(scratch, { recursive: true, force: true });
   }
 
-  /** A clone through a stack that has never seen the repository, with the worker's memory sampled. */
+  /** A clone through a stack that has never seen the repository. */
   async function coldClone(s: Stack, repoUrl: string, target: string, upstream: Checkout): Promise<ColdRun> {
-    const worker = findByCommand(descendants(process.pid), 'dist/worker/main.js');
-    const sampler = worker === undefined ? undefined : sampleTree(worker);
-    let peaks: TreePeaks | undefined;
-    let ms: number;
-    try {
-      ms = await timedGit(['clone', '--quiet', `ferry::${repoUrl}`, join(target, 'repo')], ferryEnv(join(target, 'home'), s));
-    } finally {
-      peaks = sampler?.stop();
-    }
+    const ms = await timedGit(['clone', '--quiet', `ferry::${repoUrl}`, join(target, 'repo')], ferryEnv(join(target, 'home'), s));
     await expectCheckout(join(target, 'repo'), upstream, 'cold ferry clone');
     // This stack has run two jobs, the warm-up's and this one: the last `done` line is this job's.
     const done = [...s.log].reverse().find((l) => /job \S+ done/.test(l)) ?? '';
     const phases = Object.fromEntries([...done.matchAll(/(\w+)=(\d+)ms/g)].map((m) => [m[1] as string, Number(m[2])]));
-    return { ms, phases, peaks };
+    return { ms, phases };
   }
 
   /** Clones made before upstream moves on by `pullCommits`, then `git pull` in each, native and ferry. */
@@ -201,14 +204,10 @@ export async function runCloneBench(options: CloneBenchOptions): Promise<CloneBe
         skipped('git clone ferry::, warm', seconds(nativeMs), 'ratio <= 0.8'),
         skipped('git clone ferry::, cold', seconds(nativeMs), 'ratio <= 2.0'),
         skipped(`git pull, ${options.pullCommits} new commits`, seconds(median(pull.native)), '-'),
-        skipped('worker peak RSS, bundle build', '-', '<= 150 MB'),
       ];
     }
     const phase = (name: string): number => median(cold.map((r) => r.phases[name] ?? NaN));
     const phaseNames = [...new Set(cold.flatMap((r) => Object.keys(r.phases)))];
-    const workerPeak = Math.max(...cold.map((r) => r.peaks?.root?.peakRssBytes ?? NaN));
-    const gitPeaks = cold.flatMap((r) => r.peaks?.children ?? []).sort((a, b) => b.peakRssBytes - a.peakRssBytes);
-    const together = Math.max(...cold.map((r) => r.peaks?.childrenTogetherBytes ?? NaN));
     const pullFerry = median(pull.ferry);
     const pullNative = median(pull.native);
     return [
@@ -230,19 +229,39 @@ export async function runCloneBench(options: CloneBenchOptions): Promise<CloneBe
         result: 'info',
         note: `median of ${pull.ferry.length}; a clone of a copy of the fixture, then ${options.pullCommits} commits upstream, then git pull --ff-only (ferry: at least ${REFS_CACHE_MS / 1000} s after its clone, past the worker's refs cache)`,
       },
-      {
-        metric: 'worker peak RSS, bundle build',
-        ferry: megabytes(workerPeak),
-        baseline: '-',
-        ratio: '-',
-        target: '<= 150 MB',
-        result: verdict(workerPeak <= 150 * 1024 ** 2),
-        note:
-          `highest VmHWM of the worker's node process over ${cold.length} cold clones; its git processes apart: ` +
-          `largest ${gitPeaks.slice(0, 3).map((p) => `${p.command || p.name} ${megabytes(p.peakRssBytes)}`).join(', ') || 'none seen'}; ` +
-          `all of them together at most ${megabytes(together)} (sampled every 100 ms)`,
-      },
     ];
+  }
+
+  /** The worker's memory while it builds the bundle, on a bare worker process; git's processes apart. */
+  function rssRow(): Row {
+    const metric = 'worker peak RSS, bundle build';
+    if (bundleSkip || bundles.length === 0) {
+      return { metric, ferry: 'skipped', baseline: '-', ratio: '-', target: '<= 150 MB', result: 'info', note: `SKIPPED: ${bundleSkip ?? 'no run'}` };
+    }
+    const workerPeak = Math.max(...bundles.map((r) => r.peaks.root?.peakRssBytes ?? NaN));
+    // The largest peak of each kind of git process (pack-objects, index-pack, …) over all runs.
+    const byCommand = new Map<string, number>();
+    for (const p of bundles.flatMap((r) => r.peaks.children)) {
+      const name = p.command || p.name;
+      byCommand.set(name, Math.max(byCommand.get(name) ?? 0, p.peakRssBytes));
+    }
+    const gitPeaks = [...byCommand].sort((a, b) => b[1] - a[1]).slice(0, 4);
+    const together = Math.max(...bundles.map((r) => r.peaks.childrenTogetherBytes));
+    const phaseNames = [...new Set(bundles.flatMap((r) => Object.keys(r.phases)))];
+    return {
+      metric,
+      ferry: megabytes(workerPeak),
+      baseline: '-',
+      ratio: '-',
+      target: '<= 150 MB',
+      result: verdict(workerPeak <= 150 * 1024 ** 2),
+      note:
+        `highest VmHWM of the worker's node process over ${bundles.length} cold bundle jobs on a bare worker (fresh store and work dir; ` +
+        `job ${seconds(median(bundles.map((r) => r.ms)))}, ${megabytes(median(bundles.map((r) => r.size)))} of bundle; phases ` +
+        `${phaseNames.map((name) => `${name} ${millis(median(bundles.map((r) => r.phases[name] ?? NaN)))}`).join(', ')}). ` +
+        `Its git processes, not included: ${gitPeaks.map(([name, bytes]) => `${name} ${megabytes(bytes)}`).join(', ') || 'none seen'}; ` +
+        `all alive at once at most ${megabytes(together)} (sampled every 100 ms)`,
+    };
   }
 }
 
