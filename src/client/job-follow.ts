@@ -2,15 +2,28 @@
 // sent while we were away are lost), when nothing arrived for a while, and after a cached POST /jobs.
 import { setTimeout as delay } from 'node:timers/promises';
 import { errorFromJSON, FerryError, type ErrorCode } from '../protocol/errors.js';
-import type { ArchiveFormat } from '../protocol/formats.js';
+import type { ArchiveFormat, ArtifactFormat } from '../protocol/formats.js';
 import type { DoneMessage, JobMessage } from '../protocol/job.js';
 import { parseBody, parseMessage, stateToMessage } from '../protocol/job-messages.js';
 import { ConnectionLostError, type ApiResponse, type DisconnectReason, type GatewayClient } from './gateway-client.js';
 
-export interface JobSubmission {
+/** An archive (`format`, optional `ref`) or a bundle (`kind: 'bundle'`, optional `have` and `refs`). */
+export type JobSubmission = ArchiveSubmission | BundleSubmission;
+
+export interface ArchiveSubmission {
+  kind?: 'archive';
   url: string;
   ref?: string | undefined;
   format: ArchiveFormat;
+}
+
+export interface BundleSubmission {
+  kind: 'bundle';
+  url: string;
+  /** Commits the client already has (at most 1000): the bundle leaves out what they reach. */
+  have?: string[] | undefined;
+  /** Full ref names to include; default every branch and tag. */
+  refs?: string[] | undefined;
 }
 
 export interface SubmittedEvent {
@@ -19,7 +32,7 @@ export interface SubmittedEvent {
   repo: string;
   ref: string;
   commit: string;
-  format: ArchiveFormat;
+  format: ArtifactFormat;
 }
 
 export interface ReconnectEvent {
@@ -96,12 +109,22 @@ export interface SubmitOptions {
 
 // A call lost with its connection is sent again once reconnected; a 503 WORKER_STOPPING after its Retry-After.
 export async function submitJob(client: GatewayClientLike, submission: JobSubmission, options: SubmitOptions = {}): Promise<SubmittedEvent | DoneMessage> {
-  const body = JSON.stringify({
-    url: submission.url,
-    ...(submission.ref !== undefined && { ref: submission.ref }),
-    format: submission.format,
-    deviceId: client.deviceId,
-  });
+  const body = JSON.stringify(
+    submission.kind === 'bundle'
+      ? {
+          kind: 'bundle',
+          url: submission.url,
+          ...(submission.have !== undefined && submission.have.length > 0 && { have: submission.have }),
+          ...(submission.refs !== undefined && { refs: submission.refs }),
+          deviceId: client.deviceId,
+        }
+      : {
+          url: submission.url,
+          ...(submission.ref !== undefined && { ref: submission.ref }),
+          format: submission.format,
+          deviceId: client.deviceId,
+        },
+  );
   for (let attempt = 1; ; attempt++) {
     const res = await postJob(client, body);
     try {
@@ -130,7 +153,7 @@ async function postJob(client: GatewayClientLike, body: string): Promise<ApiResp
 function submitAnswer(res: ApiResponse): SubmittedEvent | DoneMessage {
   const json = parseBody(res, 'POST /jobs');
   if (res.status === 202 && typeof json.jobId === 'string') {
-    return { type: 'submitted', jobId: json.jobId, repo: String(json.repo), ref: String(json.ref), commit: String(json.commit), format: json.format as ArchiveFormat };
+    return { type: 'submitted', jobId: json.jobId, repo: String(json.repo), ref: String(json.ref), commit: String(json.commit), format: json.format as ArtifactFormat };
   }
   const message = res.status === 200 ? stateToMessage(json) : undefined;
   if (message?.type === 'done') return message;
