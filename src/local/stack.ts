@@ -53,6 +53,7 @@ function gatewayApis(requireSignature: boolean): GatewayApi[] {
   return [
     { method: 'POST', path: '/jobs', auth: client },
     { method: 'GET', path: '/jobs/[id]', auth: client },
+    { method: 'GET', path: '/refs', auth: client },
     { method: 'GET', path: '/healthz', auth: 'ANONYMOUS' },
     { method: 'POST', path: '/register', auth: client, type: 'REGISTER' },
     { method: 'POST', path: '/unregister', auth: client, type: 'UNREGISTER' },

@@ -26,7 +26,8 @@ export function parseRefSpec(input: unknown): RefSpec {
   return { kind: 'name', name: ref };
 }
 
-function refNameProblem(ref: string): string | undefined {
+/** Why git's check-ref-format would refuse `ref`, or undefined when it is a valid name. */
+export function refNameProblem(ref: string): string | undefined {
   if (ref.length > MAX_REF_LENGTH) return `longer than ${MAX_REF_LENGTH} characters`;
   if (ref.startsWith('-')) return 'it starts with "-"';
   // eslint-disable-next-line no-control-regex

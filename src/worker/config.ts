@@ -26,6 +26,8 @@ export interface Config {
   gitTimeoutMs: number;
   /** How long running jobs may go on after FC's PreStop hook (`GET /pre-stop`) before they are stopped. */
   preStopGraceMs: number;
+  /** When a repository's bundle chain gets a new full bundle instead of another incremental one. */
+  bundleChain: { maxLinks: number; maxIncrementalShare: number; maxBaseAgeMs: number };
   oss: OssConfig;
   notify: NotifyConfig | undefined;
   dispatch: DispatchConfig;
@@ -105,6 +107,12 @@ export function loadConfig(env: Env = process.env): Config {
     gitTimeoutMs: int(env, 'FERRY_GIT_TIMEOUT', 300, 1) * 1000,
     // 50 s leaves 10 s of a 60 s PreStop timeout to store the stopped jobs' states and push them.
     preStopGraceMs: int(env, 'FERRY_PRE_STOP_GRACE', 50, 0) * 1000,
+    bundleChain: {
+      maxLinks: int(env, 'FERRY_BUNDLE_MAX_LINKS', 8, 1),
+      maxIncrementalShare: 0.5,
+      // Well below the bucket's 30-day lifecycle rule for bundles/ (template.yml): a chain never names an expired bundle.
+      maxBaseAgeMs: Math.min(int(env, 'FERRY_BUNDLE_BASE_DAYS', 20, 1), 25) * 24 * 3600 * 1000,
+    },
     oss: {
       bucket: str(env, 'FERRY_OSS_BUCKET'),
       endpoint,

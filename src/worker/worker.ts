@@ -4,6 +4,8 @@ import type { Config } from './config.js';
 import type { Credentials } from '../protocol/credentials.js';
 import { createGitContext } from './git/context.js';
 import { MirrorCache } from './git/mirror.js';
+import { RefsCache } from './git/refs-cache.js';
+import { parseRepoUrl } from './git/url.js';
 import { inProcessDispatcher, invokeFunctionDispatcher } from './jobs/dispatch.js';
 import { notifyListener, type NotifierLike } from './jobs/notify-listener.js';
 import { JobRunner } from './jobs/runner.js';
@@ -29,7 +31,8 @@ export function createWorker(config: Config, log: (line: string) => void = conso
   const states = new JobStateStore();
   const git = createGitContext({ allowHttp: config.allowHttp, timeoutMs: config.gitTimeoutMs, log });
   const mirrors = new MirrorCache({ workDir: config.workDir, git, maxBytes: config.mirrorMaxBytes });
-  const runner = new JobRunner({ config, git, mirrors, states });
+  const refs = new RefsCache({ git });
+  const runner = new JobRunner({ config, git, mirrors, refs, states });
   const notifier: NotifierLike | undefined = config.notify ? createNotifier({ ...config.notify, log }) : undefined;
 
   const storeFor = objectStores(config.oss);
@@ -46,8 +49,9 @@ export function createWorker(config: Config, log: (line: string) => void = conso
   const { invoke, secret } = config.dispatch;
   const dispatcher = invoke && secret ? invokeFunctionDispatcher({ ...invoke, secret }) : inProcessDispatcher((spec, store) => execute(spec, store, false), log);
   const api = createApi({
-    submit: createSubmit({ config, states, dispatcher, notifier, storeFor, git }),
+    submit: createSubmit({ config, states, dispatcher, notifier, storeFor, git, refs }),
     findJob: createFindJob({ states, storeFor }),
+    listRefs: (url) => refs.get(parseRepoUrl(url ?? undefined, config)),
     load: () => ({ active: runner.active, pending: runner.pending }),
     log,
   });

@@ -11,6 +11,8 @@ import { createRuntimeServer } from '../../src/worker/runtime/server.js';
 import { createWorker, type Worker } from '../../src/worker/worker.js';
 import { createObjectStore } from '../../src/worker/storage/oss-store.js';
 import { archiveKeys, jobStateKey } from '../../src/worker/storage/keys.js';
+import { leasePrefix } from '../../src/worker/jobs/lease-objects.js';
+import { bundlePrefix, chainKey } from '../../src/worker/artifacts/bundle-chain.js';
 import { ROOT } from '../helpers/worker-process.js';
 
 /*
@@ -48,13 +50,16 @@ const DEFAULT_IS_RIGHT: Record<string, string> = {
   FERRY_PARTS_IN_FLIGHT: 'the default 3 parts in flight saturate the internal endpoint',
   FERRY_FC_ENDPOINT: "derived from FC_ACCOUNT_ID and FC_REGION: the region's internal FC endpoint",
   FERRY_FC_QUALIFIER: 'LATEST, the version both templates deploy and the API backends call',
+  FERRY_BUNDLE_MAX_LINKS: 'eight links keep a clone at most eight downloads while updates stay incremental',
+  FERRY_BUNDLE_BASE_DAYS: "20 days stays below the bucket's 30-day expiry of bundles/",
 };
 
 /**
  * Each storage operation the worker has (the keys of the object store that src/worker/storage/oss-store.ts builds)
  * and the RAM actions OSS checks for it, from OSS's API reference: PutObject, InitiateMultipartUpload,
  * UploadPart and CompleteMultipartUpload need oss:PutObject; GetObject needs oss:GetObject;
- * AbortMultipartUpload needs oss:AbortMultipartUpload. A signed URL is authorised as its signer when the
+ * AbortMultipartUpload needs oss:AbortMultipartUpload; DeleteObject oss:DeleteObject; ListObjects
+ * (GetBucket) oss:ListObjects on the bucket, narrowed by oss:Prefix. A signed URL is authorised as its signer when the
  * client GETs it, so signing needs oss:GetObject.
  */
 const RAM_ACTIONS: Record<string, string[]> = {
@@ -65,6 +70,11 @@ const RAM_ACTIONS: Record<string, string[]> = {
   completeMultipart: ['oss:PutObject'],
   abortMultipart: ['oss:AbortMultipartUpload'],
   signGetUrl: ['oss:GetObject'],
+  getStream: ['oss:GetObject'],
+  putIfAbsent: ['oss:PutObject'],
+  delete: ['oss:DeleteObject'],
+  // Bucket-level: granted on the bucket, for the lease prefix only (checked apart below).
+  list: ['oss:ListObjects'],
 };
 
 /** FC's limits for the lifecycle hooks (seconds): InitializationTimeout 1..300, PreStop at most 90. */
@@ -503,9 +513,9 @@ describe('API Gateway', () => {
 describe('RAM role', () => {
   /** The key prefixes the worker writes and reads: from the key builders and the literal keys in its code. */
   function usedPrefixes(): string[] {
-    const keys = [...Object.values(archiveKeys('https://github.com/o/r', 'a'.repeat(40), 'zip')), jobStateKey('job')];
+    const keys = [...Object.values(archiveKeys('https://github.com/o/r', 'a'.repeat(40), 'zip')), jobStateKey('job'), leasePrefix('key'), chainKey(bundlePrefix('https://github.com/o/r'))];
     for (const text of workerSources.values()) {
-      for (const match of text.matchAll(/\.(?:put|getText|initMultipart|uploadPart|completeMultipart|abortMultipart|signGetUrl)\(\s*['"`]([^'"`$]+)['"`]/g)) keys.push(match[1] as string);
+      for (const match of text.matchAll(/\.(?:put|putIfAbsent|getText|getStream|delete|initMultipart|uploadPart|completeMultipart|abortMultipart|signGetUrl)\(\s*['"`]([^'"`$]+)['"`]/g)) keys.push(match[1] as string);
     }
     return [...new Set(keys.map((key) => `${key.split('/')[0]}/`))].sort();
   }
@@ -531,9 +541,15 @@ describe('RAM role', () => {
     for (const s of oss) expect(s.Effect).toBe('Allow');
     const granted = [...new Set(oss.flatMap((s) => list(s.Action) as string[]))].sort();
     expect(granted).toEqual(needed);
-    const resources = [...new Set(oss.flatMap((s) => list(s.Resource).map(sub)))].sort();
+    const isListing = (s: Json): boolean => list(s.Action).includes('oss:ListObjects');
+    const resources = [...new Set(oss.filter((s) => !isListing(s)).flatMap((s) => list(s.Resource).map(sub)))].sort();
     expect(resources).toEqual(usedPrefixes().map((prefix) => `acs:oss:*:*:\${BucketName}/${prefix}*`));
-    expect(usedPrefixes()).toEqual(['archives/', 'jobs/']);
+    expect(usedPrefixes()).toEqual(['archives/', 'bundles/', 'jobs/', 'leases/']);
+    // Listing is the one bucket-level action: alone in its statement, and only under the lease prefix.
+    const listing = oss.filter(isListing);
+    expect(listing.map((s) => ({ actions: list(s.Action), resources: list(s.Resource).map(sub), condition: s.Condition }))).toEqual([
+      { actions: ['oss:ListObjects'], resources: ['acs:oss:*:*:${BucketName}'], condition: { StringLike: { 'oss:Prefix': `${leasePrefix('key').split('/')[0]}/*` } } },
+    ]);
   });
 
   it('grants nothing else but invoking this function and writing its logs', () => {
@@ -567,14 +583,29 @@ describe('OSS lifecycle', () => {
     expect((jobs?.Expiration as Json).Days).toBe(7);
   });
 
+  it('expires build leases after a day: a live one is rewritten every few seconds', () => {
+    const leases = rules().find((r) => r.Prefix === `${leasePrefix('key').split('/')[0]}/`);
+    expect(leases?.Status).toBe('Enabled');
+    expect((leases?.Expiration as Json).Days).toBe(1);
+  });
+
   it('aborts incomplete multipart uploads after a day wherever the worker uploads in parts', () => {
-    // Multipart uploads are uploadStream's; it is called for the archive objects only.
+    // Multipart uploads are uploadStream's; it is called from the one upload path every kind shares.
     const calls = [...workerSources.entries()].flatMap(([file, text]) => [...text.matchAll(/\buploadStream\(\s*\w+,\s*([^,]+),/g)].map((m) => `${relative(ROOT, file)}: ${m[1]}`));
-    expect(calls).toEqual(['src/worker/jobs/build.ts: keys.object']);
-    const key = archiveKeys('r', 'c'.repeat(40), 'zip').object;
-    const covering = rules().filter((r) => key.startsWith(String(r.Prefix ?? '')) && r.Status === 'Enabled' && r.AbortMultipartUpload);
-    expect(covering.length).toBeGreaterThan(0);
-    for (const r of covering) expect((r.AbortMultipartUpload as Json).Days).toBe(1);
+    expect(calls).toEqual(['src/worker/artifacts/stored.ts: target.key']);
+    for (const key of [archiveKeys('r', 'c'.repeat(40), 'zip').object, `${bundlePrefix('r')}/${'d'.repeat(40)}.bundle`]) {
+      const covering = rules().filter((r) => key.startsWith(String(r.Prefix ?? '')) && r.Status === 'Enabled' && r.AbortMultipartUpload);
+      expect(covering.length, key).toBeGreaterThan(0);
+      for (const r of covering) expect((r.AbortMultipartUpload as Json).Days).toBe(1);
+    }
+  });
+
+  it("expires bundles only well after a chain stops naming them: its base's age limit is below the rule's days", () => {
+    const bundles = rules().find((r) => r.Prefix === `${bundlePrefix('r').split('/')[0]}/`);
+    expect(bundles?.Status).toBe('Enabled');
+    const days = (bundles?.Expiration as Json).Days as number;
+    const longest = loadConfig({ FERRY_BUNDLE_BASE_DAYS: '10000' }).bundleChain.maxBaseAgeMs / (24 * 3600 * 1000);
+    expect(longest).toBeLessThan(days);
   });
 });
 

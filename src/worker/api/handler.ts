@@ -8,7 +8,7 @@ import { parseDeviceId } from '../jobs/request.js';
 // The FC runtime (events and HTTP triggers) and the tests call this same handler.
 export function createApi(deps: ApiDeps): ApiHandler {
   return async (request, context = {}) => {
-    const { pathname } = new URL(request.url);
+    const { pathname, searchParams } = new URL(request.url);
     const method = request.method.toUpperCase();
     try {
       if (pathname === '/healthz') {
@@ -18,6 +18,10 @@ export function createApi(deps: ApiDeps): ApiHandler {
       if (pathname === '/jobs') {
         allow(method, 'POST');
         return await createJob(request, deps, context);
+      }
+      if (pathname === '/refs') {
+        allow(method, 'GET');
+        return json(await deps.listRefs(searchParams.get('url')));
       }
       const job = /^\/jobs\/([^/]+)$/.exec(pathname);
       if (job) {

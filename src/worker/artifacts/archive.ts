@@ -2,7 +2,9 @@ import { archiveStream } from '../git/archive.js';
 import { archiveKeys } from '../storage/keys.js';
 import { FerryError } from '../../protocol/errors.js';
 import { ARCHIVE_FORMATS, type ArchiveFormat } from '../../protocol/formats.js';
-import type { ArtifactKind, ArtifactRequest } from './types.js';
+import { resolveRef } from '../git/resolve.js';
+import { singleObject } from './single-object.js';
+import type { ArtifactRequest, SingleObjectKind } from './types.js';
 
 const CONTENT_TYPES = {
   zip: 'application/zip',
@@ -21,9 +23,10 @@ function formatOf(request: ArtifactRequest): ArchiveFormat {
   return format as ArchiveFormat;
 }
 
-export const archive: ArtifactKind = {
+export const archiveObject: SingleObjectKind = {
   name: 'archive',
   phases: ['fetching', 'archiving'],
+  resolve: (repo, spec, ctx) => resolveRef(repo, spec, ctx.git),
   keys: (request) => archiveKeys(request.repo.canonical, request.commit, formatOf(request)),
   meta: (request) => ({ filename: `${baseName(request)}.${request.format}`, contentType: CONTENT_TYPES[formatOf(request)] }),
   async produce(request, ctx) {
@@ -45,3 +48,5 @@ export const archive: ArtifactKind = {
     }
   },
 };
+
+export const archive = singleObject(archiveObject);

@@ -1,9 +1,10 @@
 import { FerryError } from '../../protocol/errors.js';
 import { archive } from './archive.js';
+import { bundle } from './bundle.js';
 import type { ArtifactKind } from './types.js';
 
 /** Every kind this worker builds; a new kind is one more entry here and its own file beside this one. */
-const KINDS: readonly ArtifactKind[] = [archive];
+const KINDS: readonly ArtifactKind[] = [archive, bundle];
 
 export const DEFAULT_KIND = 'archive';
 

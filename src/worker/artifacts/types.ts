@@ -1,10 +1,13 @@
 import type { Config } from '../config.js';
 import type { GitContext } from '../git/context.js';
 import type { MirrorCache } from '../git/mirror.js';
+import type { RefsCache } from '../git/refs-cache.js';
 import type { RepoRef } from '../git/url.js';
+import type { ObjectStore } from '../storage/oss-store.js';
 import type { ContentKeys } from '../storage/keys.js';
 import type { ArtifactFormat } from '../../protocol/formats.js';
-import type { Phase, ProgressMessage } from '../../protocol/job.js';
+import type { DoneResult, Phase, ProgressMessage } from '../../protocol/job.js';
+import type { RefSpec, ResolvedRef } from '../../protocol/refs.js';
 
 export interface ArtifactRequest {
   repo: RepoRef;
@@ -28,13 +31,21 @@ export interface ArtifactMeta {
 export type ProgressDetail = Omit<ProgressMessage, 'v' | 'type' | 'jobId' | 'ts' | 'phase'>;
 export type ProgressFn = (phase: Phase, detail?: ProgressDetail) => void;
 
-export interface ProduceContext {
+/** What every kind may read: the API's submit path has these too (no progress, no job). */
+export interface LookupContext {
   config: Config;
   git: GitContext;
+  store: ObjectStore;
+  refs: RefsCache;
+}
+
+export interface BuildContext extends LookupContext {
   mirrors: MirrorCache;
   signal?: AbortSignal | undefined;
   progress: ProgressFn;
 }
+
+export type ProduceContext = BuildContext;
 
 export interface ArtifactStream {
   bytes: AsyncIterable<Buffer>;
@@ -44,12 +55,25 @@ export interface ArtifactStream {
   close(): void;
 }
 
-// A kind names its artifact, produces its bytes and says which phases it goes through; cache lookup,
-// single-flight, upload, hashing, the manifest and signing are the jobs layer's, shared by every kind.
+// A kind resolves what the user named, answers from the cache when it can, and builds otherwise; the
+// jobs layer around it owns queueing, single-flight, progress delivery and the job's record.
 export interface ArtifactKind {
   readonly name: string;
   /** Between `resolving` and `uploading`; the bytes stream in the last one. */
   readonly phases: readonly Phase[];
+  /** The ref and commit a job records (bundles: HEAD's), checked before any job exists. */
+  resolve(repo: RepoRef, spec: RefSpec, ctx: LookupContext): Promise<ResolvedRef>;
+  /** Requests with the same key need the same build: one runs, the others wait for it and then look up. */
+  buildKey(request: ArtifactRequest, ctx: LookupContext): Promise<string>;
+  lookup(request: ArtifactRequest, ctx: LookupContext): Promise<DoneResult | undefined>;
+  build(request: ArtifactRequest, ctx: BuildContext): Promise<DoneResult>;
+}
+
+/** A kind whose artifact is one object with a manifest beside it (archives): build.ts does the rest. */
+export interface SingleObjectKind {
+  readonly name: string;
+  readonly phases: readonly Phase[];
+  resolve(repo: RepoRef, spec: RefSpec, ctx: LookupContext): Promise<ResolvedRef>;
   /** Content-addressed: derived from exactly the inputs that change the bytes. */
   keys(request: ArtifactRequest): ArtifactKeys;
   meta(request: ArtifactRequest): ArtifactMeta;

@@ -1,7 +1,7 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { exited, handled, killGroup } from './child.js';
 import type { Readable } from 'node:stream';
 import { gitEnv } from './env.js';
-import { gitFailure } from './errors.js';
 import type { ArchiveFormat } from '../../protocol/formats.js';
 
 export { ARCHIVE_FORMATS, type ArchiveFormat } from '../../protocol/formats.js';
@@ -50,8 +50,6 @@ const PIPELINES: Record<Exclude<Transport, 'direct'>, string> = {
   dd: 'trap : TERM; set -o pipefail; shift; git "$@" | dd ibs=64k obs=1M 2>/dev/null',
 };
 
-const KILL_GRACE_MS = 2000;
-
 // git's zip writer issues a write per small file, each a wake-up for a reader on node's stdio socket: so
 // git writes into a real pipe (values reach bash as positional parameters) whose reader re-blocks.
 export function archiveStream(gitDir: string, commit: string, format: ArchiveFormat, prefix: string, options: ArchiveOptions = {}): ArchiveStream {
@@ -88,36 +86,4 @@ export function reblocker(): Transport {
 
 function works(script: string): boolean {
   return spawnSync('bash', ['-c', `set -o pipefail; ${script}`], { stdio: 'ignore' }).status === 0;
-}
-
-function killGroup(child: ChildProcess): void {
-  const signal = (name: NodeJS.Signals): void => {
-    if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-    try {
-      process.kill(-child.pid, name);
-    } catch {
-      child.kill(name);
-    }
-  };
-  signal('SIGTERM');
-  setTimeout(() => signal('SIGKILL'), KILL_GRACE_MS).unref();
-}
-
-function handled<T>(promise: Promise<T>): Promise<T> {
-  promise.catch(() => undefined);
-  return promise;
-}
-
-function exited(child: ChildProcess, what: string): Promise<void> {
-  let stderr = '';
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-    if (stderr.length < 4096) stderr += chunk;
-  });
-  return new Promise<void>((resolve, reject) => {
-    child.once('error', (error) => reject(gitFailure(error.message, what, error)));
-    child.once('close', (code, signal) => {
-      if (code === 0) resolve();
-      else reject(gitFailure(stderr || `exit ${code ?? signal}`, what));
-    });
-  });
 }

@@ -43,7 +43,9 @@ export async function lsRefsV2(fetchUrl: string, patterns: readonly string[], op
   const lines = parseResponse(response);
   if (!lines) return undefined;
   // ls-remote's own filter, then its own parser: the same entries by construction.
-  const matches = (name: string): boolean => patterns.length === 0 || patterns.some((p) => name === p || name.endsWith(`/${p}`));
+  // A pattern ending in `/` is a namespace (`refs/tags/`): a prefix match, as the server applied it.
+  const matches = (name: string): boolean =>
+    patterns.length === 0 || patterns.some((p) => (p.endsWith('/') ? name.startsWith(p) : name === p || name.endsWith(`/${p}`)));
   return parseLsRemote(lines.filter((line) => matches(line.slice(line.indexOf('\t') + 1))).join('\n'));
 }
 

@@ -29,8 +29,24 @@ export interface MirrorLease {
   release(): void;
 }
 
-// One bare, shallow mirror per repository: a later commit is one more `--depth 1` fetch into the same
-// object database, never a new clone.
+/** A full-history mirror held for reading, with its branches and tags as fetched (name → object id). */
+export interface FullMirrorLease extends MirrorLease {
+  refs: Map<string, string>;
+}
+
+export interface FetchAllOptions {
+  /** Fills a new, empty mirror before the upstream fetch (from cached bundles), so that fetch is small. */
+  seed?: ((gitDir: string) => Promise<void>) | undefined;
+  onProgress?: ((p: FetchProgress) => void) | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+// Every branch and tag, pruned: a full mirror is what `git clone --mirror` keeps, minus refs/pull/*.
+const ALL_REFSPECS = ['+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*'];
+
+// Two bare mirrors per repository: a shallow one for archives (a later commit is one more `--depth 1`
+// fetch into it, never a new clone) and, for bundles, a full-history one. Kept apart, so a shallow fetch
+// never cuts the history a bundle needs and a full fetch never has to unshallow.
 export class MirrorCache {
   readonly #options: MirrorOptions;
   // One git writer per mirror at a time: concurrent shallow fetches race on the `shallow` file.
@@ -47,8 +63,23 @@ export class MirrorCache {
     return join(this.#options.workDir, 'mirrors', `${repo.name.slice(0, 40)}-${id}.git`);
   }
 
+  fullMirrorPath(repo: RepoRef): string {
+    return this.mirrorPath(repo).replace(/\.git$/, '.full.git');
+  }
+
   async fetch(repo: RepoRef, commit: string, onProgress?: (p: FetchProgress) => void, signal?: AbortSignal): Promise<MirrorLease> {
-    const dir = this.mirrorPath(repo);
+    return this.#leased(this.mirrorPath(repo), async (dir) => {
+      await this.#fetchInto(dir, repo, commit, onProgress, signal);
+      return {};
+    });
+  }
+
+  /** Every branch and tag of `repo` into its full mirror, seeding a new one first. */
+  async fetchAll(repo: RepoRef, options: FetchAllOptions = {}): Promise<FullMirrorLease> {
+    return this.#leased(this.fullMirrorPath(repo), async (dir) => ({ refs: await this.#fetchAllInto(dir, repo, options) }));
+  }
+
+  async #leased<T extends object>(dir: string, work: (dir: string) => Promise<T>): Promise<MirrorLease & T> {
     this.#leases.set(dir, (this.#leases.get(dir) ?? 0) + 1);
     let released = false;
     const release = (): void => {
@@ -61,11 +92,11 @@ export class MirrorCache {
     };
     try {
       await this.#options.git.assertSupportedGit();
-      await this.#fetchInto(dir, repo, commit, onProgress, signal);
+      const extra = await work(dir);
       // The mirror's mtime is its last use: eviction removes the least recently used first.
       const now = new Date();
       await utimes(dir, now, now).catch(() => undefined);
-      return { gitDir: dir, release };
+      return { ...extra, gitDir: dir, release };
     } catch (error) {
       release();
       throw error;
@@ -103,6 +134,44 @@ export class MirrorCache {
         throw gitFailure(message, `Fetching ${repo.canonical}`, error);
       }
       return dir;
+    });
+  }
+
+  async #fetchAllInto(dir: string, repo: RepoRef, options: FetchAllOptions): Promise<Map<string, string>> {
+    return this.#locks.run(dir, async () => {
+      const created = await this.#ensureBare(dir);
+      if (created && options.seed) {
+        // A seed that fails part way still leaves whole bundles' objects and refs: the fetch does the rest.
+        await options.seed(dir).catch((error: unknown) => this.#options.git.log?.(`mirror seed failed for ${repo.canonical}: ${String(error)}`));
+      }
+      const { onProgress, signal } = options;
+      const git = gitClient({
+        git: this.#options.git,
+        baseDir: dir,
+        signal,
+        progress: onProgress ? (event: SimpleGitProgressEvent) => onProgress(toProgress(event)) : undefined,
+      });
+      const fetch = (): Promise<string> => git.raw(['fetch', '--prune', '--no-tags', '--progress', '--', repo.fetchUrl, ...ALL_REFSPECS]);
+      try {
+        await fetch().catch(async (error: unknown) => {
+          const lock = staleLock(String((error as Error).message), dir);
+          if (!lock) throw error;
+          this.#options.git.log?.(`mirror: removing stale lock ${lock}`);
+          await rm(lock, { force: true });
+          return fetch();
+        });
+      } catch (error) {
+        if (created) await rm(dir, { recursive: true, force: true });
+        if (signal?.aborted) throw new FerryError('TIMEOUT', 'The job was cancelled while fetching.', { cause: error });
+        throw gitFailure(String((error as Error).message), `Fetching ${repo.canonical}`, error);
+      }
+      const listed = await git.raw(['for-each-ref', '--format=%(objectname) %(refname)', 'refs/heads', 'refs/tags']);
+      const refs = new Map<string, string>();
+      for (const line of listed.split('\n')) {
+        const space = line.indexOf(' ');
+        if (space > 0) refs.set(line.slice(space + 1), line.slice(0, space));
+      }
+      return refs;
     });
   }
 

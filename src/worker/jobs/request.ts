@@ -2,21 +2,28 @@ import { ARTIFACT_KINDS, artifactKind } from '../artifacts/registry.js';
 import type { ArtifactKind } from '../artifacts/types.js';
 import type { Config } from '../config.js';
 import { FerryError } from '../../protocol/errors.js';
-import { ARCHIVE_FORMATS, type ArchiveFormat } from '../../protocol/formats.js';
-import { parseRefSpec, type RefSpec } from '../../protocol/refs.js';
+import { ARCHIVE_FORMATS, type ArtifactFormat } from '../../protocol/formats.js';
+import { parseRefSpec, refNameProblem, type RefSpec } from '../../protocol/refs.js';
 import { parseRepoUrl, type RepoRef } from '../git/url.js';
 
 export interface JobRequest {
   kind: ArtifactKind;
   repo: RepoRef;
   ref: RefSpec;
-  format: ArchiveFormat;
+  format: ArtifactFormat;
+  /** Bundles only. */
+  refs?: string[];
+  have?: string[];
   deviceId: string | undefined;
 }
 
 const DEVICE_ID = /^[A-Za-z0-9][A-Za-z0-9_.@:-]{0,127}$/;
 const JOB_ID = /^[A-Za-z0-9_-]{8,64}$/;
-const KNOWN_FIELDS = new Set(['kind', 'url', 'ref', 'format', 'deviceId']);
+const KNOWN_FIELDS = new Set(['kind', 'url', 'ref', 'format', 'refs', 'have', 'deviceId']);
+const OID = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
+/** Enough for every branch of a busy repository; beyond it, a client sends its newest tips. */
+export const MAX_HAVES = 1000;
+const MAX_REFS = 1000;
 
 /** The one place a POST /jobs body is checked; every message says what to change. */
 export function parseJobRequest(body: unknown, config: Config, headerDeviceId: string | null): JobRequest {
@@ -26,23 +33,64 @@ export function parseJobRequest(body: unknown, config: Config, headerDeviceId: s
   const fields = body as Record<string, unknown>;
   const unknown = Object.keys(fields).filter((key) => !KNOWN_FIELDS.has(key));
   if (unknown.length > 0) {
-    throw new FerryError('BAD_REQUEST', `Unknown field ${unknown.map((k) => `"${k.slice(0, 40)}"`).join(', ')}: expected kind, url, ref, format, deviceId.`);
+    throw new FerryError('BAD_REQUEST', `Unknown field ${unknown.map((k) => `"${k.slice(0, 40)}"`).join(', ')}: expected kind, url, ref, format, refs, have, deviceId.`);
   }
   if (fields.kind !== undefined && typeof fields.kind !== 'string') {
     throw new FerryError('BAD_REQUEST', `Expected \`kind\` to be one of ${ARTIFACT_KINDS.join(', ')}, got ${JSON.stringify(fields.kind).slice(0, 40)}.`);
   }
   const kind = artifactKind(fields.kind);
+  const repo = parseRepoUrl(fields.url, config);
+  const deviceId = parseDeviceId(fields.deviceId ?? headerDeviceId ?? undefined);
+  if (kind.name === 'bundle') {
+    if (fields.format !== undefined && fields.format !== 'bundle') {
+      throw new FerryError('INVALID_FORMAT', `A bundle job has no \`format\` (or "bundle"), got ${JSON.stringify(fields.format).slice(0, 40)}.`);
+    }
+    if (fields.ref !== undefined) throw new FerryError('BAD_REQUEST', 'A bundle job takes `refs` (a list of full ref names), not `ref`.');
+    return {
+      kind,
+      repo,
+      ref: { kind: 'default' },
+      format: 'bundle',
+      ...(fields.refs !== undefined && { refs: parseBundleRefs(fields.refs) }),
+      ...(fields.have !== undefined && { have: parseHaves(fields.have) }),
+      deviceId,
+    };
+  }
+  for (const field of ['refs', 'have'] as const) {
+    if (fields[field] !== undefined) throw new FerryError('BAD_REQUEST', `\`${field}\` is for bundle jobs ({"kind":"bundle"}); an archive takes \`ref\`.`);
+  }
   const format = fields.format ?? 'zip';
-  if (typeof format !== 'string' || !ARCHIVE_FORMATS.includes(format as ArchiveFormat)) {
+  if (typeof format !== 'string' || !ARCHIVE_FORMATS.includes(format as ArchiveFormatName)) {
     throw new FerryError('INVALID_FORMAT', `Expected \`format\` to be one of ${ARCHIVE_FORMATS.join(', ')}, got ${JSON.stringify(format).slice(0, 40)}.`);
   }
-  return {
-    kind,
-    repo: parseRepoUrl(fields.url, config),
-    ref: parseRefSpec(fields.ref),
-    format: format as ArchiveFormat,
-    deviceId: parseDeviceId(fields.deviceId ?? headerDeviceId ?? undefined),
-  };
+  return { kind, repo, ref: parseRefSpec(fields.ref), format: format as ArchiveFormatName, deviceId };
+}
+
+type ArchiveFormatName = (typeof ARCHIVE_FORMATS)[number];
+
+/** `have`: object ids the client has (its refs' tips); duplicates dropped, order kept. */
+export function parseHaves(value: unknown): string[] {
+  if (!Array.isArray(value) || value.length > MAX_HAVES) {
+    throw new FerryError('INVALID_HAVE', `Expected \`have\` to be a list of at most ${MAX_HAVES} object ids (the tips of the client's refs).`);
+  }
+  const haves = value.map((item: unknown) => (typeof item === 'string' ? item.toLowerCase() : item));
+  const bad = haves.find((item) => typeof item !== 'string' || !OID.test(item));
+  if (bad !== undefined) {
+    throw new FerryError('INVALID_HAVE', `Expected every \`have\` to be a full 40-character object id, got ${JSON.stringify(bad).slice(0, 60)}.`);
+  }
+  return [...new Set(haves as string[])];
+}
+
+/** `refs`: full branch or tag names (`refs/heads/main`, `refs/tags/v1`), checked with git's rules. */
+export function parseBundleRefs(value: unknown): string[] {
+  if (!Array.isArray(value) || value.length === 0 || value.length > MAX_REFS) {
+    throw new FerryError('INVALID_REF', `Expected \`refs\` to be a list of 1-${MAX_REFS} full ref names such as "refs/heads/main".`);
+  }
+  for (const ref of value) {
+    const problem = typeof ref !== 'string' ? 'it is not a string' : !/^refs\/(heads|tags)\/./.test(ref) ? 'it is not under refs/heads/ or refs/tags/' : refNameProblem(ref);
+    if (problem) throw new FerryError('INVALID_REF', `${JSON.stringify(ref).slice(0, 80)} is not a valid entry of \`refs\`: ${problem}.`);
+  }
+  return [...new Set(value as string[])].sort();
 }
 
 export function parseDeviceId(value: unknown): string | undefined {

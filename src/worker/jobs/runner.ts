@@ -3,11 +3,13 @@ import type { Config } from '../config.js';
 import { toFerryError } from '../../protocol/errors.js';
 import type { GitContext } from '../git/context.js';
 import type { MirrorCache } from '../git/mirror.js';
+import type { RefsCache } from '../git/refs-cache.js';
 import { parseRepoUrl } from '../git/url.js';
 import type { ObjectStore } from '../storage/oss-store.js';
 import { artifactKind, DEFAULT_KIND } from '../artifacts/registry.js';
-import type { ProgressFn } from '../artifacts/types.js';
-import { buildArtifact } from './build.js';
+import type { ArtifactRequest, BuildContext, ProgressFn } from '../artifacts/types.js';
+import { singleBuild } from './lease.js';
+import { parseBundleRefs, parseHaves } from './request.js';
 import { JobReporter, type JobListener } from './reporter.js';
 import type { JobStateStore } from './state-store.js';
 import { workerStopping } from './stopping.js';
@@ -17,6 +19,7 @@ export interface JobRunnerOptions {
   config: Config;
   git: GitContext;
   mirrors: MirrorCache;
+  refs: RefsCache;
   states: JobStateStore;
   listeners?: JobListener[];
 }
@@ -149,17 +152,34 @@ export class JobRunner {
   }
 
   async #execute(spec: JobSpec, store: ObjectStore, reporter: JobReporter, progress: ProgressFn, stop: AbortSignal): Promise<void> {
-    const { config, git, mirrors } = this.#options;
+    const { config, git, mirrors, refs } = this.#options;
     const signal = AbortSignal.any([AbortSignal.timeout(config.jobTimeoutMs), stop]);
     try {
       // Re-validate: a job event is input too, even when signed.
       const kind = artifactKind(spec.kind);
-      const request = { repo: parseRepoUrl(spec.repo, config), ref: spec.ref, commit: spec.commit, format: spec.format };
-      // Single-flight by the artifact's key: a second job for it waits, then finds it in the cache.
-      const key = kind.keys(request).object;
+      const request: ArtifactRequest = {
+        repo: parseRepoUrl(spec.repo, config),
+        ref: spec.ref,
+        commit: spec.commit,
+        format: spec.format,
+        ...(spec.refs && { refs: parseBundleRefs(spec.refs) }),
+        ...(spec.have && { have: parseHaves(spec.have) }),
+      };
+      const ctx: BuildContext = { config, git, store, refs, mirrors, signal, progress };
+      progress('resolving', { percent: 100, message: `${spec.ref} → ${spec.commit.slice(0, 12)}` });
+      // Single-flight by the build's key: a second job for it here waits, then finds it in the cache;
+      // across instances, the build lease (lease.ts) does the same.
+      const key = await kind.buildKey(request, ctx);
       await this.#building.get(key)?.catch(() => undefined);
       if (stop.aborted) return; // stopped while it waited for the other build: its end is already told
-      const build = buildArtifact(kind, request, { config, git, store, mirrors, signal, progress });
+      const build = singleBuild({
+        store,
+        key,
+        signal,
+        lookup: () => kind.lookup(request, ctx),
+        build: (held) => kind.build(request, { ...ctx, signal: held }),
+        onWaiting: () => progress(kind.phases[0] ?? 'queued', { percent: 0, message: 'another worker is building this; waiting for it' }),
+      });
       this.#building.set(key, build);
       try {
         const result = await build;

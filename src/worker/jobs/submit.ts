@@ -3,10 +3,10 @@ import type { Config } from '../config.js';
 import type { Credentials } from '../../protocol/credentials.js';
 import { FerryError } from '../../protocol/errors.js';
 import type { GitContext } from '../git/context.js';
-import { resolveRef } from '../git/resolve.js';
+import type { RefsCache } from '../git/refs-cache.js';
+import type { LookupContext } from '../artifacts/types.js';
 import { applyMessage, type JobSpec, type JobState } from '../../protocol/job.js';
 import type { StoreFor } from '../storage/stores.js';
-import { lookupCached } from './build.js';
 import type { Dispatcher } from './dispatch.js';
 import type { NotifierLike } from './notify-listener.js';
 import { parseJobId, parseJobRequest } from './request.js';
@@ -33,6 +33,7 @@ export interface SubmitDeps {
   notifier: NotifierLike | undefined;
   storeFor: StoreFor;
   git: GitContext;
+  refs: RefsCache;
 }
 
 // The ref is resolved now, so a wrong ref fails before any job exists.
@@ -41,7 +42,8 @@ export function createSubmit(deps: SubmitDeps): SubmitJob {
   return async ({ body, deviceIdHeader, credentials }) => {
     const input = parseJobRequest(body, config, deviceIdHeader ?? null);
     const store = deps.storeFor(credentials);
-    const resolved = await resolveRef(input.repo, input.ref, deps.git);
+    const ctx: LookupContext = { config, git: deps.git, store, refs: deps.refs };
+    const resolved = await input.kind.resolve(input.repo, input.ref, ctx);
     const spec: JobSpec = {
       jobId: nanoid(),
       kind: input.kind.name,
@@ -49,11 +51,14 @@ export function createSubmit(deps: SubmitDeps): SubmitJob {
       ref: resolved.ref,
       commit: resolved.commit,
       format: input.format,
+      ...(input.refs && { refs: input.refs }),
+      ...(input.have && { have: input.have }),
       deviceId: input.deviceId,
       createdAt: Date.now(),
     };
 
-    const cached = await lookupCached(input.kind, store, { repo: input.repo, ref: resolved.ref, commit: resolved.commit, format: input.format }, config);
+    const request = { repo: input.repo, ref: resolved.ref, commit: resolved.commit, format: input.format, refs: input.refs, have: input.have };
+    const cached = await input.kind.lookup(request, ctx);
     if (cached) {
       const done = { v: 1 as const, type: 'done' as const, jobId: spec.jobId, ...cached };
       const state = applyMessage(initialState(spec), done);

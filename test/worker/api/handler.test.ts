@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { createApi } from '../../../src/worker/api/handler.js';
 import type { ApiDeps } from '../../../src/worker/api/context.js';
-import { archive } from '../../../src/worker/artifacts/archive.js';
+import { archiveObject } from '../../../src/worker/artifacts/archive.js';
 import { loadConfig } from '../../../src/worker/config.js';
 import { FerryError } from '../../../src/protocol/errors.js';
 import { parseRepoUrl } from '../../../src/worker/git/url.js';
 import type { Dispatcher } from '../../../src/worker/jobs/dispatch.js';
 import { createGitContext } from '../../../src/worker/git/context.js';
+import { RefsCache } from '../../../src/worker/git/refs-cache.js';
 import { JobStateStore } from '../../../src/worker/jobs/state-store.js';
 import { createFindJob, createSubmit, type SubmitDeps, type SubmitJob } from '../../../src/worker/jobs/submit.js';
 import type { JobSpec } from '../../../src/protocol/job.js';
@@ -30,15 +31,17 @@ async function api(overrides: Partial<ApiDeps> = {}) {
   const store = new MemoryStore();
   const dispatcher = new RecordingDispatcher();
   const states = new JobStateStore();
-  const deps: SubmitDeps = { config, states, dispatcher, notifier: undefined, storeFor: () => store, git: createGitContext({ allowHttp: false, timeoutMs: 1000 }) };
+  const git = createGitContext({ allowHttp: false, timeoutMs: 1000 });
+  const deps: SubmitDeps = { config, states, dispatcher, notifier: undefined, storeFor: () => store, git, refs: new RefsCache({ git }) };
   const request = { repo: parseRepoUrl(URL_, config), ref: CACHED, commit: CACHED, format: 'zip' as const };
   const manifest = { v: 1, repo: URL_, commit: CACHED, format: 'zip', filename: 'repo-ddddddd.zip', size: 3, sha256: 'f'.repeat(64), createdAt: 1 };
-  await store.put(archive.keys(request).manifest, Buffer.from(JSON.stringify(manifest)));
+  await store.put(archiveObject.keys(request).manifest, Buffer.from(JSON.stringify(manifest)));
   const submit = createSubmit(deps);
   const logged: string[] = [];
   const handler = createApi({
     submit,
     findJob: createFindJob(deps),
+    listRefs: (url) => deps.refs.get(parseRepoUrl(url ?? undefined, config)),
     load: () => ({ active: 1, pending: 2 }),
     log: (line) => logged.push(line),
     ...overrides,
@@ -90,7 +93,7 @@ const cases: Case[] = [
   { name: 'not an object', method: 'POST', path: '/jobs', body: '[1]', status: 400, code: 'BAD_REQUEST', message: /JSON object/ },
   { name: 'missing url', method: 'POST', path: '/jobs', body: post({ ref: COMMIT }), status: 400, code: 'INVALID_URL', message: /Expected `url`/ },
   { name: 'host not allowed', method: 'POST', path: '/jobs', body: post({ url: 'https://example.internal/o/r' }), status: 403, code: 'HOST_NOT_ALLOWED' },
-  { name: 'unknown kind', method: 'POST', path: '/jobs', body: post({ kind: 'tarball', url: URL_ }), status: 400, code: 'BAD_REQUEST', message: /`kind` to be one of archive, got "tarball"/ },
+  { name: 'unknown kind', method: 'POST', path: '/jobs', body: post({ kind: 'tarball', url: URL_ }), status: 400, code: 'BAD_REQUEST', message: /`kind` to be one of archive, bundle, got "tarball"/ },
   { name: 'kind not a string', method: 'POST', path: '/jobs', body: post({ kind: 7, url: URL_ }), status: 400, code: 'BAD_REQUEST', message: /`kind` to be one of archive/ },
   { name: 'bad ref', method: 'POST', path: '/jobs', body: post({ url: URL_, ref: 'a..b' }), status: 400, code: 'INVALID_REF', message: /not a valid ref/ },
   { name: 'bad format', method: 'POST', path: '/jobs', body: post({ url: URL_, format: 'rar' }), status: 400, code: 'INVALID_FORMAT', message: /zip, tar.gz/ },

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { archive } from '../../../src/worker/artifacts/archive.js';
+import { archive, archiveObject } from '../../../src/worker/artifacts/archive.js';
 import { ARTIFACT_KINDS, artifactKind } from '../../../src/worker/artifacts/registry.js';
 import { loadConfig } from '../../../src/worker/config.js';
 import { parseRepoUrl } from '../../../src/worker/git/url.js';
@@ -15,11 +15,11 @@ describe('the archive kind', () => {
       .update(JSON.stringify({ v: 1, repo: 'https://github.com/owner/repo', commit: 'a'.repeat(40), format: 'zip' }))
       .digest('hex')
       .slice(0, 40);
-    expect(archive.keys(request)).toEqual({ object: `archives/${id.slice(0, 2)}/${id}.zip`, manifest: `archives/${id.slice(0, 2)}/${id}.json` });
+    expect(archiveObject.keys(request)).toEqual({ object: `archives/${id.slice(0, 2)}/${id}.zip`, manifest: `archives/${id.slice(0, 2)}/${id}.json` });
   });
 
   it('keys change with exactly the inputs that change the bytes', () => {
-    const key = (changes: Partial<typeof request>): string => archive.keys({ ...request, ...changes }).object;
+    const key = (changes: Partial<typeof request>): string => archiveObject.keys({ ...request, ...changes }).object;
     expect(key({ ref: 'v1.0.0' })).toBe(key({}));
     expect(key({ commit: 'b'.repeat(40) })).not.toBe(key({}));
     expect(key({ format: 'tar.gz' })).not.toBe(key({}));
@@ -27,8 +27,8 @@ describe('the archive kind', () => {
   });
 
   it('names its download and content type from repository, commit and format', () => {
-    expect(archive.meta(request)).toEqual({ filename: 'repo-aaaaaaa.zip', contentType: 'application/zip' });
-    expect(archive.meta({ ...request, format: 'tar.gz' })).toEqual({ filename: 'repo-aaaaaaa.tar.gz', contentType: 'application/gzip' });
+    expect(archiveObject.meta(request)).toEqual({ filename: 'repo-aaaaaaa.zip', contentType: 'application/zip' });
+    expect(archiveObject.meta({ ...request, format: 'tar.gz' })).toEqual({ filename: 'repo-aaaaaaa.tar.gz', contentType: 'application/gzip' });
     expect(archive.phases).toEqual(['fetching', 'archiving']);
   });
 });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../../../src/worker/config.js';
 import { createGitContext } from '../../../src/worker/git/context.js';
+import { RefsCache } from '../../../src/worker/git/refs-cache.js';
 import { MirrorCache } from '../../../src/worker/git/mirror.js';
 import { JobRunner } from '../../../src/worker/jobs/runner.js';
 import { JobStateStore } from '../../../src/worker/jobs/state-store.js';
@@ -55,7 +56,7 @@ afterAll(async () => {
 
 function runner(): JobRunner {
   const context = createGitContext({ allowHttp: true, timeoutMs: 30_000 });
-  return new JobRunner({ config, git: context, mirrors: new MirrorCache({ workDir: config.workDir, git: context }), states: new JobStateStore() });
+  return new JobRunner({ config, git: context, mirrors: new MirrorCache({ workDir: config.workDir, git: context }), refs: new RefsCache({ git: context }), states: new JobStateStore() });
 }
 
 async function spec(id: string, ref: string, format: JobSpec['format'] = 'zip'): Promise<JobSpec> {
@@ -139,7 +140,7 @@ describe('JobRunner shutting down', () => {
 
   it('close() ends queued and later jobs at once, abort() the running one, each with WORKER_STOPPING and nothing after it', async () => {
     const context = createGitContext({ allowHttp: true, timeoutMs: 30_000 });
-    const jobs = new JobRunner({ config: slowConfig, git: context, mirrors: new MirrorCache({ workDir: join(temp, 'work-stop'), git: context }), states: new JobStateStore() });
+    const jobs = new JobRunner({ config: slowConfig, git: context, mirrors: new MirrorCache({ workDir: join(temp, 'work-stop'), git: context }), refs: new RefsCache({ git: context }), states: new JobStateStore() });
     const commit = await gitRevParse(join(root, 'fixtures/basic.git'), 'main');
     const job = (id: string): JobSpec => ({ jobId: `job-${id}-stopping-000000`, repo: `${slow.url}/fixtures/basic`, ref: 'main', commit, format: 'zip', createdAt: Date.now() });
     const seen: JobMessage[] = [];

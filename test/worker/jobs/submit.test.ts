@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { archive } from '../../../src/worker/artifacts/archive.js';
+import { archiveObject } from '../../../src/worker/artifacts/archive.js';
 import { loadConfig } from '../../../src/worker/config.js';
 import { FerryError } from '../../../src/protocol/errors.js';
 import { parseRepoUrl } from '../../../src/worker/git/url.js';
 import type { Dispatcher } from '../../../src/worker/jobs/dispatch.js';
 import type { NotifierLike } from '../../../src/worker/jobs/notify-listener.js';
 import { createGitContext } from '../../../src/worker/git/context.js';
+import { RefsCache } from '../../../src/worker/git/refs-cache.js';
 import { JobStateStore } from '../../../src/worker/jobs/state-store.js';
 import { createFindJob, createSubmit, type SubmitDeps } from '../../../src/worker/jobs/submit.js';
 import type { JobMessage, JobSpec } from '../../../src/protocol/job.js';
@@ -37,7 +38,8 @@ class RecordingNotifier implements NotifierLike {
 function setup(dispatcher = new RecordingDispatcher()) {
   const store = new MemoryStore();
   const notifier = new RecordingNotifier();
-  const deps: SubmitDeps = { config, states: new JobStateStore(), dispatcher, notifier, storeFor: () => store, git: createGitContext({ allowHttp: false, timeoutMs: 1000 }) };
+  const git = createGitContext({ allowHttp: false, timeoutMs: 1000 });
+  const deps: SubmitDeps = { config, states: new JobStateStore(), dispatcher, notifier, storeFor: () => store, git, refs: new RefsCache({ git }) };
   return { store, notifier, dispatcher, submit: createSubmit(deps), findJob: createFindJob(deps) };
 }
 
@@ -55,7 +57,7 @@ describe('submit (POST /jobs without HTTP)', () => {
     const { submit, dispatcher, store, notifier } = setup();
     const request = { repo: parseRepoUrl(body.url, config), ref: COMMIT, commit: COMMIT, format: 'zip' as const };
     const manifest = { v: 1, repo: body.url, commit: COMMIT, format: 'zip', filename: 'repo-ccccccc.zip', size: 3, sha256: 'f'.repeat(64), createdAt: 1 };
-    await store.put(archive.keys(request).manifest, Buffer.from(JSON.stringify(manifest)));
+    await store.put(archiveObject.keys(request).manifest, Buffer.from(JSON.stringify(manifest)));
     const submitted = await submit({ body });
     expect(submitted).toMatchObject({ outcome: 'cached', state: { status: 'done', result: { cached: true, filename: 'repo-ccccccc.zip' } } });
     expect(dispatcher.specs).toEqual([]);
