@@ -13,6 +13,11 @@ export interface GitServerOptions {
   onRequest?: (req: IncomingMessage) => void;
   /** Waits this long before serving each request: a slow link, so jobs last long enough to interrupt. */
   delayMs?: number;
+  /**
+   * Called for every request; a function it returns is given the response body's bytes as they are
+   * sent (after the CGI headers), e.g. to read the pack a fetch was served (test/worker/_served-packs.ts).
+   */
+  tapResponse?: (req: IncomingMessage) => ((chunk: Buffer) => void) | undefined;
 }
 
 export interface GitServer {
@@ -73,7 +78,7 @@ export async function startGitServer(options: GitServerOptions): Promise<GitServ
 
     const stderr: Buffer[] = [];
     child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-    relayCgiResponse(child, res, () => Buffer.concat(stderr).toString('utf8'));
+    relayCgiResponse(child, res, () => Buffer.concat(stderr).toString('utf8'), options.tapResponse?.(req));
   }
 
   await new Promise<void>((resolve, reject) => {
@@ -171,7 +176,7 @@ function cgiEnv(req: IncomingMessage, root: string, pathInfo: string, query: str
 }
 
 /** Parses the CGI header block (`Status:`, headers, blank line), then streams the body through. */
-function relayCgiResponse(child: ChildProcess, res: ServerResponse, stderr: () => string): void {
+function relayCgiResponse(child: ChildProcess, res: ServerResponse, stderr: () => string, tap?: (chunk: Buffer) => void): void {
   const stdout = child.stdout;
   if (!stdout) throw new Error('http-backend has no stdout');
   let head = Buffer.alloc(0);
@@ -202,7 +207,10 @@ function relayCgiResponse(child: ChildProcess, res: ServerResponse, stderr: () =
     }
     if (statusMessage === undefined) res.writeHead(status, headers);
     else res.writeHead(status, statusMessage, headers);
-    res.write(head.subarray(end.index + end.length));
+    const rest = head.subarray(end.index + end.length);
+    tap?.(rest);
+    res.write(rest);
+    if (tap) stdout.on('data', tap);
     stdout.pipe(res);
   };
   stdout.on('data', onData);
