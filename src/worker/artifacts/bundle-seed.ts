@@ -25,7 +25,8 @@ export async function seedFromChain(gitDir: string, chain: BundleChain, store: O
       if (!body) throw new Error(`bundle ${link.key} of the chain is missing`);
       // On disk first: `git fetch` reads a bundle by path, and the stream never sits in memory.
       await pipeline(body, createWriteStream(file), { signal });
-      const git = spawn('git', ['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', file, ...REFSPECS], {
+      // The worker's git allows only http(s) transports (env.ts); a bundle path is the file transport.
+      const git = spawn('git', ['-c', 'protocol.file.allow=always', 'fetch', '--quiet', '--no-tags', '--no-write-fetch-head', file, ...REFSPECS], {
         cwd: gitDir,
         env: { ...env, GIT_DIR: gitDir },
         stdio: ['ignore', 'ignore', 'pipe'],
