@@ -1,0 +1,162 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BundlePart, DoneResult } from '../../../src/protocol/job.js';
+import { chainKey, readChain, writeChain, type ChainBounds } from '../../../src/worker/artifacts/bundle-chain.js';
+import type { Config } from '../../../src/worker/config.js';
+import { DEFAULT_LEASE_TTL_MS } from '../../../src/worker/jobs/lease.js';
+import type { JobOutcome } from '../../../src/worker/jobs/runner.js';
+import { git } from '../../helpers/fixtures.js';
+import {
+  advanceUpstream, applyParts, bundleRunner, bundleSpec, copyUpstream, newObjectCount, refsOf, startBundleStack, type BundleStack, type Upstream,
+} from '../_bundle-stack.js';
+import { leaseState, plantLease, recordingWrites } from './_lease.js';
+import { join } from 'node:path';
+
+// The repository's chain of bundles across jobs, instances and upstream changes.
+
+let stack: BundleStack;
+
+beforeAll(async () => {
+  stack = await startBundleStack();
+});
+
+afterAll(async () => {
+  await stack?.close();
+});
+
+function done(outcome: JobOutcome): DoneResult & { parts: BundlePart[] } {
+  expect(outcome.state).toMatchObject({ status: 'done', result: { format: 'bundle' } });
+  return outcome.state.result as DoneResult & { parts: BundlePart[] };
+}
+
+const withBounds = (bounds: Partial<ChainBounds>): Config => ({ ...stack.config, bundleChain: { ...stack.config.bundleChain, ...bounds } });
+const linkCount = async (upstream: Upstream): Promise<number | undefined> => (await readChain(stack.store(), upstream.prefix, upstream.canonical))?.links.length;
+
+async function expectCloneOf(upstream: Upstream, parts: readonly BundlePart[], name: string): Promise<void> {
+  const clone = join(stack.temp, 'clones', name, 'repo.git');
+  await applyParts(parts, clone);
+  expect(await refsOf(clone)).toEqual(await refsOf(upstream.gitDir));
+  await git(['--git-dir', clone, 'fsck', '--strict', '--no-dangling']);
+}
+
+describe('the bundle chain', () => {
+  it('appends incremental links up to maxLinks, then starts a new full bundle', async () => {
+    const upstream = await copyUpstream(stack, 'max-links');
+    const runner = bundleRunner(stack, { config: withBounds({ maxLinks: 2 }) });
+    done(await runner.run(await bundleSpec(upstream), stack.store()));
+    expect(await linkCount(upstream)).toBe(1);
+
+    await advanceUpstream(upstream, 'a');
+    const second = recordingWrites(stack.store());
+    expect(done(await runner.run(await bundleSpec(upstream), second.store)).parts).toHaveLength(2);
+    expect(second.writes.filter((key) => key.endsWith('.bundle'))).toHaveLength(1);
+    expect(await linkCount(upstream)).toBe(2);
+
+    await advanceUpstream(upstream, 'b');
+    const third = done(await runner.run(await bundleSpec(upstream), stack.store()));
+    expect(third.parts).toHaveLength(1);
+    expect(await linkCount(upstream)).toBe(1);
+    await expectCloneOf(upstream, third.parts, 'max-links');
+  });
+
+  it('starts a new full bundle once the incremental links outweigh half the full one', async () => {
+    const upstream = await copyUpstream(stack, 'share');
+    const runner = bundleRunner(stack);
+    const base = done(await runner.run(await bundleSpec(upstream), stack.store()));
+    // Incompressible data twice the full bundle's size: the link itself is appended (the bound looks at
+    // the links already there), and the next change finds the share exceeded.
+    await advanceUpstream(upstream, 'big', 2 * base.parts[0]!.size);
+    expect(done(await runner.run(await bundleSpec(upstream), stack.store())).parts).toHaveLength(2);
+    await advanceUpstream(upstream, 'small');
+    const after = done(await runner.run(await bundleSpec(upstream), stack.store()));
+    expect(after.parts).toHaveLength(1);
+    expect(await linkCount(upstream)).toBe(1);
+  });
+
+  it('never serves a chain whose full bundle is older than maxBaseAgeMs: it is rebuilt', async () => {
+    const upstream = await copyUpstream(stack, 'old-base');
+    const runner = bundleRunner(stack);
+    const first = done(await runner.run(await bundleSpec(upstream), stack.store()));
+    const chain = await readChain(stack.store(), upstream.prefix, upstream.canonical);
+    const [base] = chain!.links;
+    // The chain as a month-old instance would have left it.
+    await writeChain(stack.store(), upstream.prefix, { ...chain!, links: [{ ...base!, createdAt: Date.now() - stack.config.bundleChain.maxBaseAgeMs - 60_000 }] });
+
+    const again = done(await runner.run(await bundleSpec(upstream), stack.store()));
+    expect(again.cached).toBe(false);
+    expect(again.parts.map((part) => part.sha256)).toEqual(first.parts.map((part) => part.sha256));
+    const rebuilt = await readChain(stack.store(), upstream.prefix, upstream.canonical);
+    expect(rebuilt?.links).toHaveLength(1);
+    expect(rebuilt!.links[0]!.createdAt).toBeGreaterThan(base!.createdAt);
+  });
+});
+
+describe('a cold instance', () => {
+  it('seeds its mirror from the chain and fetches only the new objects from upstream', async () => {
+    const upstream = await copyUpstream(stack, 'cold');
+    const oldTips = Object.values(await refsOf(upstream.gitDir));
+    let packs = stack.packs.objectCounts().length;
+    const base = done(await bundleRunner(stack).run(await bundleSpec(upstream), stack.store()));
+    // The first instance had nothing: it was sent the whole repository.
+    expect(stack.packs.objectCounts().slice(packs)).toEqual([await newObjectCount(upstream.gitDir, ['--all'], [])]);
+
+    await advanceUpstream(upstream, 'new');
+    const newTips = Object.values(await refsOf(upstream.gitDir));
+    packs = stack.packs.objectCounts().length;
+    const recorded = recordingWrites(stack.store());
+    // A new instance: empty work dir, the same bucket.
+    const update = done(await bundleRunner(stack).run(await bundleSpec(upstream), recorded.store));
+    // The one pack upstream sent holds exactly what the old tips do not reach: the rest came from the chain.
+    expect(stack.packs.objectCounts().slice(packs)).toEqual([await newObjectCount(upstream.gitDir, newTips, oldTips)]);
+    expect(update.parts.map((part) => part.sha256)).toEqual([base.parts[0]!.sha256, expect.any(String)]);
+    expect(recorded.writes.filter((key) => key.endsWith('.bundle'))).toHaveLength(1);
+    await expectCloneOf(upstream, update.parts, 'cold');
+  });
+});
+
+describe('one cold bundle asked for by many', () => {
+  it('20 concurrent jobs on two instances: one upstream fetch, one bundle built, 20 done with the same parts', async () => {
+    const upstream = await copyUpstream(stack, 'crowd');
+    const instances = [0, 1].map(() => ({ runner: bundleRunner(stack, { refsTtlMs: 5_000 }), ...recordingWrites(stack.store()) }));
+    const packs = stack.packs.objectCounts().length;
+    const outcomes = await Promise.all(
+      Array.from({ length: 20 }, async (_, i) => {
+        const instance = instances[i % 2]!;
+        return instance.runner.run(await bundleSpec(upstream), instance.store);
+      }),
+    );
+    const results = outcomes.map(done);
+    expect(results.filter((result) => !result.cached)).toHaveLength(1);
+    expect(new Set(results.map((result) => JSON.stringify(result.parts.map((part) => part.sha256))))).toEqual(new Set([JSON.stringify([results[0]!.parts[0]!.sha256])]));
+    expect(stack.packs.objectCounts().slice(packs)).toHaveLength(1);
+    const writes = instances.flatMap((instance) => instance.writes);
+    expect(writes.filter((key) => key.endsWith('.bundle'))).toHaveLength(1);
+    expect(writes.filter((key) => key === chainKey(upstream.prefix))).toHaveLength(1);
+    expect(await leaseState(stack.store(), chainKey(upstream.prefix))).toEqual([{ generation: 1, record: expect.objectContaining({ released: true }) }]);
+  });
+
+  it('takes over the chain lease of a crashed instance and builds', async () => {
+    const upstream = await copyUpstream(stack, 'stale-lease');
+    const longAgo = Date.now() - 10 * DEFAULT_LEASE_TTL_MS;
+    await plantLease(stack.store(), chainKey(upstream.prefix), { owner: 'crashed', takenAt: longAgo, renewedAt: longAgo });
+    const result = done(await bundleRunner(stack).run(await bundleSpec(upstream), stack.store()));
+    expect(result.cached).toBe(false);
+    expect(await linkCount(upstream)).toBe(1);
+    expect((await leaseState(stack.store(), chainKey(upstream.prefix))).at(-1)).toMatchObject({ generation: 2, record: { released: true } });
+  });
+
+  it('a failed build leaves no chain and no manifest, releases the lease, and the next job builds', async () => {
+    const upstream = await copyUpstream(stack, 'failed');
+    // Too large is a failure the real pipeline makes mid-upload; the fixture's bundle is several KB.
+    const small = bundleRunner(stack, { config: { ...stack.config, maxArchiveBytes: 1000 } });
+    for (const extra of [{}, { refs: ['refs/heads/main'] }]) {
+      const failed = await small.run(await bundleSpec(upstream, extra), stack.store());
+      expect(failed.state).toMatchObject({ status: 'error', error: { code: 'TOO_LARGE' } });
+    }
+    const left = (await stack.store().list(`${upstream.prefix}/`)).map((object) => object.key);
+    expect(left.filter((key) => key.endsWith('.json'))).toEqual([]);
+    expect((await leaseState(stack.store(), chainKey(upstream.prefix))).at(-1)?.record).toMatchObject({ released: true });
+
+    const result = done(await bundleRunner(stack).run(await bundleSpec(upstream), stack.store()));
+    await expectCloneOf(upstream, result.parts, 'failed');
+  });
+});
