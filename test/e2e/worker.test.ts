@@ -253,11 +253,11 @@ describe('bad input gets a clear error and loses nothing', () => {
     expect(((await (await fetch(`${worker.url}/jobs/..%2F..%2Fetc`)).json()) as { code: string }).code).toBe('JOB_NOT_FOUND');
     expect((await fetch(`${worker.url}/nope`)).status).toBe(404);
     expect((await fetch(`${worker.url}/jobs`)).status).toBe(405);
-    expect((await post(worker.url, 'x'.repeat(20_000))).json.code).toBe('PAYLOAD_TOO_LARGE');
+    expect((await post(worker.url, 'x'.repeat(200_000))).json.code).toBe('PAYLOAD_TOO_LARGE');
     // Chunked, with no content-length to refuse it by: reading stops at the limit.
     const chunked = new ReadableStream<Uint8Array>({
       start(controller) {
-        for (let i = 0; i < 40; i++) controller.enqueue(new Uint8Array(1024).fill(32));
+        for (let i = 0; i < 160; i++) controller.enqueue(new Uint8Array(1024).fill(32));
         controller.close();
       },
     });

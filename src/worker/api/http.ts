@@ -13,7 +13,8 @@ export function problem(error: unknown): Response {
   return json(failure.toJSON(), failure.status);
 }
 
-const MAX_BODY_BYTES = 16 * 1024;
+// Room for a bundle job's 1000 haves of 64 hex digits (~67 KB) and its refs; small enough to parse at once.
+const MAX_BODY_BYTES = 128 * 1024;
 
 export async function readJson(request: Request): Promise<unknown> {
   const declared = Number(request.headers.get('content-length') ?? 0);

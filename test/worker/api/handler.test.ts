@@ -65,7 +65,7 @@ interface Case {
 
 const post = (body: unknown): string => JSON.stringify(body);
 
-/** A body sent in chunks with no length declared, larger in total than the 16 KiB limit. */
+/** A body sent in chunks with no length declared, larger in total than the 128 KiB limit. */
 function chunkedBody(bytes: number): ReadableStream<Uint8Array> {
   let left = bytes;
   return new ReadableStream({
@@ -99,8 +99,8 @@ const cases: Case[] = [
   { name: 'bad format', method: 'POST', path: '/jobs', body: post({ url: URL_, format: 'rar' }), status: 400, code: 'INVALID_FORMAT', message: /zip, tar.gz/ },
   { name: 'unknown field', method: 'POST', path: '/jobs', body: post({ url: URL_, branch: 'main' }), status: 400, code: 'BAD_REQUEST', message: /Unknown field "branch"/ },
   { name: 'bad device id', method: 'POST', path: '/jobs', body: post({ url: URL_, deviceId: 'no spaces' }), status: 400, code: 'INVALID_DEVICE_ID' },
-  { name: 'too large, declared', method: 'POST', path: '/jobs', body: ' '.repeat(17 * 1024), status: 413, code: 'PAYLOAD_TOO_LARGE', message: /16 KiB/ },
-  { name: 'too large, chunked', method: 'POST', path: '/jobs', body: chunkedBody(40 * 1024), status: 413, code: 'PAYLOAD_TOO_LARGE' },
+  { name: 'too large, declared', method: 'POST', path: '/jobs', body: ' '.repeat(129 * 1024), status: 413, code: 'PAYLOAD_TOO_LARGE', message: /128 KiB/ },
+  { name: 'too large, chunked', method: 'POST', path: '/jobs', body: chunkedBody(160 * 1024), status: 413, code: 'PAYLOAD_TOO_LARGE' },
   { name: 'unknown job', method: 'GET', path: '/jobs/job-unknown-0001', status: 404, code: 'JOB_NOT_FOUND', message: /No job job-unknown-0001/ },
   { name: 'malformed job id', method: 'GET', path: '/jobs/x', status: 404, code: 'JOB_NOT_FOUND', message: /8-64 letters/ },
   { name: 'register', method: 'POST', path: '/register', headers: { 'x-ca-deviceid': 'device-1' }, status: 200, json: { ok: true, deviceId: 'device-1', registered: true } },
