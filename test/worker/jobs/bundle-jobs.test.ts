@@ -99,6 +99,25 @@ describe('a bundle job', () => {
     expect(current).toMatchObject({ parts: [], url: '', filename: '', size: 0 });
   });
 
+  it('with haves given as commits (annotated tags peeled), still sends only what the client lacks', async () => {
+    const upstream = await copyUpstream(stack, 'peeled-haves');
+    const runner = bundleRunner(stack);
+    const base = done(await runner.run(await bundleSpec(upstream), stack.store()));
+    const oldTips = Object.values(await refsOf(upstream.gitDir));
+    const oldCommits = (await git(['--git-dir', upstream.gitDir, 'rev-parse', ...oldTips.map((oid) => `${oid}^{commit}`)])).split('\n').filter(Boolean);
+    expect(oldCommits).not.toEqual(oldTips); // the fixture has an annotated tag
+
+    await advanceUpstream(upstream, 'two');
+    const update = done(await runner.run(await bundleSpec(upstream, { have: oldCommits }), stack.store()));
+    expect(update.parts).toHaveLength(1);
+    const file = await downloadPart(update.parts[0]!, stack.temp);
+    // What the peeled commits do not reach: the new objects, and the old tag object the client has too
+    // (its id was not among the haves), which git bundles again because refs/tags/v1.0.0 is listed.
+    const newTips = Object.values(await refsOf(upstream.gitDir));
+    expect(bundleObjectCount(await readFile(file))).toBe(await newObjectCount(upstream.gitDir, newTips, oldCommits));
+    await expectCloneOf(upstream, [...base.parts, ...update.parts], 'peeled-haves');
+  });
+
   it('ignores haves the repository does not have: the bundle is complete', async () => {
     const upstream = await copyUpstream(stack, 'unknown-haves');
     const result = done(await bundleRunner(stack).run(await bundleSpec(upstream, { have: ['e'.repeat(40), 'f'.repeat(64)] }), stack.store()));
