@@ -90,6 +90,30 @@ describe('the bundle chain', () => {
   });
 });
 
+describe('upstream changes without new objects', () => {
+  it('a deleted branch and a rewound one become a link without a bundle: clients get no new part, a fresh clone the old one', async () => {
+    const upstream = await copyUpstream(stack, 'deleted');
+    const runner = bundleRunner(stack);
+    const base = done(await runner.run(await bundleSpec(upstream), stack.store()));
+    const oldTips = Object.values(await refsOf(upstream.gitDir));
+    await git(['--git-dir', upstream.gitDir, 'branch', '-D', 'feature/x']);
+    await git(['--git-dir', upstream.gitDir, 'update-ref', 'refs/heads/release', 'release~1']);
+
+    const update = done(await runner.run(await bundleSpec(upstream, { have: oldTips }), stack.store()));
+    expect(update.parts).toEqual([]);
+    const chain = await readChain(stack.store(), upstream.prefix, upstream.canonical);
+    expect(chain?.links.map((link) => link.key === '')).toEqual([false, true]);
+    expect(chain?.links[1]?.tips).toEqual(await refsOf(upstream.gitDir));
+
+    const fresh = done(await runner.run(await bundleSpec(upstream), stack.store()));
+    expect(fresh).toMatchObject({ cached: true, parts: [expect.objectContaining({ sha256: base.parts[0]!.sha256 })] });
+    // The old bundle holds every object the new refs need (and more): what the client's refs are comes from GET /refs.
+    const clone = join(stack.temp, 'clones', 'deleted', 'repo.git');
+    await applyParts(fresh.parts, clone);
+    for (const oid of Object.values(await refsOf(upstream.gitDir))) await git(['--git-dir', clone, 'cat-file', '-e', oid]);
+  });
+});
+
 describe('a cold instance', () => {
   it('seeds its mirror from the chain and fetches only the new objects from upstream', async () => {
     const upstream = await copyUpstream(stack, 'cold');
