@@ -84,7 +84,10 @@ export const bundle: ArtifactKind = {
       if (await servedByChain(request, ctx, prefix)) {
         const chain = await advanceChain(mirror, tips, request, ctx, prefix);
         const from = fromLink(chain, request.have);
-        if (from !== undefined) return await serveChain(chain, from, request, ctx, false);
+        if (from !== undefined) {
+          ctx.progress('signing');
+          return await serveChain(chain, from, request, ctx, false);
+        }
       }
       return await buildStandalone(mirror, tips, request, ctx, prefix);
     } finally {
