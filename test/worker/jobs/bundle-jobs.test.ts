@@ -118,6 +118,21 @@ describe('a bundle job', () => {
     await expectCloneOf(upstream, [...base.parts, ...update.parts], 'peeled-haves');
   });
 
+  it('reports the bundle phases in order, whether it builds a chain link or a standalone bundle', async () => {
+    const upstream = await copyUpstream(stack, 'phases');
+    for (const extra of [{}, { refs: ['refs/heads/main'] }]) {
+      const phases: string[] = [];
+      const outcome = await bundleRunner(stack).run(await bundleSpec(upstream, extra), stack.store(), [
+        (message) => {
+          const mark = message.type === 'progress' ? message.phase : message.type;
+          if (phases.at(-1) !== mark) phases.push(mark);
+        },
+      ]);
+      done(outcome);
+      expect(phases).toEqual(['queued', 'resolving', 'fetching', 'bundling', 'uploading', 'signing', 'done']);
+    }
+  });
+
   it('ignores haves the repository does not have: the bundle is complete', async () => {
     const upstream = await copyUpstream(stack, 'unknown-haves');
     const result = done(await bundleRunner(stack).run(await bundleSpec(upstream, { have: ['e'.repeat(40), 'f'.repeat(64)] }), stack.store()));
