@@ -1,4 +1,10 @@
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { JobMessage } from '../../../src/protocol/job.js';
+import { bundlePrefix } from '../../../src/worker/artifacts/bundle-chain.js';
+import { parseRepoUrl } from '../../../src/worker/git/url.js';
+import { startGitServer } from '../../helpers/git-server.js';
+import { waitFor } from '../../helpers/wait.js';
 import type { BundlePart, DoneResult } from '../../../src/protocol/job.js';
 import { chainKey, readChain, writeChain, type ChainBounds } from '../../../src/worker/artifacts/bundle-chain.js';
 import type { Config } from '../../../src/worker/config.js';
@@ -9,7 +15,6 @@ import {
   advanceUpstream, applyParts, bundleRunner, bundleSpec, copyUpstream, newObjectCount, refsOf, startBundleStack, type BundleStack, type Upstream,
 } from '../_bundle-stack.js';
 import { leaseState, plantLease, recordingWrites } from './_lease.js';
-import { join } from 'node:path';
 
 // The repository's chain of bundles across jobs, instances and upstream changes.
 
@@ -182,5 +187,26 @@ describe('one cold bundle asked for by many', () => {
 
     const result = done(await bundleRunner(stack).run(await bundleSpec(upstream), stack.store()));
     await expectCloneOf(upstream, result.parts, 'failed');
+  });
+
+  it('a job stopped while it fetches (the instance shutting down) leaves no chain and releases its lease', async () => {
+    const upstream = await copyUpstream(stack, 'stopped');
+    // The same repository through a slow server, so the job is still fetching when it is stopped.
+    const slow = await startGitServer({ root: stack.server.root, delayMs: 300 });
+    try {
+      const config = { ...stack.config, allowedHosts: [slow.host] };
+      const url = `${slow.url}/t/stopped`;
+      const prefix = bundlePrefix(parseRepoUrl(url, config).canonical);
+      const runner = bundleRunner(stack, { config });
+      const seen: JobMessage[] = [];
+      const running = runner.run({ ...(await bundleSpec(upstream)), repo: url }, stack.store(), [(message) => void seen.push(message)]);
+      await waitFor(() => seen.some((m) => m.type === 'progress' && m.phase === 'fetching'), 20_000, 'the job to fetch');
+      await runner.abort();
+      expect((await running).state).toMatchObject({ status: 'error', error: { code: 'WORKER_STOPPING' } });
+      expect((await stack.store().list(`${prefix}/`)).map((object) => object.key)).toEqual([]);
+      expect((await leaseState(stack.store(), chainKey(prefix))).at(-1)?.record).toMatchObject({ released: true });
+    } finally {
+      await slow.close();
+    }
   });
 });
