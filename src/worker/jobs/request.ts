@@ -76,7 +76,7 @@ export function parseHaves(value: unknown): string[] {
   const haves = value.map((item: unknown) => (typeof item === 'string' ? item.toLowerCase() : item));
   const bad = haves.find((item) => typeof item !== 'string' || !OID.test(item));
   if (bad !== undefined) {
-    throw new FerryError('INVALID_HAVE', `Expected every \`have\` to be a full 40-character object id, got ${JSON.stringify(bad).slice(0, 60)}.`);
+    throw new FerryError('INVALID_HAVE', `Expected every \`have\` to be a full object id (40 or 64 hex digits), got ${JSON.stringify(bad).slice(0, 60)}.`);
   }
   return [...new Set(haves as string[])];
 }
