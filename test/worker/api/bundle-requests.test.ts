@@ -80,7 +80,7 @@ interface BadCase {
 const bundle = (fields: Record<string, unknown>): Record<string, unknown> => ({ kind: 'bundle', url: 'BASIC', ...fields });
 
 const badJobs: BadCase[] = [
-  { name: 'a have that is not hex', body: bundle({ have: ['not-a-commit'] }), code: 'INVALID_HAVE', message: /object id, got "not-a-commit"/ },
+  { name: 'a have that is not hex', body: bundle({ have: ['not-a-commit'] }), code: 'INVALID_HAVE', message: /40 or 64 hex digits\), got "not-a-commit"/ },
   { name: 'a short have', body: bundle({ have: ['a'.repeat(39)] }), code: 'INVALID_HAVE' },
   { name: 'a have between the two lengths', body: bundle({ have: ['a'.repeat(41)] }), code: 'INVALID_HAVE' },
   { name: 'a have that is a number', body: bundle({ have: [7] }), code: 'INVALID_HAVE' },
