@@ -5,6 +5,8 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FerryError } from '../protocol/errors.js';
 import type { GatewaySession as Session } from '../protocol/gateway-session.js';
+import { parseBody } from '../protocol/job-messages.js';
+import { parseRefsAnswer, type RefsAnswer } from '../protocol/remote-refs.js';
 import { openSession } from './_gateway-session.js';
 
 import type { ApiRequest, ApiResponse, DisconnectReason, GatewayClientOptions, ReconnectInfo } from './gateway-types.js';
@@ -61,6 +63,12 @@ export class GatewayClient {
   async request(req: ApiRequest): Promise<ApiResponse> {
     const session = await this.#whenReady();
     return session.request(req);
+  }
+
+  /** `GET /refs?url=`: the repository's branches, tags and HEAD as the worker sees them (cached ~5 s there). */
+  async refs(url: string): Promise<RefsAnswer> {
+    const res = await this.request({ method: 'GET', path: '/refs', query: { url } });
+    return parseRefsAnswer(parseBody(res, 'GET /refs'));
   }
 
   close(): void {
