@@ -2,11 +2,15 @@
 // user config, and a TCP relay in front of the gateway that counts connections, so a test can tell
 // whether anything (a push, a refused clone) reached the worker at all.
 import { execFile } from 'node:child_process';
-import { mkdir, symlink } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { cp, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { createConnection, createServer, type AddressInfo, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
-import { gitEnv } from '../../helpers/fixtures.js';
+import { startLocalStack, type LocalStack } from '../../../src/local/stack.js';
+import { git, gitEnv } from '../../helpers/fixtures.js';
+import { startGitServer, type GitServer } from '../../helpers/git-server.js';
 import { ROOT } from '../../helpers/worker-process.js';
 
 const execFileAsync = promisify(execFile);
@@ -74,4 +78,88 @@ export async function startCountingRelay(gatewayWsUrl: string): Promise<Counting
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+export const IDENTITY = { GIT_AUTHOR_NAME: 'Ferry Test', GIT_AUTHOR_EMAIL: 'test@ferry.test', GIT_COMMITTER_NAME: 'Ferry Test', GIT_COMMITTER_EMAIL: 'test@ferry.test' };
+
+/** Everything a helper test runs against, in its own temp dir. */
+export interface HelperWorld {
+  work: string;
+  gitServer: GitServer;
+  stack: LocalStack;
+  relay: CountingRelay;
+  bin: string;
+  /** The environment git hands on to the helper: the stack through the counting relay, signed. */
+  helperEnv(): NodeJS.ProcessEnv;
+  /** git with the helper on PATH and `helperEnv()`; cwd defaults to `work`. */
+  git(args: string[], cwd?: string, env?: NodeJS.ProcessEnv): Promise<GitRun>;
+  /** A copy of clone/history.git served as `<server>/up/<name>`, free to change; pushes accepted. */
+  upstream(name: string): Promise<{ dir: string; url: string }>;
+  close(): Promise<void>;
+}
+
+/**
+ * The clone fixture (test/fixtures/make-clone-repo.sh, built into this world's temp dir), a real git
+ * smart-HTTP server, a local stack that allows it over http and requires signatures, and the relay.
+ */
+export async function startHelperWorld(prefix: string): Promise<HelperWorld> {
+  const work = await mkdtemp(join(tmpdir(), prefix));
+  const fixtureDir = join(work, 'fixtures');
+  await execFileAsync('bash', [join(ROOT, 'test/fixtures/make-clone-repo.sh'), fixtureDir], { env: gitEnv(), timeout: 120_000 });
+  const gitServer = await startGitServer({ root: join(work, 'served') });
+  const stack = await startLocalStack({ dataDir: join(work, 'stack'), port: 0, allowHosts: [gitServer.host], allowHttp: true, requireSignature: true });
+  const relay = await startCountingRelay(stack.gateway);
+  const bin = await helperBinDir(work);
+  const helperEnv = (): NodeJS.ProcessEnv => ({ FERRY_GATEWAY: relay.url, FERRY_APP_KEY: stack.appKey, FERRY_APP_SECRET: stack.appSecret, ...IDENTITY });
+  return {
+    work,
+    gitServer,
+    stack,
+    relay,
+    bin,
+    helperEnv,
+    git: (args, cwd, env) => runGit(args, { cwd: cwd ?? work, bin, env: { ...helperEnv(), ...env } }),
+    async upstream(name) {
+      const dir = join(gitServer.root, 'up', `${name}.git`);
+      await cp(join(fixtureDir, 'clone', 'history.git'), dir, { recursive: true });
+      await git(['--git-dir', dir, 'config', 'http.receivepack', 'true']);
+      return { dir, url: `${gitServer.url}/up/${name}` };
+    },
+    async close() {
+      await relay.close();
+      await stack.close();
+      await gitServer.close();
+      await rm(work, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Refs as `<oid> <name>` lines from a repository, limited to `patterns`. */
+export function refsOf(repo: string, ...patterns: string[]): Promise<string> {
+  return git(['-C', repo, 'for-each-ref', '--format=%(objectname) %(refname)', ...patterns]);
+}
+
+/**
+ * The worker answers GET /refs from a cache of a few seconds (docs/protocol.md): waits until its listing,
+ * read through the helper's `list` (`git ls-remote ferry::<url>`), shows `ref` at one of `tips`.
+ */
+export async function untilWorkerSees(world: HelperWorld, url: string, ref: string, tips: string[]): Promise<void> {
+  for (let attempt = 0; attempt < 60; attempt++) {
+    const listed = await world.git(['ls-remote', `ferry::${url}`, ref]);
+    const oid = listed.stdout.split('\t')[0];
+    if (oid !== undefined && tips.includes(oid)) return;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  throw new Error(`the worker's GET /refs never showed the new ${ref}`);
+}
+
+/** New history upstream (through a scratch clone): a commit with `bytes` of random data on `branch`. */
+export async function commitUpstream(world: HelperWorld, url: string, branch: string, name: string, bytes: number): Promise<void> {
+  const scratch = await mkdtemp(join(world.work, 'scratch-'));
+  await git(['clone', '--quiet', '--branch', branch, url, scratch]);
+  await writeFile(join(scratch, name), randomBytes(bytes));
+  await git(['-C', scratch, 'add', '-A'], { env: IDENTITY });
+  await git(['-C', scratch, 'commit', '--quiet', '-m', `Add ${name}`], { env: IDENTITY });
+  await git(['-C', scratch, 'push', '--quiet', 'origin', branch]);
+  await rm(scratch, { recursive: true, force: true });
 }
