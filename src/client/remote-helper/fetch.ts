@@ -72,26 +72,30 @@ export async function fetchThroughFerry(request: FetchRequest): Promise<FetchOut
 
 async function downloadAndApply(parts: BundlePart[], temp: string, packDir: string, request: FetchRequest, outcome: FetchOutcome): Promise<void> {
   const total = parts.reduce((sum, part) => sum + part.size, 0);
+  const saved: string[] = [];
+  // All parts first, then indexing: one download line, then index-pack's own progress per part.
   for (const [index, part] of parts.entries()) {
-    const dest = join(temp, `part-${index}.bundle`);
     const before = outcome.bytes;
-    const saved = await download({
+    const result = await download({
       url: part.url,
-      dest,
+      dest: join(temp, `part-${index}.bundle`),
       sha256: part.sha256,
       size: part.size,
       signal: request.signal,
       onProgress: ({ bytes }) => request.progress.download(before + bytes, total),
       onRetry: ({ bytes, reason }) => request.progress.detail(`download of part ${index + 1} interrupted at ${bytes} bytes (${reason}); resuming`),
     });
-    outcome.bytes += saved.size;
-    outcome.parts++;
-    // Each part needs the objects of the ones before it, so they are applied as they arrive, in order.
-    const keep = await applyBundle(saved.path, packDir, { verbose: request.gitProgress ?? false });
-    if (keep) outcome.keepFiles.push(keep);
-    await rm(saved.path, { force: true });
+    outcome.bytes += result.size;
+    saved.push(result.path);
   }
   request.progress.downloaded();
+  // Each part needs the objects of the ones before it: applied in the order given.
+  for (const path of saved) {
+    const keep = await applyBundle(path, packDir, { verbose: request.gitProgress ?? false });
+    if (keep) outcome.keepFiles.push(keep);
+    outcome.parts++;
+    await rm(path, { force: true });
+  }
 }
 
 /**

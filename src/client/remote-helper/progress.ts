@@ -59,8 +59,10 @@ export function createProgress(settings: ProgressSettings): HelperProgress {
       const now = Date.now();
       if (now - lastDraw < REDRAW_MS && bytes < total) return;
       lastDraw = now;
-      line = downloadLine(bytes, total);
-      write(`${line}\r`);
+      const next = downloadLine(bytes, total);
+      // A shorter line than the last one must blank the rest of it, as git's own progress does.
+      write(`${next.padEnd(line.length)}\r`);
+      line = next;
     },
     downloaded() {
       if (!show || line === '') return;
