@@ -2,6 +2,7 @@
 // while the bundles download ("Title: 45% (1.2 MiB/2.7 MiB), 3.1 MiB/s"), closed by ", done.".
 // Nothing at all unless git asked for progress (a terminal, or --progress; never with -q).
 import { formatBytes } from '../../util/bytes.js';
+import type { CliEvent } from '../events.js';
 import type { FollowEvent } from '../job-follow.js';
 
 export interface HelperProgress {
@@ -17,12 +18,18 @@ export interface ProgressSettings {
   progress: boolean;
   verbosity: number;
   stream?: NodeJS.WritableStream;
+  /**
+   * Where the events go instead of stderr lines (a `ferry clone` drawing its own bars): the worker's
+   * events as they come, the download as `download` events. `detail` lines still go to stderr.
+   */
+  onEvent?: ((event: CliEvent) => void) | undefined;
 }
 
 // Redraws of the download line: often enough to look live, rarely enough not to flood a slow terminal.
 const REDRAW_MS = 100;
 
 export function createProgress(settings: ProgressSettings): HelperProgress {
+  if (settings.onEvent) return eventProgress(settings.onEvent, settings);
   const stream = settings.stream ?? process.stderr;
   const write = (text: string): void => void stream.write(text);
   const show = settings.progress && settings.verbosity > 0;
@@ -71,6 +78,24 @@ export function createProgress(settings: ProgressSettings): HelperProgress {
     },
     detail(text) {
       if (settings.verbosity >= 2) write(`ferry: ${text}\n`);
+    },
+  };
+}
+
+function eventProgress(onEvent: (event: CliEvent) => void, settings: ProgressSettings): HelperProgress {
+  const stream = settings.stream ?? process.stderr;
+  let lastSent = 0;
+  return {
+    job: (event) => onEvent(event),
+    download(bytes, total) {
+      const now = Date.now();
+      if (now - lastSent < REDRAW_MS && bytes < total) return;
+      lastSent = now;
+      onEvent({ type: 'download', bytes, total });
+    },
+    downloaded: () => undefined,
+    detail(text) {
+      if (settings.verbosity >= 2) stream.write(`ferry: ${text}\n`);
     },
   };
 }

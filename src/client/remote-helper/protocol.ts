@@ -2,6 +2,7 @@
 // batches of `fetch` and of `push`, each batch ended by a blank line; a blank line or EOF ends it all.
 import { rm } from 'node:fs/promises';
 import { FerryError } from '../../protocol/errors.js';
+import type { CliEvent } from '../events.js';
 import type { GatewayClient } from '../gateway-client.js';
 import type { GatewayClientLike } from '../job-follow.js';
 import { fetchThroughFerry } from './fetch.js';
@@ -24,6 +25,8 @@ export interface HelperSession {
   /** The worker, opened on first use (never by a push). */
   client(): Promise<WorkerClient>;
   stderr?: NodeJS.WritableStream;
+  /** Progress as events for the command that started git (instead of stderr lines). */
+  onEvent?: ((event: CliEvent) => void) | undefined;
 }
 
 export async function serveHelper(session: HelperSession): Promise<void> {
@@ -74,7 +77,7 @@ async function readBatch(session: HelperSession, options: HelperOptions, first: 
 
 async function fetchBatch(session: HelperSession, options: HelperOptions, first: string, extraKeeps: string[]): Promise<void> {
   const wants = (await readBatch(session, options, first, 'fetch')).map((entry) => entry.split(' ')[0] as string);
-  const progress = createProgress({ progress: options.progress, verbosity: options.verbosity, stream: session.stderr });
+  const progress = createProgress({ progress: options.progress, verbosity: options.verbosity, stream: session.stderr, onEvent: session.onEvent });
   const outcome = await fetchThroughFerry({
     url: session.url,
     wants,
