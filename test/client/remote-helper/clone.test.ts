@@ -128,6 +128,14 @@ describe('git clone ferry::', () => {
     expect(rejected.stderr).toMatch(/\[rejected\].*main -> main/);
     expect(world.relay.connections).toBe(before);
     expect(await git(['--git-dir', up.dir, 'rev-parse', 'main'])).toBe(`${commit}\n`);
+
+    // `+` forces that ref (git hands the helper `push +refs/heads/main:refs/heads/main`).
+    const diverged = (await git(['-C', clone, 'rev-parse', 'HEAD'])).trim();
+    const forced = await world.git(['-C', clone, 'push', 'origin', '+main'], clone);
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(forced.stderr).toMatch(/\+ \w+\.\.\.\w+ main -> main \(forced update\)/);
+    expect(await git(['--git-dir', up.dir, 'rev-parse', 'main'])).toBe(`${diverged}\n`);
+    expect(world.relay.connections).toBe(before);
   });
 });
 
