@@ -12,18 +12,26 @@ async function main(argv: string[]): Promise<number> {
     return 129;
   }
   const connection = workerConnection({ onWarning: (message) => process.stderr.write(`warning: ferry: ${message}\n`) });
+  // Ctrl+C reaches git and us alike: stop, but through the finally blocks that remove temporary files.
+  const interrupt = new AbortController();
+  const onSignal = (): void => interrupt.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     await serveHelper({
       url: url.trim(),
       input: new LineReader(process.stdin),
       write: (text) => new Promise<void>((resolve, reject) => process.stdout.write(text, (error) => (error ? reject(error) : resolve()))),
       client: () => connection.client(),
+      signal: interrupt.signal,
     });
     return 0;
   } catch (error) {
-    process.stderr.write(`fatal: ferry: ${messageOf(error)}\n`);
+    process.stderr.write(`fatal: ferry: ${interrupt.signal.aborted ? 'interrupted' : messageOf(error)}\n`);
     return 128;
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     await connection.close().catch(() => undefined);
   }
 }

@@ -25,6 +25,8 @@ export interface HelperSession {
   /** The worker, opened on first use (never by a push). */
   client(): Promise<WorkerClient>;
   stderr?: NodeJS.WritableStream;
+  /** Stops a fetch under way (Ctrl+C): its download and temporary files are cleaned up before the helper exits. */
+  signal?: AbortSignal;
   /** Progress as events for the command that started git (instead of stderr lines). */
   onEvent?: ((event: CliEvent) => void) | undefined;
 }
@@ -84,6 +86,7 @@ async function fetchBatch(session: HelperSession, options: HelperOptions, first:
     client: await session.client(),
     progress,
     gitProgress: options.progress && options.verbosity > 0,
+    signal: session.signal,
   });
   // git accepts one `lock` per fetch; the other packs stay kept until the session ends, after git updated the refs.
   const [lock, ...others] = outcome.keepFiles;
