@@ -18,6 +18,8 @@ export interface FetchRequest {
   wants: readonly string[];
   client: GatewayClientLike;
   progress: HelperProgress;
+  /** The oids `list` showed, if it ran: a missing want that was never listed is not a race but a wrong request. */
+  listed?: ReadonlySet<string> | undefined;
   /** Let `git index-pack` draw its own progress on stderr ("Receiving objects", "Resolving deltas"). */
   gitProgress?: boolean;
   signal?: AbortSignal;
@@ -65,6 +67,10 @@ export async function fetchThroughFerry(request: FetchRequest): Promise<FetchOut
   const missing = await missingObjects(request.wants);
   if (missing.length > 0) {
     await Promise.all(outcome.keepFiles.map((file) => rm(file, { force: true })));
+    const unlisted = request.listed && missing.find((oid) => !request.listed?.has(oid));
+    if (unlisted) {
+      throw new FerryError('REF_NOT_FOUND', `${unlisted} is not reachable from any branch or tag of ${request.url}; ferry fetches branches and tags only.`);
+    }
     throw new FerryError('GIT_FAILED', REMOTE_CHANGED);
   }
   return outcome;

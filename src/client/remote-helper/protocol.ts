@@ -35,6 +35,8 @@ export async function serveHelper(session: HelperSession): Promise<void> {
   const options = defaultOptions();
   // Packs kept for git beyond the one `lock` line it accepts per fetch: released when git is done with us.
   const extraKeeps: string[] = [];
+  // What the last `list` showed; fetches are checked against it.
+  const listed = new Set<string>();
   try {
     for (;;) {
       const line = await session.input.next();
@@ -43,8 +45,8 @@ export async function serveHelper(session: HelperSession): Promise<void> {
       const argument = rest.join(' ');
       if (command === 'capabilities') await session.write(`${CAPABILITIES.join('\n')}\n\n`);
       else if (command === 'option') await session.write(`${option(options, argument)}\n`);
-      else if (line === 'list' || line === 'list for-push') await session.write(lines(await list(session, line === 'list for-push')));
-      else if (command === 'fetch') await fetchBatch(session, options, line, extraKeeps);
+      else if (line === 'list' || line === 'list for-push') await session.write(lines(await list(session, line === 'list for-push', listed)));
+      else if (command === 'fetch') await fetchBatch(session, options, line, extraKeeps, listed);
       else if (command === 'push') await pushBatch(session, options, line);
       else throw new FerryError('BAD_REQUEST', `git sent a command ferry does not know: "${line.slice(0, 100)}"`);
     }
@@ -59,10 +61,13 @@ function option(options: HelperOptions, argument: string): string {
   return applyOption(options, name, space < 0 ? '' : argument.slice(space + 1));
 }
 
-async function list(session: HelperSession, forPush: boolean): Promise<string[]> {
+async function list(session: HelperSession, forPush: boolean, listed: Set<string>): Promise<string[]> {
   if (forPush) return listForPush(session.url);
   const client = await session.client();
-  return listLines(await client.refs(session.url));
+  const answer = await client.refs(session.url);
+  listed.clear();
+  for (const ref of answer.refs) listed.add(ref.oid);
+  return listLines(answer);
 }
 
 /** Reads the rest of a batch (`<first>` already read) up to its blank line; `option` lines inside it are answered at once. */
@@ -77,7 +82,7 @@ async function readBatch(session: HelperSession, options: HelperOptions, first: 
   }
 }
 
-async function fetchBatch(session: HelperSession, options: HelperOptions, first: string, extraKeeps: string[]): Promise<void> {
+async function fetchBatch(session: HelperSession, options: HelperOptions, first: string, extraKeeps: string[], listed: ReadonlySet<string>): Promise<void> {
   const wants = (await readBatch(session, options, first, 'fetch')).map((entry) => entry.split(' ')[0] as string);
   const progress = createProgress({ progress: options.progress, verbosity: options.verbosity, stream: session.stderr, onEvent: session.onEvent });
   const outcome = await fetchThroughFerry({
@@ -87,6 +92,7 @@ async function fetchBatch(session: HelperSession, options: HelperOptions, first:
     progress,
     gitProgress: options.progress && options.verbosity > 0,
     signal: session.signal,
+    listed: listed.size > 0 ? listed : undefined,
   });
   // git accepts one `lock` per fetch; the other packs stay kept until the session ends, after git updated the refs.
   const [lock, ...others] = outcome.keepFiles;

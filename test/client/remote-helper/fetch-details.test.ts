@@ -70,6 +70,20 @@ describe('git-remote-ferry fetch', () => {
     expect(run.stdout).toBe('fetch\noption\npush\n\n');
   });
 
+  it('git fetch <commit>: one reachable from a branch arrives; one that is not says what ferry fetches', async () => {
+    const { url, dir } = await world.upstream('by-oid');
+    const repo = await mkdtemp(join(world.work, 'by-oid-'));
+    await git(['init', '--quiet', repo]);
+    const old = (await git(['--git-dir', dir, 'rev-parse', 'main~2'])).trim();
+    const reachable = await world.git(['-C', repo, 'fetch', `ferry::${url}`, old], repo);
+    expect(reachable.code, reachable.stderr).toBe(0);
+    expect(await git(['-C', repo, 'rev-parse', 'FETCH_HEAD'])).toBe(`${old}\n`);
+
+    const nowhere = await world.git(['-C', repo, 'fetch', `ferry::${url}`, 'e'.repeat(40)], repo);
+    expect(nowhere.code).not.toBe(0);
+    expect(nowhere.stderr).toContain(`fatal: ferry: ${'e'.repeat(40)} is not reachable from any branch or tag of ${url}; ferry fetches branches and tags only.`);
+  });
+
   it('with no gateway configured the helper starts the embedded stack itself (FERRY_ALLOW_HOSTS, FERRY_ALLOW_HTTP, FERRY_DATA)', async () => {
     const { url } = await world.upstream('embedded');
     const target = join(world.work, 'embedded-clone');
