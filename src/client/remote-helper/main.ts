@@ -2,6 +2,7 @@
 // `fatal: ferry: <message>` on stderr and exit 128, as git's own fatal errors do; git then stops.
 import { FerryError } from '../../protocol/errors.js';
 import { workerConnection } from './connection.js';
+import { connectEventRelay } from './event-relay.js';
 import { LineReader } from './line-reader.js';
 import { serveHelper } from './protocol.js';
 
@@ -11,6 +12,8 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write('usage: git-remote-ferry <remote> <url>\n(git runs this for remotes such as ferry::https://github.com/owner/repo)\n');
     return 129;
   }
+  // Started by `ferry clone`/`ferry pull`: progress goes to that command as events, not to stderr.
+  const relay = await connectEventRelay(process.env);
   const connection = workerConnection({ onWarning: (message) => process.stderr.write(`warning: ferry: ${message}\n`) });
   // Ctrl+C reaches git and us alike: stop, but through the finally blocks that remove temporary files.
   const interrupt = new AbortController();
@@ -24,6 +27,7 @@ async function main(argv: string[]): Promise<number> {
       write: (text) => new Promise<void>((resolve, reject) => process.stdout.write(text, (error) => (error ? reject(error) : resolve()))),
       client: () => connection.client(),
       signal: interrupt.signal,
+      onEvent: relay ? (event) => relay.send(event) : undefined,
     });
     return 0;
   } catch (error) {
@@ -33,6 +37,7 @@ async function main(argv: string[]): Promise<number> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await connection.close().catch(() => undefined);
+    await relay?.close().catch(() => undefined);
   }
 }
 

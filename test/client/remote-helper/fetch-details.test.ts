@@ -4,6 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, readdir } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { git, gitEnv } from '../../helpers/fixtures.js';
@@ -82,6 +83,34 @@ describe('git-remote-ferry fetch', () => {
     const nowhere = await world.git(['-C', repo, 'fetch', `ferry::${url}`, 'e'.repeat(40)], repo);
     expect(nowhere.code).not.toBe(0);
     expect(nowhere.stderr).toContain(`fatal: ferry: ${'e'.repeat(40)} is not reachable from any branch or tag of ${url}; ferry fetches branches and tags only.`);
+  });
+
+  it('started by a ferry command (FERRY_EVENTS_SOCKET): progress goes to its socket as events, not to stderr', async () => {
+    const { url } = await world.upstream('events');
+    const events: Record<string, unknown>[] = [];
+    const path = join(await mkdtemp(join(world.work, 'events-')), 'events.sock');
+    const server = createServer((socket) => {
+      let buffered = '';
+      socket.setEncoding('utf8').on('data', (chunk: string) => {
+        buffered += chunk;
+        const lines = buffered.split('\n');
+        buffered = lines.pop() ?? '';
+        for (const line of lines) events.push(JSON.parse(line) as Record<string, unknown>);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(path, resolve));
+    try {
+      const run = await world.git(['clone', '--progress', `ferry::${url}`, join(world.work, 'events-clone')], undefined, { FERRY_EVENTS_SOCKET: path });
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stderr).not.toMatch(/ferry: (worker|Downloading)/);
+      expect(events.some((event) => event.type === 'progress' && event.phase === 'bundling')).toBe(true);
+      expect(events.some((event) => event.type === 'done')).toBe(true);
+      const last = events.filter((event) => event.type === 'download').at(-1);
+      expect(last?.bytes).toBeGreaterThan(0);
+      expect(last?.bytes).toBe(last?.total);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 
   it('with no gateway configured the helper starts the embedded stack itself (FERRY_ALLOW_HOSTS, FERRY_ALLOW_HTTP, FERRY_DATA)', async () => {
