@@ -102,11 +102,11 @@ export interface HelperWorld {
  * The clone fixture (test/fixtures/make-clone-repo.sh, built into this world's temp dir), a real git
  * smart-HTTP server, a local stack that allows it over http and requires signatures, and the relay.
  */
-export async function startHelperWorld(prefix: string): Promise<HelperWorld> {
+export async function startHelperWorld(prefix: string, options: { gitServerDelayMs?: number } = {}): Promise<HelperWorld> {
   const work = await mkdtemp(join(tmpdir(), prefix));
   const fixtureDir = join(work, 'fixtures');
   await execFileAsync('bash', [join(ROOT, 'test/fixtures/make-clone-repo.sh'), fixtureDir], { env: gitEnv(), timeout: 120_000 });
-  const gitServer = await startGitServer({ root: join(work, 'served') });
+  const gitServer = await startGitServer({ root: join(work, 'served'), delayMs: options.gitServerDelayMs });
   const stack = await startLocalStack({ dataDir: join(work, 'stack'), port: 0, allowHosts: [gitServer.host], allowHttp: true, requireSignature: true });
   const relay = await startCountingRelay(stack.gateway);
   const bin = await helperBinDir(work);
