@@ -1,19 +1,23 @@
 import { Command, CommanderError } from 'commander';
 import { FerryError } from '../protocol/errors.js';
 import { VERSION } from '../util/version.js';
+import { registerClone } from './commands/clone.js';
 import { registerGet } from './commands/get.js';
+import { registerPull } from './commands/pull.js';
 import { registerServe } from './commands/serve.js';
 import { UsageError } from './options.js';
 
 /** `ferry` — one file per command under ./commands; this file only assembles them and maps exits. */
 const program = new Command('ferry')
-  .description('Fetch git repositories fast from behind a slow link: archives built overseas, downloaded from OSS.')
+  .description('Fetch git repositories fast from behind a slow link: archives and clones built overseas, downloaded from OSS.')
   .version(VERSION, '-v, --version')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
 
 registerServe(program);
 registerGet(program);
+registerClone(program);
+registerPull(program);
 
 try {
   await program.parseAsync(process.argv);

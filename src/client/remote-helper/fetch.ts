@@ -43,7 +43,7 @@ export async function fetchThroughFerry(request: FetchRequest): Promise<FetchOut
   if ((await missingObjects(request.wants)).length === 0) return outcome;
 
   const have = await localHaves();
-  request.progress.detail(`asking the worker for a bundle of ${request.url} (${have.length} local commits as haves)`);
+  request.progress.detail(`asking the worker for a bundle of ${request.url} (${have.length} local objects as haves)`);
   const done = await submitAndFollow(request.client, { kind: 'bundle', url: request.url, have }, { onEvent: (event) => request.progress.job(event), signal: request.signal });
   const parts = done.parts ?? [];
   request.progress.detail(`${parts.length} bundle part(s), ${parts.reduce((sum, part) => sum + part.size, 0)} bytes${done.cached ? ' (cached)' : ''}`);
@@ -105,8 +105,10 @@ async function downloadAndApply(parts: BundlePart[], temp: string, packDir: stri
 }
 
 /**
- * Commits the repository has, newest first, deduplicated, at most MAX_HAVES: the tips of its refs
- * (tags peeled). None in a shallow repository, whose tips lack the history a have promises.
+ * Objects the repository has at its refs, newest first, deduplicated, at most MAX_HAVES: each tip's
+ * commit, and for an annotated tag the tag object too — the worker's bundle chain records tips as the
+ * remote lists them (tag objects), and a clone is served from the chain only when its haves name every
+ * tip of some link. None in a shallow repository, whose tips lack the history a have promises.
  */
 export async function localHaves(): Promise<string[]> {
   const shallow = (await runGit(['rev-parse', '--is-shallow-repository'])).trim() === 'true';
@@ -116,8 +118,10 @@ export async function localHaves(): Promise<string[]> {
   for (const line of out.split('\n')) {
     const [oid, type, peeled, peeledType] = line.split(' ');
     const commit = type === 'commit' ? oid : peeledType === 'commit' ? peeled : undefined;
-    if (commit) haves.add(commit);
+    if (!commit || !oid) continue;
+    if (oid !== commit) haves.add(oid);
+    haves.add(commit);
     if (haves.size >= MAX_HAVES) break;
   }
-  return [...haves];
+  return [...haves].slice(0, MAX_HAVES);
 }

@@ -1,0 +1,58 @@
+import type { Command } from 'commander';
+import { FerryError } from '../../protocol/errors.js';
+import { addEndpointOptions, endpointFromFlags, type EndpointFlags } from '../endpoint-flags.js';
+import { FERRY_PREFIX, gitOutput, plainUrl, runGitWithView } from '../git-through-ferry.js';
+import { usageError } from '../options.js';
+
+interface PullFlags extends EndpointFlags {
+  rebase?: boolean;
+  ffOnly?: boolean;
+  quiet?: boolean;
+  json?: boolean;
+}
+
+export function registerPull(program: Command): void {
+  addEndpointOptions(
+    program
+      .command('pull [remote] [refspec...]')
+      .description("git pull through ferry, in any clone of an https remote: only the new objects come, as a bundle from OSS; git's pull config applies as usual.")
+      .option('--rebase', 'rebase the current branch on top of the upstream branch after fetching')
+      .option('--ff-only', 'refuse to merge; only fast-forward')
+      .option('-q, --quiet', 'no progress')
+      .option('--json', "print ferry's events as JSON lines on stdout (git's own messages stay on stderr)"),
+  ).action(async (remoteArg: string | undefined, refspecs: string[], flags: PullFlags) => {
+    const cwd = process.cwd();
+    await gitOutput(['rev-parse', '--git-dir'], cwd).catch(() => {
+      throw usageError('not inside a git repository: run `ferry pull` in a clone (or `ferry clone <url>` to make one)');
+    });
+    const remote = remoteArg ?? (await upstreamRemote(cwd));
+    const url = await gitOutput(['remote', 'get-url', remote], cwd).catch(() => {
+      throw usageError(`no remote named "${remote}" in this repository`);
+    });
+    const args = [...rewrite(remote, url), 'pull', ...(flags.rebase ? ['--rebase'] : []), ...(flags.ffOnly ? ['--ff-only'] : []), ...(flags.quiet ? ['--quiet'] : []), remote, ...refspecs];
+    const code = await runGitWithView(args, await endpointFromFlags(flags, cwd), flags, cwd);
+    if (code !== 0) throw new FerryError('GIT_FAILED', `git pull exited with code ${code}; its message is above.`);
+  });
+}
+
+/** The remote the current branch pulls from, else origin. */
+async function upstreamRemote(cwd: string): Promise<string> {
+  const branch = await gitOutput(['symbolic-ref', '--quiet', '--short', 'HEAD'], cwd).catch(() => '');
+  const remote = branch ? await gitOutput(['config', `branch.${branch}.remote`], cwd).catch(() => '') : '';
+  return remote || 'origin';
+}
+
+/**
+ * A remote already on `ferry::` needs nothing; an https one is fetched through ferry for this one
+ * command (`-c url.<ferry::url>.insteadOf=<url>`), leaving the clone's config as it was.
+ */
+function rewrite(remote: string, url: string): string[] {
+  if (url.startsWith(FERRY_PREFIX)) return [];
+  let upstream: string;
+  try {
+    upstream = plainUrl(url);
+  } catch {
+    throw usageError(`remote "${remote}" is ${url}; ferry fetches https:// repositories only`);
+  }
+  return ['-c', `url.${FERRY_PREFIX}${upstream}.insteadOf=${upstream}`];
+}
