@@ -4,6 +4,7 @@ import type { RefsAnswer } from '../../protocol/remote-refs.js';
 import { bundleStream, EmptyBundleError } from '../git/bundle.js';
 import type { FullMirrorLease } from '../git/mirror.js';
 import { presentObjects } from '../git/objects.js';
+import { singlePackBundle } from '../git/pack-bundle.js';
 import type { RepoRef } from '../git/url.js';
 import {
   bundleDigest, bundlePrefix, chainKey, coveredLink, isFresh, needsNewBase, readChain, sameTips, writeChain,
@@ -153,7 +154,10 @@ async function buildLink(mirror: FullMirrorLease, tips: Tips, exclude: string[],
   const digest = bundleDigest({ tips, exclude: [...exclude].sort() });
   const filename = `${repo.name}-${digest.slice(0, 8)}.bundle`;
   const key = `${prefix}/${digest}.bundle`;
-  const stream = bundleStream(mirror.gitDir, { refs: Object.keys(tips), exclude }, { env: ctx.git.env });
+  // A full bundle of a freshly cloned mirror is its one pack as it is (pack-bundle.ts).
+  const stream =
+    (exclude.length === 0 ? await singlePackBundle(mirror.gitDir, tips) : undefined) ??
+    bundleStream(mirror.gitDir, { refs: Object.keys(tips), exclude }, { env: ctx.git.env });
   const artifact = { bytes: stream.stdout, done: stream.done, kill: () => stream.kill(), close: () => undefined };
   try {
     const stored = await storeStream(artifact, { key, filename, contentType: CONTENT_TYPE, label: 'bundle', streamPhase: 'bundling' }, ctx);

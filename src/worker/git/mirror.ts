@@ -115,15 +115,7 @@ export class MirrorCache {
       if (!created && (await hasCommit(git, commit))) return dir;
       const fetch = (): Promise<string> => git.raw(['fetch', '--depth=1', '--no-tags', '--progress', '--', repo.fetchUrl, `+${commit}:refs/ferry/${commit}`]);
       try {
-        await fetch().catch(async (error: unknown) => {
-          // A worker killed while git held a lock (e.g. `shallow.lock`) leaves it behind, and every later
-          // fetch into this mirror would fail on it. We hold the mirror exclusively here, so it is stale.
-          const lock = staleLock(String((error as Error).message), dir);
-          if (!lock) throw error;
-          this.#options.git.log?.(`mirror: removing stale lock ${lock}`);
-          await rm(lock, { force: true });
-          return fetch();
-        });
+        await this.#fetchClearingStaleLock(dir, fetch);
       } catch (error) {
         if (created) await rm(dir, { recursive: true, force: true });
         if (signal?.aborted) throw new FerryError('TIMEOUT', 'The job was cancelled while fetching.', { cause: error });
@@ -134,6 +126,20 @@ export class MirrorCache {
         throw gitFailure(message, `Fetching ${repo.canonical}`, error);
       }
       return dir;
+    });
+  }
+
+  /**
+   * A worker killed while git held a lock (e.g. `shallow.lock`) leaves it behind, and every later fetch
+   * into this mirror would fail on it. The caller holds the mirror exclusively, so such a lock is stale.
+   */
+  async #fetchClearingStaleLock(dir: string, fetch: () => Promise<string>): Promise<void> {
+    await fetch().catch(async (error: unknown) => {
+      const lock = staleLock(String((error as Error).message), dir);
+      if (!lock) throw error;
+      this.#options.git.log?.(`mirror: removing stale lock ${lock}`);
+      await rm(lock, { force: true });
+      return fetch();
     });
   }
 
@@ -153,13 +159,7 @@ export class MirrorCache {
       });
       const fetch = (): Promise<string> => git.raw(['fetch', '--prune', '--no-tags', '--progress', '--', repo.fetchUrl, ...ALL_REFSPECS]);
       try {
-        await fetch().catch(async (error: unknown) => {
-          const lock = staleLock(String((error as Error).message), dir);
-          if (!lock) throw error;
-          this.#options.git.log?.(`mirror: removing stale lock ${lock}`);
-          await rm(lock, { force: true });
-          return fetch();
-        });
+        await this.#fetchClearingStaleLock(dir, fetch);
       } catch (error) {
         if (created) await rm(dir, { recursive: true, force: true });
         if (signal?.aborted) throw new FerryError('TIMEOUT', 'The job was cancelled while fetching.', { cause: error });
