@@ -41,6 +41,11 @@ export interface BundlePart {
   filename: string;
   size: number;
   sha256: string;
+  /**
+   * The pack index (`.idx`) of the bundle's pack, for full bundles whose pack the worker already had
+   * indexed: a client may install pack and index as they are instead of running `git index-pack`.
+   */
+  index?: { url: string; size: number; sha256: string };
 }
 
 export interface DoneResult {

@@ -9,12 +9,20 @@ import type { ObjectStore } from '../storage/oss-store.js';
 /** Branch or tag name → the object it points at (a tag object for annotated tags). */
 export type Tips = Record<string, string>;
 
+/** The stored `.idx` of a bundle's pack (pack-as-is bundles only: see pack-bundle.ts). */
+export interface LinkIndex {
+  key: string;
+  size: number;
+  sha256: string;
+}
+
 export interface ChainLink {
   /** The bundle's object key; empty when the state changed without new objects (a ref deleted or moved back). */
   key: string;
   filename: string;
   size: number;
   sha256: string;
+  index?: LinkIndex;
   tips: Tips;
   createdAt: number;
 }
@@ -102,6 +110,7 @@ function isChain(value: unknown): value is BundleChain {
       (link) =>
         typeof link === 'object' && link !== null && typeof link.key === 'string' && (link.key === '' || link.key.startsWith('bundles/')) &&
         typeof link.size === 'number' && typeof link.sha256 === 'string' && typeof link.filename === 'string' &&
+        (link.index === undefined || (typeof link.index === 'object' && link.index !== null && typeof link.index.key === 'string' && link.index.key.startsWith('bundles/') && typeof link.index.size === 'number' && typeof link.index.sha256 === 'string')) &&
         typeof link.tips === 'object' && link.tips !== null && Object.values(link.tips).every((oid) => typeof oid === 'string' && /^[0-9a-f]{40,64}$/.test(oid)),
     )
   );

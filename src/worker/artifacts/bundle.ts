@@ -4,11 +4,11 @@ import type { RefsAnswer } from '../../protocol/remote-refs.js';
 import { bundleStream, EmptyBundleError } from '../git/bundle.js';
 import type { FullMirrorLease } from '../git/mirror.js';
 import { presentObjects } from '../git/objects.js';
-import { singlePackBundle } from '../git/pack-bundle.js';
+import { singlePackBundle, type PackBundle } from '../git/pack-bundle.js';
 import type { RepoRef } from '../git/url.js';
 import {
   bundleDigest, bundlePrefix, chainKey, coveredLink, isFresh, needsNewBase, readChain, sameTips, writeChain,
-  type BundleChain, type ChainLink, type Tips,
+  type BundleChain, type ChainLink, type LinkIndex, type Tips,
 } from './bundle-chain.js';
 import { seedFromChain } from './bundle-seed.js';
 import { signObject, storeStream } from './stored.js';
@@ -24,6 +24,7 @@ interface BundleManifest {
   filename: string;
   size: number;
   sha256: string;
+  index?: LinkIndex;
   tips: Tips;
   createdAt: number;
 }
@@ -154,15 +155,17 @@ async function buildLink(mirror: FullMirrorLease, tips: Tips, exclude: string[],
   const digest = bundleDigest({ tips, exclude: [...exclude].sort() });
   const filename = `${repo.name}-${digest.slice(0, 8)}.bundle`;
   const key = `${prefix}/${digest}.bundle`;
-  // A full bundle of a freshly cloned mirror is its one pack as it is (pack-bundle.ts).
-  const stream =
-    (exclude.length === 0 ? await singlePackBundle(mirror.gitDir, tips) : undefined) ??
-    bundleStream(mirror.gitDir, { refs: Object.keys(tips), exclude }, { env: ctx.git.env });
+  // A bundle of everything a freshly cloned mirror has is its one pack as it is, with its index (pack-bundle.ts).
+  const whole = exclude.length === 0 && Object.keys(tips).length === mirror.refs.size;
+  const packBundle = whole ? await singlePackBundle(mirror.gitDir, tips) : undefined;
+  const stream = packBundle ?? bundleStream(mirror.gitDir, { refs: Object.keys(tips), exclude }, { env: ctx.git.env });
   const artifact = { bytes: stream.stdout, done: stream.done, kill: () => stream.kill(), close: () => undefined };
   try {
     const stored = await storeStream(artifact, { key, filename, contentType: CONTENT_TYPE, label: 'bundle', streamPhase: 'bundling' }, ctx);
-    return { key, filename, ...stored, tips, createdAt: Date.now() };
+    const index = packBundle ? await storeIndex(packBundle, key.replace(/\.bundle$/, '.idx'), filename, ctx) : undefined;
+    return { key, filename, ...stored, ...(index && { index }), tips, createdAt: Date.now() };
   } catch (error) {
+    stream.kill();
     // Nothing new to send (refs deleted or moved back): the state still counts, as a link without a bundle.
     if (await stream.done.then(() => false, (e: unknown) => e instanceof EmptyBundleError)) {
       return { key: '', filename: '', size: 0, sha256: '', tips, createdAt: Date.now() };
@@ -171,11 +174,23 @@ async function buildLink(mirror: FullMirrorLease, tips: Tips, exclude: string[],
   }
 }
 
+/** Uploads the pack index that comes with a pack-as-is bundle, beside the bundle. */
+async function storeIndex(packBundle: PackBundle, key: string, bundleFilename: string, ctx: BuildContext): Promise<LinkIndex> {
+  const bytes = packBundle.index();
+  const artifact = { bytes, done: Promise.resolve(), kill: () => bytes.destroy(), close: () => undefined };
+  // Small next to the pack (about 28 bytes an object): its upload is part of the bundle's, with no phases of its own.
+  const quiet = { ...ctx, progress: () => undefined };
+  const stored = await storeStream(artifact, { key, filename: bundleFilename.replace(/\.bundle$/, '.idx'), contentType: 'application/octet-stream', label: 'bundle index', streamPhase: 'bundling' }, quiet);
+  return { key, ...stored };
+}
+
 async function buildStandalone(mirror: FullMirrorLease, tips: Tips, request: ArtifactRequest, ctx: BuildContext, prefix: string): Promise<DoneResult> {
   const exclude = [...(await presentObjects(mirror.gitDir, request.have ?? [], ctx.git.env))];
   const key = standaloneKey(prefix, request, tips);
   const link = await buildLink(mirror, tips, exclude, request.repo, ctx, prefix);
-  const manifest: BundleManifest = { v: 1, kind: 'bundle', repo: request.repo.canonical, filename: link.filename, size: link.size, sha256: link.sha256, tips, createdAt: link.createdAt };
+  const manifest: BundleManifest = {
+    v: 1, kind: 'bundle', repo: request.repo.canonical, filename: link.filename, size: link.size, sha256: link.sha256, ...(link.index && { index: link.index }), tips, createdAt: link.createdAt,
+  };
   if (link.key) {
     await ctx.store.put(`${key}.json`, Buffer.from(JSON.stringify({ ...manifest, object: link.key })), { 'Content-Type': 'application/json' });
   }
@@ -190,19 +205,20 @@ async function serveChain(chain: BundleChain, from: number, request: ArtifactReq
 
 async function serveStandalone(key: string, manifest: BundleManifest & { object?: string }, request: ArtifactRequest, ctx: LookupContext, cached: boolean): Promise<DoneResult> {
   const object = manifest.object ?? key;
-  const parts = object ? [await signPart({ key: object, filename: manifest.filename, size: manifest.size, sha256: manifest.sha256 }, ctx)] : [];
+  const parts = object ? [await signPart({ key: object, filename: manifest.filename, size: manifest.size, sha256: manifest.sha256, index: manifest.index }, ctx)] : [];
   return answer(parts, request, cached);
 }
 
-async function signPart(link: Pick<ChainLink, 'key' | 'filename' | 'size' | 'sha256'>, ctx: LookupContext): Promise<BundlePart & { expiresAt: string }> {
+async function signPart(link: Pick<ChainLink, 'key' | 'filename' | 'size' | 'sha256' | 'index'>, ctx: LookupContext): Promise<BundlePart & { expiresAt: string }> {
   const { url, expiresAt } = await signObject(ctx.store, link.key, link.filename, ctx.config);
-  return { url, expiresAt, filename: link.filename, size: link.size, sha256: link.sha256 };
+  const index = link.index && { url: (await signObject(ctx.store, link.index.key, link.filename.replace(/\.bundle$/, '.idx'), ctx.config)).url, size: link.index.size, sha256: link.index.sha256 };
+  return { url, expiresAt, filename: link.filename, size: link.size, sha256: link.sha256, ...(index && { index }) };
 }
 
 function answer(signed: (BundlePart & { expiresAt: string })[], request: ArtifactRequest, cached: boolean): DoneResult {
   const first = signed[0];
   const expiresAt = signed.map((part) => part.expiresAt).sort()[0] ?? new Date().toISOString();
-  const parts = signed.map(({ url, filename, size, sha256 }) => ({ url, filename, size, sha256 }));
+  const parts = signed.map(({ expiresAt: _expiresAt, ...part }) => part);
   return {
     url: first?.url ?? '',
     expiresAt,

@@ -157,7 +157,8 @@ export class MirrorCache {
         signal,
         progress: onProgress ? (event: SimpleGitProgressEvent) => onProgress(toProgress(event)) : undefined,
       });
-      const fetch = (): Promise<string> => git.raw(['fetch', '--prune', '--no-tags', '--progress', '--', repo.fetchUrl, ...ALL_REFSPECS]);
+      // Always a pack, even for a few objects: a new mirror is then one pack that can be served as a bundle as it is (pack-bundle.ts).
+      const fetch = (): Promise<string> => git.raw(['-c', 'fetch.unpackLimit=1', 'fetch', '--prune', '--no-tags', '--progress', '--', repo.fetchUrl, ...ALL_REFSPECS]);
       try {
         await this.#fetchClearingStaleLock(dir, fetch);
       } catch (error) {

@@ -1,7 +1,6 @@
-import { createReadStream } from 'node:fs';
-import { access, readdir } from 'node:fs/promises';
+import { access, open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ArchiveStream } from './archive.js';
 
@@ -10,21 +9,44 @@ import type { ArchiveStream } from './archive.js';
  * followed by a pack; a mirror just cloned from upstream holds one complete pack (fetched packs are never
  * thin once stored) with every object its refs reach, and nothing else. That pack behind a v2 header is
  * a valid full bundle, and streaming it costs a file read instead of `git bundle create` enumerating and
- * writing the whole history again — the larger part of a cold clone's build.
+ * writing the whole history again — the larger part of a cold clone's build. The pack's index comes
+ * along: a client that installs it skips `git index-pack`, the larger part of a clone's own time.
  * Anything else (loose objects, several packs from seeding or later fetches, alternates, a promisor
  * pack) falls back to `git bundle create`: then the one pack may not hold everything, or holds much more.
  */
-export async function singlePackBundle(gitDir: string, tips: Readonly<Record<string, string>>): Promise<ArchiveStream | undefined> {
+export interface PackBundle extends ArchiveStream {
+  /** The pack's index as git wrote it in the mirror, opened with the pack: a client can install it as is. */
+  index(): Readable;
+}
+
+export async function singlePackBundle(gitDir: string, tips: Readonly<Record<string, string>>): Promise<PackBundle | undefined> {
   const pack = await soleCompletePack(gitDir);
   if (!pack || Object.keys(tips).length === 0) return undefined;
+  // Both opened now: a later repack may unlink the files, never the data of an open descriptor.
+  const packFile = await open(pack);
+  const indexFile = await open(pack.replace(/\.pack$/, '.idx')).catch(async (error: unknown) => {
+    await packFile.close();
+    throw error;
+  });
   const header = `# v2 git bundle\n${Object.entries(tips).map(([name, oid]) => `${oid} ${name}\n`).join('')}\n`;
   const out = new PassThrough();
   const abort = new AbortController();
   out.write(header);
-  const done = pipeline(createReadStream(pack), out, { signal: abort.signal });
+  const done = pipeline(packFile.createReadStream(), out, { signal: abort.signal });
   // The upload reads `out`; a failure reaches it through `done`, which must never go unhandled meanwhile.
   done.catch(() => undefined);
-  return { stdout: out, pid: undefined, done, kill: () => abort.abort() };
+  let indexStream: Readable | undefined;
+  return {
+    stdout: out,
+    pid: undefined,
+    done,
+    kill: () => {
+      abort.abort();
+      indexStream?.destroy();
+      if (!indexStream) void indexFile.close();
+    },
+    index: () => (indexStream ??= indexFile.createReadStream()),
+  };
 }
 
 /** The path of the mirror's only pack, when it is the whole object store; else undefined. */
