@@ -7,7 +7,8 @@ import { FerryError } from '../../protocol/errors.js';
 import type { BundlePart } from '../../protocol/job.js';
 import { download } from '../download.js';
 import { submitAndFollow, type GatewayClientLike } from '../job-follow.js';
-import { applyBundle } from './bundle-apply.js';
+import { applyBundle, readBundleHeader } from './bundle-apply.js';
+import { installIndexedPack } from './pack-install.js';
 import { missingObjects, runGit } from './git.js';
 import type { HelperProgress } from './progress.js';
 
@@ -30,6 +31,13 @@ export interface FetchOutcome {
   keepFiles: string[];
   parts: number;
   bytes: number;
+  /** Parts installed with the worker's pack index rather than indexed here (pack-install.ts). */
+  indexedByWorker: number;
+  /**
+   * Everything came as one full bundle (no prerequisites), so its pack is self-contained and connected: a
+   * clone may skip git's connectivity walk (`connectivity-ok`).
+   */
+  selfContained: boolean;
 }
 
 /** Most haves a bundle job accepts. */
@@ -38,7 +46,7 @@ export const MAX_HAVES = 1000;
 export const REMOTE_CHANGED = 'the remote changed while fetching; run the command again';
 
 export async function fetchThroughFerry(request: FetchRequest): Promise<FetchOutcome> {
-  const outcome: FetchOutcome = { keepFiles: [], parts: 0, bytes: 0 };
+  const outcome: FetchOutcome = { keepFiles: [], parts: 0, bytes: 0, indexedByWorker: 0, selfContained: false };
   // A second batch (git asking for tags after the branches) usually finds everything already here.
   if ((await missingObjects(request.wants)).length === 0) return outcome;
 
@@ -47,6 +55,8 @@ export async function fetchThroughFerry(request: FetchRequest): Promise<FetchOut
   const done = await submitAndFollow(request.client, { kind: 'bundle', url: request.url, have }, { onEvent: (event) => request.progress.job(event), signal: request.signal });
   const parts = done.parts ?? [];
   request.progress.detail(`${parts.length} bundle part(s), ${parts.reduce((sum, part) => sum + part.size, 0)} bytes${done.cached ? ' (cached)' : ''}`);
+  // fsckObjects asks git to check every object as it arrives, which only index-pack does.
+  const useIndexes = !(await fsckWanted());
 
   if (parts.length > 0) {
     const gitDir = (await runGit(['rev-parse', '--absolute-git-dir'])).trim();
@@ -54,7 +64,7 @@ export async function fetchThroughFerry(request: FetchRequest): Promise<FetchOut
     // Inside the repository: the same filesystem as the packs, and nothing left in /tmp after a crash of the disk.
     const temp = await mkdtemp(join(gitDir, 'ferry-fetch-'));
     try {
-      await downloadAndApply(parts, temp, packDir, request, outcome);
+      await downloadAndApply(parts, temp, packDir, { ...request, useIndexes }, outcome);
     } catch (error) {
       // The packs stay (harmless, gc drops what nothing reaches); their keeps must not outlive us.
       await Promise.all(outcome.keepFiles.map((file) => rm(file, { force: true })));
@@ -76,32 +86,52 @@ export async function fetchThroughFerry(request: FetchRequest): Promise<FetchOut
   return outcome;
 }
 
-async function downloadAndApply(parts: BundlePart[], temp: string, packDir: string, request: FetchRequest, outcome: FetchOutcome): Promise<void> {
-  const total = parts.reduce((sum, part) => sum + part.size, 0);
-  const saved: string[] = [];
+async function downloadAndApply(parts: BundlePart[], temp: string, packDir: string, request: FetchRequest & { useIndexes: boolean }, outcome: FetchOutcome): Promise<void> {
+  const indexOf = (part: BundlePart): BundlePart['index'] => (request.useIndexes ? part.index : undefined);
+  const total = parts.reduce((sum, part) => sum + part.size + (indexOf(part)?.size ?? 0), 0);
+  const saved: { bundle: string; index: string | undefined }[] = [];
   // All parts first, then indexing: one download line, then index-pack's own progress per part.
-  for (const [index, part] of parts.entries()) {
+  const fetchFile = async (url: string, dest: string, expected: { size: number; sha256: string }, label: string): Promise<string> => {
     const before = outcome.bytes;
     const result = await download({
-      url: part.url,
-      dest: join(temp, `part-${index}.bundle`),
-      sha256: part.sha256,
-      size: part.size,
+      url,
+      dest,
+      sha256: expected.sha256,
+      size: expected.size,
       signal: request.signal,
       onProgress: ({ bytes }) => request.progress.download(before + bytes, total),
-      onRetry: ({ bytes, reason }) => request.progress.detail(`download of part ${index + 1} interrupted at ${bytes} bytes (${reason}); resuming`),
+      onRetry: ({ bytes, reason }) => request.progress.detail(`download of ${label} interrupted at ${bytes} bytes (${reason}); resuming`),
     });
     outcome.bytes += result.size;
-    saved.push(result.path);
+    return result.path;
+  };
+  for (const [number, part] of parts.entries()) {
+    const bundle = await fetchFile(part.url, join(temp, `part-${number}.bundle`), part, `part ${number + 1}`);
+    const index = indexOf(part);
+    saved.push({ bundle, index: index && (await fetchFile(index.url, join(temp, `part-${number}.idx`), index, `part ${number + 1}'s index`)) });
   }
   request.progress.downloaded();
   // Each part needs the objects of the ones before it: applied in the order given.
-  for (const path of saved) {
-    const keep = await applyBundle(path, packDir, { verbose: request.gitProgress ?? false });
+  for (const { bundle, index } of saved) {
+    const header = await readBundleHeader(bundle);
+    const installed = index ? await installIndexedPack(bundle, header, index, packDir) : undefined;
+    if (installed) outcome.indexedByWorker++;
+    const keep = installed ? installed.keep : await applyBundle(bundle, packDir, { verbose: request.gitProgress ?? false });
     if (keep) outcome.keepFiles.push(keep);
     outcome.parts++;
-    await rm(path, { force: true });
+    outcome.selfContained = saved.length === 1 && header.prerequisites.length === 0;
+    await rm(bundle, { force: true });
   }
+  if (outcome.indexedByWorker > 0) request.progress.detail(`${outcome.indexedByWorker} pack(s) installed with the worker's index, without index-pack`);
+}
+
+/** `fetch.fsckObjects` or `transfer.fsckObjects`, as git reads them for this repository. */
+async function fsckWanted(): Promise<boolean> {
+  for (const key of ['fetch.fsckObjects', 'transfer.fsckObjects']) {
+    const value = (await runGit(['config', '--type=bool', '--get', key]).catch(() => '')).trim();
+    if (value === 'true') return true;
+  }
+  return false;
 }
 
 /**

@@ -14,10 +14,12 @@ export interface HelperOptions {
   atomic: boolean;
   /** `git push -o <option>`, passed on as given. */
   pushOptions: string[];
+  /** A clone asks whether the fetched pack is self-contained and connected, to skip its connectivity walk. */
+  checkConnectivity: boolean;
 }
 
 export function defaultOptions(): HelperOptions {
-  return { verbosity: 1, progress: false, dryRun: false, atomic: false, pushOptions: [] };
+  return { verbosity: 1, progress: false, dryRun: false, atomic: false, pushOptions: [], checkConnectivity: false };
 }
 
 /** Raised for options ferry will not honour; the helper prints `fatal: ferry: <message>` and exits 128. */
@@ -52,12 +54,14 @@ export function applyOption(options: HelperOptions, name: string, value: string)
     }
     case 'progress':
     case 'dry-run':
-    case 'atomic': {
+    case 'atomic':
+    case 'check-connectivity': {
       if (!isBoolean(value)) return `error ${name} expects true or false`;
       const on = value === 'true';
       if (name === 'progress') options.progress = on;
       else if (name === 'dry-run') options.dryRun = on;
-      else options.atomic = on;
+      else if (name === 'atomic') options.atomic = on;
+      else options.checkConnectivity = on;
       return 'ok';
     }
     case 'push-option':

@@ -14,7 +14,7 @@ import { pushToRemote } from './push.js';
 
 export type WorkerClient = GatewayClientLike & Pick<GatewayClient, 'refs'>;
 
-export const CAPABILITIES = ['fetch', 'option', 'push'];
+export const CAPABILITIES = ['fetch', 'option', 'push', 'check-connectivity'];
 
 export interface HelperSession {
   /** The real remote's URL (`https://github.com/o/r`), what `ferry::` prefixed. */
@@ -97,7 +97,9 @@ async function fetchBatch(session: HelperSession, options: HelperOptions, first:
   // git accepts one `lock` per fetch; the other packs stay kept until the session ends, after git updated the refs.
   const [lock, ...others] = outcome.keepFiles;
   extraKeeps.push(...others);
-  await session.write(`${lock ? `lock ${lock}\n` : ''}\n`);
+  // One full bundle is one pack holding every object its refs reach: git may skip walking the history.
+  const connected = options.checkConnectivity && outcome.selfContained && lock !== undefined;
+  await session.write(`${lock ? `lock ${lock}\n` : ''}${connected ? 'connectivity-ok\n' : ''}\n`);
 }
 
 async function pushBatch(session: HelperSession, options: HelperOptions, first: string): Promise<void> {

@@ -25,7 +25,7 @@ describe('option lines', () => {
     // git resets depth before following tags: "no depth" is fine.
     ['depth', '0', 'ok', {}],
     ['deepen-relative', 'false', 'ok', {}],
-    ['check-connectivity', 'true', 'unsupported', {}],
+    ['check-connectivity', 'true', 'ok', { checkConnectivity: true }],
     ['object-format', 'true', 'unsupported', {}],
     ['servpath', '/x', 'unsupported', {}],
   ])('option %s %s → %s', (name, value, answer, changed) => {
