@@ -101,10 +101,15 @@ async function startEventRelay(onEvent: (event: CliEvent) => void): Promise<Even
   };
 }
 
-/** The repository URL as git takes it without ferry (`ferry::` is ferry's to add). */
+/**
+ * The repository URL as git takes it without ferry (`ferry::` is ferry's to add). No credentials (they
+ * would travel to the worker in GET /refs), and nothing a git `-c key=value` could misread (`=`).
+ */
 export function plainUrl(url: string): string {
   const trimmed = url.trim().startsWith(FERRY_PREFIX) ? url.trim().slice(FERRY_PREFIX.length) : url.trim();
   if (!/^https?:\/\/[^/\s]+\/\S+$/i.test(trimmed)) throw usageError(`expected a repository URL such as https://github.com/owner/repo, got "${url}"`);
+  if (/^https?:\/\/[^/]*@/i.test(trimmed)) throw usageError('the repository URL carries credentials: ferry fetches public repositories; give the URL without user:token@');
+  if (/[?#=\\]/.test(trimmed)) throw usageError(`a repository URL has no query, fragment, "=" or backslash, got "${url}"`);
   return trimmed;
 }
 

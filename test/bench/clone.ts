@@ -53,6 +53,8 @@ export async function runCloneBench(options: CloneBenchOptions): Promise<CloneBe
   const native: number[] = [];
   const cold: ColdRun[] = [];
   const warm: number[] = [];
+  // The same warm clone with the worker's pack index trusted (ferry.trustIndex): no index-pack on the client.
+  const warmTrusted: number[] = [];
   const bundles: BundleJobRun[] = [];
   // The bare-worker job needs no remote helper, only the worker's bundle kind.
   let bundleSkip: string | undefined;
@@ -93,6 +95,10 @@ export async function runCloneBench(options: CloneBenchOptions): Promise<CloneBe
             const ms = await timedGit(['clone', '--quiet', `ferry::${url}`, join(target, 'repo')], ferryEnv(join(target, 'home'), s));
             await expectCheckout(join(target, 'repo'), upstream, 'warm ferry clone');
             warm.push(ms);
+            const trusted = await fresh();
+            const trustedMs = await timedGit(['clone', '--quiet', `ferry::${url}`, join(trusted, 'repo')], { ...ferryEnv(join(trusted, 'home'), s), FERRY_TRUST_INDEX: '1' });
+            await expectCheckout(join(trusted, 'repo'), upstream, 'warm ferry clone with a trusted index');
+            warmTrusted.push(trustedMs);
           } catch (error) {
             skip = `the ferry clone failed: ${oneLine((error as Error).message)}; stack log: ${oneLine(s.log.slice(-8).join(' | '))}`;
           } finally {
@@ -111,11 +117,11 @@ export async function runCloneBench(options: CloneBenchOptions): Promise<CloneBe
       if (i % 2 === 1) steps.reverse();
       for (const step of steps) await step();
       await rm(scratch, { recursive: true, force: true }).then(() => mkdir(scratch, { recursive: true }));
-      log(`clone run ${i + 1}/${runs}: native ${seconds(native.at(-1) ?? NaN)}, ferry cold ${skip ? 'skipped' : seconds(cold.at(-1)?.ms ?? NaN)}, warm ${skip ? 'skipped' : seconds(warm.at(-1) ?? NaN)}, ` +
+      log(`clone run ${i + 1}/${runs}: native ${seconds(native.at(-1) ?? NaN)}, ferry cold ${skip ? 'skipped' : seconds(cold.at(-1)?.ms ?? NaN)}, warm ${skip ? 'skipped' : seconds(warm.at(-1) ?? NaN)}, warm trusting the index ${skip ? 'skipped' : seconds(warmTrusted.at(-1) ?? NaN)}, ` +
           `bare-worker bundle job ${bundleSkip ? 'skipped' : `${seconds(bundles.at(-1)?.ms ?? NaN)} (worker ${megabytes(bundles.at(-1)?.peaks.root?.peakRssBytes)})`}`);
     }
     const pull = await pullRuns();
-    return { rows: [...rowsFor(pull), rssRow()], results: { native, cold, warm, pull, bundles, skipped: skip, bundleSkipped: bundleSkip } };
+    return { rows: [...rowsFor(pull), rssRow()], results: { native, cold, warm, warmTrusted, pull, bundles, skipped: skip, bundleSkipped: bundleSkip } };
   } finally {
     await server.close();
     await rm(scratch, { recursive: true, force: true });
@@ -202,6 +208,7 @@ export async function runCloneBench(options: CloneBenchOptions): Promise<CloneBe
       const skipped = (metric: string, baseline: string, target: string): Row => ({ metric, ferry: 'skipped', baseline, ratio: '-', target, result: 'info', note: `SKIPPED: ${skip}` });
       return [
         skipped('git clone ferry::, warm', seconds(nativeMs), 'ratio <= 0.8'),
+        skipped('git clone ferry::, warm, trustIndex', seconds(nativeMs), 'ratio <= 0.8'),
         skipped('git clone ferry::, cold', seconds(nativeMs), 'ratio <= 2.0'),
         skipped(`git pull, ${options.pullCommits} new commits`, seconds(median(pull.native)), '-'),
       ];
@@ -211,7 +218,8 @@ export async function runCloneBench(options: CloneBenchOptions): Promise<CloneBe
     const pullFerry = median(pull.ferry);
     const pullNative = median(pull.native);
     return [
-      ratioRow('git clone ferry::, warm', median(warm), nativeMs, 0.8, `median of ${warm.length}; the bundle already in the store; native: git clone of the same URL, median of ${native.length}`),
+      ratioRow('git clone ferry::, warm', median(warm), nativeMs, 0.8, `median of ${warm.length}; the bundle already in the store, indexed by git on the client (the default); native: git clone of the same URL, median of ${native.length}`),
+      ratioRow('git clone ferry::, warm, trustIndex', median(warmTrusted), nativeMs, 0.8, `median of ${warmTrusted.length}; the same, installing the worker's pack index instead (FERRY_TRUST_INDEX=1, ferry.trustIndex)`),
       ratioRow(
         'git clone ferry::, cold',
         median(cold.map((r) => r.ms)),

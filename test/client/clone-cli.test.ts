@@ -121,6 +121,12 @@ describe('ferry clone', () => {
     const notUrl = await runFerry(['clone', 'owner/repo'], { env: cliEnv() });
     expect(notUrl.code).toBe(2);
     expect(notUrl.stderr).toMatch(/expected a repository URL/);
+    const withToken = await runFerry(['clone', url.replace('http://', 'http://user:token@')], { env: cliEnv() });
+    expect(withToken.code).toBe(2);
+    expect(withToken.stderr).toMatch(/carries credentials/);
+    const withQuery = await runFerry(['clone', `${url}?x=1`], { env: cliEnv() });
+    expect(withQuery.code).toBe(2);
+    expect(withQuery.stderr).toMatch(/no query, fragment/);
     expect(relay.connections).toBe(before);
   });
 

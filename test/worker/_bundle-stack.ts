@@ -24,7 +24,7 @@ import { ServedPacks } from './_served-packs.js';
 // (keyed by repository) and upstream changes never leak between tests.
 
 const KEY = { accessKeyId: 'LTAI-bundle', accessKeySecret: 'bundle-secret' };
-const IDENTITY = { GIT_AUTHOR_NAME: 'Ferry Test', GIT_AUTHOR_EMAIL: 'test@ferry.test', GIT_COMMITTER_NAME: 'Ferry Test', GIT_COMMITTER_EMAIL: 'test@ferry.test' };
+export const IDENTITY = { GIT_AUTHOR_NAME: 'Ferry Test', GIT_AUTHOR_EMAIL: 'test@ferry.test', GIT_COMMITTER_NAME: 'Ferry Test', GIT_COMMITTER_EMAIL: 'test@ferry.test' };
 
 export interface BundleStack {
   temp: string;

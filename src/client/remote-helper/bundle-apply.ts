@@ -65,17 +65,33 @@ export async function readBundleHeader(path: string): Promise<BundleHeader> {
   }
 }
 
-/**
- * Indexes the bundle's pack into `packDir` and keeps it; returns the `.keep` file's path, or undefined when
- * the very same pack was already there (index-pack then writes no `.keep`).
- */
-export async function applyBundle(path: string, packDir: string, options: { verbose: boolean }): Promise<string | undefined> {
+export interface ApplyOptions {
+  verbose: boolean;
+  /** Check every object as git's fsckObjects does (`--strict`). */
+  strict?: boolean;
+  /** Ask index-pack whether the pack alone is self-contained and connected (a whole clone in one part). */
+  checkConnected?: boolean;
+}
+
+export interface Applied {
+  /** The `.keep` file's path; undefined when the very same pack was already there (index-pack then writes none). */
+  keep: string | undefined;
+  /** index-pack found every object the pack's objects refer to inside it (only with `checkConnected`). */
+  connected: boolean;
+}
+
+/** Indexes the bundle's pack into `packDir` and keeps it. */
+export async function applyBundle(path: string, packDir: string, options: ApplyOptions): Promise<Applied> {
   const header = await readBundleHeader(path);
   const missing = await missingObjects(header.prerequisites);
   if (missing.length > 0) {
     throw new FerryError('GIT_FAILED', `The bundle needs commit ${missing[0]}, which this repository does not have; run the command again.`);
   }
-  const args = ['index-pack', '--stdin', '--fix-thin', `--keep=ferry fetch ${process.pid}`, ...(options.verbose ? ['-v'] : [])];
+  const checkConnected = options.checkConnected === true && header.prerequisites.length === 0;
+  const args = [
+    'index-pack', '--stdin', '--fix-thin', `--keep=ferry fetch ${process.pid}`,
+    ...(options.strict ? ['--strict'] : []), ...(checkConnected ? ['--check-self-contained-and-connected'] : []), ...(options.verbose ? ['-v'] : []),
+  ];
   const child = spawn('git', args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -94,11 +110,13 @@ export async function applyBundle(path: string, packDir: string, options: { verb
   const code = await exited;
   // index-pack prints `keep\t<hash>` when it wrote the .keep file, `pack\t<hash>` otherwise.
   const kept = /^(keep|pack)\t([0-9a-f]{40,64})$/m.exec(stdout);
-  if (code !== 0 || !kept) {
+  // With --check-self-contained-and-connected, exit 1 after a written pack means "not self-contained".
+  const notConnected = checkConnected && code === 1 && kept !== null;
+  if ((code !== 0 && !notConnected) || !kept) {
     const why = stderr.trim().split('\n').at(-1) || `exit ${code}`;
     throw new FerryError('GIT_FAILED', `git index-pack could not apply the bundle: ${why}`);
   }
-  return kept[1] === 'keep' ? join(packDir, `pack-${kept[2]}.keep`) : undefined;
+  return { keep: kept[1] === 'keep' ? join(packDir, `pack-${kept[2]}.keep`) : undefined, connected: checkConnected && code === 0 };
 }
 
 function badBundle(why: string): FerryError {

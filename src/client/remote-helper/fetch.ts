@@ -34,8 +34,8 @@ export interface FetchOutcome {
   /** Parts installed with the worker's pack index rather than indexed here (pack-install.ts). */
   indexedByWorker: number;
   /**
-   * Everything came as one full bundle (no prerequisites), so its pack is self-contained and connected: a
-   * clone may skip git's connectivity walk (`connectivity-ok`).
+   * Everything came as one full bundle whose pack is self-contained and connected (index-pack checked, or
+   * the trusted worker index): a clone may skip git's connectivity walk (`connectivity-ok`).
    */
   selfContained: boolean;
 }
@@ -55,8 +55,10 @@ export async function fetchThroughFerry(request: FetchRequest): Promise<FetchOut
   const done = await submitAndFollow(request.client, { kind: 'bundle', url: request.url, have }, { onEvent: (event) => request.progress.job(event), signal: request.signal });
   const parts = done.parts ?? [];
   request.progress.detail(`${parts.length} bundle part(s), ${parts.reduce((sum, part) => sum + part.size, 0)} bytes${done.cached ? ' (cached)' : ''}`);
-  // fsckObjects asks git to check every object as it arrives, which only index-pack does.
-  const useIndexes = !(await fsckWanted());
+  // Installing the worker's index means trusting it for object ids (nothing here hashes the objects): only
+  // when the user says so, and never when fsckObjects asks git to check every object as it arrives.
+  const strict = await fsckWanted();
+  const useIndexes = !strict && (await trustsWorkerIndex());
 
   if (parts.length > 0) {
     const gitDir = (await runGit(['rev-parse', '--absolute-git-dir'])).trim();
@@ -64,7 +66,7 @@ export async function fetchThroughFerry(request: FetchRequest): Promise<FetchOut
     // Inside the repository: the same filesystem as the packs, and nothing left in /tmp after a crash of the disk.
     const temp = await mkdtemp(join(gitDir, 'ferry-fetch-'));
     try {
-      await downloadAndApply(parts, temp, packDir, { ...request, useIndexes }, outcome);
+      await downloadAndApply(parts, temp, packDir, { ...request, useIndexes, strict }, outcome);
     } catch (error) {
       // The packs stay (harmless, gc drops what nothing reaches); their keeps must not outlive us.
       await Promise.all(outcome.keepFiles.map((file) => rm(file, { force: true })));
@@ -86,7 +88,7 @@ export async function fetchThroughFerry(request: FetchRequest): Promise<FetchOut
   return outcome;
 }
 
-async function downloadAndApply(parts: BundlePart[], temp: string, packDir: string, request: FetchRequest & { useIndexes: boolean }, outcome: FetchOutcome): Promise<void> {
+async function downloadAndApply(parts: BundlePart[], temp: string, packDir: string, request: FetchRequest & { useIndexes: boolean; strict: boolean }, outcome: FetchOutcome): Promise<void> {
   const indexOf = (part: BundlePart): BundlePart['index'] => (request.useIndexes ? part.index : undefined);
   const total = parts.reduce((sum, part) => sum + part.size + (indexOf(part)?.size ?? 0), 0);
   const saved: { bundle: string; index: string | undefined }[] = [];
@@ -116,13 +118,23 @@ async function downloadAndApply(parts: BundlePart[], temp: string, packDir: stri
     const header = await readBundleHeader(bundle);
     const installed = index ? await installIndexedPack(bundle, header, index, packDir) : undefined;
     if (installed) outcome.indexedByWorker++;
-    const keep = installed ? installed.keep : await applyBundle(bundle, packDir, { verbose: request.gitProgress ?? false });
-    if (keep) outcome.keepFiles.push(keep);
+    const whole = saved.length === 1 && header.prerequisites.length === 0;
+    const applied = installed
+      ? { keep: installed.keep, connected: whole }
+      : await applyBundle(bundle, packDir, { verbose: request.gitProgress ?? false, strict: request.strict, checkConnected: whole });
+    if (applied.keep) outcome.keepFiles.push(applied.keep);
     outcome.parts++;
-    outcome.selfContained = saved.length === 1 && header.prerequisites.length === 0;
+    outcome.selfContained = applied.connected;
     await rm(bundle, { force: true });
   }
   if (outcome.indexedByWorker > 0) request.progress.detail(`${outcome.indexedByWorker} pack(s) installed with the worker's index, without index-pack`);
+}
+
+/** FERRY_TRUST_INDEX=1, or git config `ferry.trustIndex` true. */
+async function trustsWorkerIndex(): Promise<boolean> {
+  const env = process.env.FERRY_TRUST_INDEX;
+  if (env !== undefined && env !== '') return /^(1|true|yes|on)$/i.test(env);
+  return (await runGit(['config', '--type=bool', '--get', 'ferry.trustIndex']).catch(() => '')).trim() === 'true';
 }
 
 /** `fetch.fsckObjects` or `transfer.fsckObjects`, as git reads them for this repository. */

@@ -30,6 +30,8 @@ export async function seedFromChain(gitDir: string, chain: BundleChain, store: O
         cwd: gitDir,
         env: { ...env, GIT_DIR: gitDir },
         stdio: ['ignore', 'ignore', 'pipe'],
+        // A job that times out or is stopped does not wait for a long seed to finish.
+        ...(signal && { signal }),
       });
       await exited(git, 'Seeding the mirror');
       seeded += link.size;

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { FerryError } from '../../protocol/errors.js';
 import type { DoneResult, BundlePart } from '../../protocol/job.js';
 import type { RefsAnswer } from '../../protocol/remote-refs.js';
@@ -73,10 +74,11 @@ export const bundle: ArtifactKind = {
     const mirror = await ctx.mirrors.fetchAll(repo, {
       seed: async (gitDir) => {
         const chain = await readChain(ctx.store, prefix, repo.canonical);
-        if (!chain) return;
+        if (!chain) return false;
         ctx.progress('fetching', { percent: 0, message: 'seeding the mirror from cached bundles' });
         const bytes = await seedFromChain(gitDir, chain, ctx.store, ctx.git.env, ctx.signal);
         ctx.git.log?.(`mirror of ${repo.canonical} seeded from ${chain.links.length} cached bundle(s), ${bytes} bytes`);
+        return bytes > 0;
       },
       onProgress: (p) => ctx.progress('fetching', { percent: p.percent, message: `${p.stage} ${p.processed}/${p.total}` }),
       signal: ctx.signal,
@@ -154,9 +156,13 @@ async function advanceChain(mirror: FullMirrorLease, tips: Tips, request: Artifa
 async function buildLink(mirror: FullMirrorLease, tips: Tips, exclude: string[], repo: RepoRef, ctx: BuildContext, prefix: string): Promise<ChainLink> {
   const digest = bundleDigest({ tips, exclude: [...exclude].sort() });
   const filename = `${repo.name}-${digest.slice(0, 8)}.bundle`;
-  const key = `${prefix}/${digest}.bundle`;
-  // A bundle of everything a freshly cloned mirror has is its one pack as it is, with its index (pack-bundle.ts).
-  const whole = exclude.length === 0 && Object.keys(tips).length === mirror.refs.size;
+  // One object per build, never overwritten: two builds of the same inputs (a lease taken over, a
+  // standalone bundle equal to a chain link) need not give the same bytes, and the chain or manifest
+  // that names an object records its sha256. Readers find bundles through those, never by key.
+  const key = `${prefix}/${digest}-${randomBytes(6).toString('hex')}.bundle`;
+  // A bundle of everything a mirror just cloned from upstream has is its one pack as it is, with its index
+  // (pack-bundle.ts). Not an older mirror: its pack may still hold history upstream has since dropped.
+  const whole = mirror.fresh && exclude.length === 0 && Object.keys(tips).length === mirror.refs.size;
   const packBundle = whole ? await singlePackBundle(mirror.gitDir, tips) : undefined;
   const stream = packBundle ?? bundleStream(mirror.gitDir, { refs: Object.keys(tips), exclude }, { env: ctx.git.env });
   const artifact = { bytes: stream.stdout, done: stream.done, kill: () => stream.kill(), close: () => undefined };

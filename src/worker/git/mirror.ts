@@ -29,14 +29,20 @@ export interface MirrorLease {
   release(): void;
 }
 
-/** A full-history mirror held for reading, with its branches and tags as fetched (name → object id). */
+/**
+ * A full-history mirror held for reading, with its branches and tags as fetched (name → object id). No
+ * other fetch touches it until release: what is read from it (a bundle of `refs`) is what `refs` says.
+ */
 export interface FullMirrorLease extends MirrorLease {
   refs: Map<string, string>;
+  /** Created and fetched by this call, not seeded: its objects are exactly upstream's refs' (one pack). */
+  fresh: boolean;
 }
 
 export interface FetchAllOptions {
   /** Fills a new, empty mirror before the upstream fetch (from cached bundles), so that fetch is small. */
-  seed?: ((gitDir: string) => Promise<void>) | undefined;
+  /** Resolves true when it put anything into the mirror. */
+  seed?: ((gitDir: string) => Promise<boolean>) | undefined;
   onProgress?: ((p: FetchProgress) => void) | undefined;
   signal?: AbortSignal | undefined;
 }
@@ -51,6 +57,8 @@ export class MirrorCache {
   readonly #options: MirrorOptions;
   // One git writer per mirror at a time: concurrent shallow fetches race on the `shallow` file.
   readonly #locks = new KeyedLock();
+  /** Full mirrors held from their fetch to their lease's release (see fetchAll). */
+  readonly #holds = new KeyedLock();
   readonly #leases = new Map<string, number>();
   #evicting: Promise<void> = Promise.resolve();
 
@@ -74,9 +82,31 @@ export class MirrorCache {
     });
   }
 
-  /** Every branch and tag of `repo` into its full mirror, seeding a new one first. */
+  /**
+   * Every branch and tag of `repo` into its full mirror, seeding a new one first. The mirror is held until
+   * the lease is released: a bundle names refs that git resolves when it packs, so a fetch by another job
+   * in between (upstream rewound meanwhile) would make it carry other tips than the ones it is recorded with.
+   */
   async fetchAll(repo: RepoRef, options: FetchAllOptions = {}): Promise<FullMirrorLease> {
-    return this.#leased(this.fullMirrorPath(repo), async (dir) => ({ refs: await this.#fetchAllInto(dir, repo, options) }));
+    const dir = this.fullMirrorPath(repo);
+    let unhold!: () => void;
+    const held = new Promise<void>((resolve) => (unhold = resolve));
+    const turn = new Promise<void>((resolve) => void this.#holds.run(dir, () => (resolve(), held)));
+    try {
+      await abortable(turn, options.signal);
+      const lease = await this.#leased(dir, (path) => this.#fetchAllInto(path, repo, options));
+      return {
+        ...lease,
+        release: () => {
+          lease.release();
+          unhold();
+        },
+      };
+    } catch (error) {
+      unhold(); // a turn not yet come ends as soon as it comes
+      if (options.signal?.aborted) throw new FerryError('TIMEOUT', 'The job was cancelled while waiting for the mirror.', { cause: error });
+      throw error;
+    }
   }
 
   async #leased<T extends object>(dir: string, work: (dir: string) => Promise<T>): Promise<MirrorLease & T> {
@@ -143,12 +173,16 @@ export class MirrorCache {
     });
   }
 
-  async #fetchAllInto(dir: string, repo: RepoRef, options: FetchAllOptions): Promise<Map<string, string>> {
+  async #fetchAllInto(dir: string, repo: RepoRef, options: FetchAllOptions): Promise<{ refs: Map<string, string>; fresh: boolean }> {
     return this.#locks.run(dir, async () => {
       const created = await this.#ensureBare(dir);
+      let seeded = false;
       if (created && options.seed) {
         // A seed that fails part way still leaves whole bundles' objects and refs: the fetch does the rest.
-        await options.seed(dir).catch((error: unknown) => this.#options.git.log?.(`mirror seed failed for ${repo.canonical}: ${String(error)}`));
+        seeded = await options.seed(dir).catch((error: unknown) => {
+          this.#options.git.log?.(`mirror seed failed for ${repo.canonical}: ${String(error)}`);
+          return true; // part of it may be in
+        });
       }
       const { onProgress, signal } = options;
       const git = gitClient({
@@ -172,7 +206,7 @@ export class MirrorCache {
         const space = line.indexOf(' ');
         if (space > 0) refs.set(line.slice(space + 1), line.slice(0, space));
       }
-      return refs;
+      return { refs, fresh: created && !seeded };
     });
   }
 
@@ -269,4 +303,15 @@ async function exists(path: string): Promise<boolean> {
 
 function toProgress(event: SimpleGitProgressEvent): FetchProgress {
   return { stage: event.stage, percent: event.progress, processed: event.processed, total: event.total };
+}
+
+/** `promise`, or a rejection as soon as `signal` aborts (the promise itself goes on). */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  signal.throwIfAborted();
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }

@@ -22,9 +22,10 @@ import { LEASE_HEADERS, generationKey, generations, leaseBody, leasePrefix, read
  * and a late renewal of an old generation can never pass for the current lease. Older generations
  * are removed by whoever takes a newer one; the last one stays (a few hundred bytes per artifact).
  *
- * The lease saves work; correctness never depends on it. Artifacts are content-addressed and their
- * manifest is written last, so two builds of one artifact (say, a holder whose renewal is delayed
- * past the TTL by a stall) write the same objects, and a reader sees a whole artifact or none.
+ * The lease saves work; correctness never depends on it. An archive is content-addressed (git archive
+ * of a commit gives the same bytes) and a bundle is a new object per build; either way what names it (a
+ * manifest, a chain) is written last, with its sha256, so two builds of one artifact (say, a holder whose
+ * renewal is delayed past the TTL by a stall) leave a reader a whole artifact or none.
  * Staleness compares the holder's clock (renewedAt) with the waiter's: FC instances keep NTP time,
  * far closer than the TTL's slack (ttl − renew interval).
  */

@@ -25,16 +25,26 @@ afterAll(async () => {
 const INSTALLED = /ferry: 1 pack\(s\) installed with the worker's index, without index-pack/;
 
 describe("a full bundle with the worker's pack index", () => {
-  it('is installed as it is, skips the connectivity walk, and gives exactly the native clone', async () => {
+  it('is indexed by git by default, which checks it is connected so git skips its own walk', async () => {
+    const { url } = await world.upstream('verified');
+    const through = join(world.work, 'verified');
+    // GIT_TRACE shows every git the helper runs; the helper-protocol debug, what it told git.
+    const run = await world.git(['clone', '-v', `ferry::${url}`, through], undefined, { GIT_TRANSPORT_HELPER_DEBUG: '1' });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).not.toMatch(INSTALLED);
+    expect(run.stderr).toMatch(/Remote helper: -> option check-connectivity true[\s\S]*Remote helper: <- connectivity-ok/);
+    await git(['-C', through, 'fsck', '--strict', '--no-progress']);
+  });
+
+  it('is installed as it is when the user trusts the worker (ferry.trustIndex), and gives exactly the native clone', async () => {
     const { url } = await world.upstream('indexed');
     const through = join(world.work, 'indexed');
-    // GIT_TRACE shows every git the helper runs; the helper-protocol debug, what it told git.
-    const run = await world.git(['clone', '-v', `ferry::${url}`, through], undefined, { GIT_TRACE: '1', GIT_TRANSPORT_HELPER_DEBUG: '1' });
+    const run = await world.git(['-c', 'ferry.trustIndex=true', 'clone', '-v', `ferry::${url}`, through], undefined, { GIT_TRACE: '1', GIT_TRANSPORT_HELPER_DEBUG: '1' });
     expect(run.code, run.stderr).toBe(0);
     expect(run.stderr).toMatch(INSTALLED);
     expect(run.stderr).not.toMatch(/built-in: git index-pack/);
-    // With it, git feeds its connectivity walk none of the objects in the kept pack.
-    expect(run.stderr).toMatch(/Remote helper: -> option check-connectivity true[\s\S]*Remote helper: <- connectivity-ok/);
+    // One full bundle is a connected pack: git feeds its connectivity walk none of its objects.
+    expect(run.stderr).toMatch(/Remote helper: <- connectivity-ok/);
     const native = join(world.work, 'indexed-native');
     await git(['clone', '--quiet', url, native]);
     expect(await refsOf(through, 'refs/remotes', 'refs/tags')).toBe(await refsOf(native, 'refs/remotes', 'refs/tags'));
@@ -45,13 +55,20 @@ describe("a full bundle with the worker's pack index", () => {
     expect(packs.filter((name) => name.endsWith('.pack'))).toHaveLength(1);
   });
 
-  it('is indexed by git instead when the clone asks git to fsck every object', async () => {
-    const { url } = await world.upstream('fsck');
-    const through = join(world.work, 'fsck');
-    const run = await world.git(['-c', 'transfer.fsckObjects=true', 'clone', '-v', `ferry::${url}`, through]);
-    expect(run.code, run.stderr).toBe(0);
-    expect(run.stderr).not.toMatch(INSTALLED);
-    await git(['-C', through, 'fsck', '--strict', '--no-progress']);
+  it('is checked object by object, trusted or not, when the clone asks git to fsck (transfer.fsckObjects)', async () => {
+    // Upstream gets a commit git's fsck refuses (a malformed author date), on a branch of its own.
+    const { url, dir } = await world.upstream('fsck');
+    const tree = (await git(['--git-dir', dir, 'rev-parse', 'main^{tree}'])).trim();
+    const bad = join(world.work, 'bad-commit.txt');
+    await writeFile(bad, `tree ${tree}\nauthor Bad <bad@ferry.test> 12x34 +0000\ncommitter Bad <bad@ferry.test> 1234 +0000\n\nmalformed\n`);
+    const oid = (await git(['--git-dir', dir, 'hash-object', '-t', 'commit', '--literally', '-w', bad])).trim();
+    await git(['--git-dir', dir, 'update-ref', 'refs/heads/malformed', oid]);
+
+    const lax = await world.git(['clone', '-q', `ferry::${url}`, join(world.work, 'fsck-lax')], undefined, { FERRY_TRUST_INDEX: '1' });
+    expect(lax.code, lax.stderr).toBe(0);
+    const strict = await world.git(['-c', 'transfer.fsckObjects=true', 'clone', '-q', `ferry::${url}`, join(world.work, 'fsck-strict')], undefined, { FERRY_TRUST_INDEX: '1' });
+    expect(strict.code).not.toBe(0);
+    expect(strict.stderr).toMatch(/fatal: ferry: git index-pack could not apply the bundle/);
   });
 });
 

@@ -41,6 +41,38 @@ async function exists(path: string): Promise<boolean> {
   return stat(path).then(() => true, () => false);
 }
 
+describe('MirrorCache.fetchAll', () => {
+  it('holds a full mirror from its fetch to its release: the next fetch of it waits, a new one is fresh', async () => {
+    const mirrors = cache(join(temp, 'hold'));
+    const first = await mirrors.fetchAll(repo('basic'));
+    expect(first.fresh).toBe(true);
+    expect(first.refs.get('refs/heads/main')).toBe(await commitOf('basic', 'main'));
+    let released = false;
+    // Resolves only after the release below: what the first holder reads cannot change under it.
+    const second = mirrors.fetchAll(repo('basic')).then((lease) => ({ lease, releasedFirst: released }));
+    await new Promise((resolve) => setImmediate(resolve));
+    released = true;
+    first.release();
+    const { lease, releasedFirst } = await second;
+    expect(releasedFirst).toBe(true);
+    expect(lease.gitDir).toBe(first.gitDir);
+    expect(lease.fresh).toBe(false);
+    lease.release();
+  });
+
+  it('stops waiting for a held mirror when the job is aborted, and the mirror is free after', async () => {
+    const mirrors = cache(join(temp, 'hold-abort'));
+    const held = await mirrors.fetchAll(repo('basic'));
+    const abort = new AbortController();
+    const waiting = mirrors.fetchAll(repo('basic'), { signal: abort.signal });
+    abort.abort();
+    await expect(waiting).rejects.toMatchObject({ code: 'TIMEOUT' });
+    held.release();
+    const next = await mirrors.fetchAll(repo('basic'));
+    next.release();
+  });
+});
+
 describe('MirrorCache', () => {
   it('fetches exactly the commit into one bare mirror per repository, shallow, and reuses it', async () => {
     const mirrors = cache(join(temp, 'reuse'));

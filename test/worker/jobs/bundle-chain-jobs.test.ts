@@ -12,7 +12,7 @@ import { DEFAULT_LEASE_TTL_MS } from '../../../src/worker/jobs/lease.js';
 import type { JobOutcome } from '../../../src/worker/jobs/runner.js';
 import { git } from '../../helpers/fixtures.js';
 import {
-  advanceUpstream, applyParts, bundleRunner, bundleSpec, copyUpstream, newObjectCount, refsOf, startBundleStack, type BundleStack, type Upstream,
+  advanceUpstream, applyParts, bundleRunner, bundleSpec, copyUpstream, IDENTITY, newObjectCount, refsOf, startBundleStack, type BundleStack, type Upstream,
 } from '../_bundle-stack.js';
 import { leaseState, plantLease, recordingWrites } from './_lease.js';
 
@@ -88,10 +88,40 @@ describe('the bundle chain', () => {
 
     const again = done(await runner.run(await bundleSpec(upstream), stack.store()));
     expect(again.cached).toBe(false);
-    expect(again.parts.map((part) => part.sha256)).toEqual(first.parts.map((part) => part.sha256));
+    expect(first.parts).toHaveLength(1);
+    expect(again.parts).toHaveLength(1);
     const rebuilt = await readChain(stack.store(), upstream.prefix, upstream.canonical);
     expect(rebuilt?.links).toHaveLength(1);
     expect(rebuilt!.links[0]!.createdAt).toBeGreaterThan(base!.createdAt);
+    // A new full bundle of the same state (its bytes may differ: the first was the fresh mirror's pack as it is).
+    expect(rebuilt!.links[0]!.tips).toEqual(base!.tips);
+    expect(rebuilt!.links[0]!.key).not.toBe(base!.key);
+    expect(again.parts[0]!.sha256).toBe(rebuilt!.links[0]!.sha256);
+  });
+});
+
+describe('history upstream has dropped', () => {
+  it("is in no new full bundle: only a mirror just cloned is served as its pack as it is", async () => {
+    const upstream = await copyUpstream(stack, 'dropped');
+    // A commit only a branch reaches, pushed and then deleted upstream (a leaked secret, say).
+    const work = join(stack.temp, 'dropped-work');
+    await git(['clone', '--quiet', upstream.gitDir, work]);
+    await git(['-C', work, 'commit', '--quiet', '--allow-empty', '-m', 'secret'], { env: IDENTITY });
+    const secret = (await git(['-C', work, 'rev-parse', 'HEAD'])).trim();
+    await git(['-C', work, 'push', '--quiet', 'origin', 'HEAD:refs/heads/secret']);
+    const runner = bundleRunner(stack, { config: withBounds({ maxLinks: 1 }) });
+    const first = done(await runner.run(await bundleSpec(upstream), stack.store()));
+    await applyParts(first.parts, join(stack.temp, 'clones', 'dropped-first', 'repo.git'));
+    await git(['--git-dir', join(stack.temp, 'clones', 'dropped-first', 'repo.git'), 'cat-file', '-e', secret]);
+
+    await git(['--git-dir', upstream.gitDir, 'update-ref', '-d', 'refs/heads/secret']);
+    // maxLinks 1: the change makes a new full bundle, from the instance's existing mirror.
+    const again = done(await runner.run(await bundleSpec(upstream), stack.store()));
+    expect(again.parts).toHaveLength(1);
+    const clone = join(stack.temp, 'clones', 'dropped-again', 'repo.git');
+    await applyParts(again.parts, clone);
+    expect(await refsOf(clone)).toEqual(await refsOf(upstream.gitDir));
+    await expect(git(['--git-dir', clone, 'cat-file', '-e', secret])).rejects.toThrow();
   });
 });
 
