@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { SimpleGit, SimpleGitProgressEvent } from 'simple-git';
 import { KeyedLock } from '../../util/keyed-lock.js';
 import { FerryError } from '../../protocol/errors.js';
@@ -194,7 +194,8 @@ export class MirrorCache {
       // Always a pack, even for a few objects: a new mirror is then one pack that can be served as a bundle as it is (pack-bundle.ts).
       const fetch = (): Promise<string> => git.raw(['-c', 'fetch.unpackLimit=1', 'fetch', '--prune', '--no-tags', '--progress', '--', repo.fetchUrl, ...ALL_REFSPECS]);
       try {
-        await this.#fetchClearingStaleLock(dir, fetch);
+        if (created && !seeded) await this.#cloneInto(dir, repo, options);
+        else await this.#fetchClearingStaleLock(dir, fetch);
       } catch (error) {
         if (created) await rm(dir, { recursive: true, force: true });
         if (signal?.aborted) throw new FerryError('TIMEOUT', 'The job was cancelled while fetching.', { cause: error });
@@ -208,6 +209,28 @@ export class MirrorCache {
       }
       return { refs, fresh: created && !seeded };
     });
+  }
+
+  /**
+   * A new, empty full mirror is made by `git clone --bare` rather than fetched into: the branches and tags
+   * as the fetch would bring them, in one pack, and git skips walking the whole history to check it is
+   * connected (a fetch does that walk; a clone knows the pack it just indexed is self-contained).
+   */
+  async #cloneInto(dir: string, repo: RepoRef, options: FetchAllOptions): Promise<void> {
+    const temp = `${dir}.clone-${process.pid}-${Date.now()}`;
+    const git = gitClient({
+      git: this.#options.git,
+      baseDir: dirname(dir),
+      signal: options.signal,
+      progress: options.onProgress ? (event: SimpleGitProgressEvent) => options.onProgress?.(toProgress(event)) : undefined,
+    });
+    try {
+      await git.raw(['clone', '--bare', '--progress', '--', repo.fetchUrl, temp]);
+      await rm(dir, { recursive: true, force: true });
+      await rename(temp, dir);
+    } finally {
+      await rm(temp, { recursive: true, force: true });
+    }
   }
 
   // A failed eviction only costs disk: logged, not thrown.
