@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FerryError } from '../../protocol/errors.js';
 import { missingObjects } from './git.js';
@@ -80,9 +81,17 @@ export interface Applied {
   connected: boolean;
 }
 
-/** Indexes the bundle's pack into `packDir` and keeps it. */
+/** Indexes the bundle's pack (a complete file) into `packDir` and keeps it. */
 export async function applyBundle(path: string, packDir: string, options: ApplyOptions): Promise<Applied> {
   const header = await readBundleHeader(path);
+  return indexPack(header, createReadStream(path, { start: header.length }), packDir, options);
+}
+
+/**
+ * Indexes a pack into `packDir` and keeps it, from any source of its bytes (a file, or one still being
+ * downloaded: see follow.ts). The header's prerequisites must be here first.
+ */
+export async function indexPack(header: BundleHeader, pack: AsyncIterable<Buffer>, packDir: string, options: ApplyOptions): Promise<Applied> {
   const missing = await missingObjects(header.prerequisites);
   if (missing.length > 0) {
     throw new FerryError('GIT_FAILED', `The bundle needs commit ${missing[0]}, which this repository does not have; run the command again.`);
@@ -105,8 +114,9 @@ export async function applyBundle(path: string, packDir: string, options: ApplyO
     child.once('error', reject);
     child.once('close', resolve);
   });
-  // A failing index-pack closes its stdin early; its exit status is the error worth reporting.
-  await pipeline(createReadStream(path, { start: header.length }), child.stdin).catch(() => undefined);
+  // A failing index-pack closes its stdin early; its exit status is the error worth reporting. A source
+  // that fails (a download that broke off) ends index-pack's input short, which it reports too.
+  await pipeline(Readable.from(pack), child.stdin).catch(() => child.stdin.destroy());
   const code = await exited;
   // index-pack prints `keep\t<hash>` when it wrote the .keep file, `pack\t<hash>` otherwise.
   const kept = /^(keep|pack)\t([0-9a-f]{40,64})$/m.exec(stdout);

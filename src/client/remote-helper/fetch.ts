@@ -7,7 +7,8 @@ import { FerryError } from '../../protocol/errors.js';
 import type { BundlePart } from '../../protocol/job.js';
 import { download } from '../download.js';
 import { submitAndFollow, type GatewayClientLike } from '../job-follow.js';
-import { applyBundle, readBundleHeader } from './bundle-apply.js';
+import { applyBundle, indexPack, readBundleHeader } from './bundle-apply.js';
+import { GrowingFile } from './follow.js';
 import { installIndexedPack } from './pack-install.js';
 import { missingObjects, runGit } from './git.js';
 import type { HelperProgress } from './progress.js';
@@ -33,6 +34,8 @@ export interface FetchOutcome {
   bytes: number;
   /** Parts installed with the worker's pack index rather than indexed here (pack-install.ts). */
   indexedByWorker: number;
+  /** Parts indexed while they downloaded (follow.ts), rather than after. */
+  indexedWhileDownloading: number;
   /**
    * Everything came as one full bundle whose pack is self-contained and connected (index-pack checked, or
    * the trusted worker index): a clone may skip git's connectivity walk (`connectivity-ok`).
@@ -46,7 +49,7 @@ export const MAX_HAVES = 1000;
 export const REMOTE_CHANGED = 'the remote changed while fetching; run the command again';
 
 export async function fetchThroughFerry(request: FetchRequest): Promise<FetchOutcome> {
-  const outcome: FetchOutcome = { keepFiles: [], parts: 0, bytes: 0, indexedByWorker: 0, selfContained: false };
+  const outcome: FetchOutcome = { keepFiles: [], parts: 0, bytes: 0, indexedByWorker: 0, indexedWhileDownloading: 0, selfContained: false };
   // A second batch (git asking for tags after the branches) usually finds everything already here.
   if ((await missingObjects(request.wants)).length === 0) return outcome;
 
@@ -91,9 +94,7 @@ export async function fetchThroughFerry(request: FetchRequest): Promise<FetchOut
 async function downloadAndApply(parts: BundlePart[], temp: string, packDir: string, request: FetchRequest & { useIndexes: boolean; strict: boolean }, outcome: FetchOutcome): Promise<void> {
   const indexOf = (part: BundlePart): BundlePart['index'] => (request.useIndexes ? part.index : undefined);
   const total = parts.reduce((sum, part) => sum + part.size + (indexOf(part)?.size ?? 0), 0);
-  const saved: { bundle: string; index: string | undefined }[] = [];
-  // All parts first, then indexing: one download line, then index-pack's own progress per part.
-  const fetchFile = async (url: string, dest: string, expected: { size: number; sha256: string }, label: string): Promise<string> => {
+  const fetchFile = async (url: string, dest: string, expected: { size: number; sha256: string }, label: string, grew?: () => void): Promise<string> => {
     const before = outcome.bytes;
     const result = await download({
       url,
@@ -101,33 +102,54 @@ async function downloadAndApply(parts: BundlePart[], temp: string, packDir: stri
       sha256: expected.sha256,
       size: expected.size,
       signal: request.signal,
-      onProgress: ({ bytes }) => request.progress.download(before + bytes, total),
+      onProgress: ({ bytes }) => {
+        grew?.();
+        request.progress.download(before + bytes, total);
+      },
       onRetry: ({ bytes, reason }) => request.progress.detail(`download of ${label} interrupted at ${bytes} bytes (${reason}); resuming`),
     });
     outcome.bytes += result.size;
     return result.path;
   };
+  // Each part needs the objects of the ones before it: downloaded and applied in the order given, each
+  // indexed while it downloads (follow.ts) unless the worker's index is installed instead.
   for (const [number, part] of parts.entries()) {
-    const bundle = await fetchFile(part.url, join(temp, `part-${number}.bundle`), part, `part ${number + 1}`);
+    const label = `part ${number + 1}`;
+    const dest = join(temp, `part-${number}.bundle`);
     const index = indexOf(part);
-    saved.push({ bundle, index: index && (await fetchFile(index.url, join(temp, `part-${number}.idx`), index, `part ${number + 1}'s index`)) });
-  }
-  request.progress.downloaded();
-  // Each part needs the objects of the ones before it: applied in the order given.
-  for (const { bundle, index } of saved) {
+    const options = { verbose: false, strict: request.strict, checkConnected: parts.length === 1 };
+    const growing = index ? undefined : new GrowingFile(`${dest}.part`, dest);
+    const following = growing?.bundle((header, pack) => indexPack(header, pack, packDir, options), request.signal);
+    // Settled now, looked at below: a failure here only means the finished file is indexed instead.
+    const followed = following?.then((applied) => applied, () => undefined);
+    let bundle: string;
+    try {
+      bundle = await fetchFile(part.url, dest, part, label, () => growing?.grew());
+    } catch (error) {
+      growing?.end();
+      const orphan = await followed;
+      if (orphan?.keep) await rm(orphan.keep, { force: true });
+      throw error;
+    }
+    growing?.end();
+    const indexFile = index && (await fetchFile(index.url, join(temp, `part-${number}.idx`), index, `${label}'s index`));
+    if (number === parts.length - 1) request.progress.downloaded();
     const header = await readBundleHeader(bundle);
-    const installed = index ? await installIndexedPack(bundle, header, index, packDir) : undefined;
+    const installed = indexFile ? await installIndexedPack(bundle, header, indexFile, packDir) : undefined;
     if (installed) outcome.indexedByWorker++;
-    const whole = saved.length === 1 && header.prerequisites.length === 0;
+    const whole = parts.length === 1 && header.prerequisites.length === 0;
+    const streamed = installed ? undefined : await followed;
+    if (streamed) outcome.indexedWhileDownloading++;
     const applied = installed
       ? { keep: installed.keep, connected: whole }
-      : await applyBundle(bundle, packDir, { verbose: request.gitProgress ?? false, strict: request.strict, checkConnected: whole });
+      : (streamed ?? (await applyBundle(bundle, packDir, { ...options, verbose: request.gitProgress ?? false })));
     if (applied.keep) outcome.keepFiles.push(applied.keep);
     outcome.parts++;
     outcome.selfContained = applied.connected;
     await rm(bundle, { force: true });
   }
   if (outcome.indexedByWorker > 0) request.progress.detail(`${outcome.indexedByWorker} pack(s) installed with the worker's index, without index-pack`);
+  if (outcome.indexedWhileDownloading > 0) request.progress.detail(`${outcome.indexedWhileDownloading} of ${parts.length} part(s) indexed while downloading`);
 }
 
 /** FERRY_TRUST_INDEX=1, or git config `ferry.trustIndex` true. */

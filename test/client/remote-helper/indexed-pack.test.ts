@@ -25,13 +25,14 @@ afterAll(async () => {
 const INSTALLED = /ferry: 1 pack\(s\) installed with the worker's index, without index-pack/;
 
 describe("a full bundle with the worker's pack index", () => {
-  it('is indexed by git by default, which checks it is connected so git skips its own walk', async () => {
+  it('is indexed by git by default, while it downloads, and git skips its own connectivity walk', async () => {
     const { url } = await world.upstream('verified');
     const through = join(world.work, 'verified');
-    // GIT_TRACE shows every git the helper runs; the helper-protocol debug, what it told git.
+    // The helper-protocol debug shows what the helper told git.
     const run = await world.git(['clone', '-v', `ferry::${url}`, through], undefined, { GIT_TRANSPORT_HELPER_DEBUG: '1' });
     expect(run.code, run.stderr).toBe(0);
     expect(run.stderr).not.toMatch(INSTALLED);
+    expect(run.stderr).toMatch(/ferry: 1 of 1 part\(s\) indexed while downloading/);
     expect(run.stderr).toMatch(/Remote helper: -> option check-connectivity true[\s\S]*Remote helper: <- connectivity-ok/);
     await git(['-C', through, 'fsck', '--strict', '--no-progress']);
   });

@@ -1,0 +1,107 @@
+// A bundle is indexed while it downloads: `git index-pack` reads the part's file as the download writes
+// it, so over a slow link the client's indexing hides behind the transfer instead of coming after it.
+// The download (download.ts, resumable, sha256-checked) is untouched; if it starts the file over, the
+// bytes index-pack read no longer make a pack, index-pack fails, and the caller indexes the finished
+// file instead (fetch.ts).
+import { open, type FileHandle } from 'node:fs/promises';
+import { parseBundleHeader, type BundleHeader } from './bundle-apply.js';
+
+// How long a reader waits for the writer's next word before looking at the file again anyway.
+const IDLE_LOOK_MS = 100;
+const CHUNK_BYTES = 1024 * 1024;
+
+/**
+ * A file someone else is writing at `path` and renames to `finalPath` when complete: `grew()` after each
+ * write, `end()` once it is done (or given up).
+ */
+export class GrowingFile {
+  readonly path: string;
+  readonly finalPath: string | undefined;
+  #ended = false;
+  #wake: (() => void) | undefined;
+
+  constructor(path: string, finalPath?: string) {
+    this.path = path;
+    this.finalPath = finalPath;
+  }
+
+  grew(): void {
+    this.#wake?.();
+    this.#wake = undefined;
+  }
+
+  end(): void {
+    this.#ended = true;
+    this.grew();
+  }
+
+  /**
+   * Reads the bundle as it is written: `use` gets its header and the pack's bytes that follow it, as they
+   * arrive. The file is closed when `use` settles, whether or not it read the pack.
+   */
+  async bundle<T>(use: (header: BundleHeader, pack: AsyncIterable<Buffer>) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const file = await this.#open(signal);
+    try {
+      let seen = Buffer.alloc(0);
+      for (;;) {
+        const chunk = await this.#next(file, seen.length, signal);
+        if (!chunk) throw new Error('the download ended before the bundle header did');
+        seen = Buffer.concat([seen, chunk]);
+        const header = parseBundleHeader(seen);
+        if (header) return await use(header, this.#rest(file, seen.subarray(header.length), seen.length, signal));
+      }
+    } finally {
+      await file.close();
+    }
+  }
+
+  async *#rest(file: FileHandle, first: Buffer, position: number, signal: AbortSignal | undefined): AsyncGenerator<Buffer> {
+    if (first.length > 0) yield first;
+    for (let at = position; ; ) {
+      const chunk = await this.#next(file, at, signal);
+      if (!chunk) return;
+      at += chunk.length;
+      yield chunk;
+    }
+  }
+
+  /** The next bytes at `position`, waiting for the writer; undefined once it has ended and all is read. */
+  async #next(file: FileHandle, position: number, signal: AbortSignal | undefined): Promise<Buffer | undefined> {
+    for (;;) {
+      signal?.throwIfAborted();
+      const ended = this.#ended;
+      const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+      const { bytesRead } = await file.read(buffer, 0, buffer.length, position);
+      if (bytesRead > 0) return buffer.subarray(0, bytesRead);
+      // Ended before this read began: nothing more will come.
+      if (ended) return undefined;
+      await this.#idle();
+    }
+  }
+
+  async #open(signal: AbortSignal | undefined): Promise<FileHandle> {
+    for (;;) {
+      signal?.throwIfAborted();
+      const ended = this.#ended;
+      try {
+        return await open(this.path, 'r');
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+        // Gone after the end: complete and renamed (a small file can finish before the first look), or failed.
+        if (ended) return open(this.finalPath ?? this.path, 'r');
+      }
+      // Not written yet: the download has not answered.
+      await this.#idle();
+    }
+  }
+
+  #idle(): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, IDLE_LOOK_MS);
+      this.#wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+}
