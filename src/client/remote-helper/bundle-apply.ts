@@ -4,7 +4,7 @@
 // how the helper protects new objects until git has updated the refs (`lock <file>`).
 import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -21,7 +21,7 @@ export interface BundleHeader {
 
 const SIGNATURES: Record<string, 2 | 3> = { '# v2 git bundle': 2, '# v3 git bundle': 3 };
 // Generous for thousands of refs, yet a corrupt file cannot make us read it whole looking for the end.
-const MAX_HEADER_BYTES = 64 * 1024 * 1024;
+export const MAX_HEADER_BYTES = 64 * 1024 * 1024;
 
 export function parseBundleHeader(bytes: Buffer): BundleHeader | undefined {
   const end = bytes.indexOf('\n\n');
@@ -101,6 +101,7 @@ export async function indexPack(header: BundleHeader, pack: AsyncIterable<Buffer
     'index-pack', '--stdin', '--fix-thin', `--keep=ferry fetch ${process.pid}`,
     ...(options.strict ? ['--strict'] : []), ...(checkConnected ? ['--check-self-contained-and-connected'] : []), ...(options.verbose ? ['-v'] : []),
   ];
+  const before = new Set(await readdir(packDir).catch(() => [] as string[]));
   const child = spawn('git', args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -123,6 +124,10 @@ export async function indexPack(header: BundleHeader, pack: AsyncIterable<Buffer
   // With --check-self-contained-and-connected, exit 1 after a written pack means "not self-contained".
   const notConnected = checkConnected && code === 1 && kept !== null;
   if ((code !== 0 && !notConnected) || !kept) {
+    // A dead index-pack leaves its tmp_pack_* behind (git prunes them only after weeks), and one that failed
+    // its last check (--strict) its .keep: neither may outlive the failure.
+    const left = (await readdir(packDir).catch(() => [] as string[])).filter((name) => !before.has(name) && (name.startsWith('tmp_') || name.endsWith('.keep')));
+    await Promise.all(left.map((name) => rm(join(packDir, name), { force: true })));
     const why = stderr.trim().split('\n').at(-1) || `exit ${code}`;
     throw new FerryError('GIT_FAILED', `git index-pack could not apply the bundle: ${why}`);
   }

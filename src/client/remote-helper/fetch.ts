@@ -134,16 +134,22 @@ async function downloadAndApply(parts: BundlePart[], temp: string, packDir: stri
     growing?.end();
     const indexFile = index && (await fetchFile(index.url, join(temp, `part-${number}.idx`), index, `${label}'s index`));
     if (number === parts.length - 1) request.progress.downloaded();
+    // What index-pack read must be the very bytes the download checked; else the finished file is indexed.
+    const followedApplied = await followed;
+    const verified = followedApplied !== undefined && growing?.read.sha256 === part.sha256 && growing.read.bytes === part.size;
+    if (followedApplied?.keep && !verified) await rm(followedApplied.keep, { force: true });
+    const streamed = verified ? followedApplied : undefined;
+    // Counted at once: whatever fails next, the caller releases every keep it knows.
+    if (streamed?.keep) outcome.keepFiles.push(streamed.keep);
+    if (streamed) outcome.indexedWhileDownloading++;
     const header = await readBundleHeader(bundle);
     const installed = indexFile ? await installIndexedPack(bundle, header, indexFile, packDir) : undefined;
     if (installed) outcome.indexedByWorker++;
     const whole = parts.length === 1 && header.prerequisites.length === 0;
-    const streamed = installed ? undefined : await followed;
-    if (streamed) outcome.indexedWhileDownloading++;
     const applied = installed
       ? { keep: installed.keep, connected: whole }
       : (streamed ?? (await applyBundle(bundle, packDir, { ...options, verbose: request.gitProgress ?? false })));
-    if (applied.keep) outcome.keepFiles.push(applied.keep);
+    if (applied.keep && applied !== streamed) outcome.keepFiles.push(applied.keep);
     outcome.parts++;
     outcome.selfContained = applied.connected;
     await rm(bundle, { force: true });

@@ -3,8 +3,9 @@
 // The download (download.ts, resumable, sha256-checked) is untouched; if it starts the file over, the
 // bytes index-pack read no longer make a pack, index-pack fails, and the caller indexes the finished
 // file instead (fetch.ts).
+import { createHash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
-import { parseBundleHeader, type BundleHeader } from './bundle-apply.js';
+import { MAX_HEADER_BYTES, parseBundleHeader, type BundleHeader } from './bundle-apply.js';
 
 // How long a reader waits for the writer's next word before looking at the file again anyway.
 const IDLE_LOOK_MS = 100;
@@ -19,6 +20,8 @@ export class GrowingFile {
   readonly finalPath: string | undefined;
   #ended = false;
   #wake: (() => void) | undefined;
+  readonly #hash = createHash('sha256');
+  #hashed = 0;
 
   constructor(path: string, finalPath?: string) {
     this.path = path;
@@ -36,6 +39,14 @@ export class GrowingFile {
   }
 
   /**
+   * The sha256 and length of every byte read so far, from the start: once `use` has read the whole pack,
+   * the caller compares them with the checked download, so what was indexed is exactly what was verified.
+   */
+  get read(): { sha256: string; bytes: number } {
+    return { sha256: this.#hash.copy().digest('hex'), bytes: this.#hashed };
+  }
+
+  /**
    * Reads the bundle as it is written: `use` gets its header and the pack's bytes that follow it, as they
    * arrive. The file is closed when `use` settles, whether or not it read the pack.
    */
@@ -46,6 +57,7 @@ export class GrowingFile {
       for (;;) {
         const chunk = await this.#next(file, seen.length, signal);
         if (!chunk) throw new Error('the download ended before the bundle header did');
+        if (seen.length > MAX_HEADER_BYTES) throw new Error('the bundle header never ends');
         seen = Buffer.concat([seen, chunk]);
         const header = parseBundleHeader(seen);
         if (header) return await use(header, this.#rest(file, seen.subarray(header.length), seen.length, signal));
@@ -72,7 +84,15 @@ export class GrowingFile {
       const ended = this.#ended;
       const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
       const { bytesRead } = await file.read(buffer, 0, buffer.length, position);
-      if (bytesRead > 0) return buffer.subarray(0, bytesRead);
+      if (bytesRead > 0) {
+        const chunk = buffer.subarray(0, bytesRead);
+        // Reads are sequential from byte 0 (the header's re-read included only once: see bundle()).
+        if (position === this.#hashed) {
+          this.#hash.update(chunk);
+          this.#hashed += bytesRead;
+        }
+        return chunk;
+      }
       // Ended before this read began: nothing more will come.
       if (ended) return undefined;
       await this.#idle();

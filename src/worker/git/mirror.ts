@@ -248,14 +248,22 @@ export class MirrorCache {
   async #evict(maxBytes: number): Promise<void> {
     const root = join(this.#options.workDir, 'mirrors');
     const names = await readdir(root).catch(() => [] as string[]);
-    const mirrors = await Promise.all(
+    // Half-made mirrors of a process that died while making one (this process's own are in use).
+    for (const name of names) {
+      const pid = /\.(?:tmp|clone)-(\d+)-\d+$/.exec(name)?.[1];
+      if (pid !== undefined && Number(pid) !== process.pid) await rm(join(root, name), { recursive: true, force: true });
+    }
+    const measured = await Promise.all(
       names
         .filter((name) => name.endsWith('.git'))
         .map(async (name) => {
           const dir = join(root, name);
-          return { dir, bytes: await treeBytes(dir), usedAt: (await stat(dir)).mtimeMs };
+          // A mirror being swapped in (cloned, then renamed) may be missing for a moment: next pass.
+          const usedAt = await stat(dir).then((info) => info.mtimeMs, () => undefined);
+          return usedAt === undefined ? undefined : { dir, bytes: await treeBytes(dir).catch(() => 0), usedAt };
         }),
     );
+    const mirrors = measured.filter((mirror) => mirror !== undefined);
     let total = mirrors.reduce((sum, m) => sum + m.bytes, 0);
     for (const mirror of mirrors.sort((a, b) => a.usedAt - b.usedAt)) {
       if (total <= maxBytes) break;

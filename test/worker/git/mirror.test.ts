@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -58,6 +58,21 @@ describe('MirrorCache.fetchAll', () => {
     expect(lease.gitDir).toBe(first.gitDir);
     expect(lease.fresh).toBe(false);
     lease.release();
+  });
+
+  it("removes half-made mirrors a dead process left (temp clones), never this process's own", async () => {
+    const work = join(temp, 'sweep');
+    const mirrors = cache(work, 1024 ** 3);
+    const root = join(work, 'mirrors');
+    const dead = join(root, 'r-0123.full.git.clone-999999999-1');
+    const ours = join(root, `r-0123.full.git.clone-${process.pid}-1`);
+    await mkdir(dead, { recursive: true });
+    await mkdir(ours, { recursive: true });
+    const lease = await mirrors.fetchAll(repo('basic'));
+    lease.release();
+    await mirrors.settled();
+    expect(await exists(dead)).toBe(false);
+    expect(await exists(ours)).toBe(true);
   });
 
   it('stops waiting for a held mirror when the job is aborted, and the mirror is free after', async () => {
