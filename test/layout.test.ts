@@ -16,7 +16,7 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
 };
 
 // The only client modules that start the embedded local stack.
-const LOCAL_IMPORTERS = ['src/client/commands/serve.ts', 'src/client/get.ts', 'src/client/endpoint.ts'];
+const LOCAL_IMPORTERS = ['src/client/commands/serve.ts', 'src/client/endpoint.ts'];
 
 const SPECIFIER = /(?:\bfrom\s*|\bimport\s*\(\s*)['"](\.{1,2}\/[^'"]+)['"]/g;
 

@@ -39,7 +39,7 @@ export function resolveEndpoint(sources: EndpointSources): EndpointSettings {
   const appSecret = pick(sources.flags?.appSecret, 'FERRY_APP_SECRET', 'appSecret');
   if ((appKey === undefined) !== (appSecret === undefined)) {
     const [have, missing] = appKey ? [appKey.from, 'the app secret'] : [(appSecret as { from: string }).from, 'the app key'];
-    throw new FerryError('BAD_REQUEST', `The app key and secret go together: ${have} is set but ${missing} is not.`);
+    throw new FerryError('BAD_REQUEST', `--app-key and --app-secret go together (as FERRY_APP_KEY and FERRY_APP_SECRET, or git config ferry.appKey and ferry.appSecret): ${have} is set but ${missing} is not.`);
   }
   return {
     gateway: gateway?.value,

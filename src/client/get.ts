@@ -7,6 +7,7 @@ import type { ArchiveFormat } from '../protocol/formats.js';
 import type { DoneMessage } from '../protocol/job.js';
 import type { AppCredentials } from '../protocol/apigw-signature.js';
 import { download } from './download.js';
+import { openEndpoint } from './endpoint.js';
 import type { CliEvent } from './events.js';
 import { GatewayClient } from './gateway-client.js';
 import { submitAndFollow } from './job-follow.js';
@@ -45,21 +46,14 @@ export async function ferryGet(options: GetOptions): Promise<GetResult> {
   const timeout = AbortSignal.timeout(options.timeoutMs);
   const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
   try {
-    let gateway = options.gateway;
-    let credentials = options.credentials;
-    if (gateway === undefined) {
-      // Loaded only when needed: a client talking to a real gateway never touches the emulators.
-      const { startEmbeddedStack } = await import('../local/embedded.js');
-      // Not abortable midway: a Ctrl+C meanwhile is honoured as soon as it is up (and closed again).
-      const stack = await startEmbeddedStack({ ...options.local, onWarning: (message) => emit({ type: 'warning', message }) });
-      cleanups.push(() => stack.close());
-      if (signal.aborted) throw stopError(signal);
-      gateway = stack.gateway;
-      credentials = { appKey: stack.appKey, appSecret: stack.appSecret };
-      emit({ type: 'local-stack', gateway });
-    }
+    // The embedded stack when no gateway is given; not abortable midway: a Ctrl+C meanwhile is honoured
+    // as soon as it is up (and closed again).
+    const endpoint = await openEndpoint({ gateway: options.gateway, credentials: options.credentials }, { ...options.local, onWarning: (message) => emit({ type: 'warning', message }) });
+    cleanups.push(() => endpoint.close());
+    if (signal.aborted) throw stopError(signal);
+    if (endpoint.embedded) emit({ type: 'local-stack', gateway: endpoint.gateway });
 
-    const client = new GatewayClient({ url: gateway, credentials });
+    const client = new GatewayClient({ url: endpoint.gateway, credentials: endpoint.credentials });
     cleanups.push(async () => client.close());
     // Closing ends a connect or a reconnect in progress; the job wait watches `signal` itself.
     const stop = (): void => client.close();
