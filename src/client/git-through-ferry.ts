@@ -1,10 +1,11 @@
 // `ferry clone` and `ferry pull` are stock git with the remote helper doing the transfer: this runs one
 // git command so that the helper it starts finds this command's gateway (or the embedded stack this
 // command started), and relays the helper's progress events back as ferry's own bars.
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
+import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { FerryError } from '../protocol/errors.js';
 import { openEndpoint, type EmbeddedSettings, type EndpointSettings } from './endpoint.js';
@@ -69,23 +70,15 @@ async function startEventRelay(onEvent: (event: CliEvent) => void): Promise<Even
   const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
     sockets.add(socket);
-    let buffered = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => {
-      buffered += chunk;
-      let newline: number;
-      while ((newline = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, newline);
-        buffered = buffered.slice(newline + 1);
-        try {
-          onEvent(JSON.parse(line) as CliEvent);
-        } catch {
-          // A line that is not an event is dropped: progress is never worth failing the command.
-        }
-      }
-    });
     socket.on('error', () => undefined);
     socket.on('close', () => sockets.delete(socket));
+    createInterface({ input: socket, crlfDelay: Infinity }).on('line', (line) => {
+      try {
+        onEvent(JSON.parse(line) as CliEvent);
+      } catch {
+        // A line that is not an event is dropped: progress is never worth failing the command.
+      }
+    });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -139,13 +132,4 @@ export async function runGitWithView(
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
-}
-
-/** A quick git command's stdout (trimmed); GIT_FAILED with git's message when it fails. */
-export function gitOutput(args: string[], cwd: string | undefined): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile('git', args, { cwd }, (error, stdout, stderr) =>
-      error ? reject(new FerryError('GIT_FAILED', `git ${args[0]} failed: ${stderr.trim() || error.message}`)) : resolve(stdout.trim()),
-    );
-  });
 }

@@ -4,7 +4,8 @@ import { FerryError } from '../../protocol/errors.js';
 import { isEmptyOrMissing } from '../empty-dir.js';
 import { addEndpointOptions, endpointFromFlags, type EndpointFlags } from '../endpoint-flags.js';
 import { usageError } from '../options.js';
-import { FERRY_PREFIX, gitOutput, plainUrl, runGitWithView } from '../git-through-ferry.js';
+import { FERRY_PREFIX, plainUrl, runGitWithView } from '../git-through-ferry.js';
+import { runGit } from '../remote-helper/git.js';
 
 interface CloneFlags extends EndpointFlags {
   branch?: string;
@@ -38,7 +39,7 @@ export function registerClone(program: Command): void {
     const code = await runGitWithView(args, settings, flags);
     if (code !== 0) throw new FerryError('GIT_FAILED', `git clone exited with code ${code}; its message is above.`);
     // Pushes go straight to the real remote with git's own https transport: the worker never sees them.
-    await gitOutput(['remote', 'set-url', '--push', flags.origin, upstream], target);
+    await runGit(['remote', 'set-url', '--push', flags.origin, upstream], { cwd: target });
     if (!flags.quiet && !flags.json) process.stderr.write(`Cloned ${upstream} into ${target} through ferry; \`${flags.origin}\` fetches through ferry and pushes to ${upstream}.\n`);
   });
 }

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { FerryError } from '../../protocol/errors.js';
 import { addEndpointOptions, endpointFromFlags, type EndpointFlags } from '../endpoint-flags.js';
-import { FERRY_PREFIX, gitOutput, plainUrl, runGitWithView } from '../git-through-ferry.js';
+import { FERRY_PREFIX, plainUrl, runGitWithView } from '../git-through-ferry.js';
+import { runGit } from '../remote-helper/git.js';
 import { usageError } from '../options.js';
 
 interface PullFlags extends EndpointFlags {
@@ -22,11 +23,11 @@ export function registerPull(program: Command): void {
       .option('--json', "print ferry's events as JSON lines on stdout (git's own messages stay on stderr)"),
   ).action(async (remoteArg: string | undefined, refspecs: string[], flags: PullFlags) => {
     const cwd = process.cwd();
-    await gitOutput(['rev-parse', '--git-dir'], cwd).catch(() => {
+    await runGit(['rev-parse', '--git-dir'], { cwd }).catch(() => {
       throw usageError('not inside a git repository: run `ferry pull` in a clone (or `ferry clone <url>` to make one)');
     });
     const remote = remoteArg ?? (await upstreamRemote(cwd));
-    const url = await gitOutput(['remote', 'get-url', remote], cwd).catch(() => {
+    const url = await runGit(['remote', 'get-url', remote], { cwd }).then((out) => out.trim()).catch(() => {
       throw usageError(`no remote named "${remote}" in this repository`);
     });
     const args = [...rewrite(remote, url), 'pull', ...(flags.rebase ? ['--rebase'] : []), ...(flags.ffOnly ? ['--ff-only'] : []), ...(flags.quiet ? ['--quiet'] : []), remote, ...refspecs];
@@ -37,8 +38,8 @@ export function registerPull(program: Command): void {
 
 /** The remote the current branch pulls from, else origin. */
 async function upstreamRemote(cwd: string): Promise<string> {
-  const branch = await gitOutput(['symbolic-ref', '--quiet', '--short', 'HEAD'], cwd).catch(() => '');
-  const remote = branch ? await gitOutput(['config', `branch.${branch}.remote`], cwd).catch(() => '') : '';
+  const branch = await runGit(['symbolic-ref', '--quiet', '--short', 'HEAD'], { cwd }).then((out) => out.trim()).catch(() => '');
+  const remote = branch ? await runGit(['config', `branch.${branch}.remote`], { cwd }).then((out) => out.trim()).catch(() => '') : '';
   return remote || 'origin';
 }
 

@@ -8,6 +8,8 @@ export interface GitOptions {
   input?: string;
   /** Default 10 minutes: long enough for a large local command, short of hanging forever. */
   timeoutMs?: number;
+  /** Default: the process's (the repository git started the helper in). */
+  cwd?: string | undefined;
 }
 
 /** `git <args>`; its stdout, or GIT_FAILED carrying git's own complaint. */
@@ -16,7 +18,7 @@ export function runGit(args: string[], options: GitOptions = {}): Promise<string
     const child = execFile(
       'git',
       args,
-      { timeout: options.timeoutMs ?? 600_000, maxBuffer: 256 * 1024 * 1024, encoding: 'utf8' },
+      { cwd: options.cwd, timeout: options.timeoutMs ?? 600_000, maxBuffer: 256 * 1024 * 1024, encoding: 'utf8' },
       (error, stdout, stderr) => {
         if (!error) return resolve(stdout);
         const why = stderr.trim().split('\n').at(-1) || error.message;

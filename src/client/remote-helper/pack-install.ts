@@ -4,9 +4,10 @@
 // clone's time on the client — is skipped; both files are sha256-checked downloads of what the worker
 // built from a mirror git itself fetched and verified.
 import { createReadStream, createWriteStream } from 'node:fs';
-import { open, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { open, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { pathExists } from '../../util/path-exists.js';
 import type { BundleHeader } from './bundle-apply.js';
 
 const HASH_BYTES = 20; // sha1: the only object format ferry serves (bundle-apply.ts)
@@ -22,7 +23,7 @@ export async function installIndexedPack(bundlePath: string, header: BundleHeade
   const checksum = await packChecksum(bundlePath, header.length);
   if (!checksum || !(await indexMatches(indexPath, checksum))) return undefined;
   const base = join(packDir, `pack-${checksum.toString('hex')}`);
-  if (await exists(`${base}.idx`)) return { keep: undefined };
+  if (await pathExists(`${base}.idx`)) return { keep: undefined };
 
   // The keep first: from the moment the pack is visible, nothing (gc) may drop it before the refs exist.
   const keep = `${base}.keep`;
@@ -72,8 +73,4 @@ async function indexMatches(indexPath: string, checksum: Buffer): Promise<boolea
   } finally {
     await file.close();
   }
-}
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(() => true, () => false);
 }

@@ -17,18 +17,11 @@ import type { ArtifactKind, ArtifactRequest, BuildContext, LookupContext } from 
 
 const CONTENT_TYPE = 'application/x-git-bundle';
 
-/** What a standalone bundle (named refs, or haves no chain link covers) keeps beside it; written last. */
-interface BundleManifest {
-  v: 1;
-  kind: 'bundle';
-  repo: string;
-  filename: string;
-  size: number;
-  sha256: string;
-  index?: LinkIndex;
-  tips: Tips;
-  createdAt: number;
-}
+/**
+ * What a standalone bundle (named refs, or haves no chain link covers) keeps beside it, written last: the
+ * link it was built as, whose `key` names the bundle object.
+ */
+type BundleManifest = ChainLink & { v: 1; kind: 'bundle'; repo: string };
 
 // A git bundle of a repository's branches and tags (or of named refs), minus what the client has.
 // Full-repository requests go through the repository's chain (bundle-chain.ts); the rest are one bundle each.
@@ -64,7 +57,7 @@ export const bundle: ArtifactKind = {
     const key = standaloneKey(prefix, request, tips);
     const text = await ctx.store.getText(`${key}.json`);
     if (text === undefined) return undefined;
-    return serveStandalone(key, JSON.parse(text) as BundleManifest, request, ctx, true);
+    return serveStandalone(JSON.parse(text) as BundleManifest, request, ctx, true);
   },
 
   async build(request, ctx) {
@@ -194,14 +187,12 @@ async function buildStandalone(mirror: FullMirrorLease, tips: Tips, request: Art
   const exclude = [...(await presentObjects(mirror.gitDir, request.have ?? [], ctx.git.env))];
   const key = standaloneKey(prefix, request, tips);
   const link = await buildLink(mirror, tips, exclude, request.repo, ctx, prefix);
-  const manifest: BundleManifest = {
-    v: 1, kind: 'bundle', repo: request.repo.canonical, filename: link.filename, size: link.size, sha256: link.sha256, ...(link.index && { index: link.index }), tips, createdAt: link.createdAt,
-  };
   if (link.key) {
-    await ctx.store.put(`${key}.json`, Buffer.from(JSON.stringify({ ...manifest, object: link.key })), { 'Content-Type': 'application/json' });
+    const manifest: BundleManifest = { v: 1, kind: 'bundle', repo: request.repo.canonical, ...link };
+    await ctx.store.put(`${key}.json`, Buffer.from(JSON.stringify(manifest)), { 'Content-Type': 'application/json' });
   }
   ctx.progress('signing');
-  return serveStandalone(link.key, manifest, request, ctx, false);
+  return serveStandalone(link, request, ctx, false);
 }
 
 async function serveChain(chain: BundleChain, from: number, request: ArtifactRequest, ctx: LookupContext, cached: boolean): Promise<DoneResult> {
@@ -209,9 +200,8 @@ async function serveChain(chain: BundleChain, from: number, request: ArtifactReq
   return answer(parts, request, cached);
 }
 
-async function serveStandalone(key: string, manifest: BundleManifest & { object?: string }, request: ArtifactRequest, ctx: LookupContext, cached: boolean): Promise<DoneResult> {
-  const object = manifest.object ?? key;
-  const parts = object ? [await signPart({ key: object, filename: manifest.filename, size: manifest.size, sha256: manifest.sha256, index: manifest.index }, ctx)] : [];
+async function serveStandalone(link: ChainLink, request: ArtifactRequest, ctx: LookupContext, cached: boolean): Promise<DoneResult> {
+  const parts = link.key ? [await signPart(link, ctx)] : [];
   return answer(parts, request, cached);
 }
 

@@ -3,6 +3,7 @@ import { mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { SimpleGit, SimpleGitProgressEvent } from 'simple-git';
 import { KeyedLock } from '../../util/keyed-lock.js';
+import { pathExists } from '../../util/path-exists.js';
 import { FerryError } from '../../protocol/errors.js';
 import { gitClient } from './simple-git.js';
 import type { GitContext } from './context.js';
@@ -282,7 +283,7 @@ export class MirrorCache {
   }
 
   async #ensureBare(dir: string): Promise<boolean> {
-    if (await exists(join(dir, 'HEAD'))) return false;
+    if (await pathExists(join(dir, 'HEAD'))) return false;
     // Build in a sibling temp dir and rename, so a crash never leaves a half-made mirror in place.
     const temp = `${dir}.tmp-${process.pid}-${Date.now()}`;
     await mkdir(temp, { recursive: true });
@@ -323,14 +324,6 @@ async function treeBytes(dir: string): Promise<number> {
   return total;
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function toProgress(event: SimpleGitProgressEvent): FetchProgress {
   return { stage: event.stage, percent: event.progress, processed: event.processed, total: event.total };

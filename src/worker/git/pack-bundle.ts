@@ -1,7 +1,8 @@
-import { access, open, readdir } from 'node:fs/promises';
+import { open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { pathExists } from '../../util/path-exists.js';
 import type { ArchiveStream } from './archive.js';
 
 /*
@@ -52,7 +53,7 @@ export async function singlePackBundle(gitDir: string, tips: Readonly<Record<str
 /** The path of the mirror's only pack, when it is the whole object store; else undefined. */
 async function soleCompletePack(gitDir: string): Promise<string | undefined> {
   const objects = join(gitDir, 'objects');
-  if (await exists(join(objects, 'info', 'alternates'))) return undefined;
+  if (await pathExists(join(objects, 'info', 'alternates'))) return undefined;
   const packFiles = await readdir(join(objects, 'pack')).catch(() => [] as string[]);
   const packs = packFiles.filter((name) => name.endsWith('.pack'));
   if (packs.length !== 1 || packFiles.some((name) => name.endsWith('.promisor'))) return undefined;
@@ -63,8 +64,4 @@ async function soleCompletePack(gitDir: string): Promise<string | undefined> {
     if (entry.isDirectory() && /^[0-9a-f]{2}$/.test(entry.name) && (await readdir(join(objects, entry.name))).length > 0) return undefined;
   }
   return join(objects, 'pack', pack);
-}
-
-async function exists(path: string): Promise<boolean> {
-  return access(path).then(() => true, () => false);
 }
