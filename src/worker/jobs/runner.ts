@@ -49,6 +49,12 @@ export interface RunOptions {
   redelivered?: boolean;
 }
 
+/** A build under way on this instance, and the other jobs here that wait for it and report its progress. */
+interface Building {
+  done: Promise<unknown>;
+  watchers: Set<ProgressFn>;
+}
+
 interface TrackedJob {
   jobId: string;
   reporter: JobReporter;
@@ -64,7 +70,7 @@ export class JobRunner {
   readonly #options: JobRunnerOptions;
   readonly #queue: PQueue;
   readonly #waiting: JobReporter[] = [];
-  readonly #building = new Map<string, Promise<unknown>>();
+  readonly #building = new Map<string, Building>();
   readonly #jobs = new Set<TrackedJob>();
   readonly #runs = new Set<Promise<unknown>>();
   #closed = false;
@@ -170,22 +176,37 @@ export class JobRunner {
       // Single-flight by the build's key: a second job for it here waits, then finds it in the cache;
       // across instances, the build lease (lease.ts) does the same.
       const key = await kind.buildKey(request, ctx);
-      await this.#building.get(key)?.catch(() => undefined);
+      const running = this.#building.get(key);
+      if (running) {
+        // Another job here builds it: this one reports that build's progress as its own meanwhile.
+        const watch: ProgressFn = (phase, detail) => void (stop.aborted || progress(phase, detail));
+        running.watchers.add(watch);
+        progress(kind.phases[0] ?? 'queued', { percent: 0, message: 'another job on this worker is building this; following it' });
+        await running.done.catch(() => undefined);
+        running.watchers.delete(watch);
+      }
       if (stop.aborted) return; // stopped while it waited for the other build: its end is already told
+      const watchers = new Set<ProgressFn>();
+      const shared: ProgressFn = (phase, detail) => {
+        progress(phase, detail);
+        for (const watch of watchers) watch(phase, detail);
+      };
+      const building = { ...ctx, progress: shared };
       const build = singleBuild({
         store,
         key,
         signal,
-        lookup: () => kind.lookup(request, ctx),
-        build: (held) => kind.build(request, { ...ctx, signal: held }),
-        onWaiting: () => progress(kind.phases[0] ?? 'queued', { percent: 0, message: 'another worker is building this; waiting for it' }),
+        lookup: () => kind.lookup(request, building),
+        build: (held) => kind.build(request, { ...building, signal: held }),
+        onWaiting: () => shared(kind.phases[0] ?? 'queued', { percent: 0, message: 'another worker is building this; waiting for it' }),
       });
-      this.#building.set(key, build);
+      const entry: Building = { done: build, watchers };
+      this.#building.set(key, entry);
       try {
         const result = await build;
         reporter.emit({ v: 1, type: 'done', jobId: spec.jobId, ...result });
       } finally {
-        if (this.#building.get(key) === build) this.#building.delete(key);
+        if (this.#building.get(key) === entry) this.#building.delete(key);
       }
     } catch (error) {
       const failure = toFerryError(error);

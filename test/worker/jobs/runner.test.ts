@@ -54,9 +54,9 @@ afterAll(async () => {
   await rm(temp, { recursive: true, force: true });
 });
 
-function runner(): JobRunner {
+function runner(settings: Config = config): JobRunner {
   const context = createGitContext({ allowHttp: true, timeoutMs: 30_000 });
-  return new JobRunner({ config, git: context, mirrors: new MirrorCache({ workDir: config.workDir, git: context }), refs: new RefsCache({ git: context }), states: new JobStateStore() });
+  return new JobRunner({ config: settings, git: context, mirrors: new MirrorCache({ workDir: settings.workDir, git: context }), refs: new RefsCache({ git: context }), states: new JobStateStore() });
 }
 
 async function spec(id: string, ref: string, format: JobSpec['format'] = 'zip'): Promise<JobSpec> {
@@ -95,6 +95,22 @@ describe('JobRunner', () => {
     expect(a.state).toMatchObject({ status: 'done', result: { cached: false } });
     expect(b.state).toMatchObject({ status: 'done', result: { cached: true, sha256: a.state.result?.sha256 } });
     expect(fetches - before).toBe(1);
+  });
+
+  it('gives a job that waits for another one building the same archive that build\'s progress as its own', async () => {
+    // Two slots: both jobs run at once, the second waiting on the first one's build rather than in the queue.
+    const jobs = runner({ ...config, concurrency: 2, workDir: join(temp, 'work-watch') });
+    const seen = new Map<string, JobMessage[]>();
+    const listen = (message: JobMessage): void => void seen.set(message.jobId, [...(seen.get(message.jobId) ?? []), message]);
+    const [first, second] = await Promise.all([spec('w1', 'v0.1', 'tar.gz'), spec('w2', 'v0.1', 'tar.gz')]);
+    const [a, b] = await Promise.all([jobs.run(first!, store, [listen]), jobs.run(second!, store, [listen])]);
+    const [builder, follower] = a.state.result?.cached === false ? [first!, second!] : [second!, first!];
+    expect([a, b].map((o) => o.state.result?.cached).sort()).toEqual([false, true]);
+    const phases = (id: string): string[] => (seen.get(id) ?? []).flatMap((m) => (m.type === 'progress' ? [m.phase] : []));
+    expect(phases(builder.jobId)).toContain('archiving');
+    // The follower built nothing, yet reported the build's phases as it went.
+    expect(phases(follower.jobId)).toContain('archiving');
+    expect((seen.get(follower.jobId) ?? []).some((m) => m.type === 'progress' && /another job on this worker is building this/.test(m.message ?? ''))).toBe(true);
   });
 
   it('stores the state once per phase, not again for the queued state POST /jobs has stored', async () => {
