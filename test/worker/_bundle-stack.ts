@@ -4,14 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import { startOssServer, type OssServer } from '../../src/local/oss/index.js';
-import type { BundlePart, JobSpec } from '../../src/protocol/job.js';
+import type { BundlePart, DoneResult, JobSpec } from '../../src/protocol/job.js';
 import { bundlePrefix } from '../../src/worker/artifacts/bundle-chain.js';
 import { loadConfig, type Config } from '../../src/worker/config.js';
 import { createGitContext } from '../../src/worker/git/context.js';
 import { MirrorCache } from '../../src/worker/git/mirror.js';
 import { RefsCache } from '../../src/worker/git/refs-cache.js';
 import { parseRepoUrl } from '../../src/worker/git/url.js';
-import { JobRunner } from '../../src/worker/jobs/runner.js';
+import { JobRunner, type JobOutcome } from '../../src/worker/jobs/runner.js';
 import { JobStateStore } from '../../src/worker/jobs/state-store.js';
 import { createObjectStore, storageTarget, type ObjectStore } from '../../src/worker/storage/oss-store.js';
 import { fixtureRoot, git, gitRevParse, sha256File } from '../helpers/fixtures.js';
@@ -150,4 +150,21 @@ export function bundleObjectCount(bundle: Buffer): number {
 export async function newObjectCount(gitDir: string, tips: readonly string[], not: readonly string[]): Promise<number> {
   const out = await git(['--git-dir', gitDir, 'rev-list', '--objects', ...tips, '--not', ...not, '--']);
   return out.split('\n').filter(Boolean).length;
+}
+
+/** The done result of a bundle job, which must have ended done with its parts. */
+export function bundleDone(outcome: JobOutcome): DoneResult & { parts: BundlePart[] } {
+  expect(outcome.state).toMatchObject({ status: 'done', result: { format: 'bundle' } });
+  const result = outcome.state.result as DoneResult;
+  expect(result.parts).toBeDefined();
+  return result as DoneResult & { parts: BundlePart[] };
+}
+
+/** Applies `parts` into a new repository under the stack and checks it equals `upstream` exactly, fsck-clean. */
+export async function expectCloneOf(stack: BundleStack, upstream: Upstream, parts: readonly BundlePart[], name: string): Promise<string> {
+  const clone = join(stack.temp, 'clones', name, 'repo.git');
+  await applyParts(parts, clone);
+  expect(await refsOf(clone)).toEqual(await refsOf(upstream.gitDir));
+  await git(['--git-dir', clone, 'fsck', '--strict', '--no-dangling']);
+  return clone;
 }

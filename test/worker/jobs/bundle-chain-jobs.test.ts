@@ -1,18 +1,16 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobMessage } from '../../../src/protocol/job.js';
-import { bundlePrefix } from '../../../src/worker/artifacts/bundle-chain.js';
+import { bundlePrefix, chainKey, readChain, writeChain, type ChainBounds } from '../../../src/worker/artifacts/bundle-chain.js';
 import { parseRepoUrl } from '../../../src/worker/git/url.js';
 import { startGitServer } from '../../helpers/git-server.js';
 import { waitFor } from '../../helpers/wait.js';
-import type { BundlePart, DoneResult } from '../../../src/protocol/job.js';
-import { chainKey, readChain, writeChain, type ChainBounds } from '../../../src/worker/artifacts/bundle-chain.js';
 import type { Config } from '../../../src/worker/config.js';
 import { DEFAULT_LEASE_TTL_MS } from '../../../src/worker/jobs/lease.js';
-import type { JobOutcome } from '../../../src/worker/jobs/runner.js';
 import { git } from '../../helpers/fixtures.js';
 import {
-  advanceUpstream, applyParts, bundleRunner, bundleSpec, copyUpstream, IDENTITY, newObjectCount, refsOf, startBundleStack, type BundleStack, type Upstream,
+  advanceUpstream, applyParts, bundleDone, bundleRunner, bundleSpec, copyUpstream, expectCloneOf, IDENTITY, newObjectCount, refsOf, startBundleStack,
+  type BundleStack, type Upstream,
 } from '../_bundle-stack.js';
 import { leaseState, plantLease, recordingWrites } from './_lease.js';
 
@@ -28,51 +26,41 @@ afterAll(async () => {
   await stack?.close();
 });
 
-function done(outcome: JobOutcome): DoneResult & { parts: BundlePart[] } {
-  expect(outcome.state).toMatchObject({ status: 'done', result: { format: 'bundle' } });
-  return outcome.state.result as DoneResult & { parts: BundlePart[] };
-}
 
 const withBounds = (bounds: Partial<ChainBounds>): Config => ({ ...stack.config, bundleChain: { ...stack.config.bundleChain, ...bounds } });
 const linkCount = async (upstream: Upstream): Promise<number | undefined> => (await readChain(stack.store(), upstream.prefix, upstream.canonical))?.links.length;
 
-async function expectCloneOf(upstream: Upstream, parts: readonly BundlePart[], name: string): Promise<void> {
-  const clone = join(stack.temp, 'clones', name, 'repo.git');
-  await applyParts(parts, clone);
-  expect(await refsOf(clone)).toEqual(await refsOf(upstream.gitDir));
-  await git(['--git-dir', clone, 'fsck', '--strict', '--no-dangling']);
-}
 
 describe('the bundle chain', () => {
   it('appends incremental links up to maxLinks, then starts a new full bundle', async () => {
     const upstream = await copyUpstream(stack, 'max-links');
     const runner = bundleRunner(stack, { config: withBounds({ maxLinks: 2 }) });
-    done(await runner.run(await bundleSpec(upstream), stack.store()));
+    bundleDone(await runner.run(await bundleSpec(upstream), stack.store()));
     expect(await linkCount(upstream)).toBe(1);
 
     await advanceUpstream(upstream, 'a');
     const second = recordingWrites(stack.store());
-    expect(done(await runner.run(await bundleSpec(upstream), second.store)).parts).toHaveLength(2);
+    expect(bundleDone(await runner.run(await bundleSpec(upstream), second.store)).parts).toHaveLength(2);
     expect(second.writes.filter((key) => key.endsWith('.bundle'))).toHaveLength(1);
     expect(await linkCount(upstream)).toBe(2);
 
     await advanceUpstream(upstream, 'b');
-    const third = done(await runner.run(await bundleSpec(upstream), stack.store()));
+    const third = bundleDone(await runner.run(await bundleSpec(upstream), stack.store()));
     expect(third.parts).toHaveLength(1);
     expect(await linkCount(upstream)).toBe(1);
-    await expectCloneOf(upstream, third.parts, 'max-links');
+    await expectCloneOf(stack, upstream, third.parts, 'max-links');
   });
 
   it('starts a new full bundle once the incremental links outweigh half the full one', async () => {
     const upstream = await copyUpstream(stack, 'share');
     const runner = bundleRunner(stack);
-    const base = done(await runner.run(await bundleSpec(upstream), stack.store()));
+    const base = bundleDone(await runner.run(await bundleSpec(upstream), stack.store()));
     // Incompressible data twice the full bundle's size: the link itself is appended (the bound looks at
     // the links already there), and the next change finds the share exceeded.
     await advanceUpstream(upstream, 'big', 2 * base.parts[0]!.size);
-    expect(done(await runner.run(await bundleSpec(upstream), stack.store())).parts).toHaveLength(2);
+    expect(bundleDone(await runner.run(await bundleSpec(upstream), stack.store())).parts).toHaveLength(2);
     await advanceUpstream(upstream, 'small');
-    const after = done(await runner.run(await bundleSpec(upstream), stack.store()));
+    const after = bundleDone(await runner.run(await bundleSpec(upstream), stack.store()));
     expect(after.parts).toHaveLength(1);
     expect(await linkCount(upstream)).toBe(1);
   });
@@ -80,13 +68,13 @@ describe('the bundle chain', () => {
   it('never serves a chain whose full bundle is older than maxBaseAgeMs: it is rebuilt', async () => {
     const upstream = await copyUpstream(stack, 'old-base');
     const runner = bundleRunner(stack);
-    const first = done(await runner.run(await bundleSpec(upstream), stack.store()));
+    const first = bundleDone(await runner.run(await bundleSpec(upstream), stack.store()));
     const chain = await readChain(stack.store(), upstream.prefix, upstream.canonical);
     const [base] = chain!.links;
     // The chain as a month-old instance would have left it.
     await writeChain(stack.store(), upstream.prefix, { ...chain!, links: [{ ...base!, createdAt: Date.now() - stack.config.bundleChain.maxBaseAgeMs - 60_000 }] });
 
-    const again = done(await runner.run(await bundleSpec(upstream), stack.store()));
+    const again = bundleDone(await runner.run(await bundleSpec(upstream), stack.store()));
     expect(again.cached).toBe(false);
     expect(first.parts).toHaveLength(1);
     expect(again.parts).toHaveLength(1);
@@ -110,13 +98,13 @@ describe('history upstream has dropped', () => {
     const secret = (await git(['-C', work, 'rev-parse', 'HEAD'])).trim();
     await git(['-C', work, 'push', '--quiet', 'origin', 'HEAD:refs/heads/secret']);
     const runner = bundleRunner(stack, { config: withBounds({ maxLinks: 1 }) });
-    const first = done(await runner.run(await bundleSpec(upstream), stack.store()));
+    const first = bundleDone(await runner.run(await bundleSpec(upstream), stack.store()));
     await applyParts(first.parts, join(stack.temp, 'clones', 'dropped-first', 'repo.git'));
     await git(['--git-dir', join(stack.temp, 'clones', 'dropped-first', 'repo.git'), 'cat-file', '-e', secret]);
 
     await git(['--git-dir', upstream.gitDir, 'update-ref', '-d', 'refs/heads/secret']);
     // maxLinks 1: the change makes a new full bundle, from the instance's existing mirror.
-    const again = done(await runner.run(await bundleSpec(upstream), stack.store()));
+    const again = bundleDone(await runner.run(await bundleSpec(upstream), stack.store()));
     expect(again.parts).toHaveLength(1);
     const clone = join(stack.temp, 'clones', 'dropped-again', 'repo.git');
     await applyParts(again.parts, clone);
@@ -129,18 +117,18 @@ describe('upstream changes without new objects', () => {
   it('a deleted branch and a rewound one become a link without a bundle: clients get no new part, a fresh clone the old one', async () => {
     const upstream = await copyUpstream(stack, 'deleted');
     const runner = bundleRunner(stack);
-    const base = done(await runner.run(await bundleSpec(upstream), stack.store()));
+    const base = bundleDone(await runner.run(await bundleSpec(upstream), stack.store()));
     const oldTips = Object.values(await refsOf(upstream.gitDir));
     await git(['--git-dir', upstream.gitDir, 'branch', '-D', 'feature/x']);
     await git(['--git-dir', upstream.gitDir, 'update-ref', 'refs/heads/release', 'release~1']);
 
-    const update = done(await runner.run(await bundleSpec(upstream, { have: oldTips }), stack.store()));
+    const update = bundleDone(await runner.run(await bundleSpec(upstream, { have: oldTips }), stack.store()));
     expect(update.parts).toEqual([]);
     const chain = await readChain(stack.store(), upstream.prefix, upstream.canonical);
     expect(chain?.links.map((link) => link.key === '')).toEqual([false, true]);
     expect(chain?.links[1]?.tips).toEqual(await refsOf(upstream.gitDir));
 
-    const fresh = done(await runner.run(await bundleSpec(upstream), stack.store()));
+    const fresh = bundleDone(await runner.run(await bundleSpec(upstream), stack.store()));
     expect(fresh).toMatchObject({ cached: true, parts: [expect.objectContaining({ sha256: base.parts[0]!.sha256 })] });
     // The old bundle holds every object the new refs need (and more): what the client's refs are comes from GET /refs.
     const clone = join(stack.temp, 'clones', 'deleted', 'repo.git');
@@ -154,7 +142,7 @@ describe('a cold instance', () => {
     const upstream = await copyUpstream(stack, 'cold');
     const oldTips = Object.values(await refsOf(upstream.gitDir));
     let packs = stack.packs.objectCounts().length;
-    const base = done(await bundleRunner(stack).run(await bundleSpec(upstream), stack.store()));
+    const base = bundleDone(await bundleRunner(stack).run(await bundleSpec(upstream), stack.store()));
     // The first instance had nothing: it was sent the whole repository.
     expect(stack.packs.objectCounts().slice(packs)).toEqual([await newObjectCount(upstream.gitDir, ['--all'], [])]);
 
@@ -163,12 +151,12 @@ describe('a cold instance', () => {
     packs = stack.packs.objectCounts().length;
     const recorded = recordingWrites(stack.store());
     // A new instance: empty work dir, the same bucket.
-    const update = done(await bundleRunner(stack).run(await bundleSpec(upstream), recorded.store));
+    const update = bundleDone(await bundleRunner(stack).run(await bundleSpec(upstream), recorded.store));
     // The one pack upstream sent holds exactly what the old tips do not reach: the rest came from the chain.
     expect(stack.packs.objectCounts().slice(packs)).toEqual([await newObjectCount(upstream.gitDir, newTips, oldTips)]);
     expect(update.parts.map((part) => part.sha256)).toEqual([base.parts[0]!.sha256, expect.any(String)]);
     expect(recorded.writes.filter((key) => key.endsWith('.bundle'))).toHaveLength(1);
-    await expectCloneOf(upstream, update.parts, 'cold');
+    await expectCloneOf(stack, upstream, update.parts, 'cold');
   });
 });
 
@@ -183,7 +171,7 @@ describe('one cold bundle asked for by many', () => {
         return instance.runner.run(await bundleSpec(upstream), instance.store);
       }),
     );
-    const results = outcomes.map(done);
+    const results = outcomes.map(bundleDone);
     expect(results.filter((result) => !result.cached)).toHaveLength(1);
     expect(new Set(results.map((result) => JSON.stringify(result.parts.map((part) => part.sha256))))).toEqual(new Set([JSON.stringify([results[0]!.parts[0]!.sha256])]));
     expect(stack.packs.objectCounts().slice(packs)).toHaveLength(1);
@@ -197,7 +185,7 @@ describe('one cold bundle asked for by many', () => {
     const upstream = await copyUpstream(stack, 'stale-lease');
     const longAgo = Date.now() - 10 * DEFAULT_LEASE_TTL_MS;
     await plantLease(stack.store(), chainKey(upstream.prefix), { owner: 'crashed', takenAt: longAgo, renewedAt: longAgo });
-    const result = done(await bundleRunner(stack).run(await bundleSpec(upstream), stack.store()));
+    const result = bundleDone(await bundleRunner(stack).run(await bundleSpec(upstream), stack.store()));
     expect(result.cached).toBe(false);
     expect(await linkCount(upstream)).toBe(1);
     expect((await leaseState(stack.store(), chainKey(upstream.prefix))).at(-1)).toMatchObject({ generation: 2, record: { released: true } });
@@ -215,8 +203,8 @@ describe('one cold bundle asked for by many', () => {
     expect(left.filter((key) => key.endsWith('.json'))).toEqual([]);
     expect((await leaseState(stack.store(), chainKey(upstream.prefix))).at(-1)?.record).toMatchObject({ released: true });
 
-    const result = done(await bundleRunner(stack).run(await bundleSpec(upstream), stack.store()));
-    await expectCloneOf(upstream, result.parts, 'failed');
+    const result = bundleDone(await bundleRunner(stack).run(await bundleSpec(upstream), stack.store()));
+    await expectCloneOf(stack, upstream, result.parts, 'failed');
   });
 
   it('a job stopped while it fetches (the instance shutting down) leaves no chain and releases its lease', async () => {
