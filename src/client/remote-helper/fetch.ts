@@ -58,14 +58,14 @@ export async function fetchThroughFerry(request: FetchRequest): Promise<FetchOut
   const done = await submitAndFollow(request.client, { kind: 'bundle', url: request.url, have }, { onEvent: (event) => request.progress.job(event), signal: request.signal });
   const parts = done.parts ?? [];
   request.progress.detail(`${parts.length} bundle part(s), ${parts.reduce((sum, part) => sum + part.size, 0)} bytes${done.cached ? ' (cached)' : ''}`);
-  // Installing the worker's index means trusting it for object ids (nothing here hashes the objects): only
-  // when the user says so, and never when fsckObjects asks git to check every object as it arrives.
-  const strict = await fsckWanted();
-  const useIndexes = !strict && (await trustsWorkerIndex());
 
   if (parts.length > 0) {
-    const gitDir = (await runGit(['rev-parse', '--absolute-git-dir'])).trim();
-    const packDir = resolve((await runGit(['rev-parse', '--git-path', 'objects/pack'])).trim());
+    // Installing the worker's index means trusting it for object ids (nothing here hashes the objects): only
+    // when the user says so, and never when fsckObjects asks git to check every object as it arrives.
+    const { strict, trustIndex } = await fetchSettings();
+    const useIndexes = !strict && trustIndex;
+    const [gitDir = '', packPath = ''] = (await runGit(['rev-parse', '--absolute-git-dir', '--git-path', 'objects/pack'])).split('\n');
+    const packDir = resolve(packPath);
     // Inside the repository: the same filesystem as the packs, and nothing left in /tmp after a crash of the disk.
     const temp = await mkdtemp(join(gitDir, 'ferry-fetch-'));
     try {
@@ -158,20 +158,23 @@ async function downloadAndApply(parts: BundlePart[], temp: string, packDir: stri
   if (outcome.indexedWhileDownloading > 0) request.progress.detail(`${outcome.indexedWhileDownloading} of ${parts.length} part(s) indexed while downloading`);
 }
 
-/** FERRY_TRUST_INDEX=1, or git config `ferry.trustIndex` true. */
-async function trustsWorkerIndex(): Promise<boolean> {
-  const env = process.env.FERRY_TRUST_INDEX;
-  if (env !== undefined && env !== '') return /^(1|true|yes|on)$/i.test(env);
-  return (await runGit(['config', '--type=bool', '--get', 'ferry.trustIndex']).catch(() => '')).trim() === 'true';
-}
-
-/** `fetch.fsckObjects` or `transfer.fsckObjects`, as git reads them for this repository. */
-async function fsckWanted(): Promise<boolean> {
-  for (const key of ['fetch.fsckObjects', 'transfer.fsckObjects']) {
-    const value = (await runGit(['config', '--type=bool', '--get', key]).catch(() => '')).trim();
-    if (value === 'true') return true;
+/**
+ * `strict`: fetch.fsckObjects, else transfer.fsckObjects, as git reads them for this repository.
+ * `trustIndex`: FERRY_TRUST_INDEX, else git config ferry.trustIndex. One `git config` for all three.
+ */
+async function fetchSettings(): Promise<{ strict: boolean; trustIndex: boolean }> {
+  const out = await runGit(['config', '--type=bool', '--get-regexp', '^(fetch|transfer)\\.fsckobjects$|^ferry\\.trustindex$']).catch(() => '');
+  const config = new Map<string, boolean>();
+  // Lines are `<key> <value>`, keys lower-cased; a key set twice ends with its last value, as git reads it.
+  for (const line of out.split('\n')) {
+    const [key, value] = line.split(' ');
+    if (key) config.set(key, value === 'true');
   }
-  return false;
+  const env = process.env.FERRY_TRUST_INDEX;
+  return {
+    strict: config.get('fetch.fsckobjects') ?? config.get('transfer.fsckobjects') ?? false,
+    trustIndex: env !== undefined && env !== '' ? /^(1|true|yes|on)$/i.test(env) : (config.get('ferry.trustindex') ?? false),
+  };
 }
 
 /**
