@@ -3,27 +3,21 @@
  * and every GitHub-style clone going through ferry with the global insteadOf line, submodules included.
  * Real git, a real smart-HTTP server, a running local stack. `npm run build` first.
  */
-import { execFile } from 'node:child_process';
-import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadOrCreateCredentials } from '../../src/local/credentials.js';
-import { startLocalStack, type LocalStack } from '../../src/local/stack.js';
+import type { LocalStack } from '../../src/local/stack.js';
 import { loadConfig } from '../../src/worker/config.js';
 import { createObjectStore } from '../../src/worker/storage/oss-store.js';
 import { runFerry } from '../helpers/ferry-cli.js';
 import { git, gitEnv } from '../helpers/fixtures.js';
-import { startGitServer, type GitServer } from '../helpers/git-server.js';
-import { ROOT } from '../helpers/worker-process.js';
-import { helperBinDir, runGit, startCountingRelay, type CountingRelay } from './remote-helper/_helper-env.js';
+import type { GitServer } from '../helpers/git-server.js';
+import { IDENTITY, refsOf, runGit, startHelperWorld, type CountingRelay, type HelperWorld } from './remote-helper/_helper-env.js';
 
-const execFileAsync = promisify(execFile);
-const IDENTITY = { GIT_AUTHOR_NAME: 'Ferry Test', GIT_AUTHOR_EMAIL: 'test@ferry.test', GIT_COMMITTER_NAME: 'Ferry Test', GIT_COMMITTER_EMAIL: 'test@ferry.test' };
-
+// The remote helper's test world (_helper-env.ts): clone fixture, git server, local stack, counting relay.
+let world: HelperWorld;
 let work: string;
-let fixtureDir: string;
 let gitServer: GitServer;
 let stack: LocalStack;
 let relay: CountingRelay;
@@ -31,18 +25,10 @@ let bin: string;
 
 /** What `ferry` and the git it runs see: the helper on PATH, no user git config, the stack through the relay. */
 function cliEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  return gitEnv({ ...IDENTITY, PATH: `${bin}${delimiter}${process.env.PATH ?? ''}`, FERRY_GATEWAY: relay.url, FERRY_APP_KEY: stack.appKey, FERRY_APP_SECRET: stack.appSecret, ...extra });
+  return gitEnv({ ...world.helperEnv(), PATH: `${bin}${delimiter}${process.env.PATH ?? ''}`, ...extra });
 }
 
-/** A copy of clone/history.git served as `<server>/up/<name>`, free to change; pushes accepted. */
-async function upstream(name: string): Promise<{ dir: string; url: string }> {
-  const dir = join(gitServer.root, 'up', `${name}.git`);
-  await cp(join(fixtureDir, 'clone', 'history.git'), dir, { recursive: true });
-  await git(['--git-dir', dir, 'config', 'http.receivepack', 'true']);
-  return { dir, url: `${gitServer.url}/up/${name}` };
-}
-
-const refsOf = (repo: string, ...patterns: string[]): Promise<string> => git(['-C', repo, 'for-each-ref', '--format=%(objectname) %(refname)', ...patterns]);
+const upstream = (name: string): Promise<{ dir: string; url: string }> => world.upstream(name);
 
 /** Objects under bundles/ in the stack's bucket whose keys end with `suffix` (one chain.json per repository cloned through ferry). */
 async function storedCount(suffix: string): Promise<number> {
@@ -52,20 +38,12 @@ async function storedCount(suffix: string): Promise<number> {
 }
 
 beforeAll(async () => {
-  work = await mkdtemp(join(tmpdir(), 'ferry-clone-cli-'));
-  fixtureDir = join(work, 'fixtures');
-  await execFileAsync('bash', [join(ROOT, 'test/fixtures/make-clone-repo.sh'), fixtureDir], { env: gitEnv(), timeout: 120_000 });
-  gitServer = await startGitServer({ root: join(work, 'served') });
-  stack = await startLocalStack({ dataDir: join(work, 'stack'), port: 0, allowHosts: [gitServer.host], allowHttp: true, requireSignature: true });
-  relay = await startCountingRelay(stack.gateway);
-  bin = await helperBinDir(work);
+  world = await startHelperWorld('ferry-clone-cli-');
+  ({ work, gitServer, stack, relay, bin } = world);
 });
 
 afterAll(async () => {
-  await relay?.close();
-  await stack?.close();
-  await gitServer?.close();
-  await rm(work, { recursive: true, force: true });
+  await world?.close();
 });
 
 describe('ferry clone', () => {
@@ -181,7 +159,7 @@ describe('ferry pull', () => {
     expect(outside.code).toBe(2);
     expect(outside.stderr).toMatch(/not inside a git repository/);
     const local = join(work, 'cli-local-remote');
-    await git(['clone', '--quiet', join(fixtureDir, 'clone', 'history.git'), local]);
+    await git(['clone', '--quiet', (await upstream('cli-local-remote')).dir, local]);
     const run = await runFerry(['pull'], { cwd: local, env: cliEnv() });
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/ferry fetches https:\/\/ repositories only/);
