@@ -2,6 +2,6 @@
 export type ArchiveFormat = 'zip' | 'tar.gz';
 export const ARCHIVE_FORMATS: readonly ArchiveFormat[] = ['zip', 'tar.gz'];
 
-/** What a job's artifact is: an archive format, or a git bundle (kind `bundle`). */
-export type ArtifactFormat = ArchiveFormat | 'bundle';
-export const ARTIFACT_FORMATS: readonly ArtifactFormat[] = [...ARCHIVE_FORMATS, 'bundle'];
+/** What a job's artifact is: an archive format, a git bundle (kind `bundle`) or an upstream file as it is (kind `file`). */
+export type ArtifactFormat = ArchiveFormat | 'bundle' | 'file';
+export const ARTIFACT_FORMATS: readonly ArtifactFormat[] = [...ARCHIVE_FORMATS, 'bundle', 'file'];

@@ -1,16 +1,19 @@
 import type { FerryErrorJSON } from './errors.js';
 import type { ArtifactFormat } from './formats.js';
 
-export type Phase = 'queued' | 'resolving' | 'fetching' | 'archiving' | 'bundling' | 'uploading' | 'signing';
-export const PHASES: readonly Phase[] = ['queued', 'resolving', 'fetching', 'archiving', 'bundling', 'uploading', 'signing'];
+export type Phase = 'queued' | 'resolving' | 'fetching' | 'downloading' | 'archiving' | 'bundling' | 'uploading' | 'signing';
+/** In the order a job goes through them; `downloading` is a file job's upstream fetch (kind `file`). */
+export const PHASES: readonly Phase[] = ['queued', 'resolving', 'fetching', 'downloading', 'archiving', 'bundling', 'uploading', 'signing'];
 
 export interface JobSpec {
   jobId: string;
   /** Absent in events from before kinds, which are archives. */
   kind?: string;
+  /** The canonical repository URL, or for kind `file` the file's URL as normalised (a /blob/ link as its raw form). */
   repo: string;
-  /** The ref as the user named it (or the default branch's name). */
+  /** The ref as the user named it (or the default branch's name); for files, the tag or branch the URL names, else ''. */
   ref: string;
+  /** For files: the full commit id the URL names, else ''. */
   commit: string;
   format: ArtifactFormat;
   /** Bundles only: the refs to include (full names); absent means every branch and tag. */
