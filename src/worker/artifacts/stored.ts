@@ -6,7 +6,7 @@ import type { ObjectStore } from '../storage/oss-store.js';
 import { contentDisposition } from '../storage/keys.js';
 import { uploadStream } from '../storage/upload.js';
 import type { Phase } from '../../protocol/job.js';
-import type { ArtifactStream, BuildContext } from './types.js';
+import type { ArtifactStream, BuildContext, ProgressDetail } from './types.js';
 
 const PROGRESS_INTERVAL_MS = 200;
 
@@ -18,6 +18,10 @@ export interface StoreTarget {
   label: string;
   /** The phase the bytes are produced in: progress reports bytes under it. */
   streamPhase: Phase;
+  /** The largest object allowed; default FERRY_MAX_ARCHIVE_BYTES (files pass FERRY_MAX_FILE_BYTES). */
+  maxBytes?: number;
+  /** The stream's size when known before it starts (a file's Content-Length): progress then has total and percent. */
+  total?: number | undefined;
 }
 
 export interface StoredObject {
@@ -29,7 +33,10 @@ export interface StoredObject {
 // producer held. The caller writes whatever marks the object whole (a manifest, a chain) afterwards.
 export async function storeStream(artifact: ArtifactStream, target: StoreTarget, ctx: BuildContext): Promise<StoredObject> {
   const { config, store } = ctx;
-  ctx.progress(target.streamPhase, { bytes: 0 });
+  const maxBytes = target.maxBytes ?? config.maxArchiveBytes;
+  const streamed = (bytes: number): ProgressDetail =>
+    target.total === undefined ? { bytes } : { bytes, total: target.total, percent: Math.min(100, Math.floor((bytes / Math.max(target.total, 1)) * 100)) };
+  ctx.progress(target.streamPhase, streamed(0));
   const abort = (): void => artifact.kill();
   ctx.signal?.addEventListener('abort', abort, { once: true });
   // An abort that came while the producer was starting has no listener to hear it.
@@ -45,14 +52,14 @@ export async function storeStream(artifact: ArtifactStream, target: StoreTarget,
   async function* hashed(): AsyncGenerator<Buffer> {
     for await (const chunk of artifact.bytes) {
       produced += chunk.length;
-      if (produced > config.maxArchiveBytes) {
-        throw new FerryError('TOO_LARGE', `The ${target.label} is larger than this service's limit of ${formatBytes(config.maxArchiveBytes)}.`);
+      if (produced > maxBytes) {
+        throw new FerryError('TOO_LARGE', `The ${target.label} is larger than this service's limit of ${formatBytes(maxBytes)}.`);
       }
       hash.update(chunk);
       // Intermediate progress is throttled downstream anyway; building thousands of messages is not free.
       if (Date.now() - lastReport >= PROGRESS_INTERVAL_MS) {
         lastReport = Date.now();
-        ctx.progress(target.streamPhase, { bytes: produced });
+        ctx.progress(target.streamPhase, streamed(produced));
       }
       yield chunk;
     }

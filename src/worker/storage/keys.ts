@@ -23,6 +23,21 @@ export function archiveKeys(canonicalRepo: string, commit: string, format: Archi
   return contentKeys('archives', { v: ARCHIVE_LAYOUT, repo: canonicalRepo, commit, format }, format);
 }
 
+/** Bump when what a file object or its entry holds changes. */
+const FILE_LAYOUT = 1;
+
+/**
+ * Where kind `file` keeps things: the entry of a file URL as requested (normalised), which names the object
+ * it was last stored as, and the objects, named by the URL the bytes came from after every redirect and the
+ * upstream's validators (ETag, Last-Modified, size): a changed file is a new object, never an overwrite.
+ */
+export function fileKeys(url: string): { entry: string; object(finalUrl: string, validators: Record<string, unknown>): string } {
+  return {
+    entry: contentKeys('files', { v: FILE_LAYOUT, url }, 'json').manifest,
+    object: (finalUrl, validators) => contentKeys('files', { v: FILE_LAYOUT, url: finalUrl, ...validators }, 'file').object,
+  };
+}
+
 export function jobStateKey(jobId: string): string {
   return `jobs/${jobId}.json`;
 }
