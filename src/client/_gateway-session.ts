@@ -11,6 +11,8 @@ export interface SessionSetup {
   /** An `NF#` body (already acked). */
   onPush(text: string): void;
   onClose(session: GatewaySession): void;
+  /** The session exists (not yet registered): a pipelined call may wait for its REGISTER to go out. */
+  onOpening?(session: GatewaySession): void;
 }
 
 /** One connection: open → RG → RO → REGISTER. Resolves with a registered session. */
@@ -25,6 +27,7 @@ export async function openSession(setup: SessionSetup): Promise<GatewaySession> 
     onPush: setup.onPush,
     onClose: () => setup.onClose(session),
   });
+  setup.onOpening?.(session);
   socket.on('open', () => session.opened());
   socket.on('message', (data, isBinary) => {
     if (!isBinary) session.received(toText(data));

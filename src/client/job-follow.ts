@@ -142,7 +142,8 @@ export async function submitJob(client: GatewayClientLike, submission: JobSubmis
 async function postJob(client: GatewayClientLike, body: string): Promise<ApiResponse> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await client.request({ method: 'POST', path: '/jobs', headers: { 'content-type': 'application/json; charset=utf-8' }, body });
+      // Pipelined: on a connection still opening, the job goes out right behind REGISTER (docs/protocol.md, round trips).
+      return await client.request({ method: 'POST', path: '/jobs', headers: { 'content-type': 'application/json; charset=utf-8' }, body }, { pipelined: true });
     } catch (error) {
       // At worst the lost call created a job nobody follows: it still completes, and the cache dedupes it.
       if (!(error instanceof ConnectionLostError) || attempt >= 3) throw error;

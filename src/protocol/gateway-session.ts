@@ -51,6 +51,11 @@ const OPEN = 1;
 export class GatewaySession {
   /** Resolves once REGISTER succeeded; rejects if the connection ends or is refused before. */
   readonly ready: Promise<void>;
+  /**
+   * Resolves once REGISTER is on the wire (after RO#): a call sent from then on follows it on the same
+   * socket, so a client may send its first call without waiting a round trip for REGISTER's answer.
+   */
+  readonly registering: Promise<void>;
   reason: DisconnectReason | undefined;
   readonly #opts: SessionOptions;
   readonly #pending = new Map<string, Pending>();
@@ -61,9 +66,17 @@ export class GatewaySession {
   #ended = false;
   #closeReported = false;
   #settle!: (error?: Error) => void;
+  #registerSent!: () => void;
 
   constructor(options: SessionOptions) {
     this.#opts = options;
+    let sent = false;
+    this.registering = new Promise<void>((resolve) => {
+      this.#registerSent = () => {
+        sent = true;
+        resolve();
+      };
+    });
     this.ready = new Promise<void>((resolve, reject) => {
       let settled = false;
       const timer = setTimeout(() => this.#settle(new Error('timed out opening the session')), options.openTimeoutMs ?? 15_000);
@@ -76,6 +89,9 @@ export class GatewaySession {
         reject(error);
       };
     });
+    // Ended before REGISTER went out: `registering` fails as `ready` does.
+    this.registering = Promise.race([this.registering, this.ready.then(() => undefined, (error: unknown) => (sent ? undefined : Promise.reject(error)))]);
+    this.registering.catch(() => undefined);
     // A client that stops waiting must not leave an unhandled rejection behind.
     this.ready.catch(() => undefined);
   }
@@ -94,6 +110,8 @@ export class GatewaySession {
         () => this.#settle(),
         (error: Error) => this.#settle(error),
       );
+      // request() sends its frame synchronously: REGISTER is on the socket now.
+      this.#registerSent();
     } else if (text.startsWith('RF#')) {
       this.#settle(new DeviceRefusedError(text.slice(3)));
     } else if (text.startsWith('NF#')) {

@@ -97,16 +97,22 @@ describe('GatewayClient', () => {
  * Just enough of the protocol to register: RG → RO, REGISTER → 200. Never answers H1 (a gateway the
  * network silently lost); `delayRoMs` holds back RO so a test can act while a connection is opening.
  */
-async function startBareGateway(options: { keepAliveMs: number; delayRoMs?: (connection: number) => number }): Promise<{
+async function startBareGateway(options: { keepAliveMs: number; delayRoMs?: (connection: number) => number; holdRegister?: 200 | 401 }): Promise<{
   url: string;
   sockets: WebSocket[];
+  /** API frames in the order they arrived: `REGISTER` or `<method> <path>`. */
+  frames: string[];
   open: () => number;
   close: () => Promise<void>;
 }> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await new Promise((resolve) => wss.once('listening', resolve));
   const sockets: WebSocket[] = [];
+  const frames: string[] = [];
   wss.on('connection', (ws) => {
+    let heldRegister: string | undefined;
+    const answer = (seq: string | undefined, status: number): void =>
+      ws.send(JSON.stringify({ status, header: { 'x-ca-seq': seq, ...(status === 401 && { 'x-ca-error-message': 'Invalid Signature' }) }, body: '{}', isBase64: 0 }));
     sockets.push(ws);
     const connection = sockets.length;
     ws.on('message', (data) => {
@@ -114,9 +120,17 @@ async function startBareGateway(options: { keepAliveMs: number; delayRoMs?: (con
       if (text.startsWith('RG#')) {
         setTimeout(() => ws.send(`RO#cred#${options.keepAliveMs}`), options.delayRoMs?.(connection) ?? 0);
       } else if (text.startsWith('{')) {
-        const frame = JSON.parse(text) as { headers: Record<string, string[]> };
+        const frame = JSON.parse(text) as { method: string; path: string; headers: Record<string, string[]> };
+        const seq = frame.headers['x-ca-seq']?.[0];
         if (frame.headers['x-ca-websocket_api_type']?.[0] === 'REGISTER') {
-          ws.send(JSON.stringify({ status: 200, header: { 'x-ca-seq': frame.headers['x-ca-seq']?.[0] }, body: '{}', isBase64: 0 }));
+          frames.push('REGISTER');
+          // Held: REGISTER is answered only once another call has arrived behind it.
+          if (options.holdRegister) heldRegister = seq;
+          else answer(seq, 200);
+        } else {
+          frames.push(`${frame.method} ${frame.path}`);
+          if (heldRegister !== undefined) answer(heldRegister, options.holdRegister ?? 200);
+          if (options.holdRegister !== 401) answer(seq, 200);
         }
       }
       // H1 goes unanswered.
@@ -125,6 +139,7 @@ async function startBareGateway(options: { keepAliveMs: number; delayRoMs?: (con
   return {
     url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`,
     sockets,
+    frames,
     open: () => sockets.filter((ws) => ws.readyState === ws.OPEN).length,
     close: () =>
       new Promise<void>((resolve) => {
@@ -152,6 +167,37 @@ describe('GatewayClient on a misbehaving connection', () => {
       await waitFor(() => first.readyState === first.CLOSED);
       await waitFor(() => server.open() === 1);
       expect(second.readyState).toBe(second.OPEN);
+    } finally {
+      client.close();
+      await server.close();
+    }
+  });
+
+  it('a pipelined call goes out right behind REGISTER, before REGISTER is answered', async () => {
+    // REGISTER's answer is held until the call arrives: a client that waited for it would never send the call.
+    const server = await startBareGateway({ keepAliveMs: 10_000, holdRegister: 200 });
+    const client = new GatewayClient({ url: server.url });
+    try {
+      const connected = client.connect();
+      const res = await client.request({ method: 'POST', path: '/jobs', body: '{}' }, { pipelined: true });
+      expect(res.status).toBe(200);
+      await connected;
+      expect(server.frames).toEqual(['REGISTER', 'POST /jobs']);
+    } finally {
+      client.close();
+      await server.close();
+    }
+  });
+
+  it('a refused REGISTER fails the call pipelined behind it, and connect() says why', async () => {
+    const server = await startBareGateway({ keepAliveMs: 10_000, holdRegister: 401 });
+    const client = new GatewayClient({ url: server.url });
+    try {
+      const connected = client.connect();
+      connected.catch(() => undefined); // looked at below, after the call
+      await expect(client.request({ method: 'POST', path: '/jobs', body: '{}' }, { pipelined: true })).rejects.toMatchObject({ code: 'GATEWAY_UNREACHABLE' });
+      await expect(connected).rejects.toMatchObject({ code: 'GATEWAY_REFUSED', message: expect.stringMatching(/Invalid Signature/) });
+      await expect(client.request({ method: 'POST', path: '/jobs', body: '{}' }, { pipelined: true })).rejects.toMatchObject({ code: 'GATEWAY_REFUSED' });
     } finally {
       client.close();
       await server.close();
