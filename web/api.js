@@ -24,9 +24,10 @@ export class ApiError extends Error {
 
 /**
  * @typedef {object} JobRequest
+ * @property {'file'} [kind] a file (release asset, raw file, source archive, gist) instead of a repository archive
  * @property {string} url
  * @property {string} [ref]
- * @property {'zip' | 'tar.gz'} format
+ * @property {'zip' | 'tar.gz'} [format] archives only
  * @property {string} [deviceId]
  */
 

@@ -3,7 +3,7 @@
 import { ApiError, createApi } from './api.js';
 import { GatewayClient, randomDeviceId } from './gateway.js';
 import { describeError, detectLang, setLang, t, translatePage } from './i18n.js';
-import { applyMessage, applyState, checkRef, checkRepoUrl, isActive, jobFromSubmit, JobStore, shortRepo } from './jobs.js';
+import { applyMessage, applyState, checkRef, checkRepoUrl, fileTargetOf, isActive, jobFromSubmit, JobStore, shortRepo } from './jobs.js';
 import { JobListView, showFormError } from './view.js';
 import { parseMessage } from './protocol/job-messages.js';
 
@@ -82,7 +82,7 @@ function gatewayEndpoints() {
   }
   return { ws: `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/`, http: '' };
 }
-const view = new JobListView(list, byId('job-template', HTMLTemplateElement), { remove, retry: (job) => void submit(job.input, job.inputRef, job.format === 'tar.gz' ? 'tar.gz' : 'zip'), copy });
+const view = new JobListView(list, byId('job-template', HTMLTemplateElement), { remove, retry: (job) => void submit(job.input, job.inputRef, job.format === 'tar.gz' || job.format === 'file' ? job.format : 'zip'), copy });
 
 setLang(detectLang());
 updateLangButtons();
@@ -95,14 +95,15 @@ tick();
 form.addEventListener('submit', (event) => {
   event.preventDefault();
   const urlProblem = checkRepoUrl(urlInput.value);
-  const refProblem = checkRef(refInput.value);
+  // A file link names its own version: a ref beside it would be ignored, so say so instead.
+  const refProblem = fileTargetOf(urlInput.value) && refInput.value.trim() ? 'hint.ref.file' : checkRef(refInput.value);
   setHint(urlInput, urlHint, urlProblem);
   setHint(refInput, refHint, refProblem);
   if (urlProblem || refProblem) {
     (urlProblem ? urlInput : refInput).focus();
     return;
   }
-  const format = /** @type {Format} */ (new FormData(form).get('format') === 'tar.gz' ? 'tar.gz' : 'zip');
+  const format = /** @type {Format} */ (fileTargetOf(urlInput.value) ? 'file' : new FormData(form).get('format') === 'tar.gz' ? 'tar.gz' : 'zip');
   void submit(urlInput.value.trim(), refInput.value.trim(), format);
 });
 // A hint goes away as soon as the input is fixed, not only on the next submit.
@@ -140,7 +141,8 @@ async function submit(url, ref, format) {
     const deviceId = gateway.deviceId;
     // The 202 carries no createdAt: count from the click, which includes resolving the ref.
     const startedAt = Date.now();
-    const { json } = await api.submit({ url, format, deviceId, ...(ref ? { ref } : {}) }, {
+    const request = format === 'file' ? { kind: /** @type {const} */ ('file'), url, deviceId } : { url, format, deviceId, ...(ref ? { ref } : {}) };
+    const { json } = await api.submit(request, {
       onRetry: () => {
         label?.setAttribute('data-i18n', 'form.retrying');
         translatePage(submitButton);

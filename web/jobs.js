@@ -4,12 +4,25 @@
 
 import { applyMessage as foldMessage, PHASES } from './protocol/job.js';
 import { stateToMessage } from './protocol/job-messages.js';
+import { parseFileUrl } from './protocol/file-url.js';
 
 export { PHASES };
 
+/**
+ * The steps a card shows, by what the job builds: a file is downloaded from upstream, a repository fetched
+ * and archived (the page submits no bundles).
+ * @param {Job} job
+ * @returns {Phase[]}
+ */
+export function stepsOf(job) {
+  return job.kind === 'file' || job.format === 'file'
+    ? ['queued', 'resolving', 'downloading', 'uploading', 'signing']
+    : ['queued', 'resolving', 'fetching', 'archiving', 'uploading', 'signing'];
+}
+
 /** @typedef {import('./protocol/job.js').Phase} Phase */
 /** @typedef {import('./protocol/job.js').JobStatus} Status */
-/** @typedef {import('./protocol/formats.js').ArchiveFormat} Format */
+/** @typedef {import('./protocol/formats.js').ArchiveFormat | 'file'} Format */
 /** @typedef {import('./protocol/job.js').JobMessage} JobMessage */
 
 /**
@@ -68,7 +81,7 @@ export function isExpired(job, now) {
 
 /**
  * @param {Record<string, unknown>} json
- * @param {{ input: string, inputRef: string, format: Format, deviceId: string, now: number }} context
+ * @param {{ input: string, inputRef: string, format: Format, deviceId: string, now: number }} context  format 'file' for a file job
  * @returns {Job}
  */
 export function jobFromSubmit(json, context) {
@@ -80,7 +93,8 @@ export function jobFromSubmit(json, context) {
     repo: str(json, 'repo') ?? context.input,
     ref: str(json, 'ref') ?? context.inputRef,
     commit: str(json, 'commit') ?? '',
-    format: json.format === 'tar.gz' ? 'tar.gz' : context.format,
+    format: json.format === 'tar.gz' || json.format === 'file' ? json.format : context.format,
+    ...(json.kind === 'file' || json.format === 'file' || context.format === 'file' ? { kind: 'file' } : {}),
     status: 'queued',
     phase: 'queued',
     createdAt: context.now,
@@ -263,6 +277,8 @@ export class JobStore {
 export function checkRepoUrl(raw) {
   const value = raw.trim();
   if (value === '') return 'hint.url.empty';
+  // A file link (release asset, raw, /blob/, source archive, gist) may carry a query: the server checks the rest.
+  if (fileTargetOf(value)) return undefined;
   // eslint-disable-next-line no-control-regex
   if (/[\s\u0000-\u001f\u007f\\]/.test(value)) return 'hint.url.spaces';
   const scp = /^git@([^:/]+):(.+)$/.exec(value);
@@ -283,6 +299,19 @@ export function checkRepoUrl(raw) {
   const segments = url.pathname.split('/').filter(Boolean);
   if (segments.length === 0 || (segments.length === 1 && segments[0] === '.git')) return 'hint.url.path';
   return undefined;
+}
+
+/**
+ * The file a pasted URL names (same parser as the CLI and the worker), or undefined for a repository.
+ * @param {string} raw
+ * @returns {import('./protocol/file-url.js').FileTarget | undefined}
+ */
+export function fileTargetOf(raw) {
+  try {
+    return parseFileUrl(raw.trim());
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -2,7 +2,7 @@
 // Cards are updated in place so focus and selection survive live progress. Only textContent and vetted
 // attributes are set: nothing from the server is parsed as HTML.
 import { describeError, formatBytes, formatDateTime, formatDuration, formatRelative, t } from './i18n.js';
-import { isActive, isExpired, PHASES, shortRepo } from './jobs.js';
+import { isActive, isExpired, shortRepo, stepsOf } from './jobs.js';
 
 /** @typedef {import('./jobs.js').Job} Job */
 
@@ -71,7 +71,7 @@ export class JobListView {
     q(card, '.job-repo').id = titleId;
     card.setAttribute('aria-labelledby', titleId);
     const steps = q(card, '.steps');
-    for (const phase of PHASES) {
+    for (const phase of stepsOf(job)) {
       const li = document.createElement('li');
       li.className = 'step';
       li.dataset.step = phase;
@@ -137,9 +137,10 @@ function fill(card, job, now) {
 function fillSteps(card, job) {
   const steps = q(card, '.steps');
   steps.setAttribute('aria-label', t('steps.label'));
-  const current = job.status === 'done' ? PHASES.length : PHASES.indexOf(job.phase ?? 'queued');
+  const order = stepsOf(job);
+  const current = job.status === 'done' ? order.length : order.indexOf(job.phase ?? 'queued');
   for (const li of steps.querySelectorAll('li')) {
-    const index = PHASES.indexOf(/** @type {import('./jobs.js').Phase} */ (li.dataset.step));
+    const index = order.indexOf(/** @type {import('./jobs.js').Phase} */ (li.dataset.step));
     const state = index < current ? 'done' : index > current ? 'todo' : job.status === 'error' ? 'failed' : 'current';
     li.dataset.state = state;
     if (state === 'current') li.setAttribute('aria-current', 'step');
@@ -228,11 +229,14 @@ function fillResult(card, job, now, expired) {
 
   const cached = q(card, '.cached-note');
   cached.hidden = !result.cached;
-  setText(cached, t('done.cached'));
+  setText(cached, t(job.kind === 'file' ? 'done.cached.file' : 'done.cached'));
 
   setText(q(card, '.t-size'), t('done.size'));
   setText(q(card, '.size'), formatBytes(result.size));
   q(card, '.size').title = `${result.size.toLocaleString()} B`;
+  // A file names no commit unless its URL did.
+  const commitRow = /** @type {HTMLElement} */ (q(card, '.t-commit').parentElement);
+  commitRow.hidden = !job.commit;
   setText(q(card, '.t-commit'), t('done.commit'));
   setText(q(card, '.commit'), job.commit.slice(0, 12));
   q(card, '.commit').title = job.commit;

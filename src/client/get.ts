@@ -1,5 +1,4 @@
 // `ferry get` as a library call; reports through one `onEvent`.
-import { randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { FerryError } from '../protocol/errors.js';
@@ -10,12 +9,19 @@ import { download } from './download.js';
 import { openEndpoint } from './endpoint.js';
 import type { CliEvent } from './events.js';
 import { GatewayClient } from './gateway-client.js';
-import { submitAndFollow } from './job-follow.js';
+import { submitAndFollow, type JobSubmission } from './job-follow.js';
+import { archiveFormatOf, fileTargetOf } from './file-target.js';
 
 export interface GetOptions {
   url: string;
+  /**
+   * What to fetch: `archive` (the repository at `ref`, as `format`) or `file` (the file the URL names: a
+   * release asset, a raw file, a source archive, …). Default: chosen from the URL (fileOrRepository).
+   */
+  kind?: 'archive' | 'file' | undefined;
   ref?: string | undefined;
-  format: ArchiveFormat;
+  /** Archives only; default zip. */
+  format?: ArchiveFormat | undefined;
   /** Where to save the archive; default the done message's filename in the working directory (a temp file with `extract`). */
   output?: string | undefined;
   /** Unpack into this (new or empty) directory. */
@@ -65,16 +71,26 @@ export async function ferryGet(options: GetOptions): Promise<GetResult> {
     const connected = client.connect().catch((error: unknown) => {
       throw signal.aborted ? stopError(signal) : error;
     });
-    const following = submitAndFollow(client, { url: options.url, ref: options.ref, format: options.format }, { onEvent: emit, signal });
+    const kind = options.kind ?? (fileTargetOf(options.url) ? 'file' : 'archive');
+    const format = options.format ?? 'zip';
+    const submission: JobSubmission = kind === 'file' ? { kind: 'file', url: options.url } : { url: options.url, ref: options.ref, format };
+    const following = submitAndFollow(client, submission, { onEvent: emit, signal });
     following.catch(() => undefined);
     await connected;
     const done = await following;
     client.close(); // the download needs no websocket
 
+    // A file may be extracted only when it is an archive ferry can unpack (its name says which).
+    const extractAs = options.extract === undefined ? undefined : kind === 'file' ? archiveFormatOf(done.filename) : format;
+    if (options.extract !== undefined && extractAs === undefined) {
+      throw new FerryError('BAD_REQUEST', `--extract unpacks .zip and .tar.gz files; ${done.filename} is neither. Run again without --extract.`);
+    }
+    const name = kind === 'file' ? safeFilename(done.filename) : safeFilename(done.filename, format);
     const keep = options.output !== undefined || options.extract === undefined;
+    // The temporary file for --extract is named by the content, so a second run resumes its download.
     const path = options.output !== undefined ? resolve(cwd, options.output)
-      : keep ? join(cwd, safeFilename(done.filename, options.format))
-      : join(dirname(resolve(cwd, options.extract as string)), `.ferry-${randomBytes(4).toString('hex')}-${safeFilename(done.filename, options.format)}`);
+      : keep ? join(cwd, name)
+      : join(dirname(resolve(cwd, options.extract as string)), `.ferry-${done.sha256.slice(0, 16)}-${name}`);
     if (!keep) cleanups.push(() => rm(path, { force: true }));
 
     options.signal?.throwIfAborted();
@@ -102,7 +118,7 @@ export async function ferryGet(options: GetOptions): Promise<GetResult> {
       options.signal?.throwIfAborted();
       // Loaded only when extracting: tar and yauzl are most of the CLI's start-up time otherwise.
       const { extractArchive } = await import('./extract.js');
-      const result = await extractArchive(saved.path, options.format, resolve(cwd, options.extract), {
+      const result = await extractArchive(saved.path, extractAs as ArchiveFormat, resolve(cwd, options.extract), {
         onWarning: (message) => emit({ type: 'warning', message }),
       });
       dir = result.dir;
@@ -119,11 +135,11 @@ function stopError(signal: AbortSignal): FerryError {
   return new FerryError('TIMEOUT', timedOut ? 'Gave up before the job finished (--timeout).' : 'Interrupted.');
 }
 
-/** The server names the file; never let that name pick a directory. */
-function safeFilename(name: string, format: ArchiveFormat): string {
+/** The server names the file; never let that name pick a directory. Archives always end in their format. */
+function safeFilename(name: string, format?: ArchiveFormat): string {
   const base = basename(name.replace(/\\/g, '/'));
   if (base === '' || base === '.' || base === '..' || base.startsWith('.')) {
-    throw new FerryError('INTERNAL', `The server named the archive "${name.slice(0, 100)}", which is not a usable file name.`);
+    throw new FerryError('INTERNAL', `The server named the file "${name.slice(0, 100)}", which is not a usable file name.`);
   }
-  return base.endsWith(`.${format}`) ? base : `${base}.${format}`;
+  return format === undefined || base.endsWith(`.${format}`) ? base : `${base}.${format}`;
 }

@@ -7,8 +7,14 @@ import type { DoneMessage, JobMessage } from '../protocol/job.js';
 import { parseBody, parseMessage, stateToMessage } from '../protocol/job-messages.js';
 import { ConnectionLostError, type ApiResponse, type DisconnectReason, type GatewayClient } from './gateway-client.js';
 
-/** An archive (`format`, optional `ref`) or a bundle (`kind: 'bundle'`, optional `have` and `refs`). */
-export type JobSubmission = ArchiveSubmission | BundleSubmission;
+/** An archive (`format`, optional `ref`), a bundle (`kind: 'bundle'`, optional `have` and `refs`) or a file (`kind: 'file'`). */
+export type JobSubmission = ArchiveSubmission | BundleSubmission | FileSubmission;
+
+export interface FileSubmission {
+  kind: 'file';
+  /** Any file shape the worker understands: a release asset, a raw, /blob/ or /raw/ link, a source archive, a gist. */
+  url: string;
+}
 
 export interface ArchiveSubmission {
   kind?: 'archive';
@@ -110,7 +116,9 @@ export interface SubmitOptions {
 // A call lost with its connection is sent again once reconnected; a 503 WORKER_STOPPING after its Retry-After.
 export async function submitJob(client: GatewayClientLike, submission: JobSubmission, options: SubmitOptions = {}): Promise<SubmittedEvent | DoneMessage> {
   const body = JSON.stringify(
-    submission.kind === 'bundle'
+    submission.kind === 'file'
+      ? { kind: 'file', url: submission.url, deviceId: client.deviceId }
+      : submission.kind === 'bundle'
       ? {
           kind: 'bundle',
           url: submission.url,

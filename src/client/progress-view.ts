@@ -45,6 +45,12 @@ function describe(event: Extract<CliEvent, { type: 'progress' }>): { value: numb
     if (counts) return { value: counts.done, total: Math.max(counts.total, 1), detail: `${counts.stage} ${counts.done}/${counts.total}` };
     return { value: event.percent ?? 0, total: 100, detail: event.message ?? '' };
   }
+  if (phase === 'downloading') {
+    // The worker's fetch of the upstream file: a percentage only when upstream said how large it is.
+    const bytes = event.bytes ?? 0;
+    if (event.total) return { value: bytes, total: event.total, detail: `${formatBytes(bytes)} / ${formatBytes(event.total)}` };
+    return { value: bytes, total: Math.max(bytes, 1), detail: formatBytes(bytes) };
+  }
   if (phase === 'archiving') {
     const bytes = event.bytes ?? 0;
     return { value: bytes, total: Math.max(event.total ?? bytes, 1), detail: formatBytes(bytes) };
@@ -145,6 +151,7 @@ function lineFor(event: CliEvent): string | undefined {
     case 'local-stack':
       return `started the local stack at ${event.gateway}`;
     case 'submitted':
+      if (event.format === 'file') return `job ${event.jobId}: ${event.repo}`;
       return `job ${event.jobId}: ${event.repo} ${event.ref} (${event.commit.slice(0, 12)}) as ${event.format}`;
     case 'reconnect':
       return `reconnected to the gateway (${event.reason})`;

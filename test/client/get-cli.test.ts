@@ -134,6 +134,10 @@ describe('ferry get against a running stack', () => {
     [['get', 'https://github.com/a/b', '--ref', 'a..b'], /--ref: "a\.\.b" is not a valid ref/],
     [['get', 'https://github.com/a/b', '--ref', '-x'], /--ref: "-x" is not a valid ref/],
     [['get', 'https://github.com/a/b', '--extract', 'package.json'], /--extract needs a new or empty directory; ENOTDIR/],
+    [['get', 'https://github.com/a/b/releases/download/v1/x.tgz', '--ref', 'main'], /names a file \(release-asset\): --ref is for repositories/],
+    [['get', 'https://github.com/a/b/blob/main/README.md', '--format', 'zip'], /names a file \(raw\): --format is for repositories/],
+    [['get', 'https://example.com/x.bin', '--file', '--ref', 'v1'], /--file fetches the URL as it is: --ref is for repositories/],
+    [['get', 'https://github.com/a/b/releases/download/v1/x.exe', '--extract', 'out'], /--extract unpacks \.zip and \.tar\.gz files; x\.exe is neither/],
     [['get'], /missing required argument/],
     [['get', 'https://github.com/a/b', '--no-such-flag'], /unknown option/],
   ])('usage error %j exits 2', async (args, message) => {

@@ -5,13 +5,15 @@ import { formatBytes } from '../../util/bytes.js';
 import { ARCHIVE_FORMATS, type ArchiveFormat } from '../../protocol/formats.js';
 import { parseRefSpec } from '../../protocol/refs.js';
 import { isEmptyOrMissing } from '../empty-dir.js';
+import { archiveFormatOf, fileTargetOf } from '../file-target.js';
 import { addEndpointOptions, endpointFromFlags, type EndpointFlags } from '../endpoint-flags.js';
 import { usageError } from '../options.js';
 import { createView } from '../progress-view.js';
 
 interface GetFlags extends EndpointFlags {
   ref?: string;
-  format: string;
+  format?: string;
+  file?: boolean;
   output?: string;
   extract?: string;
   json?: boolean;
@@ -22,17 +24,28 @@ export function registerGet(program: Command): void {
   addEndpointOptions(
     program
       .command('get <url>')
-      .description('Fetch a repository as an archive through ferry: live progress, resumable download, sha256 checked.')
-      .option('--ref <ref>', 'branch, tag or commit (default: the default branch)')
-      .option('--format <format>', 'zip or tar.gz', 'zip')
-      .option('-o, --output <file>', 'where to save the archive (default: its name from the server)')
-      .option('--extract <dir>', 'unpack into this new or empty directory, without the top-level folder')
+      .description('Fetch a repository as an archive, or a file (release asset, raw file, source archive, gist), through ferry: live progress, parallel resumable download, sha256 checked.')
+      .option('--ref <ref>', 'repositories: branch, tag or commit (default: the default branch)')
+      .option('--format <format>', 'repositories: zip or tar.gz (default: zip)')
+      .option('--file', 'fetch the URL as a file even when its shape is not one ferry recognises')
+      .option('-o, --output <file>', 'where to save it (default: its name from the server)')
+      .option('--extract <dir>', 'unpack into this new or empty directory, without the top-level folder (archives, and .zip/.tar.gz files)')
       .option('--json', 'print every event as one JSON line on stdout instead of progress bars')
       .option('--timeout <seconds>', 'how long to wait for the job to finish', '600'),
   ).action(async (url: string, flags: GetFlags) => {
-    const format = flags.format as ArchiveFormat;
+    if (url.trim() === '') throw usageError('expected a repository or file URL such as https://github.com/owner/repo');
+    const target = fileTargetOf(url.trim());
+    const kind = flags.file || target ? 'file' : 'archive';
+    if (kind === 'file') {
+      const what = target ? `${url.trim()} names a file (${target.shape})` : '--file fetches the URL as it is';
+      if (flags.ref !== undefined) throw usageError(`${what}: --ref is for repositories; the URL itself says which version`);
+      if (flags.format !== undefined) throw usageError(`${what}: --format is for repositories; a file comes as it is`);
+      if (flags.extract !== undefined && target && !archiveFormatOf(target.filename)) {
+        throw usageError(`--extract unpacks .zip and .tar.gz files; ${target.filename} is neither`);
+      }
+    }
+    const format = (flags.format ?? 'zip') as ArchiveFormat;
     if (!ARCHIVE_FORMATS.includes(format)) throw usageError(`--format expects ${ARCHIVE_FORMATS.join(' or ')}, got "${flags.format}"`);
-    if (url.trim() === '') throw usageError('expected a repository URL such as https://github.com/owner/repo');
     const timeout = Number(flags.timeout);
     if (!Number.isFinite(timeout) || timeout <= 0) throw usageError(`--timeout expects a number of seconds above 0, got "${flags.timeout}"`);
     const ref = flags.ref?.trim();
@@ -66,8 +79,9 @@ export function registerGet(program: Command): void {
     try {
       const result = await ferryGet({
         url: url.trim(),
+        kind,
         ref,
-        format,
+        format: kind === 'archive' ? format : undefined,
         output: flags.output,
         extract: flags.extract,
         gateway: endpoint.gateway,
@@ -82,7 +96,8 @@ export function registerGet(program: Command): void {
         const { done } = result;
         const where = [result.path, result.dir && `extracted to ${result.dir}`].filter(Boolean).join(', ');
         process.stdout.write(`${where}\n`);
-        process.stderr.write(`${done.ref} @ ${done.commit.slice(0, 12)}, ${formatBytes(done.size)}, sha256 ${done.sha256}${done.cached ? ' (cached)' : ''}\n`);
+        const version = done.commit ? `${done.ref || done.commit.slice(0, 12)} @ ${done.commit.slice(0, 12)}, ` : done.ref ? `${done.ref}, ` : '';
+        process.stderr.write(`${version}${formatBytes(done.size)}, sha256 ${done.sha256}${done.cached ? ' (cached)' : ''}\n`);
       }
     } catch (error) {
       view.stop();
