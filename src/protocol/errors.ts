@@ -23,6 +23,8 @@ export const WORKER_ERROR_STATUS = {
   INTERNAL: 500,
   GIT_FAILED: 500,
   UPSTREAM_UNREACHABLE: 502,
+  // A file changed upstream while it was being fetched (a resume answered with other bytes): fetch it again from the start.
+  UPSTREAM_CHANGED: 502,
   STORAGE_FAILED: 502,
   STORAGE_NOT_CONFIGURED: 503,
   // The instance is being reclaimed (FC's PreStop, SIGTERM): retryable, another instance takes the job.
