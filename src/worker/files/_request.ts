@@ -1,0 +1,120 @@
+// One upstream GET, its redirects followed hop by hop so that the host policy sees every host before a
+// socket is opened to it. node:http rather than fetch: fetch follows redirects by itself (or not at all)
+// and takes no `lookup`, which is where the SSRF guard of issue 13 plugs in.
+import { get as httpGet, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import { get as httpsGet } from 'node:https';
+import type { LookupFunction } from 'node:net';
+import { FerryError } from '../../protocol/errors.js';
+
+export const MAX_REDIRECTS = 5;
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+export interface HopOptions {
+  checkUrl: (url: URL) => void;
+  idleTimeoutMs: number;
+  signal?: AbortSignal | undefined;
+  lookup?: LookupFunction | undefined;
+}
+
+export interface Answer {
+  response: IncomingMessage;
+  /** Where the answer came from, after every redirect. */
+  url: URL;
+}
+
+/** Failed before or while the bytes flowed (DNS, refused, reset, TLS, stalled): the kind a resume may cure. */
+export class ConnectionFailed extends FerryError {
+  constructor(message: string, cause: unknown) {
+    super('UPSTREAM_UNREACHABLE', message, { cause });
+  }
+}
+
+export async function getFollowingRedirects(start: URL, headers: OutgoingHttpHeaders, options: HopOptions): Promise<Answer> {
+  let url = start;
+  for (let hop = 0; ; hop++) {
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+      throw new FerryError('UPSTREAM_UNREACHABLE', `${start.href} redirected to a ${url.protocol} address, which ferry does not follow.`);
+    }
+    if (url.username || url.password) {
+      throw new FerryError('UPSTREAM_UNREACHABLE', `${start.href} redirected to an address with credentials in it, which ferry does not follow.`);
+    }
+    options.checkUrl(url);
+    const response = await getOnce(url, headers, options);
+    const location = response.headers.location;
+    if (!REDIRECTS.has(response.statusCode ?? 0) || !location) return { response, url };
+    response.resume();
+    if (hop === MAX_REDIRECTS) {
+      throw new FerryError('UPSTREAM_UNREACHABLE', `${start.href} redirected more than ${MAX_REDIRECTS} times; ferry stopped at ${url.href}.`);
+    }
+    try {
+      url = new URL(location, url);
+    } catch (error) {
+      throw new FerryError('UPSTREAM_UNREACHABLE', `${url.href} redirected to "${location}", which is not a URL.`, { cause: error });
+    }
+    url.hash = '';
+  }
+}
+
+/** Resolves with the response head; the socket may idle `idleTimeoutMs` before it (the body has its own watch). */
+function getOnce(url: URL, headers: OutgoingHttpHeaders, options: HopOptions): Promise<IncomingMessage> {
+  const get = url.protocol === 'https:' ? httpsGet : httpGet;
+  return new Promise((resolve, reject) => {
+    const request = get(
+      url,
+      {
+        headers,
+        // No pooled agent: every connection goes through `lookup`, and nothing stays open after a job.
+        agent: false,
+        timeout: options.idleTimeoutMs,
+        ...(options.signal && { signal: options.signal }),
+        ...(options.lookup && { lookup: options.lookup }),
+      },
+      (response) => {
+        // From here the body reader watches for stalls: a consumer that is slow to read is not a stalled upstream.
+        request.setTimeout(0);
+        resolve(response);
+      },
+    );
+    request.on('timeout', () => request.destroy(new StalledError(options.idleTimeoutMs)));
+    request.on('error', (error) => reject(connectionFailed(url, error)));
+  });
+}
+
+export class StalledError extends Error {
+  constructor(idleTimeoutMs: number) {
+    super(`nothing arrived for ${Math.round(idleTimeoutMs / 1000)} s`);
+  }
+}
+
+/** The cause, said precisely: "could not resolve x" tells the operator something that "unreachable" does not. */
+export function connectionFailed(url: URL, error: unknown): FerryError {
+  if (error instanceof FerryError) return error;
+  const host = url.host;
+  const code = (error as NodeJS.ErrnoException | undefined)?.code ?? '';
+  const detail = error instanceof Error ? error.message : String(error);
+  const message = ((): string => {
+    if (error instanceof StalledError) return `${host} stopped sending: ${detail}.`;
+    if (code === 'ENOTFOUND') return `Could not resolve ${url.hostname}: no such host.`;
+    if (code === 'EAI_AGAIN') return `Could not resolve ${url.hostname} (the DNS server did not answer); try again.`;
+    if (code === 'ECONNREFUSED') return `${host} refused the connection.`;
+    if (code === 'ECONNRESET') return `${host} reset the connection.`;
+    if (code === 'ETIMEDOUT') return `${host} did not answer (connection timed out).`;
+    if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH') return `There is no route to ${host}.`;
+    if (/CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code)) return `The TLS handshake with ${host} failed: ${detail}.`;
+    return `The connection to ${host} failed: ${detail}.`;
+  })();
+  return new ConnectionFailed(message, error);
+}
+
+/** An upstream's final answer that is not the file: what it means for someone who pasted the URL. */
+export function statusFailed(url: string, response: IncomingMessage): FerryError {
+  const status = response.statusCode ?? 0;
+  const said = `${url} answered ${status}${response.statusMessage ? ` ${response.statusMessage}` : ''}`;
+  if (status === 404 || status === 410) return new FerryError('NOT_FOUND', `${said}: there is no such file. Check the URL.`);
+  if (status === 401 || status === 403) {
+    return new FerryError('NOT_FOUND', `${said}: the file is private or needs a login, and ferry fetches public files only.`);
+  }
+  if (status === 429) return new FerryError('RATE_LIMITED', `${said}: the host limits how often it is asked. Try again later.`);
+  if (status >= 500) return new FerryError('UPSTREAM_UNREACHABLE', `${said}: the host failed. Try again later.`);
+  return new FerryError('UPSTREAM_UNREACHABLE', `${said}, which is not a file ferry can fetch.`);
+}

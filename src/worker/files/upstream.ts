@@ -1,0 +1,286 @@
+// The upstream side of a file job: one GET whose body survives dropped connections. A resume asks for the
+// rest with `Range` + `If-Range`, so a file that changed in between comes back whole (200) and is refused
+// rather than stitched onto the old file's first half.
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import type { LookupFunction } from 'node:net';
+import { FerryError } from '../../protocol/errors.js';
+import { filenameFromDisposition } from './_disposition.js';
+import { ConnectionFailed, StalledError, connectionFailed, getFollowingRedirects, statusFailed, type HopOptions } from './_request.js';
+
+export interface UpstreamOptions {
+  /** Throws FerryError HOST_NOT_ALLOWED (403) for a URL the policy refuses; called for the first URL and EVERY redirect hop. */
+  checkUrl: (url: URL) => void;
+  /** FERRY_MAX_FILE_BYTES: refused from Content-Length before any byte, and while streaming (TOO_LARGE). */
+  maxBytes: number;
+  /** Sends If-None-Match / If-Modified-Since. */
+  conditional?: { etag?: string; lastModified?: string };
+  signal?: AbortSignal;
+  /** No byte for this long: the connection is dropped and resumed. Default 30 s. */
+  idleTimeoutMs?: number;
+  onResume?: (info: { bytes: number; attempt: number; reason: string }) => void;
+  /** Test seam / SSRF seam for issue 13: node's `lookup` for the sockets; default dns.lookup. */
+  lookup?: LookupFunction;
+}
+
+export interface UpstreamFile {
+  status: 200 | 304;
+  /** The URL after every redirect: what the cache key is derived from. */
+  finalUrl: string;
+  /** Content-Length of the full entity, when known. */
+  size: number | undefined;
+  etag: string | undefined;
+  lastModified: string | undefined;
+  contentType: string | undefined;
+  /** From Content-Disposition's filename, else undefined (the caller falls back to FileTarget.filename). */
+  filename: string | undefined;
+  /** The body; a dropped connection is resumed transparently with Range + If-Range (at most 3 times);
+   *  a changed entity (If-Range answered 200) fails with UPSTREAM_CHANGED instead of stitching. Empty for 304. */
+  body: AsyncIterable<Buffer>;
+  /** Stop reading (releases the socket). */
+  cancel(): void;
+}
+
+const MAX_RESUMES = 3;
+const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
+
+export async function openUpstream(url: string, options: UpstreamOptions): Promise<UpstreamFile> {
+  const start = toUrl(url);
+  const hops: HopOptions = {
+    checkUrl: options.checkUrl,
+    idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+    signal: options.signal,
+    lookup: options.lookup,
+  };
+  // identity: the bytes stored are the file's, and Content-Length / Range count those same bytes.
+  const headers: OutgoingHttpHeaders = { 'accept-encoding': 'identity', 'user-agent': 'ferry' };
+  const conditional = options.conditional ?? {};
+  if (conditional.etag) headers['if-none-match'] = conditional.etag;
+  if (conditional.lastModified) headers['if-modified-since'] = conditional.lastModified;
+
+  const { response, url: final } = await getFollowingRedirects(start, headers, hops).catch((error: unknown) => {
+    throw failure(start, error, options.signal);
+  });
+  const finalUrl = final.href;
+  const etag = header(response, 'etag');
+  const lastModified = header(response, 'last-modified');
+  const contentType = header(response, 'content-type');
+
+  if (response.statusCode === 304 && (conditional.etag || conditional.lastModified)) {
+    response.resume();
+    return {
+      status: 304,
+      finalUrl,
+      size: undefined,
+      // A 304 may repeat the validators or not: the ones asked with still hold.
+      etag: etag ?? conditional.etag,
+      lastModified: lastModified ?? conditional.lastModified,
+      contentType,
+      filename: undefined,
+      body: (async function* () {})(),
+      cancel: () => undefined,
+    };
+  }
+  if (response.statusCode !== 200) {
+    response.resume();
+    throw statusFailed(start.href, response);
+  }
+  const size = contentLength(response);
+  if (size !== undefined && size > options.maxBytes) {
+    response.destroy();
+    throw tooLarge(start.href, `is ${size} bytes`, options.maxBytes);
+  }
+
+  const reader = new BodyReader(response, { start, final, size, etag, lastModified, hops, options });
+  return {
+    status: 200,
+    finalUrl,
+    size,
+    etag,
+    lastModified,
+    contentType,
+    filename: filenameFromDisposition(header(response, 'content-disposition')),
+    body: reader.read(),
+    cancel: () => reader.cancel(),
+  };
+}
+
+interface Entity {
+  start: URL;
+  final: URL;
+  size: number | undefined;
+  etag: string | undefined;
+  lastModified: string | undefined;
+  hops: HopOptions;
+  options: UpstreamOptions;
+}
+
+class BodyReader {
+  private response!: IncomingMessage;
+  // One iterator per response: each new one would add its own listeners to the stream.
+  private chunks!: AsyncIterator<Buffer>;
+  private cancelled = false;
+  private bytes = 0;
+  private attempt = 0;
+  private total: number | undefined;
+
+  constructor(
+    first: IncomingMessage,
+    private readonly entity: Entity,
+  ) {
+    this.use(first);
+    this.total = entity.size;
+  }
+
+  private use(response: IncomingMessage): void {
+    this.response = response;
+    this.chunks = response[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  }
+
+  cancel(): void {
+    this.cancelled = true;
+    this.response.destroy();
+  }
+
+  async *read(): AsyncGenerator<Buffer> {
+    const { options } = this.entity;
+    try {
+      for (;;) {
+        let reason: string;
+        try {
+          for (;;) {
+            const chunk = await this.nextChunk();
+            if (chunk === undefined) break;
+            this.bytes += chunk.length;
+            if (this.bytes > options.maxBytes) throw tooLarge(this.entity.start.href, `sent more than ${options.maxBytes} bytes`, options.maxBytes);
+            if (this.total !== undefined && this.bytes > this.total) {
+              throw new FerryError('UPSTREAM_UNREACHABLE', `${this.entity.start.href} sent more than the ${this.total} bytes it announced.`);
+            }
+            yield chunk;
+          }
+          // Without a length, a clean end is the end: there is nothing to compare it with.
+          if (this.total === undefined || this.bytes === this.total) return;
+          reason = `the connection ended after ${this.bytes} of ${this.total} bytes`;
+        } catch (error) {
+          if (this.cancelled) return;
+          if (error instanceof FerryError) throw error;
+          if (options.signal?.aborted) throw aborted(options.signal);
+          reason = connectionFailed(this.entity.final, error).message;
+        }
+        this.response.destroy();
+        this.use(await this.resume(reason));
+      }
+    } finally {
+      this.response.destroy();
+    }
+  }
+
+  /** The next chunk, or undefined at the end; a silence of idleTimeoutMs while waiting for it is a stall. */
+  private async nextChunk(): Promise<Buffer | undefined> {
+    const response = this.response;
+    const idleMs = this.entity.hops.idleTimeoutMs;
+    // Armed only while waiting on upstream, so a consumer that takes its time with a chunk is not counted.
+    const timer = setTimeout(() => response.destroy(new StalledError(idleMs)), idleMs);
+    try {
+      const step = await this.chunks.next();
+      return step.done ? undefined : step.value;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** A response carrying the rest of the same entity from `this.bytes`, trying until MAX_RESUMES attempts are spent. */
+  private async resume(firstReason: string): Promise<IncomingMessage> {
+    const { start, final, hops, options } = this.entity;
+    // If-Range takes a strong ETag only; a weak one (W/"…") cannot promise byte-identical ranges.
+    const validator = this.entity.etag && !this.entity.etag.startsWith('W/') ? this.entity.etag : this.entity.lastModified;
+    let reason = firstReason;
+    for (;;) {
+      const attempt = ++this.attempt;
+      if (!validator) {
+        throw new FerryError(
+          'UPSTREAM_UNREACHABLE',
+          `${start.href} broke off after ${this.bytes} bytes (${reason}), and it sends neither a strong ETag nor Last-Modified, so the rest cannot be fetched safely. Try again.`,
+        );
+      }
+      if (attempt > MAX_RESUMES) {
+        throw new FerryError('UPSTREAM_UNREACHABLE', `${start.href} broke off ${MAX_RESUMES + 1} times; the last at byte ${this.bytes}: ${reason}`);
+      }
+      options.onResume?.({ bytes: this.bytes, attempt, reason });
+      const headers: OutgoingHttpHeaders = { 'accept-encoding': 'identity', 'user-agent': 'ferry', range: `bytes=${this.bytes}-`, 'if-range': validator };
+      let response: IncomingMessage;
+      try {
+        ({ response } = await getFollowingRedirects(final, headers, hops));
+      } catch (error) {
+        if (options.signal?.aborted) throw aborted(options.signal);
+        if (!(error instanceof ConnectionFailed)) throw error;
+        reason = error.message;
+        continue;
+      }
+      if (response.statusCode === 206) return this.checkRange(response);
+      response.destroy();
+      if (response.statusCode === 200) throw changed(start.href, 'it answered the resume with the whole file again');
+      if ((response.statusCode ?? 0) >= 500) {
+        reason = `${final.host} answered ${response.statusCode ?? 0}`;
+        continue;
+      }
+      throw statusFailed(start.href, response);
+    }
+  }
+
+  /** A 206 must continue exactly at `this.bytes`, of an entity of the same size and ETag. */
+  private checkRange(response: IncomingMessage): IncomingMessage {
+    const { start, options } = this.entity;
+    const range = /^bytes (\d+)-\d+\/(\d+|\*)$/.exec(header(response, 'content-range') ?? '');
+    const whole = range?.[2] === undefined || range[2] === '*' ? undefined : Number(range[2]);
+    const etag = header(response, 'etag');
+    const fail = (why: string): never => {
+      response.destroy();
+      throw changed(start.href, why);
+    };
+    if (!range || Number(range[1]) !== this.bytes) fail(`it resumed at the wrong place (${header(response, 'content-range') ?? 'no Content-Range'}, expected byte ${this.bytes})`);
+    if (whole !== undefined && this.total !== undefined && whole !== this.total) fail(`it is now ${whole} bytes, not ${this.total}`);
+    if (etag && this.entity.etag && etag !== this.entity.etag) fail(`its ETag is now ${etag}, not ${this.entity.etag}`);
+    if (whole !== undefined && whole > options.maxBytes) {
+      response.destroy();
+      throw tooLarge(start.href, `is ${whole} bytes`, options.maxBytes);
+    }
+    this.total ??= whole;
+    return response;
+  }
+}
+
+function toUrl(url: string): URL {
+  try {
+    return new URL(url);
+  } catch (error) {
+    throw new FerryError('INVALID_URL', `"${url}" is not a URL.`, { cause: error });
+  }
+}
+
+function failure(url: URL, error: unknown, signal: AbortSignal | undefined): FerryError {
+  if (signal?.aborted) return aborted(signal);
+  return connectionFailed(url, error);
+}
+
+function aborted(signal: AbortSignal): FerryError {
+  const reason: unknown = signal.reason;
+  return reason instanceof FerryError ? reason : new FerryError('TIMEOUT', 'The upstream fetch was stopped before it finished.', { cause: reason });
+}
+
+function changed(url: string, why: string): FerryError {
+  return new FerryError('UPSTREAM_CHANGED', `${url} changed while ferry was fetching it (${why}); the two halves were not joined. Fetch it again.`);
+}
+
+function tooLarge(url: string, what: string, maxBytes: number): FerryError {
+  return new FerryError('TOO_LARGE', `${url} ${what}, more than the ${maxBytes} bytes this ferry fetches (FERRY_MAX_FILE_BYTES).`);
+}
+
+function header(response: IncomingMessage, name: string): string | undefined {
+  const value = response.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function contentLength(response: IncomingMessage): number | undefined {
+  const value = header(response, 'content-length');
+  return value !== undefined && /^\d+$/.test(value) ? Number(value) : undefined;
+}
