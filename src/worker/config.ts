@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { MAX_PARTS, multipartCapacity } from './storage/upload.js';
 import type { Credentials } from '../protocol/credentials.js';
 import { DEFAULT_ALLOWED_HOSTS } from '../protocol/hosts.js';
+import { DEFAULT_FILE_HOSTS, type Forge } from '../protocol/file-url.js';
 
 /** Everything the worker reads from its environment, parsed once. See the README's table. */
 export interface Config {
@@ -22,6 +23,12 @@ export interface Config {
    */
   gatewaySecret: string | undefined;
   maxArchiveBytes: number;
+  /** FERRY_MAX_FILE_BYTES: the largest upstream file a `file` job takes. */
+  maxFileBytes: number;
+  /** Hosts a file job may start at or be redirected to, besides `allowedHosts` (FERRY_FILE_HOSTS). */
+  fileHosts: string[];
+  /** Extra hosts and the forge whose URL shapes they use (FERRY_FORGES=`git.example.com=gitlab,…`). */
+  forges: Map<string, Forge>;
   jobTimeoutMs: number;
   gitTimeoutMs: number;
   /** How long running jobs may go on after FC's PreStop hook (`GET /pre-stop`) before they are stopped. */
@@ -84,13 +91,14 @@ export function loadConfig(env: Env = process.env): Config {
   const endpoint = str(env, 'FERRY_OSS_ENDPOINT');
   const notifyUrl = str(env, 'FERRY_NOTIFY_URL');
   const maxArchiveBytes = int(env, 'FERRY_MAX_ARCHIVE_BYTES', 2 * 1024 ** 3, 1);
+  const maxFileBytes = int(env, 'FERRY_MAX_FILE_BYTES', 2 * 1024 ** 3, 1);
   const partSize = int(env, 'FERRY_PART_SIZE', 8 * 1024 * 1024, 100 * 1024);
-  // OSS takes 10,000 parts per upload: the largest archive allowed must fit in them.
+  // OSS takes 10,000 parts per upload: the largest archive or file allowed must fit in them.
   const capacity = multipartCapacity(partSize);
-  if (capacity < maxArchiveBytes) {
-    throw new Error(
-      `FERRY_PART_SIZE=${partSize} fits at most ${capacity} bytes in OSS's ${MAX_PARTS} parts, less than FERRY_MAX_ARCHIVE_BYTES=${maxArchiveBytes}: raise FERRY_PART_SIZE or lower FERRY_MAX_ARCHIVE_BYTES.`,
-    );
+  for (const [name, limit] of [['FERRY_MAX_ARCHIVE_BYTES', maxArchiveBytes], ['FERRY_MAX_FILE_BYTES', maxFileBytes]] as const) {
+    if (capacity < limit) {
+      throw new Error(`FERRY_PART_SIZE=${partSize} fits at most ${capacity} bytes in OSS's ${MAX_PARTS} parts, less than ${name}=${limit}: raise FERRY_PART_SIZE or lower ${name}.`);
+    }
   }
   return {
     port: int(env, 'FC_SERVER_PORT', int(env, 'FC_CUSTOM_LISTEN_PORT', 9000)),
@@ -103,6 +111,9 @@ export function loadConfig(env: Env = process.env): Config {
     httpApi: env.FERRY_HTTP_API !== '0',
     gatewaySecret: str(env, 'FERRY_GATEWAY_SECRET'),
     maxArchiveBytes,
+    maxFileBytes,
+    fileHosts: list(env, 'FERRY_FILE_HOSTS') ?? [...DEFAULT_FILE_HOSTS],
+    forges: forges(env),
     jobTimeoutMs: int(env, 'FERRY_JOB_TIMEOUT', 900, 1) * 1000,
     gitTimeoutMs: int(env, 'FERRY_GIT_TIMEOUT', 300, 1) * 1000,
     // 50 s leaves 10 s of a 60 s PreStop timeout to store the stopped jobs' states and push them.
@@ -163,6 +174,21 @@ function dispatchConfig(env: Env): DispatchConfig {
       credentials: keyFrom(env, 'ALIBABA_CLOUD_ACCESS_KEY_ID', 'ALIBABA_CLOUD_ACCESS_KEY_SECRET', 'ALIBABA_CLOUD_SECURITY_TOKEN'),
     },
   };
+}
+
+const FORGES: readonly Forge[] = ['github', 'gitlab', 'gitea', 'gitee'];
+
+/** FERRY_FORGES=`git.example.com=gitlab,code.example.org=gitea`: hosts whose file URLs have a forge's shapes. */
+function forges(env: Env): Map<string, Forge> {
+  const map = new Map<string, Forge>();
+  for (const entry of list(env, 'FERRY_FORGES') ?? []) {
+    const [host, forge, ...rest] = entry.split('=').map((part) => part.trim());
+    if (!host || rest.length > 0 || !FORGES.includes(forge as Forge)) {
+      throw new Error(`Expected FERRY_FORGES to be a comma list of host=forge with forge one of ${FORGES.join(', ')}, got ${JSON.stringify(entry)}`);
+    }
+    map.set(host, forge as Forge);
+  }
+  return map;
 }
 
 function keyFrom(env: Env, idName: string, secretName: string, tokenName: string): Credentials | undefined {

@@ -10,9 +10,10 @@ import { loadConfig } from '../../src/worker/config.js';
 import { createRuntimeServer } from '../../src/worker/runtime/server.js';
 import { createWorker, type Worker } from '../../src/worker/worker.js';
 import { createObjectStore } from '../../src/worker/storage/oss-store.js';
-import { archiveKeys, jobStateKey } from '../../src/worker/storage/keys.js';
+import { archiveKeys, fileKeys, jobStateKey } from '../../src/worker/storage/keys.js';
 import { leasePrefix } from '../../src/worker/jobs/lease-objects.js';
 import { bundlePrefix, chainKey } from '../../src/worker/artifacts/bundle-chain.js';
+import { FILE_ENTRY_MAX_AGE_MS } from '../../src/worker/artifacts/file-cache.js';
 import { ROOT } from '../helpers/worker-process.js';
 
 /*
@@ -513,7 +514,8 @@ describe('API Gateway', () => {
 describe('RAM role', () => {
   /** The key prefixes the worker writes and reads: from the key builders and the literal keys in its code. */
   function usedPrefixes(): string[] {
-    const keys = [...Object.values(archiveKeys('https://github.com/o/r', 'a'.repeat(40), 'zip')), jobStateKey('job'), leasePrefix('key'), chainKey(bundlePrefix('https://github.com/o/r'))];
+    const files = fileKeys('https://github.com/o/r/releases/download/v1/a.zip');
+    const keys = [...Object.values(archiveKeys('https://github.com/o/r', 'a'.repeat(40), 'zip')), jobStateKey('job'), leasePrefix('key'), chainKey(bundlePrefix('https://github.com/o/r')), files.entry, files.object('https://objects.githubusercontent.com/a', {})];
     for (const text of workerSources.values()) {
       for (const match of text.matchAll(/\.(?:put|putIfAbsent|getText|getStream|delete|initMultipart|uploadPart|completeMultipart|abortMultipart|signGetUrl)\(\s*['"`]([^'"`$]+)['"`]/g)) keys.push(match[1] as string);
     }
@@ -544,7 +546,7 @@ describe('RAM role', () => {
     const isListing = (s: Json): boolean => list(s.Action).includes('oss:ListObjects');
     const resources = [...new Set(oss.filter((s) => !isListing(s)).flatMap((s) => list(s.Resource).map(sub)))].sort();
     expect(resources).toEqual(usedPrefixes().map((prefix) => `acs:oss:*:*:\${BucketName}/${prefix}*`));
-    expect(usedPrefixes()).toEqual(['archives/', 'bundles/', 'jobs/', 'leases/']);
+    expect(usedPrefixes()).toEqual(['archives/', 'bundles/', 'files/', 'jobs/', 'leases/']);
     // Listing is the one bucket-level action: alone in its statement, and only under the lease prefix.
     const listing = oss.filter(isListing);
     expect(listing.map((s) => ({ actions: list(s.Action), resources: list(s.Resource).map(sub), condition: s.Condition }))).toEqual([
@@ -593,7 +595,7 @@ describe('OSS lifecycle', () => {
     // Multipart uploads are uploadStream's; it is called from the one upload path every kind shares.
     const calls = [...workerSources.entries()].flatMap(([file, text]) => [...text.matchAll(/\buploadStream\(\s*\w+,\s*([^,]+),/g)].map((m) => `${relative(ROOT, file)}: ${m[1]}`));
     expect(calls).toEqual(['src/worker/artifacts/stored.ts: target.key']);
-    for (const key of [archiveKeys('r', 'c'.repeat(40), 'zip').object, `${bundlePrefix('r')}/${'d'.repeat(40)}.bundle`]) {
+    for (const key of [archiveKeys('r', 'c'.repeat(40), 'zip').object, `${bundlePrefix('r')}/${'d'.repeat(40)}.bundle`, fileKeys('r').object('r', {})]) {
       const covering = rules().filter((r) => key.startsWith(String(r.Prefix ?? '')) && r.Status === 'Enabled' && r.AbortMultipartUpload);
       expect(covering.length, key).toBeGreaterThan(0);
       for (const r of covering) expect((r.AbortMultipartUpload as Json).Days).toBe(1);
@@ -606,6 +608,16 @@ describe('OSS lifecycle', () => {
     const days = (bundles?.Expiration as Json).Days as number;
     const longest = loadConfig({ FERRY_BUNDLE_BASE_DAYS: '10000' }).bundleChain.maxBaseAgeMs / (24 * 3600 * 1000);
     expect(longest).toBeLessThan(days);
+  });
+});
+
+describe('OSS lifecycle of files', () => {
+  it('expires files/ only after an entry stops being served: its age limit is below the rule\'s days', () => {
+    const buckets = resourcesOfType('ALIYUN::OSS::Bucket');
+    const rules = (props(buckets[0]![1]).LifecycleConfiguration as Json).Rule as Json[];
+    const files = rules.find((r) => r.Prefix === `${fileKeys('r').entry.split('/')[0]}/`);
+    expect(files?.Status).toBe('Enabled');
+    expect(FILE_ENTRY_MAX_AGE_MS / (24 * 3600 * 1000)).toBeLessThan((files?.Expiration as Json).Days as number);
   });
 });
 

@@ -36,6 +36,7 @@ function workerEnv(extra: Record<string, string> = {}): Record<string, string> {
     // ~1.2 GiB, so the archive limit comes down with them: the worker refuses a pairing OSS could not take).
     FERRY_PART_SIZE: String(128 * 1024),
     FERRY_MAX_ARCHIVE_BYTES: String(512 * 1024 * 1024),
+    FERRY_MAX_FILE_BYTES: String(512 * 1024 * 1024),
     ...extra,
   };
 }

@@ -6,6 +6,7 @@ import type { RepoRef } from '../git/url.js';
 import type { ObjectStore } from '../storage/oss-store.js';
 import type { ContentKeys } from '../storage/keys.js';
 import type { ArtifactFormat } from '../../protocol/formats.js';
+import type { FileTarget } from '../../protocol/file-url.js';
 import type { DoneResult, Phase, ProgressMessage } from '../../protocol/job.js';
 import type { RefSpec, ResolvedRef } from '../../protocol/refs.js';
 
@@ -55,19 +56,50 @@ export interface ArtifactStream {
   close(): void;
 }
 
-// A kind resolves what the user named, answers from the cache when it can, and builds otherwise; the
-// jobs layer around it owns queueing, single-flight, progress delivery and the job's record.
-export interface ArtifactKind {
+/** What the jobs layer runs of every kind, whatever names its input: single-flight, cache lookups, builds. */
+export interface KindCore<Request> {
   readonly name: string;
   /** Between `resolving` and `uploading`; the bytes stream in the last one. */
   readonly phases: readonly Phase[];
+  /** Requests with the same key need the same build: one runs, the others wait for it and then look up. */
+  buildKey(request: Request, ctx: LookupContext): Promise<string>;
+  lookup(request: Request, ctx: LookupContext): Promise<DoneResult | undefined>;
+  build(request: Request, ctx: BuildContext): Promise<DoneResult>;
+}
+
+// A kind resolves what the user named, answers from the cache when it can, and builds otherwise; the
+// jobs layer around it owns queueing, single-flight, progress delivery and the job's record.
+export interface ArtifactKind extends KindCore<ArtifactRequest> {
+  /** A repository (archive, bundle); absent means the same. */
+  readonly input?: 'repository';
   /** The ref and commit a job records (bundles: HEAD's), checked before any job exists. */
   resolve(repo: RepoRef, spec: RefSpec, ctx: LookupContext): Promise<ResolvedRef>;
-  /** Requests with the same key need the same build: one runs, the others wait for it and then look up. */
-  buildKey(request: ArtifactRequest, ctx: LookupContext): Promise<string>;
-  lookup(request: ArtifactRequest, ctx: LookupContext): Promise<DoneResult | undefined>;
-  build(request: ArtifactRequest, ctx: BuildContext): Promise<DoneResult>;
 }
+
+/** What a `file` job names: a file URL, parsed and checked against the host policy. */
+export interface FileRequest {
+  target: FileTarget;
+  /** The tag or branch the URL names, else ''. */
+  ref: string;
+  /** The full commit id the URL names, else ''. */
+  commit: string;
+  /** When the job was asked for: a copy upstream confirmed since then is fresh enough for it. */
+  requestedAt: number;
+  /**
+   * Ask upstream (a conditional request) whether a cached copy of a mutable file is still current: the
+   * submit path does, so a hit needs no job. A job's own lookups do not; its build asks instead.
+   */
+  revalidate: boolean;
+}
+
+/** The kind whose input is a file URL rather than a repository (kind `file`). */
+export interface FileKind extends KindCore<FileRequest> {
+  readonly input: 'file';
+  /** The URL checked: its shape (file-url.ts), scheme and host. At submit, and again for a job event. */
+  target(url: unknown, config: Config): FileTarget;
+}
+
+export type AnyArtifactKind = ArtifactKind | FileKind;
 
 /** A kind whose artifact is one object with a manifest beside it (archives): build.ts does the rest. */
 export interface SingleObjectKind {

@@ -75,6 +75,7 @@ beforeAll(async () => {
     FERRY_ALLOW_HTTP: '1',
     FERRY_PART_SIZE: String(128 * 1024),
     FERRY_MAX_ARCHIVE_BYTES: String(512 * 1024 * 1024),
+    FERRY_MAX_FILE_BYTES: String(512 * 1024 * 1024),
     FERRY_NOTIFY_URL: `${notifyUrl}/notify`,
     FERRY_APP_KEY: 'pre-stop-app',
     FERRY_APP_SECRET: 'pre-stop-app-secret',

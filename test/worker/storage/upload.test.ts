@@ -131,7 +131,7 @@ describe('uploadStream', () => {
     expect(multipartCapacity(8 * MiB)).toBeGreaterThan(50 * 1024 ** 3);
     expect(multipartCapacity(100 * 1024)).toBeLessThan(2 * 1024 ** 3);
     expect(() => loadConfig({ FERRY_PART_SIZE: String(100 * 1024) })).toThrow(/FERRY_PART_SIZE=102400 fits at most \d+ bytes in OSS's 10000 parts, less than FERRY_MAX_ARCHIVE_BYTES/);
-    expect(loadConfig({ FERRY_PART_SIZE: String(100 * 1024), FERRY_MAX_ARCHIVE_BYTES: String(512 * MiB) }).oss.partSize).toBe(100 * 1024);
+    expect(loadConfig({ FERRY_PART_SIZE: String(100 * 1024), FERRY_MAX_ARCHIVE_BYTES: String(512 * MiB), FERRY_MAX_FILE_BYTES: String(512 * MiB) }).oss.partSize).toBe(100 * 1024);
   });
 
   it('aborts the multipart upload when the source fails: no object, no parts left', async () => {
