@@ -82,7 +82,7 @@ function getOnce(url: URL, headers: OutgoingHttpHeaders, options: HopOptions): P
 
 export class StalledError extends Error {
   constructor(idleTimeoutMs: number) {
-    super(`nothing arrived for ${Math.round(idleTimeoutMs / 1000)} s`);
+    super(`nothing arrived for ${idleTimeoutMs >= 1000 ? `${Math.round(idleTimeoutMs / 1000)} s` : `${idleTimeoutMs} ms`}`);
   }
 }
 

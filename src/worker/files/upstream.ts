@@ -82,7 +82,7 @@ export async function openUpstream(url: string, options: UpstreamOptions): Promi
   }
   if (response.statusCode !== 200) {
     response.resume();
-    throw statusFailed(start.href, response);
+    throw statusFailed(final.host === start.host ? start.href : `${start.href} (redirected to ${final.host})`, response);
   }
   const size = contentLength(response);
   if (size !== undefined && size > options.maxBytes) {
@@ -122,6 +122,8 @@ class BodyReader {
   private bytes = 0;
   private attempt = 0;
   private total: number | undefined;
+  /** Where a resume asks: the final URL, or the first one again once the final one stopped answering. */
+  private from: URL;
 
   constructor(
     first: IncomingMessage,
@@ -129,6 +131,7 @@ class BodyReader {
   ) {
     this.use(first);
     this.total = entity.size;
+    this.from = entity.final;
   }
 
   private use(response: IncomingMessage): void {
@@ -164,10 +167,14 @@ class BodyReader {
           if (this.cancelled) return;
           if (error instanceof FerryError) throw error;
           if (options.signal?.aborted) throw aborted(options.signal);
-          reason = connectionFailed(this.entity.final, error).message;
+          // Every announced byte arrived and only the connection's end failed: nothing is missing.
+          if (this.total !== undefined && this.bytes === this.total) return;
+          reason = connectionFailed(this.from, error).message;
         }
         this.response.destroy();
-        this.use(await this.resume(reason));
+        const rest = await this.resume(reason);
+        if (rest === undefined) return;
+        this.use(rest);
       }
     } finally {
       this.response.destroy();
@@ -188,9 +195,12 @@ class BodyReader {
     }
   }
 
-  /** A response carrying the rest of the same entity from `this.bytes`, trying until MAX_RESUMES attempts are spent. */
-  private async resume(firstReason: string): Promise<IncomingMessage> {
-    const { start, final, hops, options } = this.entity;
+  /**
+   * A response carrying the rest of the same entity from `this.bytes`, trying until MAX_RESUMES attempts are
+   * spent; undefined when upstream says nothing is left (416 at exactly the bytes received).
+   */
+  private async resume(firstReason: string): Promise<IncomingMessage | undefined> {
+    const { start, hops, options } = this.entity;
     // If-Range takes a strong ETag only; a weak one (W/"…") cannot promise byte-identical ranges.
     const validator = this.entity.etag && !this.entity.etag.startsWith('W/') ? this.entity.etag : this.entity.lastModified;
     let reason = firstReason;
@@ -209,18 +219,26 @@ class BodyReader {
       const headers: OutgoingHttpHeaders = { 'accept-encoding': 'identity', 'user-agent': 'ferry', range: `bytes=${this.bytes}-`, 'if-range': validator };
       let response: IncomingMessage;
       try {
-        ({ response } = await getFollowingRedirects(final, headers, hops));
+        ({ response, url: this.from } = await getFollowingRedirects(this.from, headers, hops));
       } catch (error) {
         if (options.signal?.aborted) throw aborted(options.signal);
         if (!(error instanceof ConnectionFailed)) throw error;
         reason = error.message;
         continue;
       }
-      if (response.statusCode === 206) return this.checkRange(response);
+      const status = response.statusCode ?? 0;
+      if (status === 206) return this.checkRange(response);
       response.destroy();
-      if (response.statusCode === 200) throw changed(start.href, 'it answered the resume with the whole file again');
-      if ((response.statusCode ?? 0) >= 500) {
-        reason = `${final.host} answered ${response.statusCode ?? 0}`;
+      if (status === 200) throw changed(start.href, 'it answered the resume with the whole file again');
+      if (status === 416 && header(response, 'content-range') === `bytes */${this.bytes}`) return undefined;
+      if (status >= 500) {
+        reason = `${this.from.host} answered ${status}`;
+        continue;
+      }
+      // A release asset's signed URL expires within minutes: ask the URL it came from for a fresh one.
+      if (status >= 400 && status < 500 && this.from.href !== start.href) {
+        reason = `${this.from.host} answered ${status} (an expired signed URL?)`;
+        this.from = start;
         continue;
       }
       throw statusFailed(start.href, response);

@@ -124,6 +124,32 @@ describe('openUpstream', () => {
     expect(github.count('/o/r/releases/download/v1/big.bin')).toBe(1);
   });
 
+  it('asks the first URL again when the final one (a signed URL) stopped answering', async () => {
+    github.redirect('/o/r/releases/download/v1/big.bin', assets.url('/asset/big'));
+    assets.serve('/asset/big', { size: 2 * MiB, seed: 7 });
+    assets.cut('/asset/big', 4321);
+    const reasons: string[] = [];
+    const onResume = ({ reason }: { reason: string }): void => {
+      reasons.push(reason);
+      // The signed URL expired between the cut and the resume.
+      if (reasons.length === 1) assets.respond('/asset/big', 403, { times: 1 });
+    };
+    const file = await openUpstream(github.url('/o/r/releases/download/v1/big.bin'), options({ onResume }));
+    expect(await sha256Of(file)).toBe(generatedSha256(2 * MiB, 7));
+    expect(reasons[1]).toMatch(/answered 403/);
+    expect(github.count('/o/r/releases/download/v1/big.bin')).toBe(2);
+    expect(github.requests('/o/r/releases/download/v1/big.bin')[1]?.headers.range).toBe('bytes=4321-');
+    expect(assets.requests('/asset/big').map((request) => request.headers.range)).toEqual([undefined, 'bytes=4321-', 'bytes=4321-']);
+  });
+
+  it('ends a chunked body whose every byte arrived before the connection broke (416 on the resume)', async () => {
+    github.serve('/whole', { size: 100_000, chunked: true });
+    github.cut('/whole', 100_000);
+    const file = await openUpstream(github.url('/whole'), options());
+    expect(await sha256Of(file)).toBe(generatedSha256(100_000));
+    expect(github.requests('/whole')[1]?.headers.range).toBe('bytes=100000-');
+  });
+
   it('resumes a chunked response (no Content-Length) cut in the middle', async () => {
     github.serve('/chunked', { size: 2 * MiB, seed: 2, chunked: true });
     github.cut('/chunked', 123_457);
