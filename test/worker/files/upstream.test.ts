@@ -288,6 +288,17 @@ describe('openUpstream', () => {
     }
   });
 
+  it('stops when its signal is aborted, with the reason given', async () => {
+    github.serve('/held', { size: MiB });
+    github.cut('/held', 1000, { mode: 'stall' });
+    const controller = new AbortController();
+    const file = await openUpstream(github.url('/held'), options({ signal: controller.signal }));
+    const reading = readAll(file);
+    controller.abort(new FerryError('WORKER_STOPPING', 'The instance is stopping.'));
+    expect((await failure(reading)).code).toBe('WORKER_STOPPING');
+    expect(github.count('/held')).toBe(1);
+  });
+
   it('cancel() stops the body and releases the socket', async () => {
     github.serve('/cancel', { size: 8 * MiB });
     const file = await openUpstream(github.url('/cancel'), options());
