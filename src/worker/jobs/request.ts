@@ -1,12 +1,18 @@
+import { fileRequest } from '../artifacts/file.js';
 import { ARTIFACT_KINDS, artifactKind } from '../artifacts/registry.js';
-import type { ArtifactKind } from '../artifacts/types.js';
+import type { ArtifactKind, ArtifactRequest, BuildContext, FileKind, KindCore, LookupContext } from '../artifacts/types.js';
 import type { Config } from '../config.js';
 import { FerryError } from '../../protocol/errors.js';
+import type { FileTarget } from '../../protocol/file-url.js';
 import { ARCHIVE_FORMATS, type ArtifactFormat } from '../../protocol/formats.js';
+import type { DoneResult, JobSpec, Phase } from '../../protocol/job.js';
 import { parseRefSpec, refNameProblem, type RefSpec } from '../../protocol/refs.js';
 import { parseRepoUrl, type RepoRef } from '../git/url.js';
 
-export interface JobRequest {
+/** A POST /jobs body, checked: a repository with what to make of it, or (kind `file`) a file URL. */
+export type JobRequest = RepoJobRequest | FileJobRequest;
+
+export interface RepoJobRequest {
   kind: ArtifactKind;
   repo: RepoRef;
   ref: RefSpec;
@@ -14,6 +20,12 @@ export interface JobRequest {
   /** Bundles only. */
   refs?: string[];
   have?: string[];
+  deviceId: string | undefined;
+}
+
+export interface FileJobRequest {
+  kind: FileKind;
+  target: FileTarget;
   deviceId: string | undefined;
 }
 
@@ -39,6 +51,14 @@ export function parseJobRequest(body: unknown, config: Config, headerDeviceId: s
     throw new FerryError('BAD_REQUEST', `Expected \`kind\` to be one of ${ARTIFACT_KINDS.join(', ')}, got ${JSON.stringify(fields.kind).slice(0, 40)}.`);
   }
   const kind = artifactKind(fields.kind);
+  if (kind.input === 'file') {
+    const extra = ['ref', 'format', 'refs', 'have'].filter((field) => fields[field] !== undefined);
+    if (extra.length > 0) {
+      throw new FerryError('BAD_REQUEST', `A file job takes only \`url\` (and \`deviceId\`): remove ${extra.map((field) => `\`${field}\``).join(', ')}.`);
+    }
+    const target = kind.target(fields.url, config);
+    return { kind, target, deviceId: parseDeviceId(fields.deviceId ?? headerDeviceId ?? undefined) };
+  }
   const repo = parseRepoUrl(fields.url, config);
   const deviceId = parseDeviceId(fields.deviceId ?? headerDeviceId ?? undefined);
   if (kind.name === 'bundle') {
@@ -67,6 +87,45 @@ export function parseJobRequest(body: unknown, config: Config, headerDeviceId: s
 }
 
 type ArchiveFormatName = (typeof ARCHIVE_FORMATS)[number];
+
+/** A kind bound to one job's request: what the runner drives, whatever the kind's input. */
+export interface BoundJob {
+  phases: readonly Phase[];
+  /** What the `resolving` phase reports. */
+  resolved: string;
+  buildKey(ctx: LookupContext): Promise<string>;
+  lookup(ctx: LookupContext): Promise<DoneResult | undefined>;
+  build(ctx: BuildContext): Promise<DoneResult>;
+}
+
+/** The request a job's spec names, checked again: a job event is input too, even when signed. */
+export function bindSpec(spec: JobSpec, config: Config): BoundJob {
+  const kind = artifactKind(spec.kind);
+  if (kind.input === 'file') {
+    // A job's own lookups take only what upstream confirmed since the job was asked for; its build asks.
+    const request = fileRequest(kind.target(spec.repo, config), { requestedAt: spec.createdAt, revalidate: false });
+    return bind(kind, request, request.target.url);
+  }
+  const request: ArtifactRequest = {
+    repo: parseRepoUrl(spec.repo, config),
+    ref: spec.ref,
+    commit: spec.commit,
+    format: spec.format,
+    ...(spec.refs && { refs: parseBundleRefs(spec.refs) }),
+    ...(spec.have && { have: parseHaves(spec.have) }),
+  };
+  return bind(kind, request, `${spec.ref} → ${spec.commit.slice(0, 12)}`);
+}
+
+function bind<Request>(kind: KindCore<Request>, request: Request, resolved: string): BoundJob {
+  return {
+    phases: kind.phases,
+    resolved,
+    buildKey: (ctx) => kind.buildKey(request, ctx),
+    lookup: (ctx) => kind.lookup(request, ctx),
+    build: (ctx) => kind.build(request, ctx),
+  };
+}
 
 /** `have`: object ids the client has (its refs' tips); duplicates dropped, order kept. */
 export function parseHaves(value: unknown): string[] {

@@ -4,12 +4,11 @@ import { toFerryError } from '../../protocol/errors.js';
 import type { GitContext } from '../git/context.js';
 import type { MirrorCache } from '../git/mirror.js';
 import type { RefsCache } from '../git/refs-cache.js';
-import { parseRepoUrl } from '../git/url.js';
 import type { ObjectStore } from '../storage/oss-store.js';
-import { artifactKind, DEFAULT_KIND } from '../artifacts/registry.js';
-import type { ArtifactRequest, BuildContext, ProgressFn } from '../artifacts/types.js';
+import { DEFAULT_KIND } from '../artifacts/registry.js';
+import type { BuildContext, ProgressFn } from '../artifacts/types.js';
 import { singleBuild } from './lease.js';
-import { parseBundleRefs, parseHaves } from './request.js';
+import { bindSpec } from './request.js';
 import { JobReporter, type JobListener } from './reporter.js';
 import type { JobStateStore } from './state-store.js';
 import { workerStopping } from './stopping.js';
@@ -162,20 +161,12 @@ export class JobRunner {
     const signal = AbortSignal.any([AbortSignal.timeout(config.jobTimeoutMs), stop]);
     try {
       // Re-validate: a job event is input too, even when signed.
-      const kind = artifactKind(spec.kind);
-      const request: ArtifactRequest = {
-        repo: parseRepoUrl(spec.repo, config),
-        ref: spec.ref,
-        commit: spec.commit,
-        format: spec.format,
-        ...(spec.refs && { refs: parseBundleRefs(spec.refs) }),
-        ...(spec.have && { have: parseHaves(spec.have) }),
-      };
+      const kind = bindSpec(spec, config);
       const ctx: BuildContext = { config, git, store, refs, mirrors, signal, progress };
-      progress('resolving', { percent: 100, message: `${spec.ref} → ${spec.commit.slice(0, 12)}` });
+      progress('resolving', { percent: 100, message: kind.resolved });
       // Single-flight by the build's key: a second job for it here waits, then finds it in the cache;
       // across instances, the build lease (lease.ts) does the same.
-      const key = await kind.buildKey(request, ctx);
+      const key = await kind.buildKey(ctx);
       const running = this.#building.get(key);
       if (running) {
         // Another job here builds it: this one reports that build's progress as its own meanwhile.
@@ -196,8 +187,8 @@ export class JobRunner {
         store,
         key,
         signal,
-        lookup: () => kind.lookup(request, building),
-        build: (held) => kind.build(request, { ...building, signal: held }),
+        lookup: () => kind.lookup(building),
+        build: (held) => kind.build({ ...building, signal: held }),
         onWaiting: () => shared(kind.phases[0] ?? 'queued', { percent: 0, message: 'another worker is building this; waiting for it' }),
       });
       const entry: Building = { done: build, watchers };

@@ -4,12 +4,13 @@ import type { Credentials } from '../../protocol/credentials.js';
 import { FerryError } from '../../protocol/errors.js';
 import type { GitContext } from '../git/context.js';
 import type { RefsCache } from '../git/refs-cache.js';
+import { fileRequest } from '../artifacts/file.js';
 import type { LookupContext } from '../artifacts/types.js';
-import { applyMessage, type JobSpec, type JobState } from '../../protocol/job.js';
+import { applyMessage, type DoneResult, type JobSpec, type JobState } from '../../protocol/job.js';
 import type { StoreFor } from '../storage/stores.js';
 import type { Dispatcher } from './dispatch.js';
 import type { NotifierLike } from './notify-listener.js';
-import { parseJobId, parseJobRequest } from './request.js';
+import { parseJobId, parseJobRequest, type JobRequest } from './request.js';
 import { initialState } from './runner.js';
 import type { JobStateStore } from './state-store.js';
 
@@ -36,29 +37,15 @@ export interface SubmitDeps {
   refs: RefsCache;
 }
 
-// The ref is resolved now, so a wrong ref fails before any job exists.
+// The ref is resolved now, so a wrong ref fails before any job exists (a file URL is checked now too).
 export function createSubmit(deps: SubmitDeps): SubmitJob {
   const { config } = deps;
   return async ({ body, deviceIdHeader, credentials }) => {
     const input = parseJobRequest(body, config, deviceIdHeader ?? null);
     const store = deps.storeFor(credentials);
     const ctx: LookupContext = { config, git: deps.git, store, refs: deps.refs };
-    const resolved = await input.kind.resolve(input.repo, input.ref, ctx);
-    const spec: JobSpec = {
-      jobId: nanoid(),
-      kind: input.kind.name,
-      repo: input.repo.canonical,
-      ref: resolved.ref,
-      commit: resolved.commit,
-      format: input.format,
-      ...(input.refs && { refs: input.refs }),
-      ...(input.have && { have: input.have }),
-      deviceId: input.deviceId,
-      createdAt: Date.now(),
-    };
-
-    const request = { repo: input.repo, ref: resolved.ref, commit: resolved.commit, format: input.format, refs: input.refs, have: input.have };
-    const cached = await input.kind.lookup(request, ctx);
+    const { spec, lookup } = await prepare(input, ctx);
+    const cached = await lookup();
     if (cached) {
       const done = { v: 1 as const, type: 'done' as const, jobId: spec.jobId, ...cached };
       const state = applyMessage(initialState(spec), done);
@@ -78,6 +65,29 @@ export function createSubmit(deps: SubmitDeps): SubmitJob {
     }
     return { outcome: 'queued', state };
   };
+}
+
+/** The job's record and its cache lookup, for either kind of input. */
+async function prepare(input: JobRequest, ctx: LookupContext): Promise<{ spec: JobSpec; lookup: () => Promise<DoneResult | undefined> }> {
+  const base = { jobId: nanoid(), kind: input.kind.name, deviceId: input.deviceId, createdAt: Date.now() };
+  if ('target' in input) {
+    // A file URL needs no resolving; a cached copy of a mutable file is revalidated upstream here, so a hit needs no job.
+    const request = fileRequest(input.target, { requestedAt: base.createdAt, revalidate: true });
+    const spec: JobSpec = { ...base, repo: input.target.url, ref: request.ref, commit: request.commit, format: 'file' };
+    return { spec, lookup: () => input.kind.lookup(request, ctx) };
+  }
+  const resolved = await input.kind.resolve(input.repo, input.ref, ctx);
+  const spec: JobSpec = {
+    ...base,
+    repo: input.repo.canonical,
+    ref: resolved.ref,
+    commit: resolved.commit,
+    format: input.format,
+    ...(input.refs && { refs: input.refs }),
+    ...(input.have && { have: input.have }),
+  };
+  const request = { repo: input.repo, ref: resolved.ref, commit: resolved.commit, format: input.format, refs: input.refs, have: input.have };
+  return { spec, lookup: () => input.kind.lookup(request, ctx) };
 }
 
 export function createFindJob(deps: Pick<SubmitDeps, 'states' | 'storeFor'>): FindJob {

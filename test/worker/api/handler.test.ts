@@ -93,7 +93,7 @@ const cases: Case[] = [
   { name: 'not an object', method: 'POST', path: '/jobs', body: '[1]', status: 400, code: 'BAD_REQUEST', message: /JSON object/ },
   { name: 'missing url', method: 'POST', path: '/jobs', body: post({ ref: COMMIT }), status: 400, code: 'INVALID_URL', message: /Expected `url`/ },
   { name: 'host not allowed', method: 'POST', path: '/jobs', body: post({ url: 'https://example.internal/o/r' }), status: 403, code: 'HOST_NOT_ALLOWED' },
-  { name: 'unknown kind', method: 'POST', path: '/jobs', body: post({ kind: 'tarball', url: URL_ }), status: 400, code: 'BAD_REQUEST', message: /`kind` to be one of archive, bundle, got "tarball"/ },
+  { name: 'unknown kind', method: 'POST', path: '/jobs', body: post({ kind: 'tarball', url: URL_ }), status: 400, code: 'BAD_REQUEST', message: /`kind` to be one of archive, bundle, file, got "tarball"/ },
   { name: 'kind not a string', method: 'POST', path: '/jobs', body: post({ kind: 7, url: URL_ }), status: 400, code: 'BAD_REQUEST', message: /`kind` to be one of archive/ },
   { name: 'bad ref', method: 'POST', path: '/jobs', body: post({ url: URL_, ref: 'a..b' }), status: 400, code: 'INVALID_REF', message: /not a valid ref/ },
   { name: 'bad format', method: 'POST', path: '/jobs', body: post({ url: URL_, format: 'rar' }), status: 400, code: 'INVALID_FORMAT', message: /zip, tar.gz/ },
