@@ -12,7 +12,6 @@ import type { BuildContext, FileKind, FileRequest, LookupContext } from './types
 
 /** The submit path's conditional request: a slow upstream makes a job (which has time) rather than a slow POST. */
 const REVALIDATE_TIMEOUT_MS = 5_000;
-const MAX_FILENAME = 200;
 
 // A file from upstream (a release asset, a raw file, a source archive, a gist, any file on an allowed host),
 // streamed as it arrives into the one upload path (stored.ts). Cached per requested URL (file-cache.ts):
@@ -83,7 +82,8 @@ async function storeUpstream(upstream: UpstreamFile, request: FileRequest, ctx: 
   // Without a validator nothing tells two versions apart: such a build is an object of its own.
   const identity = etag !== undefined || lastModified !== undefined ? { etag, lastModified, size } : { size, build: randomBytes(8).toString('hex') };
   const key = fileKeys(url).object(upstream.finalUrl, identity);
-  const filename = safeFilename(upstream.filename) ?? request.target.filename;
+  // Both are safe names already (file-url.ts's safeFilename): the upstream's wins, as a browser's would.
+  const filename = upstream.filename ?? request.target.filename;
   const contentType = upstream.contentType ?? 'application/octet-stream';
   const artifact = { bytes: upstream.body, done: Promise.resolve(), kill: () => upstream.cancel(), close: () => undefined };
   const stored = await storeStream(
@@ -142,12 +142,4 @@ async function unchangedUpstream(entry: FileEntry, request: FileRequest, ctx: Lo
   upstream.cancel();
   if (upstream.status === 304) return true;
   return entry.etag !== undefined ? upstream.etag === entry.etag : upstream.lastModified === entry.lastModified && upstream.size === entry.size;
-}
-
-/** The upstream's Content-Disposition name as a plain file name, or undefined when nothing usable is left. */
-function safeFilename(name: string | undefined): string | undefined {
-  if (name === undefined) return undefined;
-  // eslint-disable-next-line no-control-regex
-  const base = (name.split(/[/\\]/).at(-1) ?? '').replace(/[\u0000-\u001f\u007f]/g, '').replace(/^[.\s]+/, '').trim().slice(0, MAX_FILENAME);
-  return base === '' ? undefined : base;
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +27,8 @@ export interface FileStack {
   store: ObjectStore;
   /** POST /jobs without HTTP; a queued job runs on this stack's runner, and `outcome` is its end. */
   submit(url: string): Promise<SubmittedFile>;
+  /** A job event for `url` run as it arrives (no submit path before it: no cache lookup, no URL check). */
+  run(url: string): Promise<SubmittedFile>;
   /** Multipart uploads begun and neither completed nor aborted. */
   openUploads(): Promise<number>;
   close(): Promise<void>;
@@ -62,6 +65,14 @@ export async function startFileStack(env: Record<string, string>): Promise<FileS
       const submission = await submit({ body: { kind: 'file', url } });
       const run = runs.get(submission.state.jobId);
       return { submission, outcome: run ? run.outcome : Promise.resolve(undefined), messages: run?.messages ?? [] };
+    },
+    async run(url) {
+      const spec: JobSpec = { jobId: `file-${randomUUID()}`, kind: 'file', repo: url, ref: '', commit: '', format: 'file', createdAt: Date.now() };
+      await dispatcher.dispatch(spec, store);
+      const run = runs.get(spec.jobId) as { outcome: Promise<JobOutcome>; messages: JobMessage[] };
+      const outcome = await run.outcome;
+      const submission: Submission = { outcome: 'queued', state: outcome.state };
+      return { submission, outcome: Promise.resolve(outcome), messages: run.messages };
     },
     async openUploads() {
       return (await readdir(join(temp, 'oss', '.uploads')).catch(() => [])).length;

@@ -111,6 +111,41 @@ describe('a file job', () => {
     expect(second.url).not.toBe(first.url);
   });
 
+  it('revalidates a file that has only Last-Modified with If-Modified-Since', async () => {
+    const path = '/files/dated.txt';
+    assets.serve(path, { body: Buffer.from('dated'), etag: false });
+    expect(await fileDone(await stack.submit(assets.url(path)))).toMatchObject({ cached: false });
+    const again = await stack.submit(assets.url(path));
+    expect(again.submission.outcome).toBe('cached');
+    const revalidation = assets.requests(path).at(-1);
+    expect(revalidation?.headers['if-modified-since']).toBeDefined();
+    expect(revalidation?.headers['if-none-match']).toBeUndefined();
+  });
+
+  it('fetches a file with neither ETag nor Last-Modified again for every request: nothing tells its versions apart', async () => {
+    const path = '/files/unversioned.txt';
+    assets.serve(path, { body: Buffer.from('one'), etag: false, lastModified: false });
+    const first = await fileDone(await stack.submit(assets.url(path)));
+    assets.serve(path, { body: Buffer.from('two'), etag: false, lastModified: false });
+    const second = await fileDone(await stack.submit(assets.url(path)));
+    expect(second).toMatchObject({ cached: false });
+    expect((await downloaded(first)).toString()).toBe('one');
+    expect((await downloaded(second)).toString()).toBe('two');
+    expect(assets.requests(path).every((request) => request.headers['if-none-match'] === undefined && request.headers['if-modified-since'] === undefined)).toBe(true);
+  });
+
+  it('as a job event, checks its URL again, and its build asks upstream conditionally: a 304 serves the cached copy', async () => {
+    expect((await (await stack.run('https://downloads.example.org/tool.zip')).outcome)?.state.error).toMatchObject({ code: 'HOST_NOT_ALLOWED' });
+
+    const path = '/o/tool/raw/main/event.txt';
+    github.serve(path, { body: Buffer.from('event') });
+    const first = await fileDone(await stack.run(github.url(path)));
+    const repeat = await stack.run(github.url(path));
+    expect(await fileDone(repeat)).toMatchObject({ cached: true, sha256: first.sha256 });
+    expect(phasesOf(repeat.messages)).toEqual(['queued', 'resolving', 'downloading', 'signing', 'done']);
+    expect(github.requests(path).at(-1)?.headers['if-none-match']).toMatch(/^"/);
+  });
+
   it('resumes an upstream cut at byte N from N, and the stored bytes are whole', async () => {
     const size = 2 * MiB + 7;
     assets.serve('/files/cut.bin', { size, seed: 3 });
