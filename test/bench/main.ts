@@ -9,6 +9,8 @@ import { ROOT } from '../helpers/worker-process.js';
 import { runBaseline, type BaselineRun } from './baseline.js';
 import { runCloneBench } from './clone.js';
 import { runFanout, type FanoutResult } from './fanout.js';
+import { runFilesBench } from './files.js';
+import { runLinkBench } from './link.js';
 import { median, now, percentile } from './measure.js';
 import { runReblock, summariseReblock } from './reblock.js';
 import { machine, megabytes, millis, printTable, ratio, ratioRow, seconds, summary, verdict, writeJson, type Row } from './report.js';
@@ -24,7 +26,10 @@ const config = {
   fanoutMessages: envInt('BENCH_FANOUT_MESSAGES', 40),
   fanoutConcurrency: envInt('BENCH_FANOUT_CONCURRENCY', 32),
   pullCommits: envInt('BENCH_PULL_COMMITS', 50),
-  sections: (process.env.BENCH_ONLY ?? 'core,e2e,reblock,fanout,clone').split(',').map((s) => s.trim()),
+  sections: (process.env.BENCH_ONLY ?? 'core,e2e,reblock,fanout,clone,link,files').split(',').map((s) => s.trim()),
+  linkGithubRuns: envInt('BENCH_LINK_GITHUB_RUNS', 1),
+  linkConnections: envIntList('BENCH_LINK_CONNECTIONS', [1, 2, 4, 8, 16]),
+  fileMegabytes: envInt('BENCH_FILE_MB', 200),
 };
 // FERRY_* variables in the bench's environment reach the worker: for experiments (FERRY_PART_SIZE, …).
 const workerEnv = Object.fromEntries(Object.entries(process.env).filter(([name, value]) => name.startsWith('FERRY_') && value !== undefined)) as Record<string, string>;
@@ -53,6 +58,8 @@ if (config.sections.includes('core') || config.sections.includes('e2e')) {
 if (config.sections.includes('reblock')) await reblock();
 if (config.sections.includes('fanout')) await fanout();
 if (config.sections.includes('clone')) await clone();
+if (config.sections.includes('link')) await link();
+if (config.sections.includes('files')) await files();
 
 console.log('');
 printTable(rows);
@@ -247,6 +254,28 @@ async function clone(): Promise<void> {
   const result = await runCloneBench({ runs: config.runs, pullCommits: config.pullCommits, extraEnv: workerEnv, log });
   rows.push(...result.rows);
   results.clone = result.results;
+}
+
+/** Issue 11: a 50 MB artifact across a cross-border link, against the link's physical limit and GitHub's side. */
+async function link(): Promise<void> {
+  const result = await runLinkBench({ runs: config.runs, githubRuns: config.linkGithubRuns, connections: config.linkConnections, extraEnv: workerEnv, log });
+  rows.push(...result.rows);
+  results.link = result.results;
+}
+
+/** Issue 11: a large file from upstream into the store by the worker, against curl and one PUT. */
+async function files(): Promise<void> {
+  const result = await runFilesBench({ runs: config.runs, size: config.fileMegabytes * 1024 * 1024, extraEnv: workerEnv, log });
+  rows.push(...result.rows);
+  results.files = result.results;
+}
+
+function envIntList(name: string, fallback: number[]): number[] {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const values = raw.split(',').map((part) => Number(part.trim()));
+  if (values.some((value) => !Number.isInteger(value) || value < 1)) throw new Error(`Expected ${name} to be a comma-separated list of integers >= 1, got ${JSON.stringify(raw)}`);
+  return values;
 }
 
 function envInt(name: string, fallback: number): number {

@@ -172,7 +172,7 @@ export async function runCacheHits(s: Stack, options: StackOptions, deviceId: st
 }
 
 /** POST /jobs over the websocket, then the final push for the job id the response names. */
-async function submit(client: GatewayClient, options: StackOptions, deviceId: string, timeoutMs: number): Promise<{ message: DoneMessage; at: number; responseAt: number }> {
+export async function submit(client: GatewayClient, options: StackOptions, deviceId: string, timeoutMs: number): Promise<{ message: DoneMessage; at: number; responseAt: number }> {
   const from = client.pushes.length;
   const response = await client.call('POST', '/jobs', JSON.stringify({ url: options.repoUrl, format: options.format, deviceId }));
   const responseAt = now();

@@ -14,6 +14,8 @@ export interface WorkerJobOptions {
   format: string;
   /** FERRY_* overrides from the bench's environment (part size, parallelism…). */
   extraEnv: Record<string, string>;
+  /** The POST /jobs body when it is not an archive of `repoUrl` in `format` (a file job). */
+  job?: Record<string, unknown>;
 }
 
 export interface WorkerJobRun {
@@ -27,6 +29,7 @@ export interface WorkerJobRun {
   cpuSelfMs: number | undefined;
   cpuChildrenMs: number | undefined;
   size: number;
+  sha256: string | undefined;
 }
 
 const credentials = { accessKeyId: 'LTAIbench', accessKeySecret: 'bench-secret' };
@@ -73,7 +76,7 @@ export async function runWorkerJob(options: WorkerJobOptions): Promise<WorkerJob
     const response = await fetch(`${worker.url}/jobs`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ url: options.repoUrl, format: options.format }),
+      body: JSON.stringify(options.job ?? { url: options.repoUrl, format: options.format }),
     });
     const accepted = now();
     const created = (await response.json()) as { jobId?: string; status?: string };
@@ -90,7 +93,7 @@ export async function runWorkerJob(options: WorkerJobOptions): Promise<WorkerJob
     const end = loggedAt;
     const cpu = cpuDelta(cpuBefore, cpuTimes(pid));
     const rss = peakRss(pid);
-    const final = (await (await fetch(`${worker.url}/jobs/${jobId}`)).json()) as { status: string; size?: number; code?: string; message?: string };
+    const final = (await (await fetch(`${worker.url}/jobs/${jobId}`)).json()) as { status: string; size?: number; sha256?: string; code?: string; message?: string };
     if (end === undefined) throw new Error('job did not finish within 120 s');
     if (final.status !== 'done') throw new Error(`job failed: ${final.code ?? ''} ${final.message ?? ''}`);
     const line = tail.split('\n').find((l) => l.startsWith(`job ${jobId} done`)) ?? '';
@@ -103,6 +106,7 @@ export async function runWorkerJob(options: WorkerJobOptions): Promise<WorkerJob
       cpuSelfMs: cpu?.selfMs,
       cpuChildrenMs: cpu?.childrenMs,
       size: final.size ?? 0,
+      sha256: final.sha256,
     };
   } catch (error) {
     throw new Error(`${(error as Error).message}\nworker output:\n${worker.output.slice(-20).join('\n')}`, { cause: error });

@@ -1,0 +1,300 @@
+// Issue 11, "Speed" 1: a ~50 MB artifact across a cross-border link (test/helpers/link-proxy.ts). The
+// client reaches the gateway and the object store through the OSS_HONG_KONG profile while the worker
+// fetches from upstream directly (the fast side); the same artifact straight from "GitHub" goes through
+// the GITHUB_FROM_CHINA profile; and the physical limit of the OSS profile is computed (docs/benchmarks.md).
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { benchRoot, git, gitEnv, gitRevParse, sha256File } from '../helpers/fixtures.js';
+import { startGitServer } from '../helpers/git-server.js';
+import { GITHUB_FROM_CHINA, OSS_HONG_KONG, startLinkProxy, type LinkProfile, type LinkProxy } from '../helpers/link-proxy.js';
+import { runFerry } from '../helpers/ferry-cli.js';
+import { ROOT } from '../helpers/worker-process.js';
+import { timedGit } from './clone-git.js';
+import { GatewayClient } from './gateway-client.js';
+import { largeRoot, serveFile } from './large-files.js';
+import { median, now } from './measure.js';
+import { megabytes, ratio, seconds, verdict, type Row } from './report.js';
+import { startStack, submit, warmUpStack, type Stack, type StackOptions } from './stack-e2e.js';
+
+export interface LinkBenchOptions {
+  runs: number;
+  /** Runs of `git clone` and `curl` over the GitHub profile (each ~3 min for 50 MB at 300 KB/s). */
+  githubRuns: number;
+  /** Parallel connections to time the client's download() with. */
+  connections: number[];
+  extraEnv: Record<string, string>;
+  log: (line: string) => void;
+}
+
+export interface LinkBenchResult {
+  rows: Row[];
+  results: Record<string, unknown>;
+}
+
+/**
+ * Round trips no client can avoid on the OSS profile: a connection to the service and the request that
+ * answers with the signed URL (2), then a connection to the object store and the GET that returns the
+ * first byte (2). What ferry adds on top (the websocket upgrade, REGISTER, the done push) is measured, not excused.
+ */
+export const UNAVOIDABLE_ROUND_TRIPS = 4;
+
+/** The physical limit of a profile: the bytes at the link's total rate plus the unavoidable round trips. */
+export function physicalLimitMs(profile: LinkProfile, bytes: number, roundTrips = UNAVOIDABLE_ROUND_TRIPS, rate = profile.totalBytesPerSec ?? profile.perConnectionBytesPerSec): number {
+  return (bytes * 1000) / rate + roundTrips * profile.rttMs;
+}
+
+interface GetRun {
+  ms: number;
+  size: number;
+  /** Connections ferry get opened to the object store (through the proxy). */
+  storeConnections: number;
+}
+
+interface SweepRun {
+  connections: number;
+  ms: number;
+  /** What the proxy saw: the connections download() really opened. */
+  opened: number;
+  error?: string;
+}
+
+// download() timed in a process of its own, so neither the proxies nor the store share its event loop.
+const DOWNLOAD_SCRIPT = `
+import { download } from ${JSON.stringify(join(ROOT, 'dist/client/download.js'))};
+const options = JSON.parse(process.argv.at(-1));
+const start = performance.now();
+const result = await download(options);
+process.stdout.write(JSON.stringify({ ms: performance.now() - start, size: result.size }));
+`;
+
+export async function runLinkBench(options: LinkBenchOptions): Promise<LinkBenchResult> {
+  const { log } = options;
+  log('link: building the large fixtures (once) …');
+  const root = await largeRoot();
+  await benchRoot(); // bench/warm.git: each fresh stack serves it once, untimed
+  const server = await startGitServer({ root });
+  const gitDir = join(root, 'large/link.git');
+  const repoUrl = `${server.url}/large/link`;
+  const head = await gitRevParse(gitDir, 'HEAD');
+  const scratch = await mkdtemp(join(tmpdir(), 'ferry-bench-link-'));
+  const proxies: LinkProxy[] = [];
+  let current: Stack | undefined;
+  const stackPort = (which: 'oss' | 'gateway'): { host: string; port: number } => {
+    if (!current) throw new Error('no stack is running');
+    return { host: '127.0.0.1', port: Number(new URL(which === 'oss' ? current.stack.oss : current.stack.gateway).port) };
+  };
+
+  try {
+    // What GitHub's archive link would serve for this repository, for curl.
+    const zip = join(scratch, 'link.zip');
+    await git(['-C', gitDir, 'archive', '--format=zip', '--prefix=link/', '-o', zip, 'HEAD']);
+    const zipSha = await sha256File(zip);
+    const files = await serveFile(zip, 'link.zip');
+    const githubGit = await startLinkProxy({ ...GITHUB_FROM_CHINA, target: { host: '127.0.0.1', port: Number(new URL(server.url).port) } });
+    const githubFiles = await startLinkProxy({ ...GITHUB_FROM_CHINA, target: { host: '127.0.0.1', port: files.port } });
+    // The client's side of Hong Kong: the store and the gateway, each behind the OSS profile; the targets are read per connection (a fresh stack per run).
+    const store = await startLinkProxy({ ...OSS_HONG_KONG, target: () => stackPort('oss') });
+    const gateway = await startLinkProxy({ ...OSS_HONG_KONG, target: () => stackPort('gateway') });
+    proxies.push(githubGit, githubFiles, store, gateway);
+
+    // The GitHub side is bound by its 300 KB/s, not by CPU: it runs alongside the ferry runs to save ~3 minutes a run.
+    log(`link: git clone and curl over the GitHub profile in the background (${options.githubRuns} run(s), ~3 min each)`);
+    const github = githubSide(options, { cloneUrl: `http://127.0.0.1:${githubGit.port}/large/link`, head, fileUrl: `http://127.0.0.1:${githubFiles.port}/link.zip`, zipSha, scratch });
+
+    const stackOptions: StackOptions = {
+      repoUrl,
+      warmUrl: `${server.url}/bench/warm`,
+      gitHost: server.host,
+      format: 'zip',
+      // The signed URLs name the proxy: every download crosses the link.
+      extraEnv: { ...options.extraEnv, FERRY_OSS_PUBLIC_ENDPOINT: `http://localhost:${store.port}` },
+    };
+    const cold: GetRun[] = [];
+    const hit: GetRun[] = [];
+    const sweep: SweepRun[] = [];
+    let artifact: { size: number; sha256: string; url: string } | undefined;
+    for (let i = 0; i < options.runs; i++) {
+      const s = await startStack(stackOptions);
+      current = s;
+      try {
+        await warmUpStack(s, stackOptions);
+        const get = (name: string): Promise<GetRun> => timedGet(s, `ws://127.0.0.1:${gateway.port}`, repoUrl, join(s.dir, name), store);
+        cold.push(await get('cold.zip'));
+        hit.push(await get('hit.zip'));
+        log(`link run ${i + 1}/${options.runs}: ferry get cold ${seconds(cold.at(-1)?.ms ?? NaN)}, cache hit ${seconds(hit.at(-1)?.ms ?? NaN)} (${megabytes(hit.at(-1)?.size)}, ${hit.at(-1)?.storeConnections} connection(s) to the store)`);
+        if (i === options.runs - 1) {
+          artifact = await signedArtifact(s, stackOptions);
+          for (const connections of options.connections) {
+            // One failing point (a client still being built) must not cost the rest of the section.
+            const run = await timedDownload(artifact, connections, join(s.dir, `sweep-${connections}.zip`), store).catch(
+              (error: Error): SweepRun => ({ connections, ms: Number.NaN, opened: 0, error: error.message.slice(0, 300) }),
+            );
+            sweep.push(run);
+            log(`link: download() with connections=${connections}: ${run.error ? `failed: ${run.error}` : `${seconds(run.ms)}, the proxy saw ${run.opened} connection(s)`}`);
+          }
+        }
+      } catch (error) {
+        throw new Error(`${(error as Error).message}\nstack log:\n${s.log.slice(-15).join('\n')}`, { cause: error });
+      } finally {
+        current = undefined;
+        await s.close();
+      }
+    }
+    log('link: waiting for the GitHub side …');
+    const native = await github;
+    await files.close();
+    const size = median(hit.map((r) => r.size));
+    return { rows: rowsFor(size, cold, hit, sweep, native), results: { profiles: { GITHUB_FROM_CHINA, OSS_HONG_KONG }, size, cold, hit, sweep, native, zipBytes: native.zipBytes } };
+  } finally {
+    for (const proxy of proxies) await proxy.close();
+    await server.close();
+    await rm(scratch, { recursive: true, force: true });
+  }
+
+  function rowsFor(size: number, cold: GetRun[], hit: GetRun[], sweep: SweepRun[], native: GithubSide): Row[] {
+    const limit = physicalLimitMs(OSS_HONG_KONG, size);
+    const how = `physical limit of the OSS profile: ${megabytes(size)} at ${OSS_HONG_KONG.totalBytesPerSec! / 1e6} MB/s + ${UNAVOIDABLE_ROUND_TRIPS} round trips of ${OSS_HONG_KONG.rttMs} ms`;
+    const getRow = (metric: string, runs: GetRun[], what: string): Row => {
+      const ms = median(runs.map((r) => r.ms));
+      return {
+        metric,
+        ferry: seconds(ms),
+        baseline: seconds(limit),
+        ratio: ratio(ms / limit),
+        target: 'ratio <= 1.2',
+        result: verdict(ms / limit <= 1.2),
+        note: `median of ${runs.length}; ${what}; ferry get spawn to exit (sha256 checked), ${median(runs.map((r) => r.storeConnections))} connection(s) to the store; baseline: ${how}`,
+      };
+    };
+    const coldMs = median(cold.map((r) => r.ms));
+    const hitMs = median(hit.map((r) => r.ms));
+    const githubRow = (metric: string, ms: number[], what: string): Row => ({
+      metric,
+      ferry: seconds(coldMs),
+      baseline: ms.length > 0 ? seconds(median(ms)) : 'failed',
+      ratio: ratio(coldMs / median(ms)),
+      target: '-',
+      result: 'info',
+      note: `ferry: cold get over the OSS profile (cache hit ${seconds(hitMs)}, ratio ${ratio(hitMs / median(ms))}); baseline: ${what}, median of ${ms.length}` + (native.problems.length > 0 ? `; problems: ${native.problems.join(' | ')}` : ''),
+    });
+    return [
+      getRow('ferry get 50 MB, OSS HK link, cache hit', hit, 'the archive already in the store'),
+      getRow('ferry get 50 MB, OSS HK link, cold', cold, 'a fresh stack: the worker clones and archives on the fast side first'),
+      githubRow('vs git clone, GitHub-from-China link', native.clones, `git clone of the same repository through the GitHub profile (${GITHUB_FROM_CHINA.rttMs} ms, ${GITHUB_FROM_CHINA.perConnectionBytesPerSec / 1e3} KB/s per connection)`),
+      githubRow('vs curl, GitHub-from-China link', native.curls, `curl -o of the same archive (${megabytes(native.zipBytes)}, git archive's zip) through the GitHub profile, sha256 checked`),
+      ...sweep.map((run): Row => {
+        const rate = Math.min(run.connections * OSS_HONG_KONG.perConnectionBytesPerSec, OSS_HONG_KONG.totalBytesPerSec ?? Infinity);
+        const floor = physicalLimitMs(OSS_HONG_KONG, size, 2, rate);
+        return {
+          metric: `download(), connections=${run.connections}, OSS HK link`,
+          ferry: seconds(run.ms),
+          baseline: seconds(floor),
+          ratio: ratio(run.ms / floor),
+          target: '-',
+          result: 'info',
+          note:
+            (run.error ? `FAILED: ${run.error}; ` : '') +
+            `one run; the client's download() alone (signed URL in hand), in a process of its own, sha256 checked; the proxy saw ${run.opened} connection(s); baseline: ${megabytes(size)} at ${rate / 1e6} MB/s + 2 round trips (connect, first byte)`,
+        };
+      }),
+    ];
+  }
+}
+
+/** `ferry get` through the gateway proxy, spawn to exit; the store connections it opened, from the proxy. */
+async function timedGet(s: Stack, gatewayUrl: string, repoUrl: string, output: string, store: LinkProxy): Promise<GetRun> {
+  const before = store.stats.connections;
+  const args = ['get', repoUrl, '--gateway', gatewayUrl, '--app-key', s.stack.appKey, '--app-secret', s.stack.appSecret, '--output', output, '--json'];
+  const start = now();
+  const { code, stdout, stderr, events } = await runFerry(args, { timeoutMs: 300_000 });
+  const ms = now() - start;
+  const saved = events.find((event) => event.type === 'saved');
+  if (code !== 0 || !saved) throw new Error(`ferry get: ${code !== 0 ? `exit ${code}` : 'no saved line'}; stderr: ${stderr.trim().slice(-300) || '-'}; stdout: ${stdout.trim().slice(-300) || '-'}`);
+  await rm(output, { force: true });
+  return { ms, size: Number(saved.size), storeConnections: store.stats.connections - before };
+}
+
+/** The artifact's signed URL (through the store proxy), size and sha256, from a cache-hit job on the direct gateway. */
+async function signedArtifact(s: Stack, options: StackOptions): Promise<{ url: string; size: number; sha256: string }> {
+  const client = await GatewayClient.connect(s.stack.gateway, 'bench-link-sweep', { appKey: s.stack.appKey, appSecret: s.stack.appSecret });
+  try {
+    const { message } = await submit(client, options, 'bench-link-sweep', 60_000);
+    if (message.type !== 'done' || !message.url || !message.sha256 || message.size === undefined) throw new Error(`the sweep's job failed: ${message.code} ${message.message}`);
+    return { url: message.url, size: message.size, sha256: message.sha256 };
+  } finally {
+    client.close();
+  }
+}
+
+async function timedDownload(artifact: { url: string; size: number; sha256: string }, connections: number, dest: string, store: LinkProxy): Promise<SweepRun> {
+  const before = store.stats.connections;
+  const options = { url: artifact.url, dest, sha256: artifact.sha256, size: artifact.size, connections, resume: false };
+  const out = await new Promise<string>((resolve, reject) => {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', DOWNLOAD_SCRIPT, JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-2000)));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 300_000);
+    child.once('error', reject);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(stdout);
+      else reject(new Error(`download() with connections=${connections} exited ${code}: ${stderr.trim()}`));
+    });
+  });
+  await rm(dest, { force: true });
+  const { ms } = JSON.parse(out) as { ms: number };
+  return { connections, ms, opened: store.stats.connections - before };
+}
+
+interface GithubSide {
+  clones: number[];
+  curls: number[];
+  zipBytes: number;
+  problems: string[];
+}
+
+/** git clone and curl of the same artifact over the GitHub profile, side by side (neither fills the link's total). */
+async function githubSide(
+  options: LinkBenchOptions,
+  target: { cloneUrl: string; head: string; fileUrl: string; zipSha: string; scratch: string },
+): Promise<GithubSide> {
+  const result: GithubSide = { clones: [], curls: [], zipBytes: 0, problems: [] };
+  for (let i = 0; i < options.githubRuns; i++) {
+    const dir = join(target.scratch, `github-${i}`);
+    await mkdir(join(dir, 'home'), { recursive: true });
+    const clone = async (): Promise<void> => {
+      const ms = await timedGit(['clone', '--quiet', target.cloneUrl, join(dir, 'repo')], gitEnv({ HOME: join(dir, 'home') }));
+      const got = await gitRevParse(join(dir, 'repo'), 'HEAD');
+      if (got !== target.head) throw new Error(`git clone over the GitHub profile: HEAD ${got}, expected ${target.head}`);
+      result.clones.push(ms);
+    };
+    const curl = async (): Promise<void> => {
+      const file = join(dir, 'link.zip');
+      const ms = await timedCommand('curl', ['--silent', '--show-error', '--fail', '--output', file, target.fileUrl]);
+      if ((await sha256File(file)) !== target.zipSha) throw new Error('curl over the GitHub profile: the sha256 differs');
+      result.zipBytes = (await stat(file)).size;
+      result.curls.push(ms);
+    };
+    const settled = await Promise.allSettled([clone(), curl()]);
+    for (const outcome of settled) if (outcome.status === 'rejected') result.problems.push(String((outcome.reason as Error).message ?? outcome.reason).slice(0, 300));
+    await rm(dir, { recursive: true, force: true });
+    options.log(`link: GitHub side run ${i + 1}/${options.githubRuns}: git clone ${seconds(result.clones.at(-1) ?? NaN)}, curl ${seconds(result.curls.at(-1) ?? NaN)}`);
+  }
+  return result;
+}
+
+/** A command timed from spawn to exit; rejects with its stderr. */
+export function timedCommand(command: string, args: string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const start = now();
+    const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-2000)));
+    child.once('error', reject);
+    child.once('close', (code) => (code === 0 ? resolve(now() - start) : reject(new Error(`${command} exited ${code}: ${stderr.trim()}`))));
+  });
+}
