@@ -85,7 +85,17 @@ async function storeUpstream(upstream: UpstreamFile, request: FileRequest, ctx: 
   // Both are safe names already (file-url.ts's safeFilename): the upstream's wins, as a browser's would.
   const filename = upstream.filename ?? request.target.filename;
   const contentType = upstream.contentType ?? 'application/octet-stream';
-  const artifact = { bytes: upstream.body, done: Promise.resolve(), kill: () => upstream.cancel(), close: () => undefined };
+  // A cancelled body ends as if the file had: a stopped job must fail here, not store the part it read.
+  let killed = false;
+  async function* bytes(): AsyncGenerator<Buffer> {
+    yield* upstream.body;
+    if (killed) throw new FerryError('UPSTREAM_UNREACHABLE', `The download of ${url} was stopped before it finished.`);
+  }
+  const kill = (): void => {
+    killed = true;
+    upstream.cancel();
+  };
+  const artifact = { bytes: bytes(), done: Promise.resolve(), kill, close: () => undefined };
   const stored = await storeStream(
     artifact,
     { key, filename, contentType, label: 'file', streamPhase: 'downloading', maxBytes: config.maxFileBytes, total: size },

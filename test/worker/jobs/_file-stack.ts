@@ -10,7 +10,7 @@ import { createGitContext } from '../../../src/worker/git/context.js';
 import { MirrorCache } from '../../../src/worker/git/mirror.js';
 import { RefsCache } from '../../../src/worker/git/refs-cache.js';
 import type { Dispatcher } from '../../../src/worker/jobs/dispatch.js';
-import { JobRunner, type JobOutcome } from '../../../src/worker/jobs/runner.js';
+import { initialState, JobRunner, type JobOutcome } from '../../../src/worker/jobs/runner.js';
 import { JobStateStore } from '../../../src/worker/jobs/state-store.js';
 import { createSubmit, type Submission } from '../../../src/worker/jobs/submit.js';
 import { createObjectStore, storageTarget, type ObjectStore } from '../../../src/worker/storage/oss-store.js';
@@ -29,6 +29,8 @@ export interface FileStack {
   submit(url: string): Promise<SubmittedFile>;
   /** A job event for `url` run as it arrives (no submit path before it: no cache lookup, no URL check). */
   run(url: string): Promise<SubmittedFile>;
+  /** Stops this stack's running jobs, as an instance's shutdown does. */
+  abort(): Promise<void>;
   /** Multipart uploads begun and neither completed nor aborted. */
   openUploads(): Promise<number>;
   close(): Promise<void>;
@@ -70,10 +72,9 @@ export async function startFileStack(env: Record<string, string>): Promise<FileS
       const spec: JobSpec = { jobId: `file-${randomUUID()}`, kind: 'file', repo: url, ref: '', commit: '', format: 'file', createdAt: Date.now() };
       await dispatcher.dispatch(spec, store);
       const run = runs.get(spec.jobId) as { outcome: Promise<JobOutcome>; messages: JobMessage[] };
-      const outcome = await run.outcome;
-      const submission: Submission = { outcome: 'queued', state: outcome.state };
-      return { submission, outcome: Promise.resolve(outcome), messages: run.messages };
+      return { submission: { outcome: 'queued', state: initialState(spec) }, outcome: run.outcome, messages: run.messages };
     },
+    abort: () => runner.abort(),
     async openUploads() {
       return (await readdir(join(temp, 'oss', '.uploads')).catch(() => [])).length;
     },

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobMessage, ProgressMessage } from '../../../src/protocol/job.js';
 import { generatedSha256, startFileUpstream, type FileUpstream } from '../../helpers/file-upstream.js';
+import { waitFor } from '../../helpers/wait.js';
 import { downloaded, fileDone, fileError, startFileStack, type FileStack } from './_file-stack.js';
 
 // File jobs end to end: the local server playing GitHub (test/helpers/file-upstream.ts) as github.com on
@@ -197,6 +198,26 @@ describe('a file job', () => {
       for (const result of results) expect(result.sha256).toBe(expected);
       expect(count(), url).toBe(1);
       expect(results.filter((result) => !result.cached)).toHaveLength(1);
+    }
+  });
+});
+
+describe('a file job stopped while it downloads', () => {
+  it('stores nothing: the cut-short body is not taken for the whole file', async () => {
+    const stopping = await startFileStack(envFor([github, assets]));
+    try {
+      const path = '/files/stopped.bin';
+      assets.serve(path, { size: 3 * MiB, chunked: true });
+      assets.cut(path, 1.5 * MiB, { mode: 'stall' });
+      const job = await stopping.run(assets.url(path));
+      // Its first part (1 MiB) is in the store: the job is mid-file, waiting on the silent upstream.
+      await waitFor(async () => (await stopping.openUploads()) > 0, 30_000, 'a multipart upload under way');
+      await stopping.abort();
+      expect((await job.outcome)?.state).toMatchObject({ status: 'error', error: { code: 'WORKER_STOPPING' } });
+      expect((await stopping.store.list('files/')).map((object) => object.key)).toEqual([]);
+      expect(await stopping.openUploads()).toBe(0);
+    } finally {
+      await stopping.close();
     }
   });
 });
