@@ -94,20 +94,24 @@ tick();
 
 form.addEventListener('submit', (event) => {
   event.preventDefault();
-  const urlProblem = checkRepoUrl(urlInput.value);
+  const chosen = new FormData(form).get('format');
+  const format = /** @type {Format} */ (chosen === 'file' || chosen === 'tar.gz' ? chosen : 'zip');
+  const urlProblem = format === 'file' ? (urlInput.value.trim() ? undefined : 'hint.url.empty') : checkRepoUrl(urlInput.value);
   // A file link names its own version: a ref beside it would be ignored, so say so instead.
-  const refProblem = fileTargetOf(urlInput.value) && refInput.value.trim() ? 'hint.ref.file' : checkRef(refInput.value);
+  const refProblem = format === 'file' && refInput.value.trim() ? 'hint.ref.file' : checkRef(refInput.value);
   setHint(urlInput, urlHint, urlProblem);
   setHint(refInput, refHint, refProblem);
   if (urlProblem || refProblem) {
     (urlProblem ? urlInput : refInput).focus();
     return;
   }
-  const format = /** @type {Format} */ (fileTargetOf(urlInput.value) ? 'file' : new FormData(form).get('format') === 'tar.gz' ? 'tar.gz' : 'zip');
   void submit(urlInput.value.trim(), refInput.value.trim(), format);
 });
 // A hint goes away as soon as the input is fixed, not only on the next submit.
-urlInput.addEventListener('input', () => urlHint.textContent && setHint(urlInput, urlHint, checkRepoUrl(urlInput.value)));
+urlInput.addEventListener('input', () => {
+  pickFormatFor(urlInput.value);
+  if (urlHint.textContent) setHint(urlInput, urlHint, checkRepoUrl(urlInput.value));
+});
 refInput.addEventListener('input', () => refHint.textContent && setHint(refInput, refHint, checkRef(refInput.value)));
 
 clearButton.addEventListener('click', () => {
@@ -165,6 +169,31 @@ async function submit(url, ref, format) {
     translatePage(submitButton);
   }
 }
+
+/** The format the page chose by itself for the last URL: a choice of the user's own is left alone. */
+let autoFormat = false;
+
+/**
+ * A pasted file link (release asset, raw, /blob/, source archive, gist) selects "File"; a repository URL after
+ * it goes back to zip. Any other URL may be fetched as a file by choosing "File" by hand.
+ * @param {string} value
+ */
+function pickFormatFor(value) {
+  const fileRadio = byId('format-file', HTMLInputElement);
+  const zipRadio = byId('format-zip', HTMLInputElement);
+  if (fileTargetOf(value)) {
+    if (!fileRadio.checked) {
+      fileRadio.checked = true;
+      autoFormat = true;
+    }
+  } else if (autoFormat && fileRadio.checked) {
+    zipRadio.checked = true;
+    autoFormat = false;
+  }
+}
+form.addEventListener('change', (event) => {
+  if (event.target instanceof HTMLInputElement && event.target.name === 'format') autoFormat = false;
+});
 
 /** @param {string} text */
 function onPush(text) {

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeWebBundle } from '../../src/deploy/web-bundle.js';
 import { startLocalStack, type LocalStack } from '../../src/local/stack.js';
 import { fixtureRoot } from '../helpers/fixtures.js';
+import { generatedSha256, startFileUpstream, type FileUpstream } from '../helpers/file-upstream.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
 import { ROOT } from '../helpers/worker-process.js';
 
@@ -48,6 +49,7 @@ interface Browser {
 describe.skipIf(!chromiumPath)('web page (Chromium; skipped when no `chromium` binary is on PATH)', () => {
   let git: GitServer;
   let slowGit: GitServer;
+  let files: FileUpstream;
   let stack: LocalStack;
   let dataDir: string;
   const open: Browser[] = [];
@@ -56,11 +58,12 @@ describe.skipIf(!chromiumPath)('web page (Chromium; skipped when no `chromium` b
     const root = await fixtureRoot();
     git = await startGitServer({ root });
     slowGit = await startGitServer({ root, delayMs: SLOW_MS });
+    files = await startFileUpstream();
     dataDir = await mkdtemp(path.join(tmpdir(), 'ferry-web-test-'));
     stack = await startLocalStack({
       dataDir,
       port: 0,
-      allowHosts: [git.host, slowGit.host],
+      allowHosts: [git.host, slowGit.host, files.host],
       allowHttp: true,
       // As a public deployment would run it: anonymous client APIs, limited per client IP.
       gateway: { anonymousRateLimit: { perMinute: 600 } },
@@ -73,6 +76,7 @@ describe.skipIf(!chromiumPath)('web page (Chromium; skipped when no `chromium` b
     await stack?.close();
     await git?.close();
     await slowGit?.close();
+    await files?.close();
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
 
@@ -178,6 +182,40 @@ describe.skipIf(!chromiumPath)('web page (Chromium; skipped when no `chromium` b
     await page.locator('.job').first().locator('.cached-note').waitFor({ state: 'visible', timeout: 30_000 });
   });
 
+  it('a file link selects "File" by itself; a repository URL goes back to zip', async () => {
+    const { page } = await openBrowser();
+    await load(page);
+    await page.fill('#url', 'https://github.com/o/r/releases/download/v1.0/tool.tar.gz');
+    await poll(() => page.isChecked('#format-file')).toBe(true);
+    await page.fill('#url', 'https://github.com/o/r');
+    await poll(() => page.isChecked('#format-zip')).toBe(true);
+    // A choice of the user's own stays.
+    await page.click('label[for="format-tgz"]');
+    await page.fill('#url', 'https://github.com/o/other');
+    expect(await page.isChecked('#format-tgz')).toBe(true);
+  });
+
+  it('fetches a file: its own steps, the download under the upstream name, and the sha256 to check it against', async () => {
+    const size = 512 * 1024 + 3;
+    files.serve('/downloads/tool-linux.bin', { size, seed: 11 });
+    const { page } = await openBrowser();
+    await load(page);
+    await page.fill('#url', files.url('/downloads/tool-linux.bin'));
+    // A plain file on a host the page does not know: fetched as a file by choosing "File".
+    await page.click('label[for="format-file"]');
+    await page.click('#submit');
+
+    const card = page.locator('.job').first();
+    await page.locator('.job[data-status="done"]').waitFor({ timeout: 60_000 });
+    expect(await card.locator('.step').evaluateAll((steps) => steps.map((step) => (step as HTMLElement).dataset.step))).toEqual(['queued', 'resolving', 'downloading', 'uploading', 'signing']);
+    await poll(text(card.locator('.sha'))).toBe(generatedSha256(size, 11));
+    await poll(text(card.locator('.job-format'))).toBe('file');
+    const [download] = await Promise.all([page.waitForEvent('download'), card.locator('.download').click()]);
+    expect(download.suggestedFilename()).toBe('tool-linux.bin');
+    const bytes = await readFile(await download.path());
+    expect(createHash('sha256').update(bytes).digest('hex')).toBe(generatedSha256(size, 11));
+  });
+
   it('catches bad input in the page and shows server errors with their code', async () => {
     const { page } = await openBrowser();
     await load(page);
@@ -231,7 +269,7 @@ describe.skipIf(!chromiumPath)('web page (Chromium; skipped when no `chromium` b
     const { page } = await openBrowser();
     await load(page);
     await page.fill('#url', `${slowGit.url}/fixtures/basic`);
-    await page.check('#format-tgz');
+    await page.click('label[for="format-tgz"]');
     await page.click('#submit');
     const card = page.locator('.job').first();
     await card.locator('[data-step="fetching"][aria-current="step"]').waitFor({ timeout: 30_000 });
@@ -365,7 +403,7 @@ describe.skipIf(!chromiumPath)('web page (Chromium; skipped when no `chromium` b
     await load(page);
     await page.fill('#url', `${slowGit.url}/fixtures/basic`);
     await page.fill('#ref', 'release');
-    await page.check('#format-tgz');
+    await page.click('label[for="format-tgz"]');
     await page.click('#submit');
 
     const card = page.locator('.job').first();
