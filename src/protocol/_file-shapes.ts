@@ -62,7 +62,8 @@ function github(p: Parsed): Verdict {
   if ((kind === 'blob' || kind === 'raw') && rest.length >= 2) {
     const immutable = COMMIT_ID.test(rest[0] as string);
     // github.com's raw links redirect to raw.githubusercontent.com: go there directly (one hop fewer);
-    // an Enterprise host serves /raw/ itself.
+    // an Enterprise host serves /raw/ itself. The cost: for a Git LFS file github.com would redirect to
+    // media.githubusercontent.com instead, and raw.githubusercontent.com answers with the LFS pointer.
     const url =
       p.host === 'github.com'
         ? `https://raw.githubusercontent.com${base}/${rest.join('/')}`

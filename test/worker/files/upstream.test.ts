@@ -3,6 +3,7 @@ import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FerryError } from '../../../src/protocol/errors.js';
+import { filenameFromDisposition } from '../../../src/worker/files/_disposition.js';
 import { openUpstream, type UpstreamFile, type UpstreamOptions } from '../../../src/worker/files/upstream.js';
 import { generatedSha256, localLookup, someBytes, startFileUpstream, type FileUpstream } from '../../helpers/file-upstream.js';
 
@@ -309,5 +310,23 @@ describe('openUpstream', () => {
     }
     expect(received).toBeGreaterThan(0);
     expect(received).toBeLessThan(8 * MiB);
+  });
+});
+
+describe('filenameFromDisposition', () => {
+  it.each([
+    [undefined, undefined],
+    ['inline', undefined],
+    ['attachment; filename=app.tar.gz', 'app.tar.gz'],
+    ['attachment; filename="my app.zip"', 'my app.zip'],
+    ['attachment; filename="a \\"quoted\\" name.txt"', 'a _quoted_ name.txt'],
+    [`attachment; filename="fallback.bin"; filename*=UTF-8''%E6%8A%A5%E5%91%8A.pdf`, '报告.pdf'],
+    [`attachment; filename*=utf-8''na%C3%AFve.txt`, 'naïve.txt'],
+    [`attachment; filename*=iso-8859-1'en'caf%E9.txt`, 'café.txt'],
+    [`attachment; filename*=UTF-8''%E0%A4%A; filename=plain.txt`, 'plain.txt'],
+    ['attachment; filename="../../etc/passwd"', '_.._etc_passwd'],
+    ['attachment; filename=".bashrc"', 'bashrc'],
+  ])('%j → %j', (header, expected) => {
+    expect(filenameFromDisposition(header)).toBe(expected);
   });
 });
