@@ -94,7 +94,7 @@ export async function fetchThroughFerry(request: FetchRequest): Promise<FetchOut
 async function downloadAndApply(parts: BundlePart[], temp: string, packDir: string, request: FetchRequest & { useIndexes: boolean; strict: boolean }, outcome: FetchOutcome): Promise<void> {
   const indexOf = (part: BundlePart): BundlePart['index'] => (request.useIndexes ? part.index : undefined);
   const total = parts.reduce((sum, part) => sum + part.size + (indexOf(part)?.size ?? 0), 0);
-  const fetchFile = async (url: string, dest: string, expected: { size: number; sha256: string }, label: string, grew?: () => void): Promise<string> => {
+  const fetchFile = async (url: string, dest: string, expected: { size: number; sha256: string }, label: string, grew?: (contiguous: number) => void): Promise<string> => {
     const before = outcome.bytes;
     const result = await download({
       url,
@@ -102,8 +102,8 @@ async function downloadAndApply(parts: BundlePart[], temp: string, packDir: stri
       sha256: expected.sha256,
       size: expected.size,
       signal: request.signal,
-      onProgress: ({ bytes }) => {
-        grew?.();
+      onProgress: ({ bytes, contiguous }) => {
+        grew?.(contiguous);
         request.progress.download(before + bytes, total);
       },
       onRetry: ({ bytes, reason }) => request.progress.detail(`download of ${label} interrupted at ${bytes} bytes (${reason}); resuming`),
@@ -118,13 +118,14 @@ async function downloadAndApply(parts: BundlePart[], temp: string, packDir: stri
     const dest = join(temp, `part-${number}.bundle`);
     const index = indexOf(part);
     const options = { verbose: false, strict: request.strict, checkConnected: parts.length === 1 };
-    const growing = index ? undefined : new GrowingFile(`${dest}.part`, dest);
+    // The download fills its file out of order: index-pack reads only what is contiguous from byte 0.
+    const growing = index ? undefined : new GrowingFile(`${dest}.part`, dest, { watermark: true });
     const following = growing?.bundle((header, pack) => indexPack(header, pack, packDir, options), request.signal);
     // Settled now, looked at below: a failure here only means the finished file is indexed instead.
     const followed = following?.then((applied) => applied, () => undefined);
     let bundle: string;
     try {
-      bundle = await fetchFile(part.url, dest, part, label, () => growing?.grew());
+      bundle = await fetchFile(part.url, dest, part, label, (contiguous) => growing?.grew(contiguous));
     } catch (error) {
       growing?.end();
       const orphan = await followed;

@@ -1,8 +1,9 @@
 // A bundle is indexed while it downloads: `git index-pack` reads the part's file as the download writes
 // it, so over a slow link the client's indexing hides behind the transfer instead of coming after it.
-// The download (download.ts, resumable, sha256-checked) is untouched; if it starts the file over, the
-// bytes index-pack read no longer make a pack, index-pack fails, and the caller indexes the finished
-// file instead (fetch.ts).
+// The download (download.ts, resumable, sha256-checked) fills a pre-sized file over several connections,
+// so the reader stays below the watermark the download reports (the bytes from 0 without a hole). If it
+// starts the file over, the bytes index-pack read no longer make a pack, index-pack fails (or what it
+// read does not hash to the checked download), and the caller indexes the finished file instead (fetch.ts).
 import { createHash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import { MAX_HEADER_BYTES, parseBundleHeader, type BundleHeader } from './bundle-apply.js';
@@ -13,7 +14,8 @@ const CHUNK_BYTES = 1024 * 1024;
 
 /**
  * A file someone else is writing at `path` and renames to `finalPath` when complete: `grew()` after each
- * write, `end()` once it is done (or given up).
+ * write, `end()` once it is done (or given up). With `watermark`, the writer fills the file out of order
+ * and only bytes below the last `grew(contiguous)` are read; without it, everything up to the file's end.
  */
 export class GrowingFile {
   readonly path: string;
@@ -22,13 +24,18 @@ export class GrowingFile {
   #wake: (() => void) | undefined;
   readonly #hash = createHash('sha256');
   #hashed = 0;
+  /** Readable below this; undefined: up to the file's end. */
+  #limit: number | undefined;
 
-  constructor(path: string, finalPath?: string) {
+  constructor(path: string, finalPath?: string, options: { watermark?: boolean } = {}) {
     this.path = path;
     this.finalPath = finalPath;
+    if (options.watermark) this.#limit = 0;
   }
 
-  grew(): void {
+  /** `contiguous`: the new watermark (it can go down when the writer starts over). */
+  grew(contiguous?: number): void {
+    if (contiguous !== undefined && this.#limit !== undefined) this.#limit = contiguous;
     this.#wake?.();
     this.#wake = undefined;
   }
@@ -82,8 +89,9 @@ export class GrowingFile {
     for (;;) {
       signal?.throwIfAborted();
       const ended = this.#ended;
-      const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
-      const { bytesRead } = await file.read(buffer, 0, buffer.length, position);
+      const room = this.#limit === undefined ? CHUNK_BYTES : Math.min(CHUNK_BYTES, this.#limit - position);
+      const buffer = Buffer.allocUnsafe(Math.max(room, 0));
+      const { bytesRead } = room > 0 ? await file.read(buffer, 0, buffer.length, position) : { bytesRead: 0 };
       if (bytesRead > 0) {
         const chunk = buffer.subarray(0, bytesRead);
         // Reads are sequential from byte 0 (the header's re-read included only once: see bundle()).

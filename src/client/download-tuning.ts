@@ -1,0 +1,72 @@
+// Every number that shapes a download's parallelism, in one place so the link benchmark can tune them.
+//
+// The rule for how many connections: start with START_CONNECTIONS; once each of them is delivering,
+// measure the aggregate rate over RATE_WINDOW_MS; add half as many again (at least one) and measure
+// again; keep adding while each step raised the rate by at least GROWTH_GAIN, up to the `connections`
+// option (default DEFAULT_MAX_CONNECTIONS). A link that gives one connection all it has (loopback, a
+// LAN) stops at the first step; a long lossy path where each TCP connection is capped keeps growing
+// until the link's total is reached.
+
+/** Below this, one connection and no journal: a handshake more would cost more than it saves. */
+export const SMALL_FILE_BYTES = 2 * 1024 * 1024;
+export const DEFAULT_MAX_CONNECTIONS = 16;
+export const START_CONNECTIONS = 4;
+export const RATE_WINDOW_MS = 500;
+/** A step that adds connections must raise the measured rate by this fraction for the next step. */
+export const GROWTH_GAIN = 0.15;
+
+/** Pieces are the size ÷ the most connections, within these bounds: large enough that the round trip between pieces is noise. */
+export const MIN_PIECE_BYTES = 1024 * 1024;
+export const MAX_PIECE_BYTES = 16 * 1024 * 1024;
+/** An idle connection takes half of another's piece only if at least twice this much is left of it. */
+export const MIN_STEAL_BYTES = 256 * 1024;
+
+/** Writes are gathered to this size, and a connection pauses its response past WRITE_BACKLOG_BYTES not yet on disk. */
+export const WRITE_CHUNK_BYTES = 256 * 1024;
+export const WRITE_BACKLOG_BYTES = 4 * 1024 * 1024;
+
+export function pieceSizeFor(total: number, maxConnections: number): number {
+  return Math.min(MAX_PIECE_BYTES, Math.max(MIN_PIECE_BYTES, Math.ceil(total / maxConnections)));
+}
+
+/**
+ * Decides when to open more connections (the rule above). `tick` is called often with the bytes
+ * received so far and whether every open connection has delivered its first byte; it answers how many
+ * connections to add now.
+ */
+export class ConnectionGovernor {
+  #open: number;
+  readonly #max: number;
+  #window: { at: number; bytes: number } | undefined;
+  #lastRate: number | undefined;
+  #settled = false;
+
+  constructor(open: number, max: number) {
+    this.#open = open;
+    this.#max = max;
+  }
+
+  tick(now: number, received: number, allDelivering: boolean): number {
+    if (this.#settled || this.#open >= this.#max) return 0;
+    // New connections spend round trips on handshakes: measuring before they deliver would undercount them.
+    if (!allDelivering) {
+      this.#window = undefined;
+      return 0;
+    }
+    if (!this.#window) {
+      this.#window = { at: now, bytes: received };
+      return 0;
+    }
+    if (now - this.#window.at < RATE_WINDOW_MS) return 0;
+    const rate = (received - this.#window.bytes) / (now - this.#window.at);
+    this.#window = undefined;
+    if (this.#lastRate !== undefined && rate < this.#lastRate * (1 + GROWTH_GAIN)) {
+      this.#settled = true;
+      return 0;
+    }
+    this.#lastRate = rate;
+    const add = Math.min(this.#max - this.#open, Math.max(1, Math.floor(this.#open / 2)));
+    this.#open += add;
+    return add;
+  }
+}
