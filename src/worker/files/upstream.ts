@@ -175,6 +175,7 @@ class BodyReader {
         const rest = await this.resume(reason);
         if (rest === undefined) return;
         this.use(rest);
+        if (this.cancelled) return; // cancel() came while the resume was on its way
       }
     } finally {
       this.response.destroy();
