@@ -12,6 +12,8 @@ export interface DownloadEvent {
   type: 'download';
   bytes: number;
   total: number | undefined;
+  /** Parallel connections open now, when more than one may be. */
+  connections?: number | undefined;
 }
 
 export interface DownloadRetryEvent {

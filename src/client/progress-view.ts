@@ -2,7 +2,7 @@
 import type { MultiBar, SingleBar } from 'cli-progress';
 import { formatBytes } from '../util/bytes.js';
 import type { Phase } from '../protocol/job.js';
-import type { CliEvent } from './events.js';
+import type { CliEvent, DownloadEvent } from './events.js';
 
 export interface ProgressView {
   event(event: CliEvent): void;
@@ -64,6 +64,7 @@ function describe(event: Extract<CliEvent, { type: 'progress' }>): { value: numb
 }
 
 function barsView(multi: MultiBar): ProgressView {
+  const meter = new DownloadMeter();
   const bars = new Map<string, SingleBar>();
   let current: string | undefined;
   const set = (key: Phase | 'download', value: number, total: number, detail: string): void => {
@@ -96,7 +97,7 @@ function barsView(multi: MultiBar): ProgressView {
           current = undefined;
           return log(doneLine(event));
         case 'download':
-          return set('download', event.bytes, event.total ?? Math.max(event.bytes, 1), downloadDetail(event));
+          return set('download', event.bytes, event.total ?? Math.max(event.bytes, 1), meter.detail(event));
         default: {
           const line = lineFor(event);
           if (line) log(line);
@@ -108,6 +109,7 @@ function barsView(multi: MultiBar): ProgressView {
 }
 
 function linesView(stream: NodeJS.WritableStream): ProgressView {
+  const meter = new DownloadMeter();
   let phase: string | undefined;
   let lastLine = 0;
   let lastQuarter = -1;
@@ -123,10 +125,11 @@ function linesView(stream: NodeJS.WritableStream): ProgressView {
         return write(`${event.phase}${detail ? `: ${detail}` : ''}`);
       }
       if (event.type === 'download') {
+        const detail = meter.detail(event);
         const quarter = event.total ? Math.floor((event.bytes / event.total) * 4) : 0;
         if (quarter === lastQuarter) return;
         lastQuarter = quarter;
-        return write(`download: ${downloadDetail(event)}`);
+        return write(`download: ${detail}`);
       }
       if (event.type === 'done') {
         return write(doneLine(event));
@@ -142,8 +145,38 @@ function doneLine(event: Extract<CliEvent, { type: 'done' }>): string {
   return `${event.cached ? 'cached:' : 'built'} ${event.filename} (${formatBytes(event.size)})`;
 }
 
-function downloadDetail(event: Extract<CliEvent, { type: 'download' }>): string {
-  return `${formatBytes(event.bytes)}${event.total ? ` / ${formatBytes(event.total)}` : ''}`;
+// The rate over the last few seconds, not since the start: a continued download starts with bytes it
+// did not fetch now, and a link's rate changes.
+const RATE_SPAN_MS = 5000;
+
+/** `12 MiB / 50 MiB, 4.2 MiB/s, 9 s left, 6 connections`: one download's bytes, rate and time left. */
+class DownloadMeter {
+  #samples: { at: number; bytes: number }[] = [];
+
+  detail(event: DownloadEvent): string {
+    const now = Date.now();
+    // A download that starts over (another object, a spoiled one) would read as a negative rate.
+    if ((this.#samples.at(-1)?.bytes ?? 0) > event.bytes) this.#samples = [];
+    this.#samples.push({ at: now, bytes: event.bytes });
+    while (this.#samples.length > 2 && now - (this.#samples[1]?.at ?? now) > RATE_SPAN_MS) this.#samples.shift();
+    const first = this.#samples[0] as { at: number; bytes: number };
+    const parts = [`${formatBytes(event.bytes)}${event.total ? ` / ${formatBytes(event.total)}` : ''}`];
+    const seconds = (now - first.at) / 1000;
+    const rate = seconds >= 0.5 ? (event.bytes - first.bytes) / seconds : undefined;
+    if (rate !== undefined && event.bytes !== event.total) {
+      parts.push(`${formatBytes(rate)}/s`);
+      if (event.total && rate > 0) parts.push(`${formatDuration((event.total - event.bytes) / rate)} left`);
+    }
+    if (event.connections !== undefined && event.connections > 1) parts.push(`${event.connections} connections`);
+    return parts.join(', ');
+  }
+}
+
+function formatDuration(seconds: number): string {
+  const s = Math.ceil(seconds);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
 }
 
 function lineFor(event: CliEvent): string | undefined {

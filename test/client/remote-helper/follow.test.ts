@@ -1,8 +1,10 @@
 /**
  * GrowingFile: a bundle read while another writer still appends to it — header first, then the pack's
- * bytes exactly as written; a writer that gives up ends the read short; a file never written fails.
+ * bytes exactly as written; a writer that gives up ends the read short; a file never written fails;
+ * a pre-sized file filled out of order (the parallel download) is read only below its watermark.
  */
-import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { appendFile, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -61,5 +63,33 @@ describe('GrowingFile', () => {
     const failing = never.bundle(async () => 'read');
     never.end();
     await expect(failing).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('reads a pre-sized file filled out of order only below the watermark, and hashes exactly what it read', async () => {
+    const path = join(temp, 'presized.bundle');
+    const body = Buffer.from(Array.from({ length: 400_000 }, (_, i) => (i * 7) % 253));
+    const whole = Buffer.concat([Buffer.from(HEADER), body]);
+    // As download-parallel.ts does: the whole size at once (zeros), then pieces in any order.
+    const file = await open(path, 'w+');
+    await file.truncate(whole.length);
+    const growing = new GrowingFile(path, undefined, { watermark: true });
+    const reading = growing.bundle(async (header, pack) => ({ header, pack: await collect(pack) }));
+    const piece = 100_000;
+    const order = [2, 0, 4, 1, 3];
+    const written = new Set<number>();
+    for (const index of order) {
+      const at = index * piece;
+      await file.write(whole, at, Math.min(piece, whole.length - at), at);
+      written.add(index);
+      let contiguous = 0;
+      while (written.has(contiguous / piece) && contiguous < whole.length) contiguous = Math.min(whole.length, contiguous + piece);
+      growing.grew(contiguous);
+    }
+    await file.close();
+    growing.end();
+    const { header, pack } = await reading;
+    expect(header.length).toBe(Buffer.byteLength(HEADER));
+    expect(pack.equals(body)).toBe(true);
+    expect(growing.read).toEqual({ sha256: createHash('sha256').update(whole).digest('hex'), bytes: whole.length });
   });
 });
