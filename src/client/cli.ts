@@ -7,6 +7,9 @@ import { registerPull } from './commands/pull.js';
 import { registerServe } from './commands/serve.js';
 import { UsageError } from './options.js';
 
+/** 128 + SIGINT, what a shell reports for a command stopped with Ctrl+C. */
+const EXIT_INTERRUPTED = 130;
+
 /** `ferry` — one file per command under ./commands; this file only assembles them and maps exits. */
 const program = new Command('ferry')
   .description('Fetch git repositories fast from behind a slow link: archives and clones built overseas, downloaded from OSS.')
@@ -29,7 +32,7 @@ try {
   }
   if (error instanceof FerryError) {
     process.stderr.write(`ferry: ${error.code}: ${error.message}\n`);
-    process.exit(1);
+    process.exit(error.code === 'INTERRUPTED' ? EXIT_INTERRUPTED : 1);
   }
   process.stderr.write(`ferry: ${(error as Error)?.message ?? String(error)}\n`);
   process.exit(1);

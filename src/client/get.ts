@@ -132,7 +132,7 @@ export async function ferryGet(options: GetOptions): Promise<GetResult> {
 
 function stopError(signal: AbortSignal): FerryError {
   const timedOut = (signal.reason as Error | undefined)?.name === 'TimeoutError';
-  return new FerryError('TIMEOUT', timedOut ? 'Gave up before the job finished (--timeout).' : 'Interrupted.');
+  return timedOut ? new FerryError('TIMEOUT', 'Gave up before the job finished (--timeout).') : new FerryError('INTERRUPTED', 'Interrupted.');
 }
 
 /** The server names the file; never let that name pick a directory. Archives always end in their format. */

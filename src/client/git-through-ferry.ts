@@ -47,7 +47,7 @@ export async function runGitThroughFerry(options: GitThroughFerryOptions): Promi
     return await new Promise<number>((resolve, reject) => {
       const git = spawn('git', options.args, { cwd: options.cwd, env, stdio: ['ignore', 'inherit', 'inherit'], signal: options.signal });
       git.once('error', (error: NodeJS.ErrnoException) => {
-        if (error.name === 'AbortError') reject(new FerryError('TIMEOUT', 'Interrupted.'));
+        if (error.name === 'AbortError') reject(new FerryError('INTERRUPTED', 'Interrupted.'));
         else reject(new FerryError('GIT_FAILED', error.code === 'ENOENT' ? 'git is not on PATH: install git 2.32 or later.' : error.message));
       });
       git.once('close', (code, signal) => resolve(code ?? (signal ? 128 : 1)));

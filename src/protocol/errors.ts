@@ -42,6 +42,8 @@ export const CLIENT_ERROR_STATUS = {
   UNSAFE_ARCHIVE: 422,
   EXTRACT_FAILED: 500,
   DATA_DIR_IN_USE: 409,
+  // The user stopped the command (Ctrl+C, SIGTERM): exit 130, as a shell reports a command stopped by SIGINT.
+  INTERRUPTED: 499,
 } as const;
 
 export type WorkerErrorCode = keyof typeof WORKER_ERROR_STATUS;

@@ -2,6 +2,7 @@
  * `ferry get` end to end as a child process against a running local stack (real gateway, FC emulator
  * running the built worker, OSS store) and a real git smart-HTTP server with the fixture repositories.
  */
+import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, readlink, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +12,7 @@ import { archiveFiles, byPath, dirFiles } from '../helpers/archive-files.js';
 import { runFerry } from '../helpers/ferry-cli.js';
 import { fixtureRoot, gitArchiveFiles, gitArchiveSha, gitRevParse, sha256File } from '../helpers/fixtures.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
+import { ROOT } from '../helpers/worker-process.js';
 import { phaseSequence } from './cli-helper.js';
 
 let root: string;
@@ -144,6 +146,40 @@ describe('ferry get against a running stack', () => {
     const run = await runFerry(args);
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(message);
+  });
+
+  it('Ctrl+C while the job runs: INTERRUPTED, exit 130, nothing left in the working directory', async () => {
+    const slow = await startGitServer({ root, delayMs: 1500 });
+    const slowStack = await startLocalStack({ dataDir: join(work, 'slow-stack'), port: 0, allowHosts: [slow.host], allowHttp: true });
+    const cwd = await mkdtemp(join(work, 'interrupt-'));
+    try {
+      const child = spawn(process.execPath, [join(ROOT, 'bin/ferry.js'), 'get', `${slow.url}/fixtures/basic`, '--gateway', slowStack.gateway, '--json'], {
+        cwd,
+        env: { ...process.env, FERRY_GATEWAY: '', FERRY_APP_KEY: '', FERRY_APP_SECRET: '' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+      const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+      // Interrupted once the job is under way (its first progress message).
+      await new Promise<void>((resolve) => {
+        child.stdout.setEncoding('utf8').on('data', (text: string) => {
+          stdout += text;
+          if (stdout.includes('"type":"progress"')) resolve();
+        });
+      });
+      child.kill('SIGINT');
+      expect(await exited).toBe(130);
+      expect(stderr).toMatch(/^ferry: INTERRUPTED: Interrupted\./m);
+      expect(stderr).not.toMatch(/TIMEOUT/);
+      const failed = stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>).at(-1);
+      expect(failed).toMatchObject({ type: 'failed', code: 'INTERRUPTED' });
+      expect(await readdir(cwd)).toEqual([]);
+    } finally {
+      await slowStack.close();
+      await slow.close();
+    }
   });
 
   it('--extract into a non-empty directory is a usage error (exit 2), before any job', async () => {

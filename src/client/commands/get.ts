@@ -101,12 +101,17 @@ export function registerGet(program: Command): void {
       }
     } catch (error) {
       view.stop();
-      const failure = interrupt.signal.aborted ? new FerryError('TIMEOUT', 'Interrupted.') : toFerryError(error);
+      // Whatever the interrupt broke off (the job wait, the download) reports itself as stopped: say what happened instead.
+      const failure = interrupt.signal.aborted ? interrupted() : toFerryError(error);
       if (flags.json) view.event({ type: 'failed', code: failure.code, message: failure.message });
-      throw error instanceof FerryError || !interrupt.signal.aborted ? error : failure;
+      throw interrupt.signal.aborted || !(error instanceof FerryError) ? failure : error;
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }
   });
+}
+
+function interrupted(): FerryError {
+  return new FerryError('INTERRUPTED', 'Interrupted. A download that had started continues where it stopped when you run the same command again.');
 }
