@@ -26,13 +26,13 @@ afterEach(async () => {
 });
 
 describe('ferryGet', () => {
-  it('an abort while connecting stops with TIMEOUT and makes no further attempt', async () => {
+  it('an abort while connecting stops with INTERRUPTED and makes no further attempt', async () => {
     const controller = new AbortController();
     // Aborted as the first attempt fails: on its own the client would try 8 times (about 20 s).
     const gateway = await refusingGateway(() => controller.abort());
     servers.push(gateway.server);
     const result = ferryGet({ url: 'https://github.com/a/b', format: 'zip', gateway: gateway.url, timeoutMs: 60_000, signal: controller.signal });
-    await expect(result).rejects.toMatchObject({ code: 'TIMEOUT', message: 'Interrupted.' });
+    await expect(result).rejects.toMatchObject({ code: 'INTERRUPTED', message: 'Interrupted.' });
     expect(gateway.attempts()).toBe(1);
   });
 
