@@ -11,15 +11,17 @@ import { WRITE_CHUNK_BYTES } from './download-tuning.js';
  */
 export class PieceWriter {
   readonly #file: FileHandle;
-  readonly #onWritten: (bytes: number) => void;
+  readonly #onWritten: (at: number, data: Buffer) => void;
   #position: number;
   #gathered: Buffer[] = [];
   #gatheredBytes = 0;
   #queued = 0;
+  /** One promise per write not yet done, oldest first. */
+  readonly #pending: Promise<void>[] = [];
   #tail: Promise<void> = Promise.resolve();
   #error: Error | undefined;
 
-  constructor(file: FileHandle, position: number, onWritten: (bytes: number) => void) {
+  constructor(file: FileHandle, position: number, onWritten: (at: number, data: Buffer) => void) {
     this.#file = file;
     this.#position = position;
     this.#onWritten = onWritten;
@@ -34,6 +36,12 @@ export class PieceWriter {
   /** Bytes pushed and not yet on disk. */
   get backlog(): number {
     return this.#queued + this.#gatheredBytes;
+  }
+
+  /** Resolves when the oldest write in flight is done: the reader waits for room without letting the disk run dry. */
+  async oneWritten(): Promise<void> {
+    await this.#pending[0];
+    if (this.#error) throw this.#error;
   }
 
   /** Everything pushed is on disk; rejects with the disk's error if a write failed. */
@@ -51,16 +59,19 @@ export class PieceWriter {
     this.#queued += data.length;
     this.#gathered = [];
     this.#gatheredBytes = 0;
-    this.#tail = this.#tail.then(async () => {
+    const written = this.#tail.then(async () => {
       try {
         if (!this.#error) await writeAll(this.#file, data, at);
       } catch (error) {
         this.#error = error as Error;
       } finally {
         this.#queued -= data.length;
+        this.#pending.shift();
       }
-      if (!this.#error) this.#onWritten(data.length);
+      if (!this.#error) this.#onWritten(at, data);
     });
+    this.#pending.push(written);
+    this.#tail = written;
   }
 }
 
@@ -84,6 +95,16 @@ export class PrefixHasher {
 
   constructor(file: FileHandle) {
     this.#file = file;
+  }
+
+  /**
+   * Bytes just written at `at`: hashed from memory when they are the very next ones and no read-back is
+   * running (the usual case: the lowest piece is the one being filled), which saves reading them again.
+   */
+  offer(at: number, data: Buffer): void {
+    if (this.#running || this.#error || at !== this.#hashed) return;
+    this.#hash.update(data);
+    this.#hashed += data.length;
   }
 
   advance(upTo: number): void {

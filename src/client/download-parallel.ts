@@ -182,7 +182,8 @@ class Run {
   async #fetch(piece: Piece, worker: { delivering: boolean }): Promise<void> {
     const asked = piece.end;
     const headers: Record<string, string> = { 'accept-encoding': 'identity', range: `bytes=${piece.start}-${asked - 1}` };
-    if (this.#etag) headers['if-match'] = this.#etag;
+    // If-Match compares strongly: a weak ETag would never match, so it is only compared below.
+    if (this.#etag && !this.#etag.startsWith('W/')) headers['if-match'] = this.#etag;
     const res = await this.#connections.get(this.#options.url, headers, this.#options.idleTimeoutMs ?? 30_000, this.#signal);
     if (res.statusCode === 412 || res.statusCode === 416) {
       res.resume();
@@ -209,8 +210,9 @@ class Run {
     }
     this.#etag ??= etag;
 
-    const writer = new PieceWriter(this.#file, piece.start, (bytes) => {
-      piece.written += bytes;
+    const writer = new PieceWriter(this.#file, piece.start, (at, data) => {
+      piece.written += data.length;
+      this.#hasher.offer(at, data);
       this.#progress();
     });
     try {
@@ -222,7 +224,7 @@ class Run {
         this.#received += Math.min(room, chunk.length);
         // Another connection took the rest of this piece (or the server sends more than asked): stop reading.
         if (piece.start + piece.received >= piece.end && (piece.end < asked || chunk.length > room)) break;
-        if (writer.backlog > WRITE_BACKLOG_BYTES) await writer.settle();
+        while (writer.backlog > WRITE_BACKLOG_BYTES) await writer.oneWritten();
       }
     } finally {
       await writer.settle().catch((error: Error) => {

@@ -22,7 +22,7 @@ export const MAX_PIECE_BYTES = 16 * 1024 * 1024;
 export const MIN_STEAL_BYTES = 256 * 1024;
 
 /** Writes are gathered to this size, and a connection pauses its response past WRITE_BACKLOG_BYTES not yet on disk. */
-export const WRITE_CHUNK_BYTES = 256 * 1024;
+export const WRITE_CHUNK_BYTES = 512 * 1024;
 export const WRITE_BACKLOG_BYTES = 4 * 1024 * 1024;
 
 export function pieceSizeFor(total: number, maxConnections: number): number {
