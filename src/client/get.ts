@@ -1,11 +1,12 @@
 // `ferry get` as a library call; reports through one `onEvent`.
-import { mkdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { FerryError } from '../protocol/errors.js';
 import type { ArchiveFormat } from '../protocol/formats.js';
 import type { DoneMessage } from '../protocol/job.js';
 import type { AppCredentials } from '../protocol/apigw-signature.js';
 import { download } from './download.js';
+import { existingOutput, outputPath, planOutput } from './output-path.js';
 import { openEndpoint } from './endpoint.js';
 import type { CliEvent } from './events.js';
 import { GatewayClient } from './gateway-client.js';
@@ -22,8 +23,13 @@ export interface GetOptions {
   ref?: string | undefined;
   /** Archives only; default zip. */
   format?: ArchiveFormat | undefined;
-  /** Where to save the archive; default the done message's filename in the working directory (a temp file with `extract`). */
+  /**
+   * Where to save: a file, or an existing directory to save into under the server's name; default the
+   * working directory (a temp file with `extract`). Checked before anything is submitted (output-path.ts).
+   */
   output?: string | undefined;
+  /** Replace a file at the destination that holds other bytes (identical bytes are kept either way). */
+  force?: boolean | undefined;
   /** Unpack into this (new or empty) directory. */
   extract?: string | undefined;
   /** A gateway's ws:// URL; without it the embedded local stack is started. */
@@ -52,6 +58,7 @@ export async function ferryGet(options: GetOptions): Promise<GetResult> {
   const timeout = AbortSignal.timeout(options.timeoutMs);
   const signal = options.signal ? AbortSignal.any([timeout, options.signal]) : timeout;
   try {
+    const plan = options.output !== undefined || options.extract === undefined ? await planOutput(options.output, cwd) : undefined;
     // The embedded stack when no gateway is given; not abortable midway: a Ctrl+C meanwhile is honoured
     // as soon as it is up (and closed again).
     const endpoint = await openEndpoint({ gateway: options.gateway, credentials: options.credentials }, { ...options.local, onWarning: (message) => emit({ type: 'warning', message }) });
@@ -86,17 +93,17 @@ export async function ferryGet(options: GetOptions): Promise<GetResult> {
       throw new FerryError('BAD_REQUEST', `--extract unpacks .zip and .tar.gz files; ${done.filename} is neither. Run again without --extract.`);
     }
     const name = kind === 'file' ? safeFilename(done.filename) : safeFilename(done.filename, format);
-    const keep = options.output !== undefined || options.extract === undefined;
     // The temporary file for --extract is named by the content, so a second run resumes its download.
-    const path = options.output !== undefined ? resolve(cwd, options.output)
-      : keep ? join(cwd, name)
-      : join(dirname(resolve(cwd, options.extract as string)), `.ferry-${done.sha256.slice(0, 16)}-${name}`);
+    const path = plan ? outputPath(plan, name) : join(dirname(resolve(cwd, options.extract as string)), `.ferry-${done.sha256.slice(0, 16)}-${name}`);
+    const keep = plan !== undefined;
     if (!keep) cleanups.push(() => rm(path, { force: true }));
 
     options.signal?.throwIfAborted();
-    await mkdir(dirname(path), { recursive: true });
+    // Running the same get twice leaves one file: the same bytes already there need no download.
+    const existing = await existingOutput(path, done.sha256, options.force ?? false);
+    if (existing === 'identical') emit({ type: 'warning', message: `${path} is already there with the same sha256; not downloaded again` });
     let last = 0;
-    const saved = await download({
+    const saved = existing === 'identical' ? { path, size: done.size, sha256: done.sha256.toLowerCase() } : await download({
       url: done.url,
       dest: path,
       sha256: done.sha256,

@@ -42,6 +42,10 @@ export const CLIENT_ERROR_STATUS = {
   UNSAFE_ARCHIVE: 422,
   EXTRACT_FAILED: 500,
   DATA_DIR_IN_USE: 409,
+  // -o names a place ferry cannot save to (a missing directory, no write permission), found before submitting.
+  OUTPUT_UNUSABLE: 400,
+  // The destination holds other bytes and --force was not given.
+  OUTPUT_EXISTS: 409,
   // The user stopped the command (Ctrl+C, SIGTERM): exit 130, as a shell reports a command stopped by SIGINT.
   INTERRUPTED: 499,
 } as const;

@@ -3,7 +3,7 @@
  * running the built worker, OSS store) and a real git smart-HTTP server with the fixture repositories.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, readlink, rm, stat } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, readdir, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -140,6 +140,10 @@ describe('ferry get against a running stack', () => {
     [['get', 'https://github.com/a/b/blob/main/README.md', '--format', 'zip'], /names a file \(raw\): --format is for repositories/],
     [['get', 'https://example.com/x.bin', '--file', '--ref', 'v1'], /--file fetches the URL as it is: --ref is for repositories/],
     [['get', 'https://github.com/a/b/releases/download/v1/x.exe', '--extract', 'out'], /--extract unpacks \.zip and \.tar\.gz files; x\.exe is neither/],
+    [['get', 'htps://github.com/a/b'], /"htps:\/\/" is not a scheme ferry fetches/],
+    [['get', 'https://github.com/a/b', '-o', 'no/such/dir/x.zip'], /-o: the directory no\/such\/dir does not exist: create it first/],
+    [['get', 'https://github.com/a/b', '-o', 'no-such-dir/'], /-o: the directory no-such-dir\/ does not exist/],
+    [['get', 'https://github.com/a/b', '-o', 'package.json/x.zip'], /-o: the directory package\.json does not exist/],
     [['get'], /missing required argument/],
     [['get', 'https://github.com/a/b', '--no-such-flag'], /unknown option/],
   ])('usage error %j exits 2', async (args, message) => {
@@ -180,6 +184,53 @@ describe('ferry get against a running stack', () => {
       await slowStack.close();
       await slow.close();
     }
+  });
+
+  describe('output paths', () => {
+    it('-o <directory> saves into it under the name from the server', async () => {
+      const dir = await mkdtemp(join(work, 'into-'));
+      const run = await runFerry(['get', repoUrl, ...gatewayArgs(), '-o', dir]);
+      expect(run.code).toBe(0);
+      expect(run.stdout.trim()).toBe(join(dir, `basic-${main.slice(0, 7)}.zip`));
+      expect(await readdir(dir)).toEqual([`basic-${main.slice(0, 7)}.zip`]);
+    });
+
+    it('a file with other content is not overwritten without --force; the same content is kept and not fetched again', async () => {
+      const dir = await mkdtemp(join(work, 'exists-'));
+      const output = join(dir, 'basic.zip');
+      await writeFile(output, 'not the archive');
+      const refused = await runFerry(['get', repoUrl, ...gatewayArgs(), '-o', output]);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/OUTPUT_EXISTS: .*basic\.zip already exists with other content: run again with --force/);
+      expect(await readFile(output, 'utf8')).toBe('not the archive');
+
+      const forced = await runFerry(['get', repoUrl, ...gatewayArgs(), '-o', output, '--force', '--json']);
+      expect(forced.code).toBe(0);
+      const saved = forced.events.find((e) => e.type === 'saved')!;
+      expect(await sha256File(output)).toBe(saved.sha256);
+
+      const again = await runFerry(['get', repoUrl, ...gatewayArgs(), '-o', output, '--json']);
+      expect(again.code).toBe(0);
+      expect(again.events.some((e) => e.type === 'download')).toBe(false);
+      expect(again.events.find((e) => e.type === 'warning')).toMatchObject({ message: expect.stringMatching(/already there with the same sha256/) });
+      expect(await sha256File(output)).toBe(saved.sha256);
+    });
+
+    it('two gets of the same archive into one folder at once both end with the one file', async () => {
+      const dir = await mkdtemp(join(work, 'twice-'));
+      const runs = await Promise.all([0, 1].map(() => runFerry(['get', repoUrl, ...gatewayArgs(), '--json'], { cwd: dir })));
+      for (const run of runs) expect(run.code).toBe(0);
+      expect(await readdir(dir)).toEqual([`basic-${main.slice(0, 7)}.zip`]);
+      expect(await sha256File(join(dir, `basic-${main.slice(0, 7)}.zip`))).toBe(runs[0]!.events.find((e) => e.type === 'done')!.sha256);
+    });
+
+    it.skipIf(process.getuid?.() === 0)('an unwritable directory is refused before any job (skipped as root, who may write anywhere)', async () => {
+      const dir = await mkdtemp(join(work, 'readonly-'));
+      await chmod(dir, 0o555);
+      const run = await runFerry(['get', repoUrl, ...gatewayArgs(), '-o', join(dir, 'x.zip')]);
+      expect(run.code).toBe(2);
+      expect(run.stderr).toMatch(/-o: cannot write to/);
+    });
   });
 
   it('--extract into a non-empty directory is a usage error (exit 2), before any job', async () => {

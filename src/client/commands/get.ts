@@ -6,6 +6,7 @@ import { ARCHIVE_FORMATS, type ArchiveFormat } from '../../protocol/formats.js';
 import { parseRefSpec } from '../../protocol/refs.js';
 import { isEmptyOrMissing } from '../empty-dir.js';
 import { archiveFormatOf, fileTargetOf } from '../file-target.js';
+import { planOutput } from '../output-path.js';
 import { addEndpointOptions, endpointFromFlags, type EndpointFlags } from '../endpoint-flags.js';
 import { usageError } from '../options.js';
 import { createView } from '../progress-view.js';
@@ -15,6 +16,7 @@ interface GetFlags extends EndpointFlags {
   format?: string;
   file?: boolean;
   output?: string;
+  force?: boolean;
   extract?: string;
   json?: boolean;
   timeout: string;
@@ -28,12 +30,17 @@ export function registerGet(program: Command): void {
       .option('--ref <ref>', 'repositories: branch, tag or commit (default: the default branch)')
       .option('--format <format>', 'repositories: zip or tar.gz (default: zip)')
       .option('--file', 'fetch the URL as a file even when its shape is not one ferry recognises')
-      .option('-o, --output <file>', 'where to save it (default: its name from the server)')
+      .option('-o, --output <path>', 'a file, or an existing directory to save into (default: the current directory, under the name from the server)')
+      .option('--force', 'replace a file at the destination that holds other content')
       .option('--extract <dir>', 'unpack into this new or empty directory, without the top-level folder (archives, and .zip/.tar.gz files)')
       .option('--json', 'print every event as one JSON line on stdout instead of progress bars')
       .option('--timeout <seconds>', 'how long to wait for the job to finish', '600'),
   ).action(async (url: string, flags: GetFlags) => {
     if (url.trim() === '') throw usageError('expected a repository or file URL such as https://github.com/owner/repo');
+    const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url.trim())?.[1]?.toLowerCase();
+    if (scheme !== undefined && scheme !== 'https' && scheme !== 'http') {
+      throw usageError(`"${scheme}://" is not a scheme ferry fetches: use an https:// URL such as https://github.com/owner/repo`);
+    }
     const target = fileTargetOf(url.trim());
     const kind = flags.file || target ? 'file' : 'archive';
     if (kind === 'file') {
@@ -59,6 +66,11 @@ export function registerGet(program: Command): void {
     }
 
     const { endpoint, local } = await endpointFromFlags(flags);
+    if (flags.output !== undefined) {
+      await planOutput(flags.output, process.cwd()).catch((error: Error) => {
+        throw usageError(`-o: ${error.message.replace(/\.$/, '')}`);
+      });
+    }
     if (flags.extract !== undefined) {
       const empty = await isEmptyOrMissing(resolve(flags.extract)).catch((error: Error) => {
         throw usageError(`--extract needs a new or empty directory; ${error.message}`);
@@ -83,6 +95,7 @@ export function registerGet(program: Command): void {
         ref,
         format: kind === 'archive' ? format : undefined,
         output: flags.output,
+        force: flags.force,
         extract: flags.extract,
         gateway: endpoint.gateway,
         credentials: endpoint.credentials,
