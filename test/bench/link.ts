@@ -1,9 +1,10 @@
-// Issue 11, "Speed" 1: a ~50 MB artifact across a cross-border link (test/helpers/link-proxy.ts). The
-// client reaches the gateway and the object store through the OSS_HONG_KONG profile while the worker
-// fetches from upstream directly (the fast side); the same artifact straight from "GitHub" goes through
-// the GITHUB_FROM_CHINA profile; and the physical limit of the OSS profile is computed (docs/benchmarks.md).
+// Issue 11, "Speed" 1: ~50 MB across a cross-border link (test/helpers/link-proxy.ts), as an archive of a
+// repository and as a file (the same zip, served by the local upstream as a release asset). The client
+// reaches the gateway and the object store through the OSS_HONG_KONG profile while the worker fetches from
+// upstream directly (the fast side); the same bytes straight from "GitHub" (git clone, curl) go through the
+// GITHUB_FROM_CHINA profile; and the physical limit of the OSS profile is computed (docs/benchmarks.md).
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { benchRoot, git, gitEnv, gitRevParse, sha256File } from '../helpers/fixtures.js';
@@ -13,9 +14,10 @@ import { runFerry } from '../helpers/ferry-cli.js';
 import { ROOT } from '../helpers/worker-process.js';
 import { timedGit } from './clone-git.js';
 import { GatewayClient } from './gateway-client.js';
-import { largeRoot, serveFile } from './large-files.js';
+import { startFileUpstream } from '../helpers/file-upstream.js';
+import { largeRoot } from './large-files.js';
 import { median, now } from './measure.js';
-import { megabytes, ratio, seconds, verdict, type Row } from './report.js';
+import { ratio, seconds, verdict, type Row } from './report.js';
 import { startStack, submit, warmUpStack, type Stack, type StackOptions } from './stack-e2e.js';
 
 export interface LinkBenchOptions {
@@ -46,6 +48,8 @@ export function physicalLimitMs(profile: LinkProfile, bytes: number, roundTrips 
 }
 
 interface GetRun {
+  kind: 'archive' | 'file';
+  cold: boolean;
   ms: number;
   size: number;
   /** Connections ferry get opened to the object store (through the proxy). */
@@ -91,9 +95,12 @@ export async function runLinkBench(options: LinkBenchOptions): Promise<LinkBench
     const zip = join(scratch, 'link.zip');
     await git(['-C', gitDir, 'archive', '--format=zip', '--prefix=link/', '-o', zip, 'HEAD']);
     const zipSha = await sha256File(zip);
-    const files = await serveFile(zip, 'link.zip');
+    // The same zip as a release asset on the local upstream: what `ferry get --file` and curl fetch.
+    const files = await startFileUpstream();
+    const assetPath = '/large/link/releases/download/v1/link.zip';
+    files.serve(assetPath, { body: await readFile(zip) });
     const githubGit = await startLinkProxy({ ...GITHUB_FROM_CHINA, target: { host: '127.0.0.1', port: Number(new URL(server.url).port) } });
-    const githubFiles = await startLinkProxy({ ...GITHUB_FROM_CHINA, target: { host: '127.0.0.1', port: files.port } });
+    const githubFiles = await startLinkProxy({ ...GITHUB_FROM_CHINA, target: { host: '127.0.0.1', port: Number(new URL(files.origin).port) } });
     // The client's side of Hong Kong: the store and the gateway, each behind the OSS profile; the targets are read per connection (a fresh stack per run).
     const store = await startLinkProxy({ ...OSS_HONG_KONG, target: () => stackPort('oss') });
     const gateway = await startLinkProxy({ ...OSS_HONG_KONG, target: () => stackPort('gateway') });
@@ -101,7 +108,7 @@ export async function runLinkBench(options: LinkBenchOptions): Promise<LinkBench
 
     // The GitHub side is bound by its 300 KB/s, not by CPU: it runs alongside the ferry runs to save ~3 minutes a run.
     log(`link: git clone and curl over the GitHub profile in the background (${options.githubRuns} run(s), ~3 min each)`);
-    const github = githubSide(options, { cloneUrl: `http://127.0.0.1:${githubGit.port}/large/link`, head, fileUrl: `http://127.0.0.1:${githubFiles.port}/link.zip`, zipSha, scratch });
+    const github = githubSide(options, { cloneUrl: `http://127.0.0.1:${githubGit.port}/large/link`, head, fileUrl: `http://127.0.0.1:${githubFiles.port}${assetPath}`, zipSha, scratch });
 
     const stackOptions: StackOptions = {
       repoUrl,
@@ -109,10 +116,9 @@ export async function runLinkBench(options: LinkBenchOptions): Promise<LinkBench
       gitHost: server.host,
       format: 'zip',
       // The signed URLs name the proxy: every download crosses the link.
-      extraEnv: { ...options.extraEnv, FERRY_OSS_PUBLIC_ENDPOINT: `http://localhost:${store.port}` },
+      extraEnv: { ...options.extraEnv, FERRY_OSS_PUBLIC_ENDPOINT: `http://localhost:${store.port}`, FERRY_FILE_HOSTS: files.host },
     };
-    const cold: GetRun[] = [];
-    const hit: GetRun[] = [];
+    const gets: GetRun[] = [];
     const sweep: SweepRun[] = [];
     let artifact: { size: number; sha256: string; url: string } | undefined;
     for (let i = 0; i < options.runs; i++) {
@@ -120,10 +126,22 @@ export async function runLinkBench(options: LinkBenchOptions): Promise<LinkBench
       current = s;
       try {
         await warmUpStack(s, stackOptions);
-        const get = (name: string): Promise<GetRun> => timedGet(s, `ws://127.0.0.1:${gateway.port}`, repoUrl, join(s.dir, name), store);
-        cold.push(await get('cold.zip'));
-        hit.push(await get('hit.zip'));
-        log(`link run ${i + 1}/${options.runs}: ferry get cold ${seconds(cold.at(-1)?.ms ?? NaN)}, cache hit ${seconds(hit.at(-1)?.ms ?? NaN)} (${megabytes(hit.at(-1)?.size)}, ${hit.at(-1)?.storeConnections} connection(s) to the store)`);
+        const get = async (kind: GetRun['kind'], cold: boolean): Promise<void> => {
+          const url = kind === 'archive' ? repoUrl : files.url(assetPath);
+          const run = await timedGet(s, `ws://127.0.0.1:${gateway.port}`, url, kind, join(s.dir, `${kind}-${cold}.zip`), store);
+          gets.push({ ...run, kind, cold });
+        };
+        // Archive and file alternate which goes first from run to run, as the other sections do.
+        const kinds: GetRun['kind'][] = i % 2 === 0 ? ['archive', 'file'] : ['file', 'archive'];
+        for (const kind of kinds) {
+          await get(kind, true);
+          await get(kind, false);
+        }
+        const last = (kind: GetRun['kind'], cold: boolean): string => seconds(gets.findLast((r) => r.kind === kind && r.cold === cold)?.ms ?? NaN);
+        log(
+          `link run ${i + 1}/${options.runs}: ferry get archive cold ${last('archive', true)}, hit ${last('archive', false)}; file cold ${last('file', true)}, hit ${last('file', false)} ` +
+            `(${decimalMegabytes(gets.at(-1)?.size ?? NaN)}, ${gets.at(-1)?.storeConnections} connection(s) to the store)`,
+        );
         if (i === options.runs - 1) {
           artifact = await signedArtifact(s, stackOptions);
           for (const connections of options.connections) {
@@ -145,45 +163,57 @@ export async function runLinkBench(options: LinkBenchOptions): Promise<LinkBench
     log('link: waiting for the GitHub side …');
     const native = await github;
     await files.close();
-    const size = median(hit.map((r) => r.size));
-    return { rows: rowsFor(size, cold, hit, sweep, native), results: { profiles: { GITHUB_FROM_CHINA, OSS_HONG_KONG }, size, cold, hit, sweep, native, zipBytes: native.zipBytes } };
+    return { rows: rowsFor(gets, sweep, native), results: { profiles: { GITHUB_FROM_CHINA, OSS_HONG_KONG }, unavoidableRoundTrips: UNAVOIDABLE_ROUND_TRIPS, gets, sweep, native } };
   } finally {
     for (const proxy of proxies) await proxy.close();
     await server.close();
     await rm(scratch, { recursive: true, force: true });
   }
 
-  function rowsFor(size: number, cold: GetRun[], hit: GetRun[], sweep: SweepRun[], native: GithubSide): Row[] {
-    const limit = physicalLimitMs(OSS_HONG_KONG, size);
-    const how = `physical limit of the OSS profile: ${megabytes(size)} at ${OSS_HONG_KONG.totalBytesPerSec! / 1e6} MB/s + ${UNAVOIDABLE_ROUND_TRIPS} round trips of ${OSS_HONG_KONG.rttMs} ms`;
-    const getRow = (metric: string, runs: GetRun[], what: string): Row => {
+  function rowsFor(gets: GetRun[], sweep: SweepRun[], native: GithubSide): Row[] {
+    const runsOf = (kind: GetRun['kind'], cold: boolean): GetRun[] => gets.filter((r) => r.kind === kind && r.cold === cold);
+    const getRow = (kind: GetRun['kind'], cold: boolean, what: string): Row => {
+      const runs = runsOf(kind, cold);
       const ms = median(runs.map((r) => r.ms));
+      const runSize = median(runs.map((r) => r.size));
+      const limit = physicalLimitMs(OSS_HONG_KONG, runSize);
       return {
-        metric,
+        metric: `ferry get ${kind}, OSS HK link, ${cold ? 'cold' : 'cache hit'}`,
         ferry: seconds(ms),
         baseline: seconds(limit),
         ratio: ratio(ms / limit),
         target: 'ratio <= 1.2',
         result: verdict(ms / limit <= 1.2),
-        note: `median of ${runs.length}; ${what}; ferry get spawn to exit (sha256 checked), ${median(runs.map((r) => r.storeConnections))} connection(s) to the store; baseline: ${how}`,
+        note:
+          `median of ${runs.length}; ${what}; ferry get spawn to exit (sha256 checked), ${median(runs.map((r) => r.storeConnections))} connection(s) to the store; ` +
+          `baseline: the physical limit of the OSS profile, ${decimalMegabytes(runSize)} at ${(OSS_HONG_KONG.totalBytesPerSec ?? 0) / 1e6} MB/s + ${UNAVOIDABLE_ROUND_TRIPS} round trips of ${OSS_HONG_KONG.rttMs} ms`,
       };
     };
-    const coldMs = median(cold.map((r) => r.ms));
-    const hitMs = median(hit.map((r) => r.ms));
-    const githubRow = (metric: string, ms: number[], what: string): Row => ({
-      metric,
-      ferry: seconds(coldMs),
-      baseline: ms.length > 0 ? seconds(median(ms)) : 'failed',
-      ratio: ratio(coldMs / median(ms)),
-      target: '-',
-      result: 'info',
-      note: `ferry: cold get over the OSS profile (cache hit ${seconds(hitMs)}, ratio ${ratio(hitMs / median(ms))}); baseline: ${what}, median of ${ms.length}` + (native.problems.length > 0 ? `; problems: ${native.problems.join(' | ')}` : ''),
-    });
+    const githubRow = (kind: GetRun['kind'], metric: string, ms: number[], what: string): Row => {
+      const coldMs = median(runsOf(kind, true).map((r) => r.ms));
+      const hitMs = median(runsOf(kind, false).map((r) => r.ms));
+      return {
+        metric,
+        ferry: seconds(coldMs),
+        baseline: ms.length > 0 ? seconds(median(ms)) : 'failed',
+        ratio: ratio(coldMs / median(ms)),
+        target: '-',
+        result: 'info',
+        note:
+          `ferry: ${kind} cold over the OSS profile (cache hit ${seconds(hitMs)}, ratio ${ratio(hitMs / median(ms))}); baseline: ${what}, median of ${ms.length}` +
+          (native.problems.length > 0 ? `; problems: ${native.problems.join(' | ')}` : ''),
+      };
+    };
+    // The sweep downloads the archive.
+    const size = median(runsOf('archive', false).map((r) => r.size));
+    const github = `the GitHub profile (${GITHUB_FROM_CHINA.rttMs} ms, ${GITHUB_FROM_CHINA.perConnectionBytesPerSec / 1e3} KB/s per connection)`;
     return [
-      getRow('ferry get 50 MB, OSS HK link, cache hit', hit, 'the archive already in the store'),
-      getRow('ferry get 50 MB, OSS HK link, cold', cold, 'a fresh stack: the worker clones and archives on the fast side first'),
-      githubRow('vs git clone, GitHub-from-China link', native.clones, `git clone of the same repository through the GitHub profile (${GITHUB_FROM_CHINA.rttMs} ms, ${GITHUB_FROM_CHINA.perConnectionBytesPerSec / 1e3} KB/s per connection)`),
-      githubRow('vs curl, GitHub-from-China link', native.curls, `curl -o of the same archive (${megabytes(native.zipBytes)}, git archive's zip) through the GitHub profile, sha256 checked`),
+      getRow('archive', false, 'the zip already in the store'),
+      getRow('archive', true, 'a fresh stack: the worker clones and archives on the fast side first'),
+      getRow('file', false, "the release asset already in the store (the worker revalidates it upstream: it is not immutable on an unknown host)"),
+      getRow('file', true, 'the worker streams it from the upstream into the store first'),
+      githubRow('archive', 'archive vs git clone, GitHub-from-China link', native.clones, `git clone of the same repository through ${github}`),
+      githubRow('file', 'file vs curl, GitHub-from-China link', native.curls, `curl -o of the same zip (${decimalMegabytes(native.zipBytes)}) through ${github}, sha256 checked`),
       ...sweep.map((run): Row => {
         const rate = Math.min(run.connections * OSS_HONG_KONG.perConnectionBytesPerSec, OSS_HONG_KONG.totalBytesPerSec ?? Infinity);
         const floor = physicalLimitMs(OSS_HONG_KONG, size, 2, rate);
@@ -196,7 +226,7 @@ export async function runLinkBench(options: LinkBenchOptions): Promise<LinkBench
           result: 'info',
           note:
             (run.error ? `FAILED: ${run.error}; ` : '') +
-            `one run; the client's download() alone (signed URL in hand), in a process of its own, sha256 checked; the proxy saw ${run.opened} connection(s); baseline: ${megabytes(size)} at ${rate / 1e6} MB/s + 2 round trips (connect, first byte)`,
+            `one run; the client's download() alone (signed URL in hand), in a process of its own, sha256 checked; the proxy saw ${run.opened} connection(s); baseline: ${decimalMegabytes(size)} at ${rate / 1e6} MB/s + 2 round trips (connect, first byte)`,
         };
       }),
     ];
@@ -204,9 +234,9 @@ export async function runLinkBench(options: LinkBenchOptions): Promise<LinkBench
 }
 
 /** `ferry get` through the gateway proxy, spawn to exit; the store connections it opened, from the proxy. */
-async function timedGet(s: Stack, gatewayUrl: string, repoUrl: string, output: string, store: LinkProxy): Promise<GetRun> {
+async function timedGet(s: Stack, gatewayUrl: string, url: string, kind: GetRun['kind'], output: string, store: LinkProxy): Promise<Omit<GetRun, 'kind' | 'cold'>> {
   const before = store.stats.connections;
-  const args = ['get', repoUrl, '--gateway', gatewayUrl, '--app-key', s.stack.appKey, '--app-secret', s.stack.appSecret, '--output', output, '--json'];
+  const args = ['get', url, ...(kind === 'file' ? ['--file'] : []), '--gateway', gatewayUrl, '--app-key', s.stack.appKey, '--app-secret', s.stack.appSecret, '--output', output, '--json'];
   const start = now();
   const { code, stdout, stderr, events } = await runFerry(args, { timeoutMs: 300_000 });
   const ms = now() - start;
@@ -286,6 +316,9 @@ async function githubSide(
   }
   return result;
 }
+
+/** The link's rates are decimal (MB = 10^6 bytes), so are the sizes next to them. */
+const decimalMegabytes = (bytes: number): string => `${(bytes / 1e6).toFixed(1)} MB`;
 
 /** A command timed from spawn to exit; rejects with its stderr. */
 export function timedCommand(command: string, args: string[]): Promise<number> {
