@@ -25,6 +25,8 @@ export interface LinkProxyOptions extends LinkProfile {
   host?: string;
   /** Bytes one direction of one connection may hold (waiting for its rate, on the wire, unwritten) before its sender is paused. Default 1 MiB. */
   maxBufferedBytes?: number;
+  /** Told of each accepted connection (the bench times when a client starts downloading). */
+  onConnection?: () => void;
 }
 
 export interface LinkStats {
@@ -218,6 +220,7 @@ export async function startLinkProxy(options: LinkProxyOptions): Promise<LinkPro
   const server = createServer({ allowHalfOpen: true, pauseOnConnect: false }, (client) => {
     stats.connections++;
     stats.open++;
+    options.onConnection?.();
     const target = typeof options.target === 'function' ? options.target() : options.target;
     const upstream = connect({ host: target.host, port: target.port, allowHalfOpen: true });
     const accepted = performance.now();
