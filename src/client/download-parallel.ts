@@ -2,6 +2,7 @@
 // disk so that the next run continues (download-journal.ts). Each request names the object's ETag
 // (If-Match) and each answer's ETag and size are checked: bytes of two objects are never stitched
 // together. How many connections: download-tuning.ts.
+import { setMaxListeners } from 'node:events';
 import { open, type FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FerryError } from '../protocol/errors.js';
@@ -92,6 +93,8 @@ class Run {
   readonly #live = new Set<Promise<void>>();
   #failure: unknown;
   #received = 0;
+  #governor: ConnectionGovernor | undefined;
+  #startedAt = 0;
   #journalWrite: Promise<void> = Promise.resolve();
   #journalDirty = false;
 
@@ -105,6 +108,8 @@ class Run {
     this.plan = new RangePlan(size, journal?.done ?? [], pieceSizeFor(size, max), MIN_STEAL_BYTES);
     this.#hasher = new PrefixHasher(file);
     this.#signal = options.signal ? AbortSignal.any([options.signal, this.#stop.signal]) : this.#stop.signal;
+    // Each connection's request and backoff listen to it: many at once is the design, not a leak.
+    setMaxListeners(4 * max + 8, this.#signal);
     this.done = this.#run(max);
   }
 
@@ -115,8 +120,10 @@ class Run {
   async #run(max: number): Promise<{ size: number; sha256: string }> {
     // A continued download hashes what it already has while the rest arrives.
     this.#hasher.advance(this.plan.contiguous());
-    const start = Math.min(START_CONNECTIONS, max);
+    const start = Math.min(START_CONNECTIONS, max, this.plan.pieces);
     const governor = new ConnectionGovernor(start, max);
+    this.#governor = governor;
+    this.#startedAt = Date.now();
     for (let i = 0; i < start; i++) this.#spawn();
     const timer = setInterval(() => {
       const add = governor.tick(Date.now(), this.#received, [...this.#workers].every((worker) => worker.delivering));
@@ -218,6 +225,7 @@ class Run {
     try {
       for await (const chunk of res as AsyncIterable<Buffer>) {
         worker.delivering = true;
+        if (this.#governor && this.#governor.latency === undefined) this.#governor.latency = Date.now() - this.#startedAt;
         const room = piece.end - piece.start - piece.received;
         writer.push(chunk.length > room ? chunk.subarray(0, room) : chunk);
         piece.received += Math.min(room, chunk.length);

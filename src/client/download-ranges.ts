@@ -55,6 +55,11 @@ export class RangePlan {
     return stolen;
   }
 
+  /** Pieces of the unclaimed bytes, at most (before any is split). */
+  get pieces(): number {
+    return this.#free.reduce((sum, [start, end]) => sum + Math.ceil((end - start) / this.#pieceSize), 0);
+  }
+
   /** The piece is complete (`written` reached its end). */
   finish(piece: Piece): void {
     this.#active.delete(piece);
