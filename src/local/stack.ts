@@ -9,13 +9,20 @@ import { startFcEmulator, type FcEmulator } from './fc/index.js';
 import { startGateway, type GatewayApi, type GatewayOptions } from './gateway/index.js';
 import { startOssServer } from './oss/index.js';
 import { lockDataDir } from './data-lock.js';
+import { authority, isLoopbackHost, reachableHost } from './reachable-host.js';
 
 export interface LocalStackOptions {
   /** Where objects, mirrors and dev credentials live. */
   dataDir: string;
   /** The gateway's port (websocket, HTTP APIs and the web page); 0 picks a free one. */
   port?: number;
+  /** Where the gateway and the object store listen; default loopback. */
   host?: string;
+  /**
+   * The host that signed links and the returned addresses name, for other machines to reach; default:
+   * `host`, or the machine's first non-internal IPv4 address when `host` is 0.0.0.0 or ::.
+   */
+  publicHost?: string;
   /** Extra `host[:port]` entries allowed on top of the defaults (a loopback git server in tests). */
   allowHosts?: string[];
   allowHttp?: boolean;
@@ -29,7 +36,7 @@ export interface LocalStackOptions {
 }
 
 export interface LocalStack {
-  /** ws:// URL of the gateway. */
+  /** ws:// URL of the gateway, at the public host. */
   gateway: string;
   /** http:// base URL of the same gateway: POST /jobs, GET /jobs/:id, the web page at /. */
   api: string;
@@ -62,12 +69,14 @@ function gatewayApis(requireSignature: boolean): GatewayApi[] {
 }
 
 /**
- * OSS store + FC emulator running ./bootstrap + API gateway, all on loopback: the same worker, SDK
+ * OSS store + FC emulator running ./bootstrap + API gateway, on loopback by default: the same worker, SDK
  * and protocols as production, only endpoints and credentials differ.
  */
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   const dataDir = resolve(options.dataDir);
   const host = options.host ?? '127.0.0.1';
+  // On loopback the addresses stay as they are (the store as `localhost`); beyond it they name a reachable host.
+  const publicHost = isLoopbackHost(host) && !options.publicHost ? undefined : reachableHost(host, options.publicHost);
   await mkdir(dataDir, { recursive: true });
   const lock = await lockDataDir(dataDir);
   const cleanups: (() => Promise<void>)[] = [() => lock.release()];
@@ -81,6 +90,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const creds = await loadOrCreateCredentials(dataDir);
     const oss = await startOssServer({
       dataDir: join(dataDir, 'oss'),
+      host,
+      publicHost,
       port: 0,
       region: OSS_REGION,
       credentials: [creds.accessKey],
@@ -146,9 +157,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const started = fc;
     cleanups.push(() => started.close());
 
+    // The worker reaches the gateway on its own address; users (and the page's links) on the public one.
+    const publicAuthority = publicHost === undefined ? undefined : authority(publicHost, gateway.port);
     return {
-      gateway: gateway.wsUrl,
-      api: gateway.url,
+      gateway: publicAuthority ? `ws://${publicAuthority}` : gateway.wsUrl,
+      api: publicAuthority ? `http://${publicAuthority}` : gateway.url,
       oss: oss.pathStyleEndpoint,
       fc: fc.url,
       appKey: creds.appKey,

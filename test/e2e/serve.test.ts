@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { createServer, type AddressInfo } from 'node:net';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runFerry } from '../helpers/ferry-cli.js';
@@ -77,6 +78,23 @@ describe('ferry serve', () => {
     expect(stderr).toContain('--rate-limit');
   });
 
+  it('says which option to change when its port is taken (exit 2), instead of a raw EADDRINUSE', async () => {
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const { port } = holder.address() as AddressInfo;
+    const busyData = await mkdtemp(join(tmpdir(), 'ferry-serve-busy-'));
+    try {
+      const { code, stderr } = await runFerry(['serve', '--port', String(port), '--data', busyData]);
+      expect(code).toBe(2);
+      expect(stderr).toContain(`port ${port} on 127.0.0.1 is already in use`);
+      expect(stderr).toContain('--port 0 for any free port');
+      expect(stderr).not.toContain('EADDRINUSE');
+    } finally {
+      await new Promise((resolve) => holder.close(resolve));
+      await rm(busyData, { recursive: true, force: true });
+    }
+  });
+
   it('stops cleanly on SIGTERM, taking the worker with it', async () => {
     const health = await fetch(`${info.api}/healthz`);
     expect(health.status).toBe(200);
@@ -84,5 +102,62 @@ describe('ferry serve', () => {
     serve.child.kill('SIGTERM');
     expect(await exited).toBe(0);
     await expect(fetch(`${info.api}/healthz`)).rejects.toThrow();
+  });
+});
+
+/** The address another machine would use; the one `ferry serve` is expected to pick for 0.0.0.0. */
+const externalIPv4 = Object.values(networkInterfaces())
+  .flat()
+  .find((address) => address?.family === 'IPv4' && !address.internal)?.address;
+
+// Listening on every interface: what it prints and the links it signs name the machine's network address,
+// and a download through that address works (this machine's own address stands in for another machine's view).
+describe.skipIf(!externalIPv4)('ferry serve --host 0.0.0.0 (skipped when the machine has no non-internal IPv4 address)', () => {
+  let wide: StartedProcess;
+  let wideData: string;
+
+  beforeAll(async () => {
+    wideData = await mkdtemp(join(tmpdir(), 'ferry-serve-wide-'));
+    wide = await startProcess({
+      command: process.execPath,
+      args: [join(ROOT, 'bin/ferry.js'), 'serve', '--host', '0.0.0.0', '--port', '0', '--data', wideData, '--allow-host', git.host, '--allow-http'],
+      cwd: ROOT,
+      ready: /^Press Ctrl\+C/,
+      name: 'ferry serve --host 0.0.0.0',
+    });
+  });
+
+  afterAll(async () => {
+    await wide?.stop();
+    if (wideData) await rm(wideData, { recursive: true, force: true });
+  });
+
+  /** The URL on the banner line that starts with `label`. */
+  const printed = (label: string): URL => {
+    const line = wide.output.find((l) => l.trimStart().startsWith(label));
+    const url = line && /\b(?:https?|ws):\/\/\S+/.exec(line)?.[0];
+    if (!url) throw new Error(`no "${label}" line in:\n${wide.output.join('\n')}`);
+    return new URL(url);
+  };
+
+  it('prints addresses on the network, not loopback', () => {
+    for (const label of ['web page', 'API', 'gateway', 'OSS', 'Try:']) expect(printed(label).hostname, label).toBe(externalIPv4);
+    expect(wide.output.join('\n')).toContain(`links name ${externalIPv4 as string}`);
+  });
+
+  it('signs links for that address, and the archive downloads through it', async () => {
+    const api = printed('API').origin;
+    const page = await fetch(`${api}/`);
+    expect(page.status).toBe(200);
+    const response = await fetch(`${api}/jobs`, { method: 'POST', body: JSON.stringify({ url: `${git.url}/fixtures/basic`, format: 'zip' }) });
+    expect(response.status).toBe(202);
+    const { jobId } = (await response.json()) as { jobId: string };
+    const done = await waitForJob(api, jobId);
+    expect(done.status).toBe('done');
+    const link = new URL(done.url as string);
+    expect(link.hostname).toBe(externalIPv4);
+    expect(link.origin).toBe(printed('OSS').origin);
+    const archive = Buffer.from(await (await fetch(link)).arrayBuffer());
+    expect(createHash('sha256').update(archive).digest('hex')).toBe(done.sha256);
   });
 });

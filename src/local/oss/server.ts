@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
+import { authority, isLoopbackHost, isWildcardHost } from '../reachable-host.js';
 import { resolveAddresses } from './address.js';
 import { authenticate, type AuthContext } from './auth.js';
 import { randomName } from './disk.js';
@@ -72,7 +73,7 @@ async function handle(services: Services, req: IncomingMessage, res: ServerRespo
   }
 }
 
-/** Starts the OSS-compatible store on loopback; resolves once it is listening. */
+/** Starts the OSS-compatible store (on loopback unless `host` says otherwise); resolves once it is listening. */
 export async function startOssServer(options: OssServerOptions): Promise<OssServer> {
   checkOptions(options);
   const host = options.host ?? '127.0.0.1';
@@ -97,10 +98,11 @@ export async function startOssServer(options: OssServerOptions): Promise<OssServ
     });
   });
   const { port } = server.address() as AddressInfo;
-  const urlHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  const internalHost = isWildcardHost(host) ? '127.0.0.1' : host;
+  const publicHost = options.publicHost ?? (isWildcardHost(host) || isLoopbackHost(host) ? 'localhost' : host);
   return {
-    endpoint: `http://${urlHost}:${port}`,
-    pathStyleEndpoint: `http://localhost:${port}`,
+    endpoint: `http://${authority(internalHost, port)}`,
+    pathStyleEndpoint: `http://${authority(publicHost, port)}`,
     port,
     region: region.startsWith('oss-') ? region : `oss-${region}`,
     close: () =>

@@ -5,6 +5,11 @@ export interface OssServerOptions {
   dataDir: string;
   /** Interface to listen on. Default `127.0.0.1`. */
   host?: string;
+  /**
+   * The host `pathStyleEndpoint` names, so signed links point where their readers can reach the store.
+   * Default `localhost` when listening on loopback or every interface, else `host`.
+   */
+  publicHost?: string;
   /** Port to listen on; `0` (the default) picks a free one. */
   port?: number;
   /** Keys allowed to sign requests; one with a security token also needs that token on each request. Anonymous access is never allowed. */
@@ -19,7 +24,7 @@ export interface OssServer {
   /** `http://<host>:<port>`, the endpoint to give ali-oss. */
   endpoint: string;
   /**
-   * `http://localhost:<port>`: with ali-oss option `sldEnable: true` this gives path-style URLs, which
+   * `http://<publicHost>:<port>`: with ali-oss option `sldEnable: true` this gives path-style URLs, which
    * `signatureUrlV4` needs to put the bucket in the URL.
    */
   pathStyleEndpoint: string;
