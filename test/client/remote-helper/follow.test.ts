@@ -1,14 +1,20 @@
 /**
  * GrowingFile: a bundle read while another writer still appends to it — header first, then the pack's
  * bytes exactly as written; a writer that gives up ends the read short; a file never written fails;
- * a pre-sized file filled out of order (the parallel download) is read only below its watermark.
+ * a pre-sized file filled out of order (the parallel download) is read only below its watermark, and
+ * git index-pack indexes a real bundle that way while download() fetches it from the local OSS store.
  */
-import { createHash } from 'node:crypto';
-import { appendFile, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { appendFile, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { download } from '../../../src/client/download.js';
+import { indexPack } from '../../../src/client/remote-helper/bundle-apply.js';
 import { GrowingFile } from '../../../src/client/remote-helper/follow.js';
+import { startOssServer } from '../../../src/local/oss/index.js';
+import { git } from '../../helpers/fixtures.js';
+import { clientOf, KEY, pathClientOf, signedGet } from '../../local/_oss.js';
 
 let temp: string;
 
@@ -16,7 +22,11 @@ beforeAll(async () => {
   temp = await mkdtemp(join(tmpdir(), 'ferry-follow-'));
 });
 
+const savedGitDir = process.env.GIT_DIR;
+
 afterAll(async () => {
+  if (savedGitDir === undefined) delete process.env.GIT_DIR;
+  else process.env.GIT_DIR = savedGitDir;
   await rm(temp, { recursive: true, force: true });
 });
 
@@ -91,5 +101,48 @@ describe('GrowingFile', () => {
     expect(header.length).toBe(Buffer.byteLength(HEADER));
     expect(pack.equals(body)).toBe(true);
     expect(growing.read).toEqual({ sha256: createHash('sha256').update(whole).digest('hex'), bytes: whole.length });
+  });
+
+  it('lets index-pack index a multi-MiB bundle while the parallel download fills it', async () => {
+    // A repository whose one commit holds 6 MiB that do not compress: its bundle takes several pieces.
+    const source = join(temp, 'source');
+    await git(['init', '--quiet', source]);
+    await writeFile(join(source, 'blob.bin'), randomBytes(6 * 1024 * 1024));
+    await git(['-C', source, 'add', 'blob.bin']);
+    await git(['-C', source, '-c', 'user.name=t', '-c', 'user.email=t@example.com', 'commit', '--quiet', '-m', 'big']);
+    const commit = (await git(['-C', source, 'rev-parse', 'HEAD'])).trim();
+    const bundlePath = join(temp, 'big.bundle');
+    await git(['-C', source, 'bundle', 'create', '-q', bundlePath, '--all']);
+    const bundle = await readFile(bundlePath);
+    const sha256 = createHash('sha256').update(bundle).digest('hex');
+
+    const oss = await startOssServer({ dataDir: join(temp, 'oss'), credentials: [KEY], buckets: ['ferry-follow'] });
+    try {
+      await clientOf(oss, 'ferry-follow').put('big.bundle', bundle);
+      const url = await signedGet(pathClientOf(oss, 'ferry-follow'), 'big.bundle');
+      const target = join(temp, 'target.git');
+      await git(['init', '--quiet', '--bare', target]);
+      // The helper runs in the repository git started it for: GIT_DIR, as git exports it to helpers.
+      process.env.GIT_DIR = target;
+      const dest = join(temp, 'downloaded.bundle');
+      const growing = new GrowingFile(`${dest}.part`, dest, { watermark: true });
+      const following = growing.bundle((header, pack) => indexPack(header, pack, join(target, 'objects', 'pack'), { verbose: false, checkConnected: true }));
+      let connections = 0;
+      await download({
+        url, dest, sha256, size: bundle.length,
+        onProgress: (progress) => {
+          connections = Math.max(connections, progress.connections);
+          growing.grew(progress.contiguous);
+        },
+      });
+      growing.end();
+      const applied = await following;
+      expect(connections).toBeGreaterThan(1);
+      expect(growing.read).toEqual({ sha256, bytes: bundle.length });
+      expect(applied.connected).toBe(true);
+      await git(['--git-dir', target, 'cat-file', '-e', `${commit}:blob.bin`]);
+    } finally {
+      await oss.close();
+    }
   });
 });
