@@ -5,7 +5,7 @@
  * ignores Range) for what the store never does.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -233,6 +233,27 @@ describe('download over parallel ranges', () => {
     expect(retries).toHaveLength(1);
     // Whatever arrived before the cut is not asked for again.
     expect(requests.reduce((sum, request) => sum + request.served, 0)).toBe(data.length);
+  });
+
+  it('drops a stalled range after the idle timeout and fetches it again', async () => {
+    const data = randomBytes(4 * MiB + 11);
+    behave = (req, res, count) => serve(req, res, { data, etag: '"G"', ...(count === 1 ? { hold: true } : {}) });
+    const dest = join(work, 'stalled.bin');
+    const retries: DownloadRetry[] = [];
+    const result = await download({ url: `${faultBase}/stalled.bin`, dest, sha256: sha256Of(data), size: data.length, connections: 4, idleTimeoutMs: 300, backoffMs: 10, onRetry: (retry) => retries.push(retry) });
+    expect(result.sha256).toBe(sha256Of(data));
+    expect((await readFile(dest)).equals(data)).toBe(true);
+    expect(retries.map((retry) => retry.reason)).toContain('stalled');
+  });
+
+  it('fails at once, without retrying, when the part cannot be written', async () => {
+    const data = randomBytes(2 * MiB);
+    behave = (req, res) => serve(req, res, { data });
+    const dest = join(work, 'unwritable.bin');
+    await mkdir(`${dest}.part`); // a directory where the .part file should go
+    await expect(download({ url: `${faultBase}/unwritable.bin`, dest, sha256: sha256Of(data), size: data.length })).rejects.toMatchObject({ code: 'DOWNLOAD_FAILED', message: expect.stringContaining('Cannot write') });
+    expect(requests).toHaveLength(0);
+    await rm(`${dest}.part`, { recursive: true });
   });
 
   it('fails at once on a 404 and leaves nothing; a 403 keeps what it has for the next run', async () => {
