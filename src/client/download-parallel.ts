@@ -42,11 +42,12 @@ export async function downloadParallel(options: DownloadOptions, part: string, s
           return 'no-ranges';
         }
         if (!(error instanceof ObjectChanged)) {
-          if (resume && run.plan.written() > 0) await writeJournal(journalFile, run.journal());
-          else await removeJournal(journalFile);
+          // Best effort: a journal that cannot be written must not hide why the download failed.
+          if (resume && run.plan.written() > 0) await writeJournal(journalFile, run.journal()).catch(() => undefined);
+          else await removeJournal(journalFile).catch(() => undefined);
           throw error;
         }
-        if (restarts >= retries) throw new FerryError('DOWNLOAD_FAILED', `The download kept changing under us (${error.message}). Run the command again.`);
+        if (restarts >= retries) throw new FerryError('DOWNLOAD_FAILED', `The object behind the URL kept changing while it downloaded (${error.message}). Run the command again.`);
         options.onRetry?.({ bytes: 0, attempt: restarts + 1, reason: `${error.message}; starting over` });
         // Nothing on disk belongs to the object now behind the URL.
         journal = undefined;
@@ -138,7 +139,7 @@ class Run {
     }
     if (this.#failure !== undefined) throw this.#failure;
     if (this.#options.signal?.aborted) throw stoppedError(this.#options.signal.reason);
-    if (!this.plan.complete) throw new Error(`the download ended with ${this.plan.written()} of ${this.#size} bytes`);
+    if (!this.plan.complete) throw new FerryError('DOWNLOAD_FAILED', `The download ended with ${this.plan.written()} of ${this.#size} bytes. Run the command again.`);
     this.#progress();
     return { size: this.#size, sha256: await this.#hasher.digest() };
   }
