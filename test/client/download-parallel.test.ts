@@ -256,6 +256,17 @@ describe('download over parallel ranges', () => {
     await rm(`${dest}.part`, { recursive: true });
   });
 
+  it('with resume: false, keeps nothing of an interrupted run; refuses a connection count below 1', async () => {
+    const data = randomBytes(4 * MiB);
+    behave = (req, res) => serve(req, res, { data, etag: '"H"', hold: startOf(req.headers.range) >= MiB });
+    const dest = join(work, 'no-resume.bin');
+    const controller = new AbortController();
+    const options = { url: `${faultBase}/no-resume.bin`, dest, sha256: sha256Of(data), size: data.length, connections: 4 };
+    await expect(download({ ...options, resume: false, signal: controller.signal, onProgress: ({ contiguous }) => contiguous >= MiB && controller.abort() })).rejects.toMatchObject({ code: 'TIMEOUT' });
+    expect(await leftovers('no-resume.bin')).toEqual([]);
+    await expect(download({ ...options, connections: 0 })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+  });
+
   it('fails at once on a 404 and leaves nothing; a 403 keeps what it has for the next run', async () => {
     behave = (_req, res) => void res.writeHead(404).end();
     await expect(download({ url: `${faultBase}/gone.bin`, dest: join(work, 'gone.bin'), sha256: 'a'.repeat(64), size: 4 * MiB })).rejects.toMatchObject({ code: 'DOWNLOAD_FAILED' });
