@@ -7,6 +7,15 @@ export interface LocalStackEvent {
   gateway: string;
 }
 
+/** An attempt to connect to the gateway starts (`--gateway` only: the embedded stack has its own line). */
+export interface ConnectingEvent {
+  type: 'connecting';
+  gateway: string;
+  attempt: number;
+  /** After a dropped connection, rather than the first connect. */
+  reconnect: boolean;
+}
+
 /** Download progress (throttled; the last one has bytes === total). */
 export interface DownloadEvent {
   type: 'download';
@@ -49,4 +58,4 @@ export interface FailedEvent {
   message: string;
 }
 
-export type CliEvent = FollowEvent | LocalStackEvent | DownloadEvent | DownloadRetryEvent | SavedEvent | ExtractedEvent | WarningEvent | FailedEvent;
+export type CliEvent = FollowEvent | LocalStackEvent | ConnectingEvent | DownloadEvent | DownloadRetryEvent | SavedEvent | ExtractedEvent | WarningEvent | FailedEvent;

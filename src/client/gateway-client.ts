@@ -9,12 +9,21 @@ import { parseBody } from '../protocol/job-messages.js';
 import { parseRefsAnswer, type RefsAnswer } from '../protocol/remote-refs.js';
 import { openSession } from './_gateway-session.js';
 
-import type { ApiRequest, ApiResponse, DisconnectReason, GatewayClientOptions, ReconnectInfo } from './gateway-types.js';
+import type { ApiRequest, ApiResponse, ConnectingInfo, DisconnectReason, GatewayClientOptions, ReconnectInfo } from './gateway-types.js';
 
-export type { ApiRequest, ApiResponse, DisconnectReason, GatewayClientOptions, ReconnectInfo } from './gateway-types.js';
+export type { ApiRequest, ApiResponse, ConnectingInfo, DisconnectReason, GatewayClientOptions, ReconnectInfo } from './gateway-types.js';
+
+/**
+ * Attempts of the first connect once the first one is refused: nothing listens at the address (a wrong
+ * --gateway, a service not started), which waiting seconds more will not change; the second attempt
+ * covers a gateway that is just starting.
+ */
+const REFUSED_ATTEMPTS = 2;
 export { ConnectionLostError } from '../protocol/gateway-session.js';
 
 interface ClientEvents {
+  /** An attempt to open a connection starts (so a caller can say what it waits for). */
+  connecting: [info: ConnectingInfo];
   /** An `NF#` body (already acked). */
   message: [text: string];
   disconnect: [reason: DisconnectReason];
@@ -28,6 +37,7 @@ export class GatewayClient {
   readonly #opts: GatewayClientOptions;
   readonly #host: string;
   readonly #listeners: { [K in keyof ClientEvents]: Set<(...args: ClientEvents[K]) => void> } = {
+    connecting: new Set(),
     message: new Set(),
     disconnect: new Set(),
     reconnect: new Set(),
@@ -57,7 +67,10 @@ export class GatewayClient {
     return () => this.#listeners[event].delete(listener);
   }
 
-  /** Opens the first connection (retrying like a reconnect); rejects with GATEWAY_UNREACHABLE or GATEWAY_REFUSED. */
+  /**
+   * Opens the first connection (retrying like a reconnect, but only once more when refused); rejects with
+   * GATEWAY_UNREACHABLE or GATEWAY_REFUSED.
+   */
   async connect(): Promise<void> {
     await this.#connectWithBackoff();
   }
@@ -119,12 +132,16 @@ export class GatewayClient {
     const { initialMs = 250, maxMs = 5000, attempts = 8 } = this.#opts.backoff ?? {};
     const closed = (): FerryError => this.#failure ?? new FerryError('GATEWAY_UNREACHABLE', 'The gateway client was closed.');
     let lastError: unknown;
-    for (let attempt = 1; attempt <= attempts; attempt++) {
+    let limit = attempts;
+    let attempt = 0;
+    while (attempt < limit) {
+      attempt++;
       if (this.#closed) throw closed();
       if (attempt > 1 || reason) {
         await sleep(Math.min(maxMs, initialMs * 2 ** (attempt - 1)), undefined, { signal: this.#stop.signal }).catch(() => undefined);
         if (this.#closed) throw closed();
       }
+      this.#emit('connecting', { attempt, reconnect: reason !== undefined });
       try {
         const session = await openSession({
           options: this.#opts,
@@ -149,12 +166,15 @@ export class GatewayClient {
         if (this.#closed) throw closed();
         lastError = error;
         if (error instanceof FerryError && error.code === 'GATEWAY_REFUSED') break;
+        // Reconnects after a drop keep the whole backoff: the gateway was there a moment ago.
+        if (!reason && attempt === 1 && errorCode(error) === 'ECONNREFUSED') limit = Math.min(limit, REFUSED_ATTEMPTS);
       }
     }
+    const tries = attempt === 1 ? '1 attempt' : `${attempt} attempts`;
     const failure =
       lastError instanceof FerryError && lastError.code === 'GATEWAY_REFUSED'
         ? lastError
-        : new FerryError('GATEWAY_UNREACHABLE', `Cannot reach the gateway at ${this.#opts.url}: ${describe(lastError)}. Check --gateway and that the service is up.`, { cause: lastError });
+        : new FerryError('GATEWAY_UNREACHABLE', `Cannot reach the gateway at ${this.#opts.url} after ${tries}: ${describe(lastError)}. Check --gateway and that the service is up.`, { cause: lastError });
     this.#fail(failure);
     throw failure;
   }
@@ -172,8 +192,26 @@ export class GatewayClient {
   }
 }
 
+function errorCode(error: unknown): unknown {
+  return (error as { code?: unknown } | undefined)?.code;
+}
+
+/** What went wrong, in words: a socket error's code says more than its message (empty for an AggregateError). */
 function describe(error: unknown): string {
-  if (error instanceof Error) return error.message;
+  switch (errorCode(error)) {
+    case 'ECONNREFUSED':
+      return 'connection refused (nothing listens at that address and port)';
+    case 'ENOTFOUND':
+      return 'the host name could not be resolved';
+    case 'EAI_AGAIN':
+      return 'the host name could not be resolved (DNS did not answer)';
+    case 'ETIMEDOUT':
+      return 'the connection timed out';
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return 'no route to the host';
+  }
+  if (error instanceof Error && error.message) return error.message;
   return String(error);
 }
 

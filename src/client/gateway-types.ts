@@ -8,6 +8,12 @@ export interface ReconnectInfo {
   attempt: number;
 }
 
+/** A connection attempt is starting: the first connect's, or a reconnect's after a drop. */
+export interface ConnectingInfo {
+  attempt: number;
+  reconnect: boolean;
+}
+
 export interface GatewayClientOptions {
   /** ws:// or wss:// URL of the gateway. */
   url: string;
@@ -15,6 +21,9 @@ export interface GatewayClientOptions {
   credentials?: AppCredentials | undefined;
   /** Kept across reconnects so pushes keep reaching us; default `<uuid>@<appKey>` like the official SDKs. */
   deviceId?: string;
-  /** Reconnect backoff: doubling from `initialMs` to `maxMs`, giving up after `attempts` failures. */
+  /**
+   * Reconnect backoff: doubling from `initialMs` to `maxMs`, giving up after `attempts` failures. The first
+   * connect gives up after 2 when the first is refused (nothing listens at the address).
+   */
   backoff?: { initialMs?: number; maxMs?: number; attempts?: number };
 }

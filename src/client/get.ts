@@ -68,6 +68,7 @@ export async function ferryGet(options: GetOptions): Promise<GetResult> {
 
     const client = new GatewayClient({ url: endpoint.gateway, credentials: endpoint.credentials });
     cleanups.push(async () => client.close());
+    if (!endpoint.embedded) client.on('connecting', (info) => emit({ type: 'connecting', gateway: endpoint.gateway, ...info }));
     // Closing ends a connect or a reconnect in progress; the job wait watches `signal` itself.
     const stop = (): void => client.close();
     signal.addEventListener('abort', stop, { once: true });

@@ -186,6 +186,8 @@ function lineFor(event: CliEvent): string | undefined {
     case 'submitted':
       if (event.format === 'file') return `job ${event.jobId}: ${event.repo}`;
       return `job ${event.jobId}: ${event.repo} ${event.ref} (${event.commit.slice(0, 12)}) as ${event.format}`;
+    case 'connecting':
+      return `${event.reconnect ? 'reconnecting' : 'connecting'} to ${event.gateway} (attempt ${event.attempt})`;
     case 'reconnect':
       return `reconnected to the gateway (${event.reason})`;
     case 'job-retry':

@@ -7,7 +7,8 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { ApiGatewayEvent, ApiGatewayResult } from '../../src/protocol/apigw-event.js';
-import { GatewayClient } from '../../src/client/gateway-client.js';
+import { createServer } from 'node:net';
+import { GatewayClient, type ConnectingInfo } from '../../src/client/gateway-client.js';
 import { startGateway, type Gateway } from '../../src/local/gateway/index.js';
 import { createNotifier } from '../../src/worker/notify/notifier.js';
 import { waitFor } from '../helpers/wait.js';
@@ -85,9 +86,19 @@ describe('GatewayClient', () => {
     client.close();
   });
 
-  it('an unreachable gateway fails with GATEWAY_UNREACHABLE after the backoff attempts', async () => {
-    const client = new GatewayClient({ url: 'ws://127.0.0.1:1', credentials: app, backoff: { initialMs: 10, attempts: 3 } });
-    await expect(client.connect()).rejects.toMatchObject({ code: 'GATEWAY_UNREACHABLE' });
+  it('a refused first connect fails with GATEWAY_UNREACHABLE after 2 attempts, however many the backoff allows', async () => {
+    const url = `ws://127.0.0.1:${await closedPort()}`;
+    const client = new GatewayClient({ url, credentials: app, backoff: { initialMs: 10, attempts: 8 } });
+    const attempts: ConnectingInfo[] = [];
+    client.on('connecting', (info) => attempts.push(info));
+    await expect(client.connect()).rejects.toMatchObject({
+      code: 'GATEWAY_UNREACHABLE',
+      message: expect.stringMatching(new RegExp(`^Cannot reach the gateway at ${url} after 2 attempts: connection refused`)),
+    });
+    expect(attempts).toEqual([
+      { attempt: 1, reconnect: false },
+      { attempt: 2, reconnect: false },
+    ]);
     await expect(client.request({ method: 'GET', path: '/echo' })).rejects.toMatchObject({ code: 'GATEWAY_UNREACHABLE' });
     client.close();
   });
@@ -204,6 +215,26 @@ describe('GatewayClient on a misbehaving connection', () => {
     }
   });
 
+  it('reconnects after a drop keep the whole backoff, refused or not', async () => {
+    const server = await startBareGateway({ keepAliveMs: 10_000 });
+    const client = new GatewayClient({ url: server.url, backoff: { initialMs: 10, maxMs: 20, attempts: 4 } });
+    const attempts: ConnectingInfo[] = [];
+    client.on('connecting', (info) => attempts.push(info));
+    try {
+      await client.connect();
+      const failed = new Promise<Error>((resolve) => client.on('failed', resolve));
+      // Nothing listens on the port any more: every reconnect attempt is refused.
+      await server.close();
+      expect((await failed).message).toMatch(/after 4 attempts: connection refused/);
+      expect(attempts).toEqual([
+        { attempt: 1, reconnect: false },
+        ...[1, 2, 3, 4].map((attempt) => ({ attempt, reconnect: true })),
+      ]);
+    } finally {
+      client.close();
+    }
+  });
+
   it('close() during the reconnect backoff opens nothing more', async () => {
     const server = await startBareGateway({ keepAliveMs: 10_000 });
     const client = new GatewayClient({ url: server.url, backoff: { initialMs: 300 } });
@@ -238,3 +269,12 @@ describe('GatewayClient on a misbehaving connection', () => {
     }
   });
 });
+
+/** A port nothing listens on (one that was just free), so connecting to it is refused. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}

@@ -55,7 +55,7 @@ describe('ferry get <file URL>', () => {
     const run = await runFerry(['get', url, '--file', ...gatewayArgs(), '--json', '-o', output]);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
-    expect(run.events[0]).toMatchObject({ type: 'submitted', format: 'file' });
+    expect(run.events.slice(0, 2)).toMatchObject([{ type: 'connecting' }, { type: 'submitted', format: 'file' }]);
     expect(phaseSequence(run.events)).toContain('downloading');
     const done = run.events.find((e) => e.type === 'done')!;
     expect(done).toMatchObject({ format: 'file', filename: 'tool-linux.bin', size, sha256: generatedSha256(size, 7), cached: false, ref: 'v1.0' });

@@ -169,8 +169,9 @@ describe('ferry get when worker instances are reclaimed', () => {
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     expect(posts).toBe(2);
-    expect(run.events[0]).toEqual({ type: 'submit-retry', attempt: 2, delayMs: 1000, code: 'WORKER_STOPPING', message: refused.body.message });
-    expect(run.events[1]).toMatchObject({ type: 'submitted', jobId: 'job-resubmitted-000000001' });
+    expect(run.events[0]).toMatchObject({ type: 'connecting', attempt: 1 });
+    expect(run.events[1]).toEqual({ type: 'submit-retry', attempt: 2, delayMs: 1000, code: 'WORKER_STOPPING', message: refused.body.message });
+    expect(run.events[2]).toMatchObject({ type: 'submitted', jobId: 'job-resubmitted-000000001' });
     expect(await readFile(output)).toEqual(ARCHIVE);
   });
 
