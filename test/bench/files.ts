@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import OSS from 'ali-oss';
 import { startOssServer } from '../../src/local/oss/index.js';
 import { generatedSha256, startFileUpstream } from '../helpers/file-upstream.js';
-import { timedCommand } from './link.js';
+import { timedCommand } from './link-clients.js';
 import { median } from './measure.js';
 import { megabytes, millis, ratioRow, seconds, verdict, type Row } from './report.js';
 import { runWorkerJob, type WorkerJobRun } from './worker-job.js';
