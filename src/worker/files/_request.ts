@@ -5,6 +5,7 @@ import { get as httpGet, type IncomingMessage, type OutgoingHttpHeaders } from '
 import { get as httpsGet } from 'node:https';
 import type { LookupFunction } from 'node:net';
 import { FerryError } from '../../protocol/errors.js';
+import { describeCause, type UpstreamCause } from '../upstream-cause.js';
 
 export const MAX_REDIRECTS = 5;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
@@ -86,24 +87,24 @@ export class StalledError extends Error {
   }
 }
 
-/** The cause, said precisely: "could not resolve x" tells the operator something that "unreachable" does not. */
+/** The cause, said precisely (upstream-cause.ts, shared with git's errors): "could not resolve x" tells what "unreachable" does not. */
 export function connectionFailed(url: URL, error: unknown): FerryError {
   if (error instanceof FerryError) return error;
   const host = url.host;
   const code = (error as NodeJS.ErrnoException | undefined)?.code ?? '';
   const detail = error instanceof Error ? error.message : String(error);
-  const message = ((): string => {
-    if (error instanceof StalledError) return `${host} stopped sending: ${detail}.`;
-    if (code === 'ENOTFOUND') return `Could not resolve ${url.hostname}: no such host.`;
-    if (code === 'EAI_AGAIN') return `Could not resolve ${url.hostname} (the DNS server did not answer); try again.`;
-    if (code === 'ECONNREFUSED') return `${host} refused the connection.`;
-    if (code === 'ECONNRESET') return `${host} reset the connection.`;
-    if (code === 'ETIMEDOUT') return `${host} did not answer (connection timed out).`;
-    if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH') return `There is no route to ${host}.`;
-    if (/CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code)) return `The TLS handshake with ${host} failed: ${detail}.`;
-    return `The connection to ${host} failed: ${detail}.`;
+  const cause = ((): UpstreamCause => {
+    if (error instanceof StalledError) return { kind: 'reset', detail: `${host} stopped sending: ${detail}` };
+    if (code === 'ENOTFOUND') return { kind: 'dns', name: url.hostname };
+    if (code === 'EAI_AGAIN') return { kind: 'dns-busy', name: url.hostname };
+    if (code === 'ECONNREFUSED') return { kind: 'refused' };
+    if (code === 'ECONNRESET' || code === 'EPIPE') return { kind: 'reset', detail: 'connection reset' };
+    if (code === 'ETIMEDOUT') return { kind: 'timeout' };
+    if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH') return { kind: 'no-route' };
+    if (/CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code)) return { kind: 'tls', detail };
+    return { kind: 'other', detail };
   })();
-  return new ConnectionFailed(message, error);
+  return new ConnectionFailed(describeCause(cause, host), error);
 }
 
 /** An upstream's final answer that is not the file: what it means for someone who pasted the URL. */

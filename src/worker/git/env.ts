@@ -1,6 +1,8 @@
 // User input reaches git only as a validated URL and commit id; this closes the remaining doors: no
 // prompts, no user or system config, no transport but http(s), no redirects (an allowed host must not
 // bounce us to an internal address).
+export const PROXY_VARIABLES = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'ALL_PROXY', 'all_proxy', 'NO_PROXY', 'no_proxy'] as const;
+
 export function gitEnv(options: { allowHttp: boolean; base?: NodeJS.ProcessEnv }): NodeJS.ProcessEnv {
   const base = options.base ?? process.env;
   const config: [string, string][] = [
@@ -21,6 +23,9 @@ export function gitEnv(options: { allowHttp: boolean; base?: NodeJS.ProcessEnv }
     // and helper programs.
     ...(base.LD_LIBRARY_PATH && { LD_LIBRARY_PATH: base.LD_LIBRARY_PATH }),
     ...(base.GIT_EXEC_PATH && { GIT_EXEC_PATH: base.GIT_EXEC_PATH }),
+    // Also the operator's (or, in the embedded stack, the user's own shell's): the way out to the upstream.
+    // curl reads these itself; FC has direct internet and sets none.
+    ...Object.fromEntries(PROXY_VARIABLES.filter((name) => base[name]).map((name) => [name, base[name]])),
     LANG: 'C',
     LC_ALL: 'C',
     GIT_TERMINAL_PROMPT: '0',

@@ -1,14 +1,67 @@
 import { FerryError } from '../../protocol/errors.js';
+import { describeCause, type UpstreamCause } from '../upstream-cause.js';
 
-export function gitFailure(stderr: string, what: string, cause?: unknown): FerryError {
+/**
+ * git's stderr as a FerryError that keeps the cause: `Could not resolve host` is not `refused` is not
+ * `answered 500`. `host` names the upstream in the message (else it is read from git's own URL).
+ */
+export function gitFailure(stderr: string, what: string, cause?: unknown, host?: string): FerryError {
   const text = stderr.toLowerCase();
-  if (/repository .* not found|not found|could not read username|authentication failed|terminal prompts disabled|403/.test(text)) {
+  const where = host ?? hostInStderr(stderr) ?? 'the git host';
+  const status = /the requested url returned error: (\d{3})/.exec(text)?.[1];
+  if (status !== undefined) return statusFailure(Number(status), what, where, cause);
+  if (/repository '.*' not found|repository not found/.test(text)) {
     return new FerryError('REPO_NOT_FOUND', `${what}: the repository does not exist or is private. Check the URL.`, { cause });
   }
-  if (/could not resolve|failed to connect|connection refused|timed out|timeout|ssl|tls|unable to access|early eof|remote end hung up|redirect/.test(text)) {
-    return new FerryError('UPSTREAM_UNREACHABLE', `${what}: the git host could not be reached. Try again later.`, { cause });
+  if (/could not read username|could not read password|authentication failed|terminal prompts disabled/.test(text)) {
+    return new FerryError('REPO_NOT_FOUND', `${what}: ${where} asks for a login, so the repository does not exist or is private (ferry fetches public repositories only). Check the URL.`, { cause });
   }
+  const network = networkCause(stderr, text);
+  if (network) return new FerryError('UPSTREAM_UNREACHABLE', `${what}: ${describeCause(network, where)}`, { cause });
   return new FerryError('GIT_FAILED', `${what}: git failed (${firstLine(stderr)}).`, { cause });
+}
+
+function statusFailure(status: number, what: string, host: string, cause: unknown): FerryError {
+  const said = `${what}: ${host} answered HTTP ${status}`;
+  if (status === 404 || status === 410) return new FerryError('REPO_NOT_FOUND', `${said}: the repository does not exist or is private. Check the URL.`, { cause });
+  if (status === 401 || status === 403) {
+    return new FerryError('REPO_NOT_FOUND', `${said}: the repository is private or needs a login, and ferry fetches public repositories only.`, { cause });
+  }
+  if (status === 429) return new FerryError('RATE_LIMITED', `${said}: the host limits how often it is asked. Try again later.`, { cause });
+  if (status >= 500) return new FerryError('UPSTREAM_UNREACHABLE', `${said}, a server error on its side. Try again later.`, { cause });
+  if (status >= 300 && status < 400) {
+    return new FerryError('UPSTREAM_UNREACHABLE', `${said}, a redirect, which ferry does not follow for git: use the repository's final URL.`, { cause });
+  }
+  return new FerryError('UPSTREAM_UNREACHABLE', `${said}, which is not a git answer ferry can use. Check the URL.`, { cause });
+}
+
+// curl's wording as git prints it (git 2.39 / curl 7.88; older curls say `Connection refused` etc.).
+function networkCause(stderr: string, text: string): UpstreamCause | undefined {
+  if (/could not resolve proxy|from proxy after connect|proxy connect aborted|unable to connect to proxy/.test(text)) {
+    return { kind: 'proxy', detail: firstLine(stderr) };
+  }
+  const unresolved = /could not resolve host: ([^\s'"]+)/i.exec(stderr);
+  if (unresolved) return { kind: 'dns', name: unresolved[1] as string };
+  if (/timed out|timeout/.test(text)) return { kind: 'timeout' };
+  if (/no route to host|network is unreachable|host is unreachable/.test(text)) return { kind: 'no-route' };
+  if (/connection refused|couldn't connect to server/.test(text)) return { kind: 'refused' };
+  if (/ssl|tls|certificate|gnutls/.test(text)) return { kind: 'tls', detail: firstLine(stderr).replace(/^unable to access '[^']*':\s*/i, '') };
+  if (/connection reset|early eof|remote end hung up|rpc failed|recv failure|stream was not closed|transfer closed/.test(text)) {
+    return { kind: 'reset', detail: firstLine(stderr).replace(/^unable to access '[^']*':\s*/i, '') };
+  }
+  if (/unable to access|failed to connect/.test(text)) return { kind: 'other', detail: firstLine(stderr).replace(/^unable to access '[^']*':\s*/i, '') };
+  return undefined;
+}
+
+/** `host[:port]` of the URL git names in `unable to access '<url>'` or `repository '<url>'`. */
+function hostInStderr(stderr: string): string | undefined {
+  const quoted = /'(https?:\/\/[^']+)'/.exec(stderr)?.[1];
+  if (!quoted) return undefined;
+  try {
+    return new URL(quoted).host;
+  } catch {
+    return undefined;
+  }
 }
 
 function firstLine(stderr: string): string {

@@ -25,7 +25,7 @@ async function lsRemoteAll(repo: RepoRef, context: GitContext): Promise<RemoteRe
     // ls-remote's patterns match name tails, so namespaces cannot be asked for: list all, keep ours below.
     return parseLsRemote(await gitClient({ git: context }).listRemote(['--symref', '--', repo.fetchUrl]));
   } catch (error) {
-    throw gitFailure(String((error as Error).message), `Listing refs of ${repo.canonical}`, error);
+    throw gitFailure(String((error as Error).message), `Listing refs of ${repo.canonical}`, error, repo.host);
   }
 }
 

@@ -154,7 +154,7 @@ export class MirrorCache {
         if (/not our ref|couldn't find remote ref|no such remote ref|unadvertised object/i.test(message)) {
           throw new FerryError('REF_NOT_FOUND', `Commit ${commit} does not exist in ${repo.canonical}.`, { cause: error });
         }
-        throw gitFailure(message, `Fetching ${repo.canonical}`, error);
+        throw gitFailure(message, `Fetching ${repo.canonical}`, error, repo.host);
       }
       return dir;
     });
@@ -200,7 +200,7 @@ export class MirrorCache {
       } catch (error) {
         if (created) await rm(dir, { recursive: true, force: true });
         if (signal?.aborted) throw new FerryError('TIMEOUT', 'The job was cancelled while fetching.', { cause: error });
-        throw gitFailure(String((error as Error).message), `Fetching ${repo.canonical}`, error);
+        throw gitFailure(String((error as Error).message), `Fetching ${repo.canonical}`, error, repo.host);
       }
       const listed = await git.raw(['for-each-ref', '--format=%(objectname) %(refname)', 'refs/heads', 'refs/tags']);
       const refs = new Map<string, string>();

@@ -44,6 +44,6 @@ async function lsRemote(repo: RepoRef, patterns: string[], context: GitContext):
   try {
     return parseLsRemote(await git.listRemote(['--symref', '--', repo.fetchUrl, ...patterns]));
   } catch (error) {
-    throw gitFailure(String((error as Error).message), `Listing refs of ${repo.canonical}`, error);
+    throw gitFailure(String((error as Error).message), `Listing refs of ${repo.canonical}`, error, repo.host);
   }
 }

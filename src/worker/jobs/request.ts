@@ -6,7 +6,8 @@ import { FerryError } from '../../protocol/errors.js';
 import type { FileTarget } from '../../protocol/file-url.js';
 import { ARCHIVE_FORMATS, type ArtifactFormat } from '../../protocol/formats.js';
 import type { DoneResult, JobSpec, Phase } from '../../protocol/job.js';
-import { parseRefSpec, refNameProblem, type RefSpec } from '../../protocol/refs.js';
+import { refNameProblem, type RefSpec } from '../../protocol/refs.js';
+import { refChoice } from '../git/tree-ref.js';
 import { parseRepoUrl, type RepoRef } from '../git/url.js';
 
 /** A POST /jobs body, checked: a repository with what to make of it, or (kind `file`) a file URL. */
@@ -16,6 +17,8 @@ export interface RepoJobRequest {
   kind: ArtifactKind;
   repo: RepoRef;
   ref: RefSpec;
+  /** `/tree/a/b/c` without `ref`: the ref is the longest prefix the remote has, found when the job is submitted. */
+  tree?: string[];
   format: ArtifactFormat;
   /** Bundles only. */
   refs?: string[];
@@ -83,7 +86,8 @@ export function parseJobRequest(body: unknown, config: Config, headerDeviceId: s
   if (typeof format !== 'string' || !ARCHIVE_FORMATS.includes(format as ArchiveFormatName)) {
     throw new FerryError('INVALID_FORMAT', `Expected \`format\` to be one of ${ARCHIVE_FORMATS.join(', ')}, got ${JSON.stringify(format).slice(0, 40)}.`);
   }
-  return { kind, repo, ref: parseRefSpec(fields.ref), format: format as ArchiveFormatName, deviceId };
+  const choice = refChoice(repo, fields.ref);
+  return { kind, repo, ref: choice.ref ?? { kind: 'default' }, ...(choice.tree && { tree: choice.tree }), format: format as ArchiveFormatName, deviceId };
 }
 
 type ArchiveFormatName = (typeof ARCHIVE_FORMATS)[number];

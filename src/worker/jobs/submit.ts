@@ -4,6 +4,7 @@ import type { Credentials } from '../../protocol/credentials.js';
 import { FerryError } from '../../protocol/errors.js';
 import type { GitContext } from '../git/context.js';
 import type { RefsCache } from '../git/refs-cache.js';
+import { refFromTree } from '../git/tree-ref.js';
 import { fileRequest } from '../artifacts/file.js';
 import type { LookupContext } from '../artifacts/types.js';
 import { applyMessage, type DoneResult, type JobSpec, type JobState } from '../../protocol/job.js';
@@ -76,7 +77,8 @@ async function prepare(input: JobRequest, ctx: LookupContext): Promise<{ spec: J
     const spec: JobSpec = { ...base, repo: input.target.url, ref: request.ref, commit: request.commit, format: 'file' };
     return { spec, lookup: () => input.kind.lookup(request, ctx) };
   }
-  const resolved = await input.kind.resolve(input.repo, input.ref, ctx);
+  const ref = input.tree ? refFromTree(input.repo, input.tree, await ctx.refs.get(input.repo)) : input.ref;
+  const resolved = await input.kind.resolve(input.repo, ref, ctx);
   const spec: JobSpec = {
     ...base,
     repo: input.repo.canonical,
