@@ -9,6 +9,7 @@ import { startFcEmulator, type FcEmulator } from './fc/index.js';
 import { startGateway, type GatewayApi, type GatewayOptions } from './gateway/index.js';
 import { startOssServer } from './oss/index.js';
 import { lockDataDir } from './data-lock.js';
+import { proxyEnv } from './proxy-env.js';
 import { authority, isLoopbackHost, reachableHost } from './reachable-host.js';
 
 export interface LocalStackOptions {
@@ -151,6 +152,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         ...(options.allowHttp ? { FERRY_ALLOW_HTTP: '1' } : {}),
         // Stopping the stack calls GET /pre-stop (as FC does): running jobs get 5 s, not production's 50.
         FERRY_PRE_STOP_GRACE: '5',
+        ...proxyEnv(process.env),
         ...options.workerEnv,
       }),
     });

@@ -1,9 +1,11 @@
 // One upstream GET, its redirects followed hop by hop so that the host policy sees every host before a
 // socket is opened to it. node:http rather than fetch: fetch follows redirects by itself (or not at all)
 // and takes no `lookup`, which is where the SSRF guard of issue 13 plugs in.
-import { get as httpGet, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import { get as httpGet, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { get as httpsGet } from 'node:https';
-import type { LookupFunction } from 'node:net';
+import { isIP, type LookupFunction } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { proxyFor, proxyHeaders, tunnel } from './_proxy.js';
 import { FerryError } from '../../protocol/errors.js';
 import { describeCause, type UpstreamCause } from '../upstream-cause.js';
 
@@ -15,6 +17,8 @@ export interface HopOptions {
   idleTimeoutMs: number;
   signal?: AbortSignal | undefined;
   lookup?: LookupFunction | undefined;
+  /** Where HTTPS_PROXY / HTTP_PROXY / NO_PROXY are read; process.env by default. */
+  env?: NodeJS.ProcessEnv | undefined;
 }
 
 export interface Answer {
@@ -57,25 +61,33 @@ export async function getFollowingRedirects(start: URL, headers: OutgoingHttpHea
 }
 
 /** Resolves with the response head; the socket may idle `idleTimeoutMs` before it (the body has its own watch). */
-function getOnce(url: URL, headers: OutgoingHttpHeaders, options: HopOptions): Promise<IncomingMessage> {
-  const get = url.protocol === 'https:' ? httpsGet : httpGet;
+async function getOnce(url: URL, headers: OutgoingHttpHeaders, options: HopOptions): Promise<IncomingMessage> {
+  const proxy = proxyFor(url, options.env ?? process.env);
+  const common = {
+    timeout: options.idleTimeoutMs,
+    ...(options.signal && { signal: options.signal }),
+  };
+  let start: (callback: (response: IncomingMessage) => void) => ClientRequest;
+  if (!proxy) {
+    const get = url.protocol === 'https:' ? httpsGet : httpGet;
+    // No pooled agent: every connection goes through `lookup`, and nothing stays open after a job.
+    start = (callback) => get(url, { ...common, headers, agent: false, ...(options.lookup && { lookup: options.lookup }) }, callback);
+  } else if (url.protocol === 'https:') {
+    const socket = await tunnel(proxy, url, { timeoutMs: options.idleTimeoutMs, signal: options.signal });
+    const servername = isIP(url.hostname.replace(/^\[|\]$/g, '')) ? undefined : url.hostname;
+    // No agent and a connection of our own: TLS with the upstream, end to end, inside the tunnel.
+    start = (callback) => httpsGet(url, { ...common, headers, createConnection: () => tlsConnect({ socket, ...(servername && { servername }) }) }, callback);
+  } else {
+    // Plain http goes to the proxy in absolute form, as curl sends it.
+    const target = { host: proxy.hostname.replace(/^\[|\]$/g, ''), port: proxy.port || 80, path: url.href };
+    start = (callback) => httpGet({ ...common, ...target, agent: false, headers: { ...headers, host: url.host, ...proxyHeaders(proxy) } }, callback);
+  }
   return new Promise((resolve, reject) => {
-    const request = get(
-      url,
-      {
-        headers,
-        // No pooled agent: every connection goes through `lookup`, and nothing stays open after a job.
-        agent: false,
-        timeout: options.idleTimeoutMs,
-        ...(options.signal && { signal: options.signal }),
-        ...(options.lookup && { lookup: options.lookup }),
-      },
-      (response) => {
-        // From here the body reader watches for stalls: a consumer that is slow to read is not a stalled upstream.
-        request.setTimeout(0);
-        resolve(response);
-      },
-    );
+    const request = start((response) => {
+      // From here the body reader watches for stalls: a consumer that is slow to read is not a stalled upstream.
+      request.setTimeout(0);
+      resolve(response);
+    });
     request.on('timeout', () => request.destroy(new StalledError(options.idleTimeoutMs)));
     request.on('error', (error) => reject(connectionFailed(url, error)));
   });

@@ -20,6 +20,8 @@ export interface UpstreamOptions {
   onResume?: (info: { bytes: number; attempt: number; reason: string }) => void;
   /** Test seam / SSRF seam for issue 13: node's `lookup` for the sockets; default dns.lookup. */
   lookup?: LookupFunction;
+  /** Where HTTPS_PROXY / HTTP_PROXY / NO_PROXY are read (the embedded stack passes the user's); default process.env. */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface UpstreamFile {
@@ -50,6 +52,7 @@ export async function openUpstream(url: string, options: UpstreamOptions): Promi
     idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
     signal: options.signal,
     lookup: options.lookup,
+    env: options.env,
   };
   // identity: the bytes stored are the file's, and Content-Length / Range count those same bytes.
   const headers: OutgoingHttpHeaders = { 'accept-encoding': 'identity', 'user-agent': 'ferry' };
