@@ -99,7 +99,7 @@ export async function runFilesBench(options: FilesBenchOptions): Promise<FilesBe
         ratio: '-',
         target: '<= 150 MB',
         result: verdict(rss <= 150 * 1024 ** 2),
-        note: `highest VmHWM of the worker's node process over ${ferry.length} runs`,
+        note: `highest VmHWM of the worker's node process over ${ferry.length} runs; before the job (start-up and /initialize) it was ${megabytes(median(ferry.map((r) => r.peakRssBeforeJobBytes ?? NaN)))} (median)`,
       },
     ];
   }

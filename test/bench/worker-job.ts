@@ -25,6 +25,8 @@ export interface WorkerJobRun {
   /** How long each phase took, from the worker's own `job … done` log line (`fetching=512ms …`). */
   phases: Record<string, number>;
   peakRssBytes: number | undefined;
+  /** The same peak just before POST /jobs (start-up and /initialize): what the job itself added is the difference. */
+  peakRssBeforeJobBytes: number | undefined;
   /** Worker node process (self) and its git children, user + system, during the job. */
   cpuSelfMs: number | undefined;
   cpuChildrenMs: number | undefined;
@@ -53,6 +55,7 @@ export async function runWorkerJob(options: WorkerJobOptions): Promise<WorkerJob
     const initialized = await fetch(`${worker.url}/initialize`, { method: 'POST' });
     if (!initialized.ok) throw new Error(`worker /initialize answered ${initialized.status}`);
     const cpuBefore = cpuTimes(pid);
+    const rssBefore = peakRss(pid);
 
     // The end is the worker's own `job <id> done` line, printed once the final state is stored, and the
     // same line carries the worker's phase timings. Nothing polls during the job: the native baseline
@@ -103,6 +106,7 @@ export async function runWorkerJob(options: WorkerJobOptions): Promise<WorkerJob
       acceptedMs: accepted - start,
       phases,
       peakRssBytes: rss,
+      peakRssBeforeJobBytes: rssBefore,
       cpuSelfMs: cpu?.selfMs,
       cpuChildrenMs: cpu?.childrenMs,
       size: final.size ?? 0,
