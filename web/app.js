@@ -102,17 +102,24 @@ form.addEventListener('submit', (event) => {
   setHint(urlInput, urlHint, urlProblem);
   setHint(refInput, refHint, refProblem);
   if (urlProblem || refProblem) {
+    // The server's answer to an earlier submit is not about what the hint points at.
+    setFormError(undefined);
     (urlProblem ? urlInput : refInput).focus();
     return;
   }
   void submit(urlInput.value.trim(), refInput.value.trim(), format);
 });
-// A hint goes away as soon as the input is fixed, not only on the next submit.
+// A hint goes away as soon as the input is fixed, not only on the next submit; so does the server's error
+// about the previous input.
 urlInput.addEventListener('input', () => {
   pickFormatFor(urlInput.value);
+  if (lastFormError) setFormError(undefined);
   if (urlHint.textContent) setHint(urlInput, urlHint, checkRepoUrl(urlInput.value));
 });
-refInput.addEventListener('input', () => refHint.textContent && setHint(refInput, refHint, checkRef(refInput.value)));
+refInput.addEventListener('input', () => {
+  if (lastFormError) setFormError(undefined);
+  if (refHint.textContent) setHint(refInput, refHint, checkRef(refInput.value));
+});
 
 clearButton.addEventListener('click', () => {
   store.clearFinished();
