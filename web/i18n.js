@@ -237,7 +237,8 @@ export function lang() {
 }
 
 /**
- * Chinese when in doubt: most of ferry's users read it first.
+ * The reader's saved choice, else the first of the browser's languages that the page has; English for
+ * a reader of neither (more of them read English than Chinese).
  * @returns {Lang}
  */
 export function detectLang() {
@@ -248,7 +249,7 @@ export function detectLang() {
     if (lower.startsWith('zh')) return 'zh-CN';
     if (lower.startsWith('en')) return 'en';
   }
-  return 'zh-CN';
+  return 'en';
 }
 
 /**

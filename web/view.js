@@ -111,7 +111,7 @@ function fill(card, job, now) {
   card.classList.toggle('expired', expired);
 
   const repo = shortRepo(job.repo);
-  setText(q(card, '.job-repo'), repo);
+  setBreakableText(q(card, '.job-repo'), repo);
   q(card, '.job-repo').title = job.repo;
   setText(q(card, '.job-ref'), job.ref);
   setText(q(card, '.job-format'), job.format);
@@ -307,4 +307,19 @@ function q(root, selector) {
  */
 function setText(el, text) {
   if (el.textContent !== text) el.textContent = text;
+}
+
+/**
+ * A path such as `owner/repository` with a line-break opportunity after each `/` (browsers offer none
+ * there), so a narrow screen wraps it between its parts rather than inside a name.
+ * @param {HTMLElement} el
+ * @param {string} text
+ */
+function setBreakableText(el, text) {
+  if (el.textContent === text) return;
+  el.replaceChildren();
+  for (const part of text.split(/(?<=\/)/)) {
+    el.append(part);
+    if (part.endsWith('/')) el.append(document.createElement('wbr'));
+  }
 }

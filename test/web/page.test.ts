@@ -9,6 +9,7 @@ import path from 'node:path';
 import { chromium, type BrowserContext, type Locator, type Page, type WebSocketRoute } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeWebBundle } from '../../src/deploy/web-bundle.js';
+import { formatBytes } from '../../src/util/bytes.js';
 import { startLocalStack, type LocalStack } from '../../src/local/stack.js';
 import { fixtureRoot } from '../helpers/fixtures.js';
 import { generatedSha256, startFileUpstream, type FileUpstream } from '../helpers/file-upstream.js';
@@ -80,15 +81,17 @@ describe.skipIf(!chromiumPath)('web page (Chromium; skipped when no `chromium` b
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
 
-  async function openBrowser(options: { routeWebSocket?: (route: WebSocketRoute) => void } = {}): Promise<Browser> {
+  async function openBrowser(
+    options: { routeWebSocket?: (route: WebSocketRoute) => void; locale?: string; viewport?: { width: number; height: number } } = {},
+  ): Promise<Browser> {
     // A fresh profile per browser: no history or device id leaks between tests.
     const profile = await mkdtemp(path.join(tmpdir(), 'ferry-chromium-'));
     const context = await chromium.launchPersistentContext(profile, {
       executablePath: chromiumPath,
       headless: true,
       args: CHROMIUM_FLAGS,
-      locale: 'en-US',
-      viewport: { width: 1100, height: 900 },
+      locale: options.locale ?? 'en-US',
+      viewport: options.viewport ?? { width: 1100, height: 900 },
       acceptDownloads: true,
     });
     const page = context.pages()[0] ?? (await context.newPage());
@@ -263,6 +266,101 @@ describe.skipIf(!chromiumPath)('web page (Chromium; skipped when no `chromium` b
     await poll(attr(page.locator('html'), 'lang')).toBe('zh-CN');
     await poll(text(error)).toContain('找不到该分支、标签或提交');
     await poll(() => page.locator('.job').count()).toBe(0);
+  });
+
+  it('clears a server error once the input changes, and when a hint appears instead', async () => {
+    const { page } = await openBrowser();
+    await load(page);
+    const error = page.locator('#form-error');
+    const showServerError = async (): Promise<void> => {
+      await page.fill('#url', 'https://example.com/owner/repo');
+      await page.fill('#ref', 'main');
+      await page.click('#submit');
+      await poll(text(error.locator('code')), 30_000).toBe('HOST_NOT_ALLOWED');
+    };
+
+    await showServerError();
+    await page.fill('#url', `${git.url}/fixtures/basic`);
+    await error.waitFor({ state: 'hidden' });
+
+    await showServerError();
+    await page.fill('#ref', 'v1.0.0');
+    await error.waitFor({ state: 'hidden' });
+
+    // Same input, another choice: "File" with a ref is caught by the page, and the old error must not stay under its hint.
+    await showServerError();
+    await page.check('input[name="format"][value="file"]');
+    await page.click('#submit');
+    await poll(text(page.locator('#ref-hint'))).not.toBe('');
+    expect(await error.isVisible()).toBe(false);
+  });
+
+  it('falls back to English for a browser language it does not have (fr-FR)', async () => {
+    const { page } = await openBrowser({ locale: 'fr-FR' });
+    await load(page);
+    expect(await page.evaluate(() => navigator.language)).toBe('fr-FR');
+    await poll(attr(page.locator('html'), 'lang')).toBe('en');
+    await poll(attr(page.locator('[data-lang="en"]'), 'aria-pressed')).toBe('true');
+  });
+
+  it('writes sizes as the CLI does (KiB, MiB: 1024-based), in both languages', async () => {
+    const { page } = await openBrowser();
+    await load(page);
+    const sizes = [512, 1536, 300 * 1024, 5 * 1024 * 1024 + 100, 3 * 1024 ** 3];
+    // As a string: vitest would rewrite a dynamic import() inside a function.
+    const inPage = (lang: string) =>
+      page.evaluate<string[]>(`import('/i18n.js').then((i18n) => {
+        i18n.setLang(${JSON.stringify(lang)});
+        return ${JSON.stringify(sizes)}.map((bytes) => i18n.formatBytes(bytes));
+      })`);
+    expect(await inPage('en')).toEqual(sizes.map((bytes) => formatBytes(bytes)));
+    expect(await inPage('zh-CN')).toEqual(sizes.map((bytes) => formatBytes(bytes)));
+  });
+
+  it('on a phone, a long repository name wraps after a "/", not inside a name', async () => {
+    const repo = 'https://github.com/organisation/repositoryname';
+    const { page } = await openBrowser({ viewport: { width: 360, height: 740 } });
+    // A finished job from an earlier visit, as the page keeps them: nothing is fetched for it.
+    await page.addInitScript((job) => localStorage.setItem('ferry.jobs.v1', JSON.stringify([job])), {
+      jobId: 'phone-title-000000000001',
+      kind: 'archive',
+      status: 'error',
+      repo,
+      ref: 'main',
+      commit: 'a'.repeat(40),
+      format: 'zip',
+      createdAt: Date.now(),
+      updatedAt: Date.now(),
+      finishedAt: Date.now(),
+      error: { code: 'REPO_NOT_FOUND', message: 'Repository not found.' },
+      input: repo,
+      inputRef: '',
+    });
+    await load(page);
+    const title = page.locator('.job-repo');
+    await poll(text(title)).toBe('organisation/repositoryname');
+    // The line each character sits on (its box's top), gathered per "/"-separated name.
+    const names = await title.evaluate((el) => {
+      const words: { word: string; lines: Set<number> }[] = [{ word: '', lines: new Set() }];
+      const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+      const range = document.createRange();
+      for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        const data = (node as Text).data;
+        for (let i = 0; i < data.length; i++) {
+          range.setStart(node, i);
+          range.setEnd(node, i + 1);
+          const word = words[words.length - 1]!;
+          word.word += data[i];
+          word.lines.add(Math.round(range.getBoundingClientRect().top));
+          if (data[i] === '/') words.push({ word: '', lines: new Set() });
+        }
+      }
+      return words.map(({ word, lines }) => ({ word, lines: [...lines] }));
+    });
+    // The title does need two lines at this width, and each name keeps to one of them.
+    expect(new Set(names.flatMap((name) => name.lines)).size, JSON.stringify(names)).toBe(2);
+    for (const name of names) expect(name.lines, name.word).toHaveLength(1);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'web-phone-title.png') });
   });
 
   it('resumes watching a running job after a reload', async () => {
