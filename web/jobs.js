@@ -279,6 +279,8 @@ export function checkRepoUrl(raw) {
   if (value === '') return 'hint.url.empty';
   // A file link (release asset, raw, /blob/, source archive, gist) may carry a query: the server checks the rest.
   if (fileTargetOf(value)) return undefined;
+  // `owner/repo` is GitHub's, as the server reads it.
+  if (/^[A-Za-z0-9_][A-Za-z0-9_-]*\/[A-Za-z0-9_.][A-Za-z0-9_.-]*\/?$/.test(value)) return undefined;
   // eslint-disable-next-line no-control-regex
   if (/[\s\u0000-\u001f\u007f\\]/.test(value)) return 'hint.url.spaces';
   const scp = /^git@([^:/]+):(.+)$/.exec(value);
@@ -337,4 +339,30 @@ export function checkRef(raw) {
     ref.endsWith('.lock') ||
     ref.split('/').some((part) => part.startsWith('.'));
   return bad ? 'hint.ref.invalid' : undefined;
+}
+
+/**
+ * A string as one POSIX shell word.
+ * @param {string} value
+ */
+function shellQuote(value) {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * Shell commands for a finished job: download its link with curl or wget, and for a repository, clone it
+ * through ferry (git-remote-ferry, installed with ferry).
+ * @param {Job} job
+ * @param {NonNullable<Job['result']>} result
+ * @returns {{ curl: string, wget: string, clone: string | undefined }}
+ */
+export function nextCommands(job, result) {
+  const file = shellQuote(result.filename);
+  const url = shellQuote(result.url);
+  const isRepo = job.kind !== 'file' && job.format !== 'file' && /^https?:\/\//.test(job.repo);
+  return {
+    curl: `curl -fL -o ${file} ${url}`,
+    wget: `wget -O ${file} ${url}`,
+    clone: isRepo ? `git clone ferry::${job.repo}` : undefined,
+  };
 }

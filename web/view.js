@@ -2,7 +2,7 @@
 // Cards are updated in place so focus and selection survive live progress. Only textContent and vetted
 // attributes are set: nothing from the server is parsed as HTML.
 import { describeError, formatBytes, formatDateTime, formatDuration, formatRelative, t } from './i18n.js';
-import { isActive, isExpired, shortRepo, stepsOf } from './jobs.js';
+import { isActive, isExpired, nextCommands, shortRepo, stepsOf } from './jobs.js';
 
 /** @typedef {import('./jobs.js').Job} Job */
 
@@ -94,6 +94,12 @@ export class JobListView {
     q(card, '.copy-sha').addEventListener('click', (event) => {
       this.#handlers.copy(q(card, '.sha').textContent ?? '', /** @type {HTMLElement} */ (event.currentTarget));
     });
+    for (const button of card.querySelectorAll('.copy-cmd')) {
+      button.addEventListener('click', (event) => {
+        const code = /** @type {HTMLElement} */ (event.currentTarget).previousElementSibling;
+        this.#handlers.copy(code?.textContent ?? '', /** @type {HTMLElement} */ (event.currentTarget));
+      });
+    }
     this.#cards.set(job.jobId, card);
     return card;
   }
@@ -242,6 +248,7 @@ function fillResult(card, job, now, expired) {
   q(card, '.commit').title = job.commit;
   setText(q(card, '.t-sha'), t('done.sha256'));
   setText(q(card, '.sha'), result.sha256);
+  fillNextSteps(card, job, result, expired || !safe);
   const copySha = q(card, '.copy-sha');
   copySha.setAttribute('aria-label', t('done.copySha'));
   if (!copySha.dataset.flash) copySha.title = t('done.copySha');
@@ -322,4 +329,31 @@ function setBreakableText(el, text) {
     el.append(part);
     if (part.endsWith('/')) el.append(document.createElement('wbr'));
   }
+}
+
+/**
+ * The commands a user wants next: fetch the signed link from a shell (on a server, say), or clone the
+ * repository through ferry. The link's commands are left out once it has expired.
+ * @param {HTMLElement} card
+ * @param {Job} job
+ * @param {NonNullable<Job['result']>} result
+ * @param {boolean} linkGone
+ */
+function fillNextSteps(card, job, result, linkGone) {
+  const commands = nextCommands(job, result);
+  setText(q(card, '.t-next'), t('done.next'));
+  let shown = 0;
+  for (const code of card.querySelectorAll('.cmd')) {
+    const el = /** @type {HTMLElement} */ (code);
+    const name = /** @type {'curl' | 'wget' | 'clone'} */ (el.dataset.cmd);
+    const text = name === 'clone' ? commands.clone : linkGone ? undefined : commands[name];
+    const row = /** @type {HTMLElement} */ (el.parentElement);
+    row.hidden = text === undefined;
+    if (text !== undefined) shown++;
+    setText(el, text ?? '');
+    const button = /** @type {HTMLElement} */ (row.querySelector('.copy-cmd'));
+    button.setAttribute('aria-label', t('done.copyCommand'));
+    if (!button.dataset.flash) button.title = t('done.copyCommand');
+  }
+  q(card, '.next').hidden = shown === 0;
 }

@@ -1,6 +1,7 @@
 // The web page in a real browser: Debian's Chromium driven by playwright-core against the local
 // stack (gateway + FC emulator running the built worker + OSS store) and a real git server.
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
@@ -169,6 +170,8 @@ describe.skipIf(!chromiumPath)('web page (Chromium; skipped when no `chromium` b
     await poll(text(card.locator('.download-label'))).toContain(doneMessage.filename);
     await card.locator('.cached-note').waitFor({ state: 'hidden' });
     await poll(text(card.locator('.job-ref'))).toBe('v1.0.0');
+    await poll(text(card.locator('.cmd[data-cmd="clone"]'))).toBe(`git clone ferry::${slowGit.url}/fixtures/basic`);
+    await poll(text(card.locator('.cmd[data-cmd="wget"]'))).toMatch(new RegExp(`^wget -O '${doneMessage.filename.replace(/\./g, '\\.')}' 'http`));
 
     await page.screenshot({ path: path.join(ARTIFACTS, 'web-done.png'), fullPage: true });
 
@@ -183,6 +186,15 @@ describe.skipIf(!chromiumPath)('web page (Chromium; skipped when no `chromium` b
     await page.click('#submit');
     await poll(() => page.locator('.job').count()).toBe(2);
     await page.locator('.job').first().locator('.cached-note').waitFor({ state: 'visible', timeout: 30_000 });
+  });
+
+  it('takes owner/repo as a GitHub repository, as the server does, and gives no hint for it', async () => {
+    const { page } = await openBrowser();
+    await load(page);
+    // As source text: the test runner would rewrite a dynamic import inside a function.
+    const hints = await page.evaluate(`import('/jobs.js').then((jobs) =>
+      ['expressjs/express', 'expressjs/express/', 'expressjs', 'a/b/c'].map((value) => jobs.checkRepoUrl(value) ?? null))`);
+    expect(hints).toEqual([null, null, 'hint.url.malformed', 'hint.url.malformed']);
   });
 
   it('a file link selects "File" by itself; a repository URL goes back to zip', async () => {
@@ -217,6 +229,19 @@ describe.skipIf(!chromiumPath)('web page (Chromium; skipped when no `chromium` b
     expect(download.suggestedFilename()).toBe('tool-linux.bin');
     const bytes = await readFile(await download.path());
     expect(createHash('sha256').update(bytes).digest('hex')).toBe(generatedSha256(size, 11));
+
+    // The next steps: the curl command as the page offers it fetches the same bytes; a file has no clone line.
+    const curl = (await card.locator('.cmd[data-cmd="curl"]').textContent()) ?? '';
+    expect(curl).toMatch(/^curl -fL -o 'tool-linux\.bin' 'http/);
+    expect(await card.locator('.cmd[data-cmd="clone"]').isVisible()).toBe(false);
+    const shellDir = await mkdtemp(path.join(tmpdir(), 'ferry-curl-'));
+    try {
+      // Not execFileSync: the stack answering curl runs in this very process.
+      await promisify(execFile)('sh', ['-c', curl], { cwd: shellDir });
+      expect(createHash('sha256').update(await readFile(path.join(shellDir, 'tool-linux.bin'))).digest('hex')).toBe(generatedSha256(size, 11));
+    } finally {
+      await rm(shellDir, { recursive: true, force: true });
+    }
   });
 
   it('catches bad input in the page and shows server errors with their code', async () => {
