@@ -1,12 +1,17 @@
 // A signed URL to a file on disk, verified by its sha256. Large files come over several ranged
 // connections into a pre-sized `<dest>.part` with a journal beside it (download-parallel.ts), so that
 // an interrupted run is continued by the next one; small files, a size nobody announced and servers
-// without Range support take one connection in order (download-sequential.ts).
-import { rename, rm } from 'node:fs/promises';
+// without Range support take one connection in order (download-sequential.ts). One download at a time
+// owns a dest's `.part` (download-lock.ts); a second one waits, then finds the file the first one saved.
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { rename, rm, stat } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
 import { FerryError } from '../protocol/errors.js';
 import { pathExists } from '../util/path-exists.js';
 import { Connections, FinalError } from './download-http.js';
 import { journalPath, removeJournal } from './download-journal.js';
+import { lockPart, type LockHolder } from './download-lock.js';
 import { downloadParallel } from './download-parallel.js';
 import { downloadSequential } from './download-sequential.js';
 import { DEFAULT_MAX_CONNECTIONS, SMALL_FILE_BYTES } from './download-tuning.js';
@@ -44,6 +49,8 @@ export interface DownloadOptions {
   resume?: boolean | undefined;
   onProgress?: (progress: DownloadProgress) => void;
   onRetry?: (retry: DownloadRetry) => void;
+  /** Another download (this process or another) is saving to the same `dest`: this one waits for it to end. */
+  onWaiting?: (holder: LockHolder) => void;
   /** Attempts in a row that may fail without any new byte, per connection. Default 5. */
   retries?: number;
   /** A response that sends nothing for this long is dropped and resumed. Default 30 s. */
@@ -64,6 +71,18 @@ export async function download(options: DownloadOptions): Promise<DownloadResult
   if (!Number.isSafeInteger(max) || max < 1) throw new FerryError('BAD_REQUEST', `connections must be a whole number of at least 1, got ${String(options.connections)}.`);
   const part = `${options.dest}.part`;
   const journal = journalPath(part);
+  const unlock = await lockPart(part, { signal: options.signal, onWaiting: options.onWaiting });
+  try {
+    // Usually saved by the download this one waited for (or an earlier run): nothing left to do.
+    const saved = await alreadySaved(options.dest, options.size, options.sha256);
+    if (saved) return saved;
+    return await downloadOwned(options, max, part, journal);
+  } finally {
+    await unlock();
+  }
+}
+
+async function downloadOwned(options: DownloadOptions, max: number, part: string, journal: string): Promise<DownloadResult> {
   const discard = async (): Promise<void> => {
     // Not recursive: if something else sits at `.part` (a directory), it is not ours to delete.
     await rm(part, { force: true }).catch(() => undefined);
@@ -100,6 +119,16 @@ export async function download(options: DownloadOptions): Promise<DownloadResult
   } finally {
     connections.close();
   }
+}
+
+/** `dest` as it is, when it already holds the expected bytes: the size first (cheap), then the sha256, streamed. */
+async function alreadySaved(dest: string, size: number | undefined, sha256: string): Promise<DownloadResult | undefined> {
+  const found = await stat(dest).catch(() => undefined);
+  if (!found?.isFile() || (size !== undefined && found.size !== size)) return undefined;
+  const hash = createHash('sha256');
+  await pipeline(createReadStream(dest), hash);
+  const got = hash.digest('hex');
+  return got === sha256.toLowerCase() ? { path: dest, size: found.size, sha256: got } : undefined;
 }
 
 /** Failures the next run may do better at: interrupted, out of retries, an expired URL. Not a wrong file. */

@@ -4,14 +4,17 @@
  * ranges and misbehaves on purpose: holds a response, cuts one, flips a byte, swaps the object,
  * ignores Range) for what the store never does.
  */
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { once } from 'node:events';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { download, type DownloadProgress, type DownloadRetry } from '../../src/client/download.js';
+import { lockPath, type LockHolder } from '../../src/client/download-lock.js';
 import { SMALL_FILE_BYTES } from '../../src/client/download-tuning.js';
 import { startOssServer, type OssServer } from '../../src/local/oss/index.js';
 import { clientOf, KEY, pathClientOf, signedGet } from '../local/_oss.js';
@@ -283,5 +286,55 @@ describe('download over parallel ranges', () => {
     await download({ url: `${faultBase}/expired.bin`, dest, sha256: sha256Of(data), size: data.length, connections: 4 });
     expect((await readFile(dest)).equals(data)).toBe(true);
     expect(requests.every((request) => startOf(request.range) >= MiB)).toBe(true);
+  });
+});
+
+describe('one download per dest at a time', () => {
+  it('two downloads of one object into one dest at once: one downloads, the other waits and finds the file', async () => {
+    const data = randomBytes(9 * MiB + 3);
+    const key = 'parallel/twice.bin';
+    await clientOf(oss, 'ferry-dl').put(key, data);
+    const url = await signedGet(pathClientOf(oss, 'ferry-dl'), key);
+    const dest = join(work, 'twice.bin');
+    const reports = [0, 0];
+    const waits: LockHolder[] = [];
+    const options = { url, dest, sha256: sha256Of(data), size: data.length, onWaiting: (holder: LockHolder) => waits.push(holder) };
+    const results = await Promise.all(
+      [0, 1].map((which) => download({ ...options, onProgress: () => void reports[which]!++ })),
+    );
+    for (const result of results) expect(result).toEqual({ path: dest, size: data.length, sha256: sha256Of(data) });
+    expect((await readFile(dest)).equals(data)).toBe(true);
+    // Exactly one of them downloaded; the other reported no byte of its own.
+    expect(reports.filter((count) => count > 0)).toHaveLength(1);
+    expect(waits).toEqual([{ pid: process.pid, host: hostname() }]);
+    expect(await leftovers('twice.bin')).toEqual([]);
+  });
+
+  it('takes over a lock left by a process that is gone', async () => {
+    const data = randomBytes(3 * MiB + 1);
+    behave = (req, res) => serve(req, res, { data, etag: '"S"' });
+    const dest = join(work, 'stale-lock.bin');
+    const child = spawn(process.execPath, ['-e', '']);
+    await once(child, 'exit');
+    await writeFile(lockPath(`${dest}.part`), JSON.stringify({ pid: child.pid, host: hostname() }));
+    const waits: LockHolder[] = [];
+    const result = await download({ url: `${faultBase}/stale-lock.bin`, dest, sha256: sha256Of(data), size: data.length, onWaiting: (holder) => waits.push(holder) });
+    expect(result.sha256).toBe(sha256Of(data));
+    expect((await readFile(dest)).equals(data)).toBe(true);
+    expect(waits).toEqual([]);
+    expect(await leftovers('stale-lock.bin')).toEqual([]);
+  });
+
+  it('waits for a live owner until stopped, and leaves its lock alone', async () => {
+    const dest = join(work, 'held.bin');
+    const lock = lockPath(`${dest}.part`);
+    const holder = JSON.stringify({ pid: process.pid, host: hostname() });
+    await writeFile(lock, holder);
+    const controller = new AbortController();
+    const waiting = download({ url: `${faultBase}/held.bin`, dest, sha256: 'a'.repeat(64), size: 4 * MiB, signal: controller.signal, onWaiting: () => controller.abort() });
+    await expect(waiting).rejects.toMatchObject({ code: 'TIMEOUT' });
+    expect(requests).toHaveLength(0);
+    expect(await readFile(lock, 'utf8')).toBe(holder);
+    await rm(lock);
   });
 });
