@@ -52,12 +52,14 @@ export function stateToMessage(state: Record<string, unknown>): JobMessage | und
       v: 1, type: 'done', jobId, url, expiresAt: String(expiresAt), filename, size: Number(size), sha256,
       commit: String(commit), ref: String(ref), format: format as ArtifactFormat, cached: cached === true,
       ...(Array.isArray(parts) && { parts: parts as DoneMessage['parts'] }),
+      ...(typeof state.repo === 'string' && { repo: state.repo }),
     };
   }
   if (state.status === 'error') return { v: 1, type: 'error', jobId, ...errorFromJSON(state).toJSON() };
   const phase = PHASES.includes(state.phase as Phase) ? (state.phase as Phase) : 'queued';
   const message: ProgressMessage = { v: 1, type: 'progress', jobId, phase, ts: typeof state.updatedAt === 'number' ? state.updatedAt : Date.now() };
-  for (const key of ['percent', 'bytes', 'total', 'queuePosition'] as const) if (typeof state[key] === 'number') message[key] = state[key];
+  for (const key of ['percent', 'bytes', 'total', 'queuePosition', 'stageDone', 'stageTotal'] as const) if (typeof state[key] === 'number') message[key] = state[key];
   if (typeof state.message === 'string') message.message = state.message;
+  if (typeof state.stage === 'string') message.stage = state.stage;
   return message;
 }

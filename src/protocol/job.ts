@@ -35,6 +35,14 @@ export interface ProgressMessage {
   total?: number;
   message?: string;
   queuePosition?: number;
+  /**
+   * What the phase is doing now, for clients to name in their language (`fetching`: git's stages, see
+   * docs/protocol.md); `message` says the same in English. Unknown values: show `message`.
+   */
+  stage?: string;
+  /** The stage's own count (objects, deltas) and its end when known; `percent` is the whole phase's. */
+  stageDone?: number;
+  stageTotal?: number;
   ts: number;
 }
 
@@ -70,6 +78,8 @@ export interface DoneMessage extends DoneResult {
   v: 1;
   type: 'done';
   jobId: string;
+  /** The job's repository (or a file's URL): present when the message was rebuilt from a job state. */
+  repo?: string;
 }
 
 export interface ErrorMessage extends FerryErrorJSON {
@@ -100,6 +110,9 @@ export interface JobState {
   total?: number;
   queuePosition?: number;
   message?: string;
+  stage?: string;
+  stageDone?: number;
+  stageTotal?: number;
   result?: DoneResult;
   error?: FerryErrorJSON;
 }
@@ -115,7 +128,7 @@ export function applyMessage(state: JobState, message: JobMessage): JobState {
     const { code, message: text, retrying } = message;
     return { ...stripProgress(base), status: 'error', error: { code, message: text, ...(retrying && { retrying }) } };
   }
-  const { phase, percent, bytes, total, queuePosition } = message;
+  const { phase, percent, bytes, total, queuePosition, stage, stageDone, stageTotal } = message;
   return {
     ...stripProgress(base),
     status: phase === 'queued' ? 'queued' : 'running',
@@ -125,11 +138,14 @@ export function applyMessage(state: JobState, message: JobMessage): JobState {
     ...(total !== undefined && { total }),
     ...(queuePosition !== undefined && { queuePosition }),
     ...(message.message !== undefined && { message: message.message }),
+    ...(stage !== undefined && { stage }),
+    ...(stageDone !== undefined && { stageDone }),
+    ...(stageTotal !== undefined && { stageTotal }),
   };
 }
 
 function stripProgress(state: JobState): JobState {
-  const { phase: _p, percent: _pc, bytes: _b, total: _t, queuePosition: _q, message: _m, ...rest } = state;
+  const { phase: _p, percent: _pc, bytes: _b, total: _t, queuePosition: _q, message: _m, stage: _s, stageDone: _sd, stageTotal: _st, ...rest } = state;
   return rest;
 }
 

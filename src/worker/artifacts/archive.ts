@@ -2,6 +2,7 @@ import { archiveStream } from '../git/archive.js';
 import { archiveKeys } from '../storage/keys.js';
 import { FerryError } from '../../protocol/errors.js';
 import { ARCHIVE_FORMATS, type ArchiveFormat } from '../../protocol/formats.js';
+import { FetchProgressTracker } from '../git/fetch-progress.js';
 import { resolveRef } from '../git/resolve.js';
 import { singleObject } from './single-object.js';
 import type { ArtifactRequest, SingleObjectKind } from './types.js';
@@ -32,13 +33,9 @@ export const archiveObject: SingleObjectKind = {
   async produce(request, ctx) {
     const { repo, commit } = request;
     const format = formatOf(request);
-    ctx.progress('fetching', { percent: 0, message: `fetching ${repo.canonical}` });
-    const mirror = await ctx.mirrors.fetch(
-      repo,
-      commit,
-      (p) => ctx.progress('fetching', { percent: p.percent, message: `${p.stage} ${p.processed}/${p.total}` }),
-      ctx.signal,
-    );
+    const fetching = new FetchProgressTracker((detail) => ctx.progress('fetching', detail));
+    fetching.stage('connecting', `contacting ${repo.host}`);
+    const mirror = await ctx.mirrors.fetch(repo, commit, (line) => fetching.line(line), ctx.signal);
     try {
       const stream = archiveStream(mirror.gitDir, commit, format, baseName(request), { transport: ctx.git.transport(), env: ctx.git.env });
       return { bytes: stream.stdout, done: stream.done, kill: () => stream.kill(), close: () => mirror.release() };

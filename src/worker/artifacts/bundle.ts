@@ -3,6 +3,7 @@ import { FerryError } from '../../protocol/errors.js';
 import type { DoneResult, BundlePart } from '../../protocol/job.js';
 import type { RefsAnswer } from '../../protocol/remote-refs.js';
 import { bundleStream, EmptyBundleError } from '../git/bundle.js';
+import { FetchProgressTracker } from '../git/fetch-progress.js';
 import type { FullMirrorLease } from '../git/mirror.js';
 import { presentObjects } from '../git/objects.js';
 import { singlePackBundle, type PackBundle } from '../git/pack-bundle.js';
@@ -63,17 +64,18 @@ export const bundle: ArtifactKind = {
   async build(request, ctx) {
     const { repo } = request;
     const prefix = bundlePrefix(repo.canonical);
-    ctx.progress('fetching', { percent: 0, message: `fetching ${repo.canonical}` });
+    const fetching = new FetchProgressTracker((detail) => ctx.progress('fetching', detail));
+    fetching.stage('connecting', `contacting ${repo.host}`);
     const mirror = await ctx.mirrors.fetchAll(repo, {
       seed: async (gitDir) => {
         const chain = await readChain(ctx.store, prefix, repo.canonical);
         if (!chain) return false;
-        ctx.progress('fetching', { percent: 0, message: 'seeding the mirror from cached bundles' });
+        fetching.stage('seeding');
         const bytes = await seedFromChain(gitDir, chain, ctx.store, ctx.git.env, ctx.signal);
         ctx.git.log?.(`mirror of ${repo.canonical} seeded from ${chain.links.length} cached bundle(s), ${bytes} bytes`);
         return bytes > 0;
       },
-      onProgress: (p) => ctx.progress('fetching', { percent: p.percent, message: `${p.stage} ${p.processed}/${p.total}` }),
+      onProgress: (line) => fetching.line(line),
       signal: ctx.signal,
     });
     try {

@@ -1,21 +1,18 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { SimpleGit, SimpleGitProgressEvent } from 'simple-git';
+import type { SimpleGit } from 'simple-git';
 import { KeyedLock } from '../../util/keyed-lock.js';
 import { pathExists } from '../../util/path-exists.js';
 import { FerryError } from '../../protocol/errors.js';
 import { gitClient } from './simple-git.js';
 import type { GitContext } from './context.js';
 import { gitFailure } from './errors.js';
+import { progressLines, type GitProgressLine } from './fetch-progress.js';
 import type { RepoRef } from './url.js';
 
-export interface FetchProgress {
-  stage: string;
-  percent: number;
-  processed: number;
-  total: number;
-}
+/** One line of git's progress (fetch-progress.ts turns them into messages). */
+export type FetchProgress = GitProgressLine;
 
 export interface MirrorOptions {
   workDir: string;
@@ -137,12 +134,7 @@ export class MirrorCache {
   async #fetchInto(dir: string, repo: RepoRef, commit: string, onProgress?: (p: FetchProgress) => void, signal?: AbortSignal): Promise<string> {
     return this.#locks.run(dir, async () => {
       const created = await this.#ensureBare(dir);
-      const git = gitClient({
-        git: this.#options.git,
-        baseDir: dir,
-        signal,
-        progress: onProgress ? (event: SimpleGitProgressEvent) => onProgress(toProgress(event)) : undefined,
-      });
+      const git = withProgress(gitClient({ git: this.#options.git, baseDir: dir, signal }), onProgress);
       if (!created && (await hasCommit(git, commit))) return dir;
       const fetch = (): Promise<string> => git.raw(['fetch', '--depth=1', '--no-tags', '--progress', '--', repo.fetchUrl, `+${commit}:refs/ferry/${commit}`]);
       try {
@@ -186,12 +178,7 @@ export class MirrorCache {
         });
       }
       const { onProgress, signal } = options;
-      const git = gitClient({
-        git: this.#options.git,
-        baseDir: dir,
-        signal,
-        progress: onProgress ? (event: SimpleGitProgressEvent) => onProgress(toProgress(event)) : undefined,
-      });
+      const git = withProgress(gitClient({ git: this.#options.git, baseDir: dir, signal }), onProgress);
       // Always a pack, even for a few objects: a new mirror is then one pack that can be served as a bundle as it is (pack-bundle.ts).
       const fetch = (): Promise<string> => git.raw(['-c', 'fetch.unpackLimit=1', 'fetch', '--prune', '--no-tags', '--progress', '--', repo.fetchUrl, ...ALL_REFSPECS]);
       try {
@@ -219,12 +206,7 @@ export class MirrorCache {
    */
   async #cloneInto(dir: string, repo: RepoRef, options: FetchAllOptions): Promise<void> {
     const temp = `${dir}.clone-${process.pid}-${Date.now()}`;
-    const git = gitClient({
-      git: this.#options.git,
-      baseDir: dirname(dir),
-      signal: options.signal,
-      progress: options.onProgress ? (event: SimpleGitProgressEvent) => options.onProgress?.(toProgress(event)) : undefined,
-    });
+    const git = withProgress(gitClient({ git: this.#options.git, baseDir: dirname(dir), signal: options.signal }), options.onProgress);
     try {
       await git.raw(['clone', '--bare', '--progress', '--', repo.fetchUrl, temp]);
       await rm(dir, { recursive: true, force: true });
@@ -324,9 +306,13 @@ async function treeBytes(dir: string): Promise<number> {
   return total;
 }
 
-
-function toProgress(event: SimpleGitProgressEvent): FetchProgress {
-  return { stage: event.stage, percent: event.progress, processed: event.processed, total: event.total };
+/**
+ * Every progress line git writes to stderr, each `\r`-rewritten one included (simple-git's own progress
+ * option reads only the first line of each chunk, and names `remote: Counting objects` "remote").
+ */
+function withProgress(git: SimpleGit, onProgress: ((p: FetchProgress) => void) | undefined): SimpleGit {
+  if (!onProgress) return git;
+  return git.outputHandler((_command, _stdout, stderr) => void stderr.on('data', progressLines(onProgress)));
 }
 
 /** `promise`, or a rejection as soon as `signal` aborts (the promise itself goes on). */
