@@ -46,6 +46,12 @@ export interface GetOptions {
 
 export interface GetResult {
   done: DoneMessage;
+  /** What the worker fetched: the repository's canonical URL (or the file's URL). */
+  repo: string;
+  /** The kind that was fetched. */
+  kind: 'archive' | 'file';
+  /** The job ran on the embedded stack, whose links end with the command. */
+  embedded: boolean;
   /** The saved archive, unless it was only a temporary for `extract`. */
   path: string | undefined;
   dir: string | undefined;
@@ -82,10 +88,18 @@ export async function ferryGet(options: GetOptions): Promise<GetResult> {
     const kind = options.kind ?? (fileTargetOf(options.url) ? 'file' : 'archive');
     const format = options.format ?? 'zip';
     const submission: JobSubmission = kind === 'file' ? { kind: 'file', url: options.url } : { url: options.url, ref: options.ref, format };
-    const following = submitAndFollow(client, submission, { onEvent: emit, signal });
+    let repo = options.url;
+    const following = submitAndFollow(client, submission, {
+      onEvent: (event) => {
+        if (event.type === 'submitted') repo = event.repo;
+        emit(event);
+      },
+      signal,
+    });
     following.catch(() => undefined);
     await connected;
     const done = await following;
+    repo = done.repo ?? repo;
     client.close(); // the download needs no websocket
 
     // A file may be extracted only when it is an archive ferry can unpack (its name says which).
@@ -110,12 +124,12 @@ export async function ferryGet(options: GetOptions): Promise<GetResult> {
       sha256: done.sha256,
       size: done.size,
       signal: options.signal,
-      onProgress: ({ bytes, total }) => {
+      onProgress: ({ bytes, total, connections }) => {
         // Throttled to ~5 lines a second; the final one always goes out.
         const now = Date.now();
         if (now - last < 200 && bytes !== total) return;
         last = now;
-        emit({ type: 'download', bytes, total });
+        emit({ type: 'download', bytes, total, connections });
       },
       onRetry: ({ bytes, attempt, reason }) => emit({ type: 'download-retry', bytes, attempt, reason }),
     });
@@ -132,7 +146,7 @@ export async function ferryGet(options: GetOptions): Promise<GetResult> {
       dir = result.dir;
       emit({ type: 'extracted', dir: result.dir, files: result.files });
     }
-    return { done, path: keep ? saved.path : undefined, dir };
+    return { done, repo, kind, embedded: endpoint.embedded, path: keep ? saved.path : undefined, dir };
   } finally {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
   }

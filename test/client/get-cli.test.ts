@@ -2,7 +2,8 @@
  * `ferry get` end to end as a child process against a running local stack (real gateway, FC emulator
  * running the built worker, OSS store) and a real git smart-HTTP server with the fixture repositories.
  */
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
 import { chmod, mkdtemp, readFile, readdir, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -124,7 +125,14 @@ describe('ferry get against a running stack', () => {
     const run = await runFerry(['get', repoUrl, ...gatewayArgs(), '-o', output]);
     expect(run.code).toBe(0);
     expect(run.stdout.trim()).toBe(output);
-    expect(run.stderr).toMatch(/cached: basic-/);
+    expect(run.stderr).toMatch(/(cached:|built) basic-/);
+    // Next steps: a clone through ferry, and the link as a curl command that fetches the same bytes.
+    expect(run.stderr).toContain(`git clone ferry::${repoUrl}`);
+    const curl = /^ {2}(curl -fL -o .*?) {3}# the link works until/m.exec(run.stderr)?.[1];
+    expect(curl).toMatch(/^curl -fL -o 'basic-[0-9a-f]{7}\.zip' 'http/);
+    const dir = await mkdtemp(join(work, 'curl-'));
+    await promisify(execFile)('sh', ['-c', curl!], { cwd: dir });
+    expect(await sha256File(join(dir, (await readdir(dir))[0]!))).toBe(await sha256File(output));
   });
 
   it.each([

@@ -7,6 +7,7 @@ import { parseRefSpec } from '../../protocol/refs.js';
 import { isEmptyOrMissing } from '../empty-dir.js';
 import { archiveFormatOf, fileTargetOf } from '../file-target.js';
 import { planOutput } from '../output-path.js';
+import type { GetResult } from '../get.js';
 import { addEndpointOptions, endpointFromFlags, type EndpointFlags } from '../endpoint-flags.js';
 import { usageError } from '../options.js';
 import { createView } from '../progress-view.js';
@@ -111,6 +112,8 @@ export function registerGet(program: Command): void {
         process.stdout.write(`${where}\n`);
         const version = done.commit ? `${done.ref || done.commit.slice(0, 12)} @ ${done.commit.slice(0, 12)}, ` : done.ref ? `${done.ref}, ` : '';
         process.stderr.write(`${version}${formatBytes(done.size)}, sha256 ${done.sha256}${done.cached ? ' (cached)' : ''}\n`);
+        const next = nextSteps(result);
+        if (next.length > 0) process.stderr.write(`next:\n${next.map((line) => `  ${line}\n`).join('')}`);
       }
     } catch (error) {
       view.stop();
@@ -127,4 +130,22 @@ export function registerGet(program: Command): void {
 
 function interrupted(): FerryError {
   return new FerryError('INTERRUPTED', 'Interrupted. A download that had started continues where it stopped when you run the same command again.');
+}
+
+/**
+ * Commands a user may want after a get: the signed link for another machine (not from the embedded stack,
+ * whose links end with the command), and a clone of the repository through ferry.
+ */
+function nextSteps(result: GetResult): string[] {
+  const lines: string[] = [];
+  const { done } = result;
+  if (!result.embedded && /^https?:\/\//.test(done.url)) {
+    lines.push(`curl -fL -o ${shellQuote(done.filename)} ${shellQuote(done.url)}   # the link works until ${done.expiresAt}`);
+  }
+  if (result.kind === 'archive' && /^https?:\/\//.test(result.repo)) lines.push(`git clone ferry::${result.repo}   # the whole history, through ferry`);
+  return lines;
+}
+
+function shellQuote(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
 }
