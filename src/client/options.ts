@@ -20,3 +20,8 @@ export function parseHostList(hosts: string[] | undefined): string[] | undefined
   }
   return hosts;
 }
+
+/** The `Examples:` block after a command's --help. */
+export function examples(lines: string[]): string {
+  return `\nExamples:\n${lines.map((line) => `  $ ${line}`).join('\n')}\n`;
+}

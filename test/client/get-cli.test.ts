@@ -152,6 +152,8 @@ describe('ferry get against a running stack', () => {
     [['get', 'https://github.com/a/b', '-o', 'no/such/dir/x.zip'], /-o: the directory no\/such\/dir does not exist: create it first/],
     [['get', 'https://github.com/a/b', '-o', 'no-such-dir/'], /-o: the directory no-such-dir\/ does not exist/],
     [['get', 'https://github.com/a/b', '-o', 'package.json/x.zip'], /-o: the directory package\.json does not exist/],
+    [['get', 'https://github.com/a/b/tree/dev', '--ref', 'main'], /the URL selects dev \(its \/tree\/ part\) but --ref says main: drop one of them/],
+    [['get', 'a/b/tree/feature/x/docs', '--ref', 'feature/y'], /the URL selects feature\/x\/docs .* but --ref says feature\/y/],
     [['get'], /missing required argument/],
     [['get', 'https://github.com/a/b', '--no-such-flag'], /unknown option/],
   ])('usage error %j exits 2', async (args, message) => {
@@ -239,6 +241,12 @@ describe('ferry get against a running stack', () => {
       expect(run.code).toBe(2);
       expect(run.stderr).toMatch(/-o: cannot write to/);
     });
+  });
+
+  it.each(['get', 'serve', 'clone', 'pull'])('ferry %s --help ends with examples', async (command) => {
+    const run = await runFerry([command, '--help']);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(new RegExp(`\\nExamples:\\n(  \\$ (ferry ${command}|git clone ferry::).*\\n)+\\n*$`));
   });
 
   it('--extract into a non-empty directory is a usage error (exit 2), before any job', async () => {

@@ -92,11 +92,10 @@ describe('ferry get takes the URL at its word', () => {
     expect(run.events.find((e) => e.type === 'done')).toMatchObject({ ref: 'v1.0.0', commit: await gitRevParse(basicDir, 'v1.0.0^{commit}') });
   });
 
-  it('/tree/<ref> with a different --ref is refused, naming both', async () => {
+  it('/tree/<ref> with a different --ref is a usage error naming both, before any job', async () => {
     const run = await runFerry(['get', `${repoUrl}/tree/release`, '--ref', 'main', ...gatewayArgs(), '-o', join(work, 'd.zip')]);
-    expect(run.code).not.toBe(0);
-    expect(run.stderr).toMatch(/INVALID_REF/);
-    expect(run.stderr).toMatch(/"release".*"main"/);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/the URL selects release \(its \/tree\/ part\) but --ref says main/);
   });
 
   it('/commit/<short id> asks for the full id', async () => {

@@ -3,7 +3,7 @@ import { basename, resolve } from 'node:path';
 import { FerryError } from '../../protocol/errors.js';
 import { isEmptyOrMissing } from '../empty-dir.js';
 import { addEndpointOptions, endpointFromFlags, type EndpointFlags } from '../endpoint-flags.js';
-import { usageError } from '../options.js';
+import { examples, usageError } from '../options.js';
 import { FERRY_PREFIX, plainUrl, runGitWithView } from '../git-through-ferry.js';
 import { runGit } from '../remote-helper/git.js';
 
@@ -24,7 +24,12 @@ export function registerClone(program: Command): void {
       .option('-o, --origin <name>', 'name of the remote', 'origin')
       .option('-q, --quiet', 'no progress')
       .option('--json', "print ferry's events as JSON lines on stdout (git's own messages stay on stderr)")
-      .option('--depth <n>', 'not supported: a shallow clone through ferry is refused (use `ferry get` for one commit)'),
+      .option('--depth <n>', 'not supported: a shallow clone through ferry is refused (use `ferry get` for one commit)')
+      .addHelpText('after', examples([
+        'ferry clone https://github.com/expressjs/express',
+        'ferry clone https://github.com/vuejs/core vue -b minor',
+        'git clone ferry::https://github.com/expressjs/express   # the same, through the remote helper',
+      ])),
   ).action(async (url: string, dir: string | undefined, flags: CloneFlags) => {
     const upstream = plainUrl(url);
     if (flags.depth !== undefined) throw usageError(`--depth: ferry clones the whole history; for a snapshot of one commit use \`ferry get ${upstream}\``);

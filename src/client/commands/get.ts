@@ -9,7 +9,7 @@ import { archiveFormatOf, fileTargetOf } from '../file-target.js';
 import { planOutput } from '../output-path.js';
 import type { GetResult } from '../get.js';
 import { addEndpointOptions, endpointFromFlags, type EndpointFlags } from '../endpoint-flags.js';
-import { usageError } from '../options.js';
+import { examples, usageError } from '../options.js';
 import { createView } from '../progress-view.js';
 
 interface GetFlags extends EndpointFlags {
@@ -35,9 +35,17 @@ export function registerGet(program: Command): void {
       .option('--force', 'replace a file at the destination that holds other content')
       .option('--extract <dir>', 'unpack into this new or empty directory, without the top-level folder (archives, and .zip/.tar.gz files)')
       .option('--json', 'print every event as one JSON line on stdout instead of progress bars')
-      .option('--timeout <seconds>', 'how long to wait for the job to finish', '600'),
-  ).action(async (url: string, flags: GetFlags) => {
-    if (url.trim() === '') throw usageError('expected a repository or file URL such as https://github.com/owner/repo');
+      .option('--timeout <seconds>', 'how long to wait for the job to finish', '600')
+      .addHelpText('after', examples([
+        'ferry get https://github.com/expressjs/express',
+        'ferry get vuejs/core --ref v3.4.0 --format tar.gz --extract ./vue',
+        'ferry get https://github.com/cli/cli/releases/download/v2.62.0/gh_2.62.0_linux_amd64.tar.gz -o ~/Downloads',
+        'ferry get https://github.com/nodejs/node/blob/main/README.md',
+        'ferry get https://github.com/o/r --gateway wss://api.example.com --app-key K --app-secret S',
+      ])),
+  ).action(async (input: string, flags: GetFlags) => {
+    if (input.trim() === '') throw usageError('expected a repository or file URL such as https://github.com/owner/repo');
+    const url = expandShorthand(input.trim());
     const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url.trim())?.[1]?.toLowerCase();
     if (scheme !== undefined && scheme !== 'https' && scheme !== 'http') {
       throw usageError(`"${scheme}://" is not a scheme ferry fetches: use an https:// URL such as https://github.com/owner/repo`);
@@ -66,6 +74,14 @@ export function registerGet(program: Command): void {
       }
     }
 
+    if (kind === 'archive' && flags.ref !== undefined) {
+      const tree = treeRefOf(url.trim());
+      const wanted = flags.ref.trim();
+      // `/tree/<ref>[/<path>]`: --ref may say where the ref ends, but not name another one.
+      if (tree !== undefined && tree !== wanted && !tree.startsWith(`${wanted}/`)) {
+        throw usageError(`the URL selects ${tree} (its /tree/ part) but --ref says ${wanted}: drop one of them`);
+      }
+    }
     const { endpoint, local } = await endpointFromFlags(flags);
     if (flags.output !== undefined) {
       await planOutput(flags.output, process.cwd()).catch((error: Error) => {
@@ -148,4 +164,29 @@ function nextSteps(result: GetResult): string[] {
 
 function shellQuote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/** What follows `/tree/` in a repository page's URL (`…/owner/repo/tree/<ref>[/<path>]`), decoded. */
+function treeRefOf(url: string): string | undefined {
+  try {
+    const parsed = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(url) ? url : `https://${url}`);
+    const segments = parsed.pathname.split('/').filter(Boolean);
+    const at = segments.indexOf('tree');
+    // GitLab spells it `/-/tree/`; owner and repository come first either way.
+    if (at < 2 || at === segments.length - 1) return undefined;
+    return segments.slice(at + 1).map((segment) => decodeURIComponent(segment)).join('/');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * `owner/repo[/…]` (no scheme, a first segment without a dot or a port) is GitHub's, as on the page and in
+ * the worker; spelled out here so that `owner/repo/tree/<ref>` and `owner/repo/releases/download/…` mean
+ * what they would on github.com.
+ */
+function expandShorthand(url: string): string {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url) || url.startsWith('git@')) return url;
+  const first = url.split('/')[0] ?? '';
+  return /^[A-Za-z0-9_][A-Za-z0-9_-]*$/.test(first) && first !== 'localhost' && url.includes('/') ? `https://github.com/${url}` : url;
 }

@@ -3,7 +3,7 @@ import { FerryError } from '../../protocol/errors.js';
 import { addEndpointOptions, endpointFromFlags, type EndpointFlags } from '../endpoint-flags.js';
 import { FERRY_PREFIX, plainUrl, runGitWithView } from '../git-through-ferry.js';
 import { runGit } from '../remote-helper/git.js';
-import { usageError } from '../options.js';
+import { examples, usageError } from '../options.js';
 
 interface PullFlags extends EndpointFlags {
   rebase?: boolean;
@@ -20,7 +20,8 @@ export function registerPull(program: Command): void {
       .option('--rebase', 'rebase the current branch on top of the upstream branch after fetching')
       .option('--ff-only', 'refuse to merge; only fast-forward')
       .option('-q, --quiet', 'no progress')
-      .option('--json', "print ferry's events as JSON lines on stdout (git's own messages stay on stderr)"),
+      .option('--json', "print ferry's events as JSON lines on stdout (git's own messages stay on stderr)")
+      .addHelpText('after', examples(['ferry pull', 'ferry pull --rebase', 'ferry pull origin main'])),
   ).action(async (remoteArg: string | undefined, refspecs: string[], flags: PullFlags) => {
     const cwd = process.cwd();
     await runGit(['rev-parse', '--git-dir'], { cwd }).catch(() => {

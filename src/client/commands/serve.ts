@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { isLoopbackHost, isWildcardHost } from '../../local/reachable-host.js';
-import { parseHostList, parsePort, usageError, type UsageError } from '../options.js';
+import { parseHostList, parsePort, usageError, type UsageError, examples } from '../options.js';
 
 // Worker tunables a developer may set when running the local stack; the rest is wired by the stack.
 const PASS_THROUGH = ['FERRY_CONCURRENCY', 'FERRY_URL_TTL', 'FERRY_MAX_ARCHIVE_BYTES', 'FERRY_JOB_TIMEOUT', 'FERRY_GIT_TIMEOUT', 'FERRY_PART_SIZE', 'FERRY_PARTS_IN_FLIGHT'];
@@ -21,6 +21,11 @@ export function registerServe(program: Command): void {
     .option('--rate-limit <perMinute>', 'requests per minute per client IP on the anonymous APIs (default: unlimited)')
     .option('--json', 'print one JSON line with the endpoints and credentials first, then logs')
     .option('--verbose', 'print the worker\'s log lines')
+    .addHelpText('after', examples([
+      'ferry serve                       # http://127.0.0.1:8787/: the web page, the API and the gateway',
+      'ferry serve -p 0 --json           # any free port; endpoints and credentials as one JSON line',
+      'ferry serve --host 0.0.0.0 --require-signature   # reachable from other machines',
+    ]))
     .action(async (opts: { port: string; host: string; publicHost?: string; data: string; allowHost?: string[]; allowHttp?: boolean; requireSignature?: boolean; rateLimit?: string; json?: boolean; verbose?: boolean }) => {
       const port = parsePort(opts.port);
       const perMinute = opts.rateLimit === undefined ? undefined : Number(opts.rateLimit);

@@ -22,7 +22,7 @@ export function fileUrlPolicy(config: FileHostPolicy): (url: URL) => void {
     if (protocol === 'http' && !config.allowHttp) {
       throw new FerryError(
         from ? 'HOST_NOT_ALLOWED' : 'INVALID_URL',
-        `Plain http:// is not fetched${via}: use https:// (an operator can allow http with FERRY_ALLOW_HTTP=1).`,
+        `Plain http:// is not fetched${via}: use https://. To allow it: --allow-http for ferry get and ferry serve, FERRY_ALLOW_HTTP=1 for a deployed worker.`,
       );
     }
     // URL drops default ports: `host` is `name` or `name:port`, as the lists spell them.

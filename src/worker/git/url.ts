@@ -62,7 +62,7 @@ export function parseRepoUrl(input: unknown, policy: HostPolicy): RepoRef {
     throw new FerryError('INVALID_URL', `Only https:// repository URLs are supported, got ${url.protocol}//.`);
   }
   if (protocol === 'http' && !policy.allowHttp) {
-    throw new FerryError('INVALID_URL', 'Plain http:// is not allowed: use https:// (operators can set FERRY_ALLOW_HTTP=1).');
+    throw new FerryError('INVALID_URL', 'Plain http:// is not allowed: use https://. To allow it: --allow-http for ferry get and ferry serve, FERRY_ALLOW_HTTP=1 for a deployed worker.');
   }
   if (url.username || url.password) {
     throw new FerryError('INVALID_URL', 'Remove the user name or token from the URL: ferry only fetches public repositories.');
