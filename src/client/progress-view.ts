@@ -1,8 +1,8 @@
 // Human output goes to stderr; stdout is for --json lines.
-import type { MultiBar, SingleBar } from 'cli-progress';
+import type { MultiBar, Options, SingleBar } from 'cli-progress';
 import { formatBytes } from '../util/bytes.js';
-import type { Phase } from '../protocol/job.js';
-import type { CliEvent, DownloadEvent } from './events.js';
+import type { CliEvent } from './events.js';
+import { ProgressRows, rowText, type Row } from './progress-rows.js';
 
 export interface ProgressView {
   event(event: CliEvent): void;
@@ -14,126 +14,87 @@ export async function createView(mode: 'json' | 'auto'): Promise<ProgressView> {
   if (mode === 'json') return jsonView(process.stdout);
   if (!process.stderr.isTTY) return linesView(process.stderr);
   // Loaded only when bars are drawn: --json, pipes and every other command skip it.
-  const { MultiBar, Presets } = await import('cli-progress');
-  return barsView(
-    new MultiBar(
-      { format: ' {label} |{bar}| {pct} {detail}', stream: process.stderr, hideCursor: true, clearOnComplete: false, barsize: 30, fps: 8, autopadding: true },
-      Presets.shades_classic,
-    ),
-  );
+  const { MultiBar } = await import('cli-progress');
+  return barsView(new MultiBar(BAR_OPTIONS));
+}
+
+const BAR_WIDTH = 30;
+
+/** The options barsView expects of its MultiBar (tests pass them with a stream of their own). */
+export const BAR_OPTIONS: Options = {
+  format: (_options, _params, payload: BarPayload) => barLine(payload.row, Date.now()),
+  stream: process.stderr,
+  hideCursor: true,
+  clearOnComplete: false,
+  fps: 8,
+  // Every row on every redraw: a line logged above the bars moves them all down one row, and cli-progress
+  // would otherwise rewrite only the rows whose text changed, leaving stale copies of the others.
+  forceRedraw: true,
+};
+
+interface BarPayload {
+  row: Row;
+}
+
+/** ` fetching  |████░░░░| 40% 0:12 receiving objects 3660/9148, 2.4 MiB, 1.1 MiB/s` */
+export function barLine(row: Row, now: number): string {
+  const { fraction, pct, elapsed, detail } = rowText(row, now);
+  const filled = Math.round(fraction * BAR_WIDTH);
+  const bar = `${'█'.repeat(filled)}${'░'.repeat(BAR_WIDTH - filled)}`;
+  return ` ${row.label.padEnd(9)} |${bar}| ${pct} ${elapsed.padStart(4)}${detail ? ` ${detail}` : ''}`;
 }
 
 function jsonView(out: NodeJS.WritableStream): ProgressView {
   return { event: (event) => void out.write(`${JSON.stringify(event)}\n`), stop: () => undefined };
 }
 
-/** `Receiving objects 120/4031` (git's own counts, as the worker forwards them). */
-function gitCounts(message: string | undefined): { stage: string; done: number; total: number } | undefined {
-  const match = /^(.*?)[: ]+(\d+)\/(\d+)\s*$/.exec(message ?? '');
-  if (!match) return undefined;
-  return { stage: match[1] ?? '', done: Number(match[2]), total: Number(match[3]) };
-}
-
-function describe(event: Extract<CliEvent, { type: 'progress' }>): { value: number; total: number; detail: string } {
-  const { phase } = event;
-  if (phase === 'queued') {
-    const position = event.queuePosition ?? 0;
-    return { value: position > 0 ? 0 : 1, total: 1, detail: position > 0 ? `position ${position} in the queue` : 'starting' };
-  }
-  if (phase === 'fetching') {
-    const counts = gitCounts(event.message);
-    if (counts) return { value: counts.done, total: Math.max(counts.total, 1), detail: `${counts.stage} ${counts.done}/${counts.total}` };
-    return { value: event.percent ?? 0, total: 100, detail: event.message ?? '' };
-  }
-  if (phase === 'downloading') {
-    // The worker's fetch of the upstream file: a percentage only when upstream said how large it is.
-    const bytes = event.bytes ?? 0;
-    if (event.total) return { value: bytes, total: event.total, detail: `${formatBytes(bytes)} / ${formatBytes(event.total)}` };
-    return { value: bytes, total: Math.max(bytes, 1), detail: formatBytes(bytes) };
-  }
-  if (phase === 'archiving') {
-    const bytes = event.bytes ?? 0;
-    return { value: bytes, total: Math.max(event.total ?? bytes, 1), detail: formatBytes(bytes) };
-  }
-  if (phase === 'uploading') {
-    const bytes = event.bytes ?? 0;
-    const total = event.total ?? bytes;
-    return { value: bytes, total: Math.max(total, 1), detail: `${formatBytes(bytes)} / ${formatBytes(total)}` };
-  }
-  return { value: event.percent ?? 100, total: 100, detail: event.message ?? '' };
-}
-
-function barsView(multi: MultiBar): ProgressView {
-  const meter = new DownloadMeter();
-  const bars = new Map<string, SingleBar>();
-  let current: string | undefined;
-  const set = (key: Phase | 'download', value: number, total: number, detail: string): void => {
-    if (current !== key && current !== undefined) {
-      const previous = bars.get(current);
-      previous?.update(previous.getTotal(), { pct: '100%' });
-    }
-    current = key;
-    const pct = `${String(Math.min(100, Math.floor((value / Math.max(total, 1)) * 100))).padStart(3)}%`;
-    const payload = { label: key.padEnd(9), pct, detail };
-    const bar = bars.get(key);
-    if (bar) {
-      bar.setTotal(total);
-      bar.update(value, payload);
-    } else {
-      bars.set(key, multi.create(total, value, payload));
-    }
+/** Bars on a terminal: one per phase (and per git stage while fetching), drawn by cli-progress. */
+export function barsView(multi: MultiBar): ProgressView {
+  const rows = new ProgressRows();
+  const bars = new Map<Row, SingleBar>();
+  const draw = (row: Row): void => {
+    const bar = bars.get(row);
+    // The line is drawn from the row (barLine); the bar's own value and total only satisfy cli-progress.
+    if (bar) bar.update(Math.round(rowText(row, Date.now()).fraction * 1000), { row });
+    else bars.set(row, multi.create(1000, Math.round(rowText(row, Date.now()).fraction * 1000), { row }));
   };
-  const log = (line: string): void => multi.log(`${line}\n`);
-
   return {
     event(event) {
-      switch (event.type) {
-        case 'progress': {
-          const { value, total, detail } = describe(event);
-          return set(event.phase, value, total, detail);
-        }
-        case 'done':
-          if (current) set(current as Phase, 1, 1, '');
-          current = undefined;
-          return log(doneLine(event));
-        case 'download':
-          return set('download', event.bytes, event.total ?? Math.max(event.bytes, 1), meter.detail(event));
-        default: {
-          const line = lineFor(event);
-          if (line) log(line);
-        }
+      for (const row of rows.apply(event)) draw(row);
+      if (event.type === 'done') multi.log(`${doneLine(event)}\n`);
+      else if (event.type !== 'progress' && event.type !== 'download') {
+        const line = lineFor(event);
+        if (line) multi.log(`${line}\n`);
       }
     },
-    stop: () => multi.stop(),
+    stop: () => {
+      // A line logged since the last redraw is written by a redraw, which stop() alone does not do.
+      if (bars.size > 0) multi.update();
+      multi.stop();
+    },
   };
 }
 
-function linesView(stream: NodeJS.WritableStream): ProgressView {
-  const meter = new DownloadMeter();
-  let phase: string | undefined;
-  let lastLine = 0;
-  let lastQuarter = -1;
+// Without a terminal: a row's first line at once, then at most one every 5 s while it lasts.
+const LINE_INTERVAL_MS = 5000;
+
+export function linesView(stream: NodeJS.WritableStream, clock: () => number = Date.now): ProgressView {
+  const rows = new ProgressRows();
+  const lastLine = new Map<string, number>();
   const write = (line: string): void => void stream.write(`${line}\n`);
   return {
     event(event) {
-      if (event.type === 'progress') {
-        const { detail } = describe(event);
-        // Each phase once, then at most one line every 5 s while it lasts.
-        if (event.phase === phase && Date.now() - lastLine < 5000) return;
-        phase = event.phase;
-        lastLine = Date.now();
-        return write(`${event.phase}${detail ? `: ${detail}` : ''}`);
+      const now = clock();
+      for (const row of rows.apply(event, now)) {
+        if (row.finishedAt !== undefined && row.key !== 'download') continue;
+        const last = lastLine.get(row.key);
+        // A download's last line (it is complete) is always written.
+        if (last !== undefined && now - last < LINE_INTERVAL_MS && row.finishedAt === undefined) continue;
+        lastLine.set(row.key, now);
+        write(plainLine(row, now));
       }
-      if (event.type === 'download') {
-        const detail = meter.detail(event);
-        const quarter = event.total ? Math.floor((event.bytes / event.total) * 4) : 0;
-        if (quarter === lastQuarter) return;
-        lastQuarter = quarter;
-        return write(`download: ${detail}`);
-      }
-      if (event.type === 'done') {
-        return write(doneLine(event));
-      }
+      if (event.type === 'done') return write(doneLine(event));
+      if (event.type === 'progress' || event.type === 'download') return;
       const line = lineFor(event);
       if (line) write(line);
     },
@@ -141,42 +102,15 @@ function linesView(stream: NodeJS.WritableStream): ProgressView {
   };
 }
 
+/** `fetching: 40% receiving objects 3660/9148 (0:12)`; `archiving: 2.0 MiB, 1.0 MiB/s (0:02)`. */
+function plainLine(row: Row, now: number): string {
+  const { pct, elapsed, detail } = rowText(row, now);
+  const percent = pct.trim() && pct !== 'done' ? `${pct.trim()} ` : '';
+  return `${row.label}: ${percent}${detail ? `${detail} ` : ''}(${elapsed})`;
+}
+
 function doneLine(event: Extract<CliEvent, { type: 'done' }>): string {
   return `${event.cached ? 'cached:' : 'built'} ${event.filename} (${formatBytes(event.size)})`;
-}
-
-// The rate over the last few seconds, not since the start: a continued download starts with bytes it
-// did not fetch now, and a link's rate changes.
-const RATE_SPAN_MS = 5000;
-
-/** `12 MiB / 50 MiB, 4.2 MiB/s, 9 s left, 6 connections`: one download's bytes, rate and time left. */
-class DownloadMeter {
-  #samples: { at: number; bytes: number }[] = [];
-
-  detail(event: DownloadEvent): string {
-    const now = Date.now();
-    // A download that starts over (another object, a spoiled one) would read as a negative rate.
-    if ((this.#samples.at(-1)?.bytes ?? 0) > event.bytes) this.#samples = [];
-    this.#samples.push({ at: now, bytes: event.bytes });
-    while (this.#samples.length > 2 && now - (this.#samples[1]?.at ?? now) > RATE_SPAN_MS) this.#samples.shift();
-    const first = this.#samples[0] as { at: number; bytes: number };
-    const parts = [`${formatBytes(event.bytes)}${event.total ? ` / ${formatBytes(event.total)}` : ''}`];
-    const seconds = (now - first.at) / 1000;
-    const rate = seconds >= 0.5 ? (event.bytes - first.bytes) / seconds : undefined;
-    if (rate !== undefined && event.bytes !== event.total) {
-      parts.push(`${formatBytes(rate)}/s`);
-      if (event.total && rate > 0) parts.push(`${formatDuration((event.total - event.bytes) / rate)} left`);
-    }
-    if (event.connections !== undefined && event.connections > 1) parts.push(`${event.connections} connections`);
-    return parts.join(', ');
-  }
-}
-
-function formatDuration(seconds: number): string {
-  const s = Math.ceil(seconds);
-  if (s < 60) return `${s} s`;
-  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
-  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
 }
 
 function lineFor(event: CliEvent): string | undefined {
