@@ -1,11 +1,14 @@
 import { MultiBar } from 'cli-progress';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { CliEvent } from '../../src/client/events.js';
 import { ProgressRows, rowText } from '../../src/client/progress-rows.js';
-import { BAR_OPTIONS, barsView, linesView } from '../../src/client/progress-view.js';
+import { BAR_OPTIONS, barLine, barsView, linesView } from '../../src/client/progress-view.js';
 import type { Phase, ProgressMessage } from '../../src/protocol/job.js';
 import { FakeTerminal } from '../helpers/fake-terminal.js';
+import { ROOT } from '../helpers/worker-process.js';
 
 const MiB = 1024 ** 2;
 const progress = (phase: Phase, detail: Partial<ProgressMessage> = {}): CliEvent => ({ v: 1, type: 'progress', jobId: 'j1', phase, ts: 0, ...detail });
@@ -147,5 +150,21 @@ describe('linesView', () => {
     expect(lines).toContain('built express-1234567.zip (6.6 MiB)');
     expect(lines.filter((line) => line.startsWith('archiving'))).toEqual(['archiving: 0 B (0:00)']);
     expect(lines.flatMap((line) => contradictions(`|${line.replace(/^\w+: /, '')}`))).toEqual([]);
+  });
+});
+
+describe('docs/cli.md', () => {
+  it('shows the progress rows as they are drawn', async () => {
+    const docs = await readFile(join(ROOT, 'docs/cli.md'), 'utf8');
+    const rows = new ProgressRows();
+    const at = (seconds: number, event: CliEvent): void => void rows.apply(event, seconds * 1000);
+    at(0, progress('queued', { queuePosition: 0 }));
+    at(0.5, progress('resolving', { percent: 100, message: 'master → 3c46fa1ad573' }));
+    at(1.5, progress('fetching', { stage: 'connecting', message: 'contacting github.com' }));
+    at(4.5, fetching('enumerating', 9148, undefined, 'enumerating objects on the server: 9148'));
+    at(5.5, fetching('counting', 6730, 6797, 'counting objects on the server 6730/6797', { percent: 9 }));
+    at(7.5, fetching('receiving', 1, 9148, 'receiving objects 1/9148', { percent: 20, bytes: 0 }));
+    at(12.5, fetching('receiving', 3660, 9148, 'receiving objects 3660/9148', { percent: 48, bytes: 2.4 * MiB }));
+    for (const row of rows.rows) expect(docs).toContain(barLine(row, 12_500));
   });
 });
