@@ -164,8 +164,9 @@ export function applyMessage(job, message) {
  */
 function fold(job, message) {
   const { retrying: _r, ...rest } = job;
-  /** @type {Job} */
-  const next = { ...rest, ...foldMessage(rest, message) };
+  // The fold keeps the page's own fields and drops the previous message's progress: spreading `rest`
+  // under it would bring back a percent the new message does not have.
+  const next = /** @type {Job} */ (foldMessage(rest, message));
   if (message.type === 'done') {
     next.commit = message.commit ?? job.commit;
     next.ref = message.ref ?? job.ref;

@@ -168,11 +168,16 @@ function fillProgress(card, job, now) {
   const phaseName = t(`phase.${phase}`);
   setText(q(card, '.progress-phase'), active ? phaseName : '');
 
+  // While fetching, git's stage with its own counts replaces the percent: the bar is the whole fetch's
+  // (it never goes back), the counts are the stage's.
+  const stage = active && phase === 'fetching' ? stageText(job) : undefined;
+  if (!active) forgetRates(job.jobId);
   /** @type {string[]} */
   const detail = [];
-  if (active && job.percent !== undefined && phase !== 'resolving') detail.push(`${Math.floor(job.percent)}%`);
+  if (active && job.percent !== undefined && phase !== 'resolving' && stage === undefined) detail.push(`${Math.floor(job.percent)}%`);
   if (active && job.bytes !== undefined) {
     detail.push(job.total ? t('progress.of', { a: formatBytes(job.bytes), b: formatBytes(job.total) }) : formatBytes(job.bytes));
+    detail.push(...transferRate(job, now));
   }
   setText(q(card, '.progress-detail'), detail.join(' · '));
 
@@ -199,8 +204,60 @@ function fillProgress(card, job, now) {
     ? job.queuePosition > 0 ? t('progress.queue', { n: job.queuePosition }) : t('progress.queue.next')
     : '';
   setText(q(card, '.queue'), queue);
-  const message = job.retrying ? t('progress.retrying') : active && phase !== 'queued' && job.message ? job.message : '';
+  const message = job.retrying ? t('progress.retrying') : stage ?? (active && phase !== 'queued' && job.message ? job.message : '');
   setText(q(card, '.progress-message'), message);
+}
+
+// The stages the worker names (docs/protocol.md); another one is shown as the worker's English message.
+const STAGES = ['connecting', 'seeding', 'enumerating', 'counting', 'compressing', 'receiving', 'unpacking', 'resolving', 'checking'];
+
+/**
+ * `Receiving objects: 3,660 of 9,148` in the page's language, or undefined for a stage it does not know.
+ * @param {Job} job
+ */
+function stageText(job) {
+  if (job.stage === undefined || !STAGES.includes(job.stage)) return undefined;
+  const count = /** @param {number | undefined} n */ (n) => (n === undefined ? '?' : formatCount(n));
+  return t(`stage.${job.stage}`, { done: count(job.stageDone), total: count(job.stageTotal) });
+}
+
+/** @param {number} n */
+function formatCount(n) {
+  return new Intl.NumberFormat(document.documentElement.lang || undefined).format(n);
+}
+
+// A transfer's rate over its last few seconds, from the sizes the page has seen (one sample per render).
+const RATE_SPAN_MS = 5000;
+/** @type {Map<string, { at: number, bytes: number }[]>} */
+const samples = new Map();
+
+/**
+ * `1.2 MiB/s`, and the time left when the total is known; nothing until there is a rate to tell.
+ * @param {Job} job
+ * @param {number} now
+ * @returns {string[]}
+ */
+function transferRate(job, now) {
+  if (job.bytes === undefined) return [];
+  const key = `${job.jobId} ${job.phase}`;
+  let seen = samples.get(key) ?? [];
+  // Another phase's (or a restarted) transfer starts its own count.
+  if ((seen.at(-1)?.bytes ?? 0) > job.bytes) seen = [];
+  if (seen.at(-1)?.bytes !== job.bytes) seen.push({ at: now, bytes: job.bytes });
+  while (seen.length > 2 && now - (seen[1]?.at ?? now) > RATE_SPAN_MS) seen.shift();
+  samples.set(key, seen);
+  const first = seen[0];
+  const last = seen.at(-1);
+  if (!first || !last || last.at - first.at < 500 || last.bytes === first.bytes || job.bytes === job.total) return [];
+  const rate = ((last.bytes - first.bytes) * 1000) / (last.at - first.at);
+  const parts = [t('progress.rate', { rate: formatBytes(rate) })];
+  if (job.total) parts.push(t('progress.left', { time: formatDuration(((job.total - job.bytes) / rate) * 1000) }));
+  return parts;
+}
+
+/** @param {string} jobId */
+function forgetRates(jobId) {
+  for (const key of samples.keys()) if (key.startsWith(`${jobId} `)) samples.delete(key);
 }
 
 /**

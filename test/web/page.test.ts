@@ -188,6 +188,26 @@ describe.skipIf(!chromiumPath)('web page (Chromium; skipped when no `chromium` b
     await page.locator('.job').first().locator('.cached-note').waitFor({ state: 'visible', timeout: 30_000 });
   });
 
+  it("names git's fetching stage in the page's language while the percent is not known yet", async () => {
+    const { page, pushes } = await openBrowser({ locale: 'zh-CN' });
+    await load(page);
+    await poll(attr(page.locator('html'), 'lang')).toBe('zh-CN');
+    // A ref no other test builds: the fetch is not answered from the artifact cache or the mirror.
+    await page.fill('#url', `${slowGit.url}/fixtures/basic`);
+    await page.fill('#ref', 'v0.1');
+    await page.click('#submit');
+    const card = page.locator('.job').first();
+    await card.locator('[data-step="fetching"][aria-current="step"]').waitFor({ timeout: 30_000 });
+    // The slow server keeps git waiting before it prints anything: the worker's first stage, translated.
+    await poll(text(card.locator('.progress-message'))).toBe('正在连接 Git 主机…');
+    expect(await card.locator('.bar').getAttribute('class')).toContain('indeterminate');
+    expect(pushes.find((m) => m.phase === 'fetching')).toMatchObject({ stage: 'connecting', message: expect.stringMatching(/^contacting /) });
+    await page.locator('.job[data-status="done"]').waitFor({ timeout: 60_000 });
+    // Every stage the worker named is one the page has words for (none shown in English).
+    const stages = new Set(pushes.filter((m) => m.phase === 'fetching').map((m) => m.stage));
+    for (const stage of stages) expect(['connecting', 'enumerating', 'counting', 'compressing', 'receiving', 'unpacking', 'resolving', 'checking']).toContain(stage);
+  });
+
   it('takes owner/repo as a GitHub repository, as the server does, and gives no hint for it', async () => {
     const { page } = await openBrowser();
     await load(page);
