@@ -1,13 +1,16 @@
 // `fetch` batches through the worker: one bundle job for what the repository lacks, every part
 // downloaded (resumable, sha256 checked) and indexed in order, then every wanted object checked.
 // Exported for commands that fetch through ferry without git driving them (ferry clone, ferry pull).
-import { mkdtemp, rm } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+// Parts download under stable names (download-dir.ts): an interrupted fetch leaves its `.part` and
+// journal, and the next one continues them; each part's files go once it is applied.
+import { rm } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { FerryError } from '../../protocol/errors.js';
 import type { BundlePart } from '../../protocol/job.js';
 import { download } from '../download.js';
 import { submitAndFollow, type GatewayClientLike } from '../job-follow.js';
 import { applyBundle, indexPack, readBundleHeader } from './bundle-apply.js';
+import { downloadPath, downloadsDir, prepareDownloads } from './download-dir.js';
 import { GrowingFile } from './follow.js';
 import { installIndexedPack } from './pack-install.js';
 import { missingObjects, runGit } from './git.js';
@@ -64,18 +67,15 @@ export async function fetchThroughFerry(request: FetchRequest): Promise<FetchOut
     // when the user says so, and never when fsckObjects asks git to check every object as it arrives.
     const { strict, trustIndex } = await fetchSettings();
     const useIndexes = !strict && trustIndex;
-    const [gitDir = '', packPath = ''] = (await runGit(['rev-parse', '--absolute-git-dir', '--git-path', 'objects/pack'])).split('\n');
-    const packDir = resolve(packPath);
-    // Inside the repository: the same filesystem as the packs, and nothing left in /tmp after a crash of the disk.
-    const temp = await mkdtemp(join(gitDir, 'ferry-fetch-'));
+    const packDir = resolve((await runGit(['rev-parse', '--git-path', 'objects/pack'])).trim());
+    const downloads = downloadsDir();
+    await prepareDownloads(downloads);
     try {
-      await downloadAndApply(parts, temp, packDir, { ...request, useIndexes, strict }, outcome);
+      await downloadAndApply(parts, downloads, packDir, { ...request, useIndexes, strict }, outcome);
     } catch (error) {
       // The packs stay (harmless, gc drops what nothing reaches); their keeps must not outlive us.
       await Promise.all(outcome.keepFiles.map((file) => rm(file, { force: true })));
       throw error;
-    } finally {
-      await rm(temp, { recursive: true, force: true });
     }
   }
 
@@ -91,7 +91,7 @@ export async function fetchThroughFerry(request: FetchRequest): Promise<FetchOut
   return outcome;
 }
 
-async function downloadAndApply(parts: BundlePart[], temp: string, packDir: string, request: FetchRequest & { useIndexes: boolean; strict: boolean }, outcome: FetchOutcome): Promise<void> {
+async function downloadAndApply(parts: BundlePart[], downloads: string, packDir: string, request: FetchRequest & { useIndexes: boolean; strict: boolean }, outcome: FetchOutcome): Promise<void> {
   const indexOf = (part: BundlePart): BundlePart['index'] => (request.useIndexes ? part.index : undefined);
   const total = parts.reduce((sum, part) => sum + part.size + (indexOf(part)?.size ?? 0), 0);
   const fetchFile = async (url: string, dest: string, expected: { size: number; sha256: string }, label: string, grew?: (contiguous: number) => void): Promise<string> => {
@@ -115,7 +115,7 @@ async function downloadAndApply(parts: BundlePart[], temp: string, packDir: stri
   // indexed while it downloads (follow.ts) unless the worker's index is installed instead.
   for (const [number, part] of parts.entries()) {
     const label = `part ${number + 1}`;
-    const dest = join(temp, `part-${number}.bundle`);
+    const dest = downloadPath(downloads, part.sha256, 'bundle');
     const index = indexOf(part);
     const options = { verbose: false, strict: request.strict, checkConnected: parts.length === 1 };
     // The download fills its file out of order: index-pack reads only what is contiguous from byte 0.
@@ -133,7 +133,7 @@ async function downloadAndApply(parts: BundlePart[], temp: string, packDir: stri
       throw error;
     }
     growing?.end();
-    const indexFile = index && (await fetchFile(index.url, join(temp, `part-${number}.idx`), index, `${label}'s index`));
+    const indexFile = index && (await fetchFile(index.url, downloadPath(downloads, index.sha256, 'idx'), index, `${label}'s index`));
     if (number === parts.length - 1) request.progress.downloaded();
     // What index-pack read must be the very bytes the download checked; else the finished file is indexed.
     const followedApplied = await followed;
@@ -153,7 +153,9 @@ async function downloadAndApply(parts: BundlePart[], temp: string, packDir: stri
     if (applied.keep && applied !== streamed) outcome.keepFiles.push(applied.keep);
     outcome.parts++;
     outcome.selfContained = applied.connected;
+    // Applied: nothing of this part is worth keeping now (on a failure above, the files stay for the next run).
     await rm(bundle, { force: true });
+    if (indexFile) await rm(indexFile, { force: true });
   }
   if (outcome.indexedByWorker > 0) request.progress.detail(`${outcome.indexedByWorker} pack(s) installed with the worker's index, without index-pack`);
   if (outcome.indexedWhileDownloading > 0) request.progress.detail(`${outcome.indexedWhileDownloading} of ${parts.length} part(s) indexed while downloading`);

@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { startLocalStack, type LocalStack } from '../../../src/local/stack.js';
 import { git, gitEnv } from '../../helpers/fixtures.js';
 import { startGitServer, type GitServer } from '../../helpers/git-server.js';
+import { startLinkProxy, type LinkProfile, type LinkProxy } from '../../helpers/link-proxy.js';
 import { ROOT } from '../../helpers/worker-process.js';
 
 const execFileAsync = promisify(execFile);
@@ -88,7 +89,11 @@ export interface HelperWorld {
   gitServer: GitServer;
   stack: LocalStack;
   relay: CountingRelay;
+  /** With `storeLink`: the proxy every signed URL points at, counting the bytes the store served. */
+  storeProxy: LinkProxy | undefined;
   bin: string;
+  /** XDG_CACHE_HOME of the helpers run here: their bundle downloads are under `<cache>/ferry/downloads`. */
+  cache: string;
   /** The environment git hands on to the helper: the stack through the counting relay, signed. */
   helperEnv(): NodeJS.ProcessEnv;
   /** git with the helper on PATH and `helperEnv()`; cwd defaults to `work`. */
@@ -102,21 +107,29 @@ export interface HelperWorld {
  * The clone fixture (test/fixtures/make-clone-repo.sh, built into this world's temp dir), a real git
  * smart-HTTP server, a local stack that allows it over http and requires signatures, and the relay.
  */
-export async function startHelperWorld(prefix: string, options: { gitServerDelayMs?: number } = {}): Promise<HelperWorld> {
+export async function startHelperWorld(prefix: string, options: { gitServerDelayMs?: number; storeLink?: LinkProfile } = {}): Promise<HelperWorld> {
   const work = await mkdtemp(join(tmpdir(), prefix));
   const fixtureDir = join(work, 'fixtures');
   await execFileAsync('bash', [join(ROOT, 'test/fixtures/make-clone-repo.sh'), fixtureDir], { env: gitEnv(), timeout: 120_000 });
   const gitServer = await startGitServer({ root: join(work, 'served'), delayMs: options.gitServerDelayMs });
-  const stack = await startLocalStack({ dataDir: join(work, 'stack'), port: 0, allowHosts: [gitServer.host], allowHttp: true, requireSignature: true });
+  // The worker uploads to the store directly and signs its URLs for the proxy (as the link bench does).
+  let ossPort = 0;
+  const storeProxy = options.storeLink ? await startLinkProxy({ ...options.storeLink, target: () => ({ host: '127.0.0.1', port: ossPort }) }) : undefined;
+  const workerEnv = storeProxy ? { FERRY_OSS_PUBLIC_ENDPOINT: `http://localhost:${storeProxy.port}` } : undefined;
+  const stack = await startLocalStack({ dataDir: join(work, 'stack'), port: 0, allowHosts: [gitServer.host], allowHttp: true, requireSignature: true, workerEnv });
+  ossPort = Number(new URL(stack.oss).port);
   const relay = await startCountingRelay(stack.gateway);
   const bin = await helperBinDir(work);
-  const helperEnv = (): NodeJS.ProcessEnv => ({ FERRY_GATEWAY: relay.url, FERRY_APP_KEY: stack.appKey, FERRY_APP_SECRET: stack.appSecret, ...IDENTITY });
+  const cache = join(work, 'cache');
+  const helperEnv = (): NodeJS.ProcessEnv => ({ FERRY_GATEWAY: relay.url, FERRY_APP_KEY: stack.appKey, FERRY_APP_SECRET: stack.appSecret, XDG_CACHE_HOME: cache, ...IDENTITY });
   return {
     work,
     gitServer,
     stack,
     relay,
+    storeProxy,
     bin,
+    cache,
     helperEnv,
     git: (args, cwd, env) => runGit(args, { cwd: cwd ?? work, bin, env: { ...helperEnv(), ...env } }),
     async upstream(name) {
@@ -127,6 +140,7 @@ export async function startHelperWorld(prefix: string, options: { gitServerDelay
     },
     async close() {
       await relay.close();
+      await storeProxy?.close();
       await stack.close();
       await gitServer.close();
       await rm(work, { recursive: true, force: true });
