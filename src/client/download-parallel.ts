@@ -10,7 +10,7 @@ import { PieceWriter, PrefixHasher } from './download-disk.js';
 import { contentRange, FinalError, ObjectChanged, reasonOf, statusError, stoppedError, type Connections } from './download-http.js';
 import { journalPath, readJournal, removeJournal, writeJournal, type Journal } from './download-journal.js';
 import { RangePlan, type Piece } from './download-ranges.js';
-import { ConnectionGovernor, DEFAULT_MAX_CONNECTIONS, MIN_STEAL_BYTES, pieceSizeFor, START_CONNECTIONS, WRITE_BACKLOG_BYTES } from './download-tuning.js';
+import { ConnectionGovernor, DEFAULT_MAX_CONNECTIONS, MIN_STEAL_BYTES, pieceSizeFor, startConnections, WRITE_BACKLOG_BYTES } from './download-tuning.js';
 import type { DownloadOptions } from './download.js';
 
 /** The server answered a ranged request with the whole object: it does not do ranges. */
@@ -121,7 +121,7 @@ class Run {
   async #run(max: number): Promise<{ size: number; sha256: string }> {
     // A continued download hashes what it already has while the rest arrives.
     this.#hasher.advance(this.plan.contiguous());
-    const start = Math.min(START_CONNECTIONS, max, this.plan.pieces);
+    const start = Math.min(startConnections(this.#size), max, this.plan.pieces);
     const governor = new ConnectionGovernor(start, max);
     this.#governor = governor;
     this.#startedAt = Date.now();

@@ -8,12 +8,23 @@
 // after the first step; a long lossy path where each TCP connection is capped keeps growing until the
 // link's total is reached. Measured over the link proxy's OSS profile (40 ms, 2 MB/s per connection,
 // 20 MB/s in all), 50 MB: starting with 4 took ~3.0 s (1.2× the link's 2.5 s), with 8 ~2.8 s (1.1×);
-// 8 → 16 within half a second. Never more at the start than there are pieces.
+// 8 → 16 within half a second. Never more at the start than there are pieces. From LARGE_FILE_BYTES on the
+// download starts with 16 (the ramp's round trips cost more than a spare socket): `BENCH_ONLY=link BENCH_RUNS=3`,
+// medians of 3, on a shared 2-core machine, start 8 → 16: cache-hit `ferry get` archive 3.33 → 3.10 s (1.24 →
+// 1.16 × the 2.68 s limit), file 3.39 → 3.09 s (1.27 → 1.15 ×); download() at 16 connections 3.18 → 2.72 s
+// (1.23 → 1.05 × its 2.60 s floor). One bench run of each variant.
 
 /** Below this, one connection and no journal: a handshake more would cost more than it saves. */
 export const SMALL_FILE_BYTES = 2 * 1024 * 1024;
 export const DEFAULT_MAX_CONNECTIONS = 16;
 export const START_CONNECTIONS = 8;
+/** From this size on, the download starts with LARGE_START_CONNECTIONS: the ramp's round trips cost more than a wasted socket. */
+export const LARGE_FILE_BYTES = 32 * 1024 * 1024;
+export const LARGE_START_CONNECTIONS = 16;
+
+export function startConnections(size: number): number {
+  return size >= LARGE_FILE_BYTES ? LARGE_START_CONNECTIONS : START_CONNECTIONS;
+}
 export const WINDOW_LATENCIES = 2;
 export const MIN_WINDOW_MS = 200;
 export const MAX_WINDOW_MS = 1000;
