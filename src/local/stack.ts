@@ -130,7 +130,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     fc = await startFcEmulator({
       bootstrap: join(ROOT, 'bootstrap'),
       cwd: ROOT,
-      host,
+      // Only this process and the worker call the front; on another address it would let a client around the
+      // gateway's signature check and rate limit.
+      host: isLoopbackHost(host) ? host : '127.0.0.1',
       credentials: creds.accessKey,
       log: options.log,
       env: (front) => ({
@@ -154,6 +156,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         FERRY_PRE_STOP_GRACE: '5',
         ...proxyEnv(process.env),
         ...options.workerEnv,
+        // Last, so no caller's env undoes them: the worker's own port is for the front alone, and clients
+        // reach its API only through the gateway (events on /invoke carrying the gateway secret).
+        FERRY_LISTEN_HOST: '127.0.0.1',
+        FERRY_HTTP_API: '0',
       }),
     });
     const started = fc;

@@ -8,6 +8,8 @@ import { DEFAULT_FILE_HOSTS, type Forge } from '../protocol/file-url.js';
 /** Everything the worker reads from its environment, parsed once. See the README's table. */
 export interface Config {
   port: number;
+  /** The runtime's listening address: 0.0.0.0 on FC; the local stack keeps it on loopback. */
+  listenHost: string;
   workDir: string;
   /** Disk budget for the bare mirrors under workDir. */
   mirrorMaxBytes: number;
@@ -102,6 +104,7 @@ export function loadConfig(env: Env = process.env): Config {
   }
   return {
     port: int(env, 'FC_SERVER_PORT', int(env, 'FC_CUSTOM_LISTEN_PORT', 9000)),
+    listenHost: str(env, 'FERRY_LISTEN_HOST') ?? '0.0.0.0',
     workDir: str(env, 'FERRY_WORK_DIR') ?? join(tmpdir(), 'ferry'),
     mirrorMaxBytes: int(env, 'FERRY_MIRROR_MAX_BYTES', 2 * 1024 ** 3, 0),
     concurrency: int(env, 'FERRY_CONCURRENCY', 2, 1),

@@ -21,9 +21,9 @@ const server = createRuntimeServer({
   log,
 });
 
-server.listen(config.port, '0.0.0.0', () => {
+server.listen(config.port, config.listenHost, () => {
   const address = server.address();
-  log(`ferry worker ${VERSION} listening on 0.0.0.0:${typeof address === 'object' && address ? address.port : config.port}`);
+  log(`ferry worker ${VERSION} listening on ${config.listenHost}:${typeof address === 'object' && address ? address.port : config.port}`);
   if (!config.httpApi && !config.gatewaySecret) {
     log('warning: FERRY_HTTP_API=0 without FERRY_GATEWAY_SECRET: API-gateway events posted to /invoke are not authenticated');
   }
