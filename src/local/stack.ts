@@ -27,6 +27,8 @@ export interface LocalStackOptions {
   /** Extra `host[:port]` entries allowed on top of the defaults (a loopback git server in tests). */
   allowHosts?: string[];
   allowHttp?: boolean;
+  /** Origins of the web page hosted elsewhere (naming this gateway in its meta) that may call it from a browser. */
+  allowOrigins?: string[];
   /** Client APIs need an app-key signature (the NOTIFY API always does). */
   requireSignature?: boolean;
   /** Gateway limits: heartbeat, connection lifetime (CR), frame rate (OS), anonymous rate limit. */
@@ -116,6 +118,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     };
     const gateway = await startGateway({
       host,
+      publicHost,
+      allowedOrigins: options.allowOrigins,
       port: options.port ?? 0,
       apps: [{ appKey: creds.appKey, appSecret: creds.appSecret }],
       apis: gatewayApis(options.requireSignature ?? false),

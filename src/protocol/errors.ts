@@ -31,6 +31,12 @@ export const WORKER_ERROR_STATUS = {
   WORKER_STOPPING: 503,
   // Also what a client reports when it stops waiting (ferry get --timeout).
   TIMEOUT: 504,
+  // The local gateway's own refusals (src/local/gateway/guard.ts): the request never reaches the worker.
+  ORIGIN_NOT_ALLOWED: 403,
+  REQUEST_TIMEOUT: 408,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  HOST_NOT_SERVED: 421,
+  HEADERS_TOO_LARGE: 431,
 } as const;
 
 /** Codes only clients raise, shaped the same so a client reports every failure alike. */

@@ -55,7 +55,7 @@ describe('ferry serve', () => {
 
   it('POST /jobs → 202 → GET /jobs/:id done → the signed URL downloads the archive', async () => {
     const commit = await gitRevParse(join(root, 'fixtures/basic.git'), 'main');
-    const response = await fetch(`${info.api}/jobs`, { method: 'POST', body: JSON.stringify({ url: `${git.url}/fixtures/basic`, format: 'zip' }) });
+    const response = await fetch(`${info.api}/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ url: `${git.url}/fixtures/basic`, format: 'zip' }) });
     expect(response.status).toBe(202);
     const { jobId } = (await response.json()) as { jobId: string };
     const done = await waitForJob(info.api, jobId);
@@ -67,7 +67,7 @@ describe('ferry serve', () => {
   });
 
   it('answers bad requests through the gateway with the worker\'s {code, message}', async () => {
-    const response = await fetch(`${info.api}/jobs`, { method: 'POST', body: JSON.stringify({ url: 'https://evil.example/a/b' }) });
+    const response = await fetch(`${info.api}/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ url: 'https://evil.example/a/b' }) });
     expect(response.status).toBe(403);
     expect(await response.json()).toMatchObject({ code: 'HOST_NOT_ALLOWED' });
   });
@@ -76,6 +76,19 @@ describe('ferry serve', () => {
     const { code, stderr } = await runFerry(['serve', '--rate-limit', 'lots']);
     expect(code).toBe(2);
     expect(stderr).toContain('--rate-limit');
+  });
+
+  it('refuses an --allow-origin that is more than an origin with exit 2', async () => {
+    const { code, stderr } = await runFerry(['serve', '--allow-origin', 'https://site.example/page']);
+    expect(code).toBe(2);
+    expect(stderr).toContain('--allow-origin');
+  });
+
+  it('keeps other web pages out: a form post, a rebound name, a foreign origin', async () => {
+    const form = await fetch(`${info.api}/jobs`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ url: `${git.url}/fixtures/basic` }) });
+    expect(form.status).toBe(415);
+    const foreign = await fetch(`${info.api}/jobs`, { method: 'POST', headers: { 'content-type': 'application/json', origin: 'https://evil.example.com' }, body: JSON.stringify({ url: `${git.url}/fixtures/basic` }) });
+    expect(await foreign.json()).toMatchObject({ code: 'ORIGIN_NOT_ALLOWED' });
   });
 
   it('says which option to change when its port is taken (exit 2), instead of a raw EADDRINUSE', async () => {
@@ -149,7 +162,7 @@ describe.skipIf(!externalIPv4)('ferry serve --host 0.0.0.0 (skipped when the mac
     const api = printed('API').origin;
     const page = await fetch(`${api}/`);
     expect(page.status).toBe(200);
-    const response = await fetch(`${api}/jobs`, { method: 'POST', body: JSON.stringify({ url: `${git.url}/fixtures/basic`, format: 'zip' }) });
+    const response = await fetch(`${api}/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ url: `${git.url}/fixtures/basic`, format: 'zip' }) });
     expect(response.status).toBe(202);
     const { jobId } = (await response.json()) as { jobId: string };
     const done = await waitForJob(api, jobId);

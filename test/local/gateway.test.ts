@@ -314,9 +314,9 @@ describe('NOTIFY', () => {
     const bad = await notifyHttp(gw, 'dev-s', '{}', { ...workerApp, appSecret: 'wrong' });
     expect(bad.status).toBe(400);
     expect(bad.headers.get('x-ca-error-message')).toMatch(/^Invalid Signature, Server StringToSign:/);
-    const unsigned = await fetch(`${gw.url}/notify`, { method: 'POST', headers: { 'x-ca-deviceid': 'dev-s' }, body: '{}' });
+    const unsigned = await fetch(`${gw.url}/notify`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-ca-deviceid': 'dev-s' }, body: '{}' });
     expect(unsigned.headers.get('x-ca-error-message')).toBe('Invalid AppKey');
-    const headers = signRequest({ method: 'POST', path: '/notify', headers: {}, body: '{}' }, workerApp);
+    const headers = signRequest({ method: 'POST', path: '/notify', headers: { 'content-type': 'application/json' }, body: '{}' }, workerApp);
     expect((await fetch(`${gw.url}/notify`, { method: 'POST', headers, body: '{}' })).status).toBe(400);
     expect(client.received.filter((f) => f.startsWith('NF#'))).toEqual([]);
     client.close();
@@ -468,22 +468,23 @@ describe('HTTP', () => {
     expect(res.headers.get('x-ca-request-id')).toBeTruthy();
     expect(events.at(-1)).toMatchObject({ httpMethod: 'POST', queryParameters: { ref: 'main' }, body: '{"url":"x"}', isBase64Encoded: false });
 
-    await fetch(`${gw.url}/jobs`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.from([0, 200, 255]) });
-    expect(events.at(-1)).toMatchObject({ isBase64Encoded: true, body: Buffer.from([0, 200, 255]).toString('base64') });
+    // ferry's APIs take JSON; anything else over HTTP is refused before the backend (guard.ts).
+    const binary = await fetch(`${gw.url}/jobs`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.from([0, 200, 255]) });
+    expect(binary.status).toBe(415);
 
     const path = '/private';
     expect((await fetch(gw.url + path)).headers.get('x-ca-error-message')).toBe('Invalid AppKey');
     const signed = await fetch(gw.url + path, { headers: signRequest({ method: 'GET', path, headers: {} }, clientApp) });
     expect(signed.status).toBe(200);
 
-    const boom = await fetch(`${gw.url}/boom`, { method: 'POST', body: '{}' });
+    const boom = await fetch(`${gw.url}/boom`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     expect(boom.status).toBe(502);
     expect(boom.headers.get('x-ca-error-message')).toBe('Failed To Invoke Backend Service');
 
-    const reg = await fetch(`${gw.url}/register`, { method: 'POST', headers: signRequest({ method: 'POST', path: '/register', headers: {}, body: '' }, clientApp), body: '' });
+    const reg = await fetch(`${gw.url}/register`, { method: 'POST', headers: signRequest({ method: 'POST', path: '/register', headers: { 'content-type': 'application/json' }, body: '' }, clientApp), body: '' });
     expect(reg.status).toBe(400);
 
-    const tooBig = await fetch(`${gw.url}/jobs`, { method: 'POST', body: 'x'.repeat(100 * 1024) });
+    const tooBig = await fetch(`${gw.url}/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: 'x'.repeat(100 * 1024) });
     expect(tooBig.status).toBe(413);
     expect(tooBig.headers.get('x-ca-error-message')).toBe('Request body too Large');
   });

@@ -4,7 +4,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Locator, type Page, type WebSocketRoute } from 'playwright-core';
@@ -55,6 +55,9 @@ describe.skipIf(!chromiumPath)('web page (Chromium; skipped when no `chromium` b
   let stack: LocalStack;
   let dataDir: string;
   const open: Browser[] = [];
+  // The site of the page hosted on another origin: listening before the stack starts, which must allow its origin.
+  let site: Server;
+  let siteHandler: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => res.writeHead(404).end();
 
   beforeAll(async () => {
     const root = await fixtureRoot();
@@ -62,9 +65,12 @@ describe.skipIf(!chromiumPath)('web page (Chromium; skipped when no `chromium` b
     slowGit = await startGitServer({ root, delayMs: SLOW_MS });
     files = await startFileUpstream();
     dataDir = await mkdtemp(path.join(tmpdir(), 'ferry-web-test-'));
+    site = createServer((req, res) => siteHandler(req, res));
+    await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
     stack = await startLocalStack({
       dataDir,
       port: 0,
+      allowOrigins: [`http://127.0.0.1:${(site.address() as { port: number }).port}`],
       allowHosts: [git.host, slowGit.host, files.host],
       allowHttp: true,
       // As a public deployment would run it: anonymous client APIs, limited per client IP.
@@ -76,6 +82,7 @@ describe.skipIf(!chromiumPath)('web page (Chromium; skipped when no `chromium` b
   afterAll(async () => {
     for (const browser of open) await browser.close().catch(() => undefined);
     await stack?.close();
+    if (site) await new Promise<void>((resolve) => site.close(() => resolve()));
     await git?.close();
     await slowGit?.close();
     await files?.close();
@@ -474,7 +481,7 @@ describe.skipIf(!chromiumPath)('web page (Chromium; skipped when no `chromium` b
       .replace('<meta name="ferry-gateway" content="">', `<meta name="ferry-gateway" content="${stack.gateway}/">`)
       .replace("connect-src 'self'", `connect-src 'self' ${gatewayOrigin} ${wsOrigin}`);
     expect(index).toContain(`content="${stack.gateway}/"`);
-    const site: Server = createServer((req, res) => {
+    siteHandler = (req, res) => {
       const name = (req.url ?? '/').split('?')[0] === '/' ? 'index.html' : path.posix.normalize((req.url ?? '').split('?')[0] ?? '').replace(/^\/+/, '');
       const types: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.svg': 'image/svg+xml' };
       if (name === 'index.html') return res.writeHead(200, { 'content-type': 'text/html' }).end(index);
@@ -482,8 +489,7 @@ describe.skipIf(!chromiumPath)('web page (Chromium; skipped when no `chromium` b
         (body) => res.writeHead(200, { 'content-type': types[path.extname(name)] ?? 'application/octet-stream' }).end(body),
         () => res.writeHead(404).end(),
       );
-    });
-    await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
+    };
     try {
       const { page } = await openBrowser();
       const address = site.address() as { port: number };
@@ -496,7 +502,6 @@ describe.skipIf(!chromiumPath)('web page (Chromium; skipped when no `chromium` b
       await card.locator('.download').waitFor({ state: 'visible', timeout: 30_000 });
       expect(await card.locator('.download').getAttribute('href')).toContain(new URL(stack.oss).host);
     } finally {
-      await new Promise<void>((resolve) => site.close(() => resolve()));
       await rm(webDir, { recursive: true, force: true });
     }
   });

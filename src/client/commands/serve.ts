@@ -17,6 +17,7 @@ export function registerServe(program: Command): void {
     .option('-d, --data <dir>', 'where objects, mirrors and dev credentials are kept', '.ferry')
     .option('--allow-host <host...>', 'also allow repositories on these host[:port] entries')
     .option('--allow-http', 'allow plain http:// repository URLs (for a loopback git server)')
+    .option('--allow-origin <origin...>', 'let the web page hosted at these origins (https://site.example) call the gateway from a browser')
     .option('--require-signature', 'client APIs need an app-key signature (the page then cannot submit)')
     .option('--rate-limit <perMinute>', 'requests per minute per client IP on the anonymous APIs (default: unlimited)')
     .option('--json', 'print one JSON line with the endpoints and credentials first, then logs')
@@ -26,7 +27,7 @@ export function registerServe(program: Command): void {
       'ferry serve -p 0 --json           # any free port; endpoints and credentials as one JSON line',
       'ferry serve --host 0.0.0.0 --require-signature   # reachable from other machines',
     ]))
-    .action(async (opts: { port: string; host: string; publicHost?: string; data: string; allowHost?: string[]; allowHttp?: boolean; requireSignature?: boolean; rateLimit?: string; json?: boolean; verbose?: boolean }) => {
+    .action(async (opts: { port: string; host: string; publicHost?: string; data: string; allowHost?: string[]; allowOrigin?: string[]; allowHttp?: boolean; requireSignature?: boolean; rateLimit?: string; json?: boolean; verbose?: boolean }) => {
       const port = parsePort(opts.port);
       const perMinute = opts.rateLimit === undefined ? undefined : Number(opts.rateLimit);
       if (perMinute !== undefined && (!Number.isInteger(perMinute) || perMinute < 1)) {
@@ -40,6 +41,7 @@ export function registerServe(program: Command): void {
         process.stderr.write(`warning: links name ${publicHost} but the stack listens on ${opts.host} only; add --host 0.0.0.0 for other machines to reach it\n`);
       }
       const allowHosts = parseHostList(opts.allowHost);
+      const allowOrigins = (opts.allowOrigin ?? []).map(parseOrigin);
       const workerEnv: Record<string, string> = {};
       for (const name of PASS_THROUGH) if (process.env[name]) workerEnv[name] = process.env[name] as string;
       // Loaded here, not at start-up: every other command would pay for the whole local stack.
@@ -50,6 +52,7 @@ export function registerServe(program: Command): void {
         host: opts.host,
         publicHost,
         allowHosts,
+        allowOrigins,
         allowHttp: opts.allowHttp,
         requireSignature: opts.requireSignature,
         gateway: perMinute ? { anonymousRateLimit: { perMinute } } : undefined,
@@ -76,7 +79,7 @@ export function registerServe(program: Command): void {
             `  app key     ${summary.appKey}`,
             `  app secret  ${summary.appSecret}`,
             '',
-            `Try: curl -X POST ${summary.api}/jobs -d '{"url":"https://github.com/expressjs/express","format":"zip"}'`,
+            `Try: curl -X POST ${summary.api}/jobs -H 'content-type: application/json' -d '{"url":"https://github.com/expressjs/express","format":"zip"}'`,
             'Press Ctrl+C to stop.',
             '',
           ].join('\n'),
@@ -112,4 +115,19 @@ function listenProblem(error: unknown, host: string): UsageError | undefined {
     return usageError(`${host} is not an address of this machine: choose another with --host (0.0.0.0 listens on every interface)`);
   }
   return undefined;
+}
+
+/** An origin as browsers send it: scheme, host and port, nothing else. */
+function parseOrigin(value: string): string {
+  let origin: string | undefined;
+  try {
+    const url = new URL(value);
+    if (url.protocol === 'http:' || url.protocol === 'https:') origin = url.origin;
+  } catch {
+    origin = undefined;
+  }
+  if (origin === undefined || origin !== value.replace(/\/$/, '')) {
+    throw usageError(`--allow-origin expects an origin like https://site.example (scheme, host and port only), got "${value}"`);
+  }
+  return origin;
 }

@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BodyTooLargeError, readBody } from '../../util/body.js';
 import { firstValues } from '../../protocol/apigw-signature.js';
 import { errorResponse, type Core } from './core.js';
+import { corsHeaders, preflight, screen, type HostPolicy } from './guard.js';
 import type { RouteMatch } from './routes.js';
 import { createStaticHandler, type StaticHandler } from './static.js';
 import type { GatewayResponse } from './types.js';
@@ -12,6 +13,7 @@ export interface HttpDeps {
   route(method: string, path: string): RouteMatch | undefined;
   staticDir: string | undefined;
   maxBodyBytes: number;
+  hosts: HostPolicy;
 }
 
 export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: ServerResponse) => void {
@@ -30,8 +32,16 @@ async function handle(deps: HttpDeps, staticFiles: StaticHandler | undefined, re
   const mark = rawUrl.indexOf('?');
   const path = mark < 0 ? rawUrl : rawUrl.slice(0, mark);
   if (!path.startsWith('/')) return write(res, errorResponse(400, 'Invalid Request Uri'));
+  // Before the body is read: a refused body is never read, so the connection cannot be reused.
+  const refusal = screen(deps.hosts, method, req.headers);
+  if (refusal) return write(res, refusal, { connection: 'close' });
+  if (method === 'OPTIONS' && req.headers.origin !== undefined && req.headers['access-control-request-method'] !== undefined) {
+    return write(res, preflight(deps.hosts, req.headers));
+  }
+  const cors = corsHeaders(deps.hosts, req.headers);
 
   if (staticFiles && (method === 'GET' || method === 'HEAD') && !deps.route(method, path)) {
+    for (const [name, value] of Object.entries(cors)) res.setHeader(name, value);
     const result = await staticFiles(path, method, res);
     if (result === 'served') return;
     return write(res, errorResponse(result === 'forbidden' ? 403 : 404, result === 'forbidden' ? 'Forbidden Path' : 'Invalid Url'));
@@ -50,7 +60,7 @@ async function handle(deps: HttpDeps, staticFiles: StaticHandler | undefined, re
   for (const [name, value] of Object.entries(req.headers)) {
     if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(',') : value;
   }
-  write(res, await deps.core({ method, path, query, headers, body, clientIp: req.socket.remoteAddress ?? '' }), {}, method === 'HEAD');
+  write(res, await deps.core({ method, path, query, headers, body, clientIp: req.socket.remoteAddress ?? '' }), cors, method === 'HEAD');
 }
 
 function write(res: ServerResponse, out: GatewayResponse, extra: Record<string, string> = {}, headOnly = false): void {

@@ -1,11 +1,12 @@
 // Real sockets on loopback, so clients and the worker talk to it exactly as they talk to Alibaba Cloud's
 // gateway.
-import { createServer } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
 import { Connection } from './connection.js';
 import { createCore } from './core.js';
 import { DeviceRegistry } from './devices.js';
+import { createHostPolicy, screen, type HostPolicy } from './guard.js';
 import { createHttpHandler } from './http.js';
 import { createRateLimiter } from './ratelimit.js';
 import { compileRoutes } from './routes.js';
@@ -29,13 +30,17 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     ...(opts.anonymousRateLimit ? { anonymousLimiter: createRateLimiter(opts.anonymousRateLimit.perMinute) } : {}),
   });
 
-  const server = createServer(createHttpHandler({ core, route, staticDir: opts.staticDir, maxBodyBytes }));
+  const hosts = createHostPolicy({ host: opts.host ?? '127.0.0.1', publicHost: opts.publicHost, allowedOrigins: opts.allowedOrigins });
+  const server = createServer(createHttpHandler({ core, route, staticDir: opts.staticDir, maxBodyBytes, hosts }));
   // Frames above the limit make `ws` close that connection with 1009; other clients are unaffected.
   const wss = new WebSocketServer({ noServer: true, maxPayload: maxBodyBytes });
   const open = new Set<Connection>();
 
   server.on('upgrade', (req, socket, head) => {
     socket.on('error', () => socket.destroy());
+    // Browsers let any page open a websocket anywhere: only the gateway's own page, or a client that is no page.
+    const refusal = refuseUpgrade(hosts, req.headers);
+    if (refusal) return void socket.end(refusal);
     wss.handleUpgrade(req, socket, head, (ws) => {
       const connection = new Connection({
         socket: ws,
@@ -75,6 +80,17 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+function refuseUpgrade(hosts: HostPolicy, headers: IncomingHttpHeaders): Buffer | undefined {
+  // As a POST: a foreign Origin is refused like one that could change something.
+  const refusal = screen(hosts, 'UPGRADE', headers);
+  if (!refusal) return undefined;
+  const head = [`HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? ''}`];
+  // A quoted Host or Origin may hold any byte a header can: keep the raw response printable ASCII.
+  for (const [name, value] of Object.entries(refusal.headers)) head.push(`${name}: ${value.replace(/[^\x20-\x7e]/g, '?')}`);
+  head.push(`content-length: ${refusal.body.length}`, 'connection: close', '', '');
+  return Buffer.concat([Buffer.from(head.join('\r\n'), 'latin1'), refusal.body]);
 }
 
 function positive(name: string, value: number): number {

@@ -20,6 +20,16 @@ export interface GatewayOptions {
   host?: string;
   /** Default 0 (any free port). */
   port?: number;
+  /**
+   * The name users reach the gateway by, when it is not `host`: with `host`, loopback names and address literals,
+   * the only Host headers served (others get 421, so a DNS-rebinding page cannot read answers).
+   */
+  publicHost?: string;
+  /**
+   * Origins of a page hosted elsewhere that names this gateway (`https://site.example`). Besides them only the
+   * gateway's own page may call it from a browser: other origins get no CORS, and their websockets and writes 403.
+   */
+  allowedOrigins?: string[];
   apps: { appKey: string; appSecret: string }[];
   apis: GatewayApi[];
   backend: GatewayBackend;
