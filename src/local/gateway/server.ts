@@ -1,8 +1,9 @@
 // Real sockets on loopback, so clients and the worker talk to it exactly as they talk to Alibaba Cloud's
 // gateway.
-import { createServer, STATUS_CODES, type IncomingHttpHeaders } from 'node:http';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
+import { answerClientError, rawResponse } from './client-error.js';
 import { Connection } from './connection.js';
 import { createCore } from './core.js';
 import { DeviceRegistry } from './devices.js';
@@ -16,6 +17,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const keepAliveMs = positive('keepAliveMs', opts.keepAliveMs ?? 25_000);
   const maxBodyBytes = positive('maxBodyBytes', opts.maxBodyBytes ?? 1024 * 1024);
   const maxMessagesPerSecond = positive('maxMessagesPerSecond', opts.maxMessagesPerSecond ?? 100);
+  const requestTimeoutMs = positive('requestTimeoutMs', opts.requestTimeoutMs ?? 30_000);
+  const maxHeaderBytes = positive('maxHeaderBytes', opts.maxHeaderBytes ?? 16 * 1024);
   const maxLifetimeMs = opts.maxConnectionLifetimeMs === undefined ? undefined : positive('maxConnectionLifetimeMs', opts.maxConnectionLifetimeMs);
   const log = opts.log ?? ((line: string) => console.warn(line));
 
@@ -31,7 +34,17 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   });
 
   const hosts = createHostPolicy({ host: opts.host ?? '127.0.0.1', publicHost: opts.publicHost, allowedOrigins: opts.allowedOrigins });
-  const server = createServer(createHttpHandler({ core, route, staticDir: opts.staticDir, maxBodyBytes, hosts }));
+  const server = createServer(
+    {
+      maxHeaderSize: maxHeaderBytes,
+      // Headers and body alike: a client that stops sending mid-request is answered 408, not held for Node's 300 s.
+      requestTimeout: requestTimeoutMs,
+      headersTimeout: requestTimeoutMs,
+      // How often Node looks for requests past their time: the timeout's bound is this much late at most.
+      connectionsCheckingInterval: Math.min(1000, requestTimeoutMs),
+    },
+    createHttpHandler({ core, route, staticDir: opts.staticDir, maxBodyBytes, hosts }),
+  );
   // Frames above the limit make `ws` close that connection with 1009; other clients are unaffected.
   const wss = new WebSocketServer({ noServer: true, maxPayload: maxBodyBytes });
   const open = new Set<Connection>();
@@ -55,7 +68,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       open.add(connection);
     });
   });
-  server.on('clientError', (_err, socket) => socket.destroy());
+  server.on('clientError', (error: Error & { code?: string }, socket) => answerClientError(error, socket, { maxHeaderBytes, requestTimeoutMs }));
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -85,12 +98,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
 function refuseUpgrade(hosts: HostPolicy, headers: IncomingHttpHeaders): Buffer | undefined {
   // As a POST: a foreign Origin is refused like one that could change something.
   const refusal = screen(hosts, 'UPGRADE', headers);
-  if (!refusal) return undefined;
-  const head = [`HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? ''}`];
-  // A quoted Host or Origin may hold any byte a header can: keep the raw response printable ASCII.
-  for (const [name, value] of Object.entries(refusal.headers)) head.push(`${name}: ${value.replace(/[^\x20-\x7e]/g, '?')}`);
-  head.push(`content-length: ${refusal.body.length}`, 'connection: close', '', '');
-  return Buffer.concat([Buffer.from(head.join('\r\n'), 'latin1'), refusal.body]);
+  return refusal && rawResponse(refusal);
 }
 
 function positive(name: string, value: number): number {

@@ -45,6 +45,10 @@ export interface GatewayOptions {
   anonymousRateLimit?: { perMinute: number };
   /** Largest websocket frame and HTTP body accepted. Default 1 MiB. */
   maxBodyBytes?: number;
+  /** Largest HTTP request head (431 beyond it). Default 16 KiB, Node's own. */
+  maxHeaderBytes?: number;
+  /** Time for a whole HTTP request, headers and body, to arrive (408 after it). Default 30 000. */
+  requestTimeoutMs?: number;
   /** Backend failures and dropped connections. Default: console.warn. */
   log?: (line: string) => void;
 }
