@@ -51,13 +51,13 @@ export function createCore(deps: CoreDeps): Core {
     }
 
     const headers: Record<string, string> = { ...req.headers, 'x-ca-request-id': requestId, 'x-forwarded-for': req.clientIp };
-    if (api.type === 'REGISTER' || api.type === 'UNREGISTER') {
-      const deviceId = req.connection?.deviceId;
-      if (!req.connection || !deviceId) {
-        return fail(400, `Invalid Header \`x-ca-deviceid\` ${api.type} needs a websocket connection that sent RG#<deviceId>`);
-      }
-      // The gateway, not the client, vouches for the device id.
-      headers['x-ca-deviceid'] = deviceId;
+    // The gateway, not the client, vouches for the device id: the connection's, on every call it carries (the
+    // worker binds a job's pushes to it); a client's own value never reaches the backend.
+    delete headers['x-ca-deviceid'];
+    const deviceId = req.connection?.deviceId;
+    if (deviceId) headers['x-ca-deviceid'] = deviceId;
+    if ((api.type === 'REGISTER' || api.type === 'UNREGISTER') && !deviceId) {
+      return fail(400, `Invalid Header \`x-ca-deviceid\` ${api.type} needs a websocket connection that sent RG#<deviceId>`);
     }
 
     const result = await invoke(deps.backend, toEvent(req, match, headers), deps.log);

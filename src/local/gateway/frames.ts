@@ -4,6 +4,7 @@
 // Parsing is total: every input maps to a frame or to a reason it is invalid, never an exception.
 import { firstValues } from '../../protocol/apigw-signature.js';
 import type { GatewayRequest, GatewayResponse } from './types.js';
+import { DEVICE_ID_RULE, isDeviceId } from '../../protocol/device-id.js';
 
 export type ApiFrame = Omit<GatewayRequest, 'clientIp' | 'connection'>;
 
@@ -15,17 +16,12 @@ export type ClientFrame =
   | { kind: 'request'; request: ApiFrame }
   | { kind: 'bad-request'; reason: string; seq?: string };
 
-/** Official SDKs use `<uuid>@<appKey>`; anything printable and short enough is accepted. */
-const DEVICE_ID = /^[A-Za-z0-9@._:=+-]{1,128}$/;
-
 export function parseClientFrame(text: string): ClientFrame {
   if (text === 'H1') return { kind: 'heartbeat' };
   if (text === 'NO') return { kind: 'ack' };
   if (text.startsWith('RG#')) {
     const deviceId = text.slice(3);
-    return DEVICE_ID.test(deviceId)
-      ? { kind: 'register', deviceId }
-      : { kind: 'bad-register', reason: 'Invalid DeviceId: expected 1-128 characters of A-Z a-z 0-9 @ . _ : = + -' };
+    return isDeviceId(deviceId) ? { kind: 'register', deviceId } : { kind: 'bad-register', reason: `Invalid DeviceId: expected ${DEVICE_ID_RULE}` };
   }
   if (!text.startsWith('{')) return { kind: 'bad-request', reason: 'Unknown frame: expected RG#, H1, NO or a JSON API request' };
 

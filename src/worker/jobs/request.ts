@@ -2,6 +2,7 @@ import { fileRequest } from '../artifacts/file.js';
 import { ARTIFACT_KINDS, artifactKind } from '../artifacts/registry.js';
 import type { ArtifactKind, ArtifactRequest, BuildContext, FileKind, KindCore, LookupContext } from '../artifacts/types.js';
 import type { Config } from '../config.js';
+import { DEVICE_ID_RULE, isDeviceId } from '../../protocol/device-id.js';
 import { FerryError } from '../../protocol/errors.js';
 import type { FileTarget } from '../../protocol/file-url.js';
 import { ARCHIVE_FORMATS, type ArtifactFormat } from '../../protocol/formats.js';
@@ -32,7 +33,6 @@ export interface FileJobRequest {
   deviceId: string | undefined;
 }
 
-const DEVICE_ID = /^[A-Za-z0-9][A-Za-z0-9_.@:-]{0,127}$/;
 const JOB_ID = /^[A-Za-z0-9_-]{8,64}$/;
 const KNOWN_FIELDS = new Set(['kind', 'url', 'ref', 'format', 'refs', 'have', 'deviceId']);
 const OID = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
@@ -60,10 +60,10 @@ export function parseJobRequest(body: unknown, config: Config, headerDeviceId: s
       throw new FerryError('BAD_REQUEST', `A file job takes only \`url\` (and \`deviceId\`): remove ${extra.map((field) => `\`${field}\``).join(', ')}.`);
     }
     const target = kind.target(fields.url, config);
-    return { kind, target, deviceId: parseDeviceId(fields.deviceId ?? headerDeviceId ?? undefined) };
+    return { kind, target, deviceId: jobDeviceId(fields.deviceId, headerDeviceId) };
   }
   const repo = parseRepoUrl(fields.url, config);
-  const deviceId = parseDeviceId(fields.deviceId ?? headerDeviceId ?? undefined);
+  const deviceId = jobDeviceId(fields.deviceId, headerDeviceId);
   if (kind.name === 'bundle') {
     if (fields.format !== undefined && fields.format !== 'bundle') {
       throw new FerryError('INVALID_FORMAT', `A bundle job has no \`format\` (or "bundle"), got ${JSON.stringify(fields.format).slice(0, 40)}.`);
@@ -158,10 +158,24 @@ export function parseBundleRefs(value: unknown): string[] {
 
 export function parseDeviceId(value: unknown): string | undefined {
   if (value === undefined || value === null || value === '') return undefined;
-  if (typeof value !== 'string' || !DEVICE_ID.test(value)) {
-    throw new FerryError('INVALID_DEVICE_ID', 'Expected `deviceId` to be 1-128 letters, digits or _.@:- (the id sent in RG#<deviceId>).');
+  if (!isDeviceId(value)) {
+    throw new FerryError('INVALID_DEVICE_ID', `Expected \`deviceId\` to be ${DEVICE_ID_RULE} (the id sent in RG#<deviceId>).`);
   }
   return value;
+}
+
+/**
+ * Where a job's pushes go. A request over the websocket carries its connection's device in `x-ca-deviceid` (the
+ * gateway sets it): the pushes go there, and a body naming another device is refused, so nobody can aim a job's
+ * pushes at someone else's connection. Over plain HTTP there is no connection: the body's `deviceId` is taken.
+ */
+function jobDeviceId(bodyValue: unknown, headerValue: string | null): string | undefined {
+  const connection = parseDeviceId(headerValue);
+  const named = parseDeviceId(bodyValue);
+  if (connection !== undefined && named !== undefined && named !== connection) {
+    throw new FerryError('INVALID_DEVICE_ID', `\`deviceId\` "${named}" is not the device of the connection that sent the request ("${connection}"): leave it out, or send it from that device's connection.`);
+  }
+  return connection ?? named;
 }
 
 export function parseJobId(value: string): string {
