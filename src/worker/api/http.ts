@@ -1,4 +1,5 @@
 import { FerryError, toFerryError } from '../../protocol/errors.js';
+import { findDuplicateKey } from '../../util/json-duplicate-keys.js';
 
 export function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
   return new Response(JSON.stringify(body), {
@@ -21,11 +22,17 @@ export async function readJson(request: Request): Promise<unknown> {
   if (declared > MAX_BODY_BYTES) throw tooLarge();
   const text = await readText(request);
   if (text.trim() === '') throw new FerryError('INVALID_JSON', 'The request body is empty: send a JSON object such as {"url":"https://github.com/owner/repo"}.');
+  let body: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    body = JSON.parse(text) as unknown;
   } catch {
     throw new FerryError('INVALID_JSON', 'The request body is not valid JSON: send a JSON object such as {"url":"https://github.com/owner/repo"}.');
   }
+  const duplicate = findDuplicateKey(text);
+  if (duplicate) {
+    throw new FerryError('INVALID_JSON', `The request body names ${JSON.stringify(duplicate.key).slice(0, 60)} twice (in ${duplicate.path.slice(0, 100)}): send each field once.`);
+  }
+  return body;
 }
 
 // A chunked body declares no length. On excess the reader is released, not cancelled: cancelling would

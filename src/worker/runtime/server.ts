@@ -4,6 +4,7 @@ import type { ApiHandler, RequestContext } from '../api/context.js';
 import { json, problem } from '../api/http.js';
 import { GATEWAY_SECRET_HEADER } from '../../protocol/apigw-event.js';
 import { FerryError } from '../../protocol/errors.js';
+import { findDuplicateKey } from '../../util/json-duplicate-keys.js';
 import { safeEqual } from '../../util/safe-equal.js';
 import { decodeJobEvent, isJobEvent } from '../jobs/job-event.js';
 import { refusedWhileStopping } from '../jobs/stopping.js';
@@ -88,11 +89,15 @@ async function handle(req: IncomingMessage, path: string, context: RequestContex
   }
 
   let event: unknown;
+  const eventText = (await readRequestBody(req, MAX_EVENT_BYTES)).toString('utf8');
   try {
-    event = JSON.parse((await readRequestBody(req, MAX_EVENT_BYTES)).toString('utf8'));
+    event = JSON.parse(eventText);
   } catch {
     throw new FerryError('BAD_REQUEST', 'The invocation event must be JSON: an API-gateway event or a job event.');
   }
+  // Two `headers` (or two gateway-secret headers) would let the event be read two ways: refused like a body.
+  const duplicate = findDuplicateKey(eventText);
+  if (duplicate) throw new FerryError('BAD_REQUEST', `The invocation event names ${JSON.stringify(duplicate.key).slice(0, 60)} twice (in ${duplicate.path.slice(0, 100)}).`);
   if (isJobEvent(event)) {
     if (!options.dispatchSecret) {
       throw new FerryError('UNAUTHORIZED', 'Job events are refused: this worker has no FERRY_DISPATCH_SECRET.');

@@ -89,6 +89,10 @@ const cases: Case[] = [
   { name: 'kind named', method: 'POST', path: '/jobs', body: post({ kind: 'archive', url: URL_, ref: COMMIT, format: 'tar.gz' }), status: 202, json: { kind: 'archive', format: 'tar.gz' } },
   { name: 'cached', method: 'POST', path: '/jobs', body: post({ url: URL_, ref: CACHED }), status: 200, json: { status: 'done', cached: true, filename: 'repo-ddddddd.zip' } },
   { name: 'bad JSON', method: 'POST', path: '/jobs', body: '{"url":', status: 400, code: 'INVALID_JSON', message: /not valid JSON/ },
+  // JSON.parse would keep the second url; the first is what a filter reading the text might have checked.
+  { name: 'duplicate key', method: 'POST', path: '/jobs', body: `{"url":"file:///etc/passwd","url":"${URL_}","ref":"${COMMIT}"}`, status: 400, code: 'INVALID_JSON', message: /"url" twice \(in \$\)/ },
+  { name: 'duplicate key spelled with an escape', method: 'POST', path: '/jobs', body: `{"url":"${URL_}","u\\u0072l":"${URL_}","ref":"${COMMIT}"}`, status: 400, code: 'INVALID_JSON', message: /"url" twice/ },
+  { name: 'duplicate key in a nested object', method: 'POST', path: '/jobs', body: `{"url":"${URL_}","ref":"${COMMIT}","x":[{"a":1,"a":2}]}`, status: 400, code: 'INVALID_JSON', message: /"a" twice \(in \$\.x\[0\]\)/ },
   { name: 'empty body', method: 'POST', path: '/jobs', body: '', status: 400, code: 'INVALID_JSON', message: /empty/ },
   { name: 'not an object', method: 'POST', path: '/jobs', body: '[1]', status: 400, code: 'BAD_REQUEST', message: /JSON object/ },
   { name: 'missing url', method: 'POST', path: '/jobs', body: post({ ref: COMMIT }), status: 400, code: 'INVALID_URL', message: /Expected `url`/ },
