@@ -229,10 +229,10 @@ describe('bad input gets a clear error and loses nothing', () => {
     expect(response.json.message).toContain('no-such-branch');
   });
 
-  it('an unknown commit id → REF_NOT_FOUND from the job', async () => {
+  it('an unknown commit id → 404 REF_NOT_FOUND at once, naming the id', async () => {
     const response = await post(worker.url, { url: repoUrl('basic'), ref: 'f'.repeat(40) });
-    expect(response.status).toBe(202);
-    expect(await waitForJob(worker.url, response.json.jobId as string)).toMatchObject({ status: 'error', code: 'REF_NOT_FOUND' });
+    expect(response).toMatchObject({ status: 404, json: { code: 'REF_NOT_FOUND' } });
+    expect(response.json.message).toContain('f'.repeat(40));
   });
 
   it('a repository that does not exist → 404 REPO_NOT_FOUND', async () => {

@@ -27,8 +27,7 @@ const OID = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 export async function lsRefsV2(fetchUrl: string, patterns: readonly string[], options: LsRefsOptions): Promise<RemoteRef[] | undefined> {
   options.signal?.throwIfAborted();
   // node:http ignores proxy variables: with one set, this path is off and git (the one place for proxies) runs.
-  const env = options.env ?? process.env;
-  if (PROXY_VARIABLES.some((name) => env[name])) return undefined;
+  if (usesProxy(options.env)) return undefined;
   const prefixes = [...new Set(patterns.map((p) => p.replace(/\^\{\}$/, '')))];
   // Short names (`main`) need tail matching the server cannot do; wildcards need wildmatch.
   if (prefixes.some((p) => !/^(?:HEAD|refs\/.+)$/.test(p) || /[*?[\\]/.test(p))) return undefined;
@@ -49,7 +48,12 @@ export async function lsRefsV2(fetchUrl: string, patterns: readonly string[], op
   return parseLsRemote(lines.filter((line) => matches(line.slice(line.indexOf('\t') + 1))).join('\n'));
 }
 
-function uploadPackUrl(fetchUrl: string): URL | undefined {
+/** node:http ignores proxy variables: with one set, the in-process requests are off and git runs. */
+export function usesProxy(env: NodeJS.ProcessEnv = process.env): boolean {
+  return PROXY_VARIABLES.some((name) => env[name]);
+}
+
+export function uploadPackUrl(fetchUrl: string): URL | undefined {
   let url: URL;
   try {
     url = new URL(fetchUrl);
@@ -67,13 +71,13 @@ function requestBody(prefixes: readonly string[]): Buffer {
   return Buffer.concat([pktLine('command=ls-refs\n'), Buffer.from('0001'), ...lines.map((l) => pktLine(`${l}\n`)), Buffer.from('0000')]);
 }
 
-function pktLine(text: string): Buffer {
+export function pktLine(text: string): Buffer {
   const payload = Buffer.from(text, 'utf8');
   return Buffer.concat([Buffer.from((payload.length + 4).toString(16).padStart(4, '0')), payload]);
 }
 
 /** The response body; `'stale'` when a reused connection failed before answering; `undefined` otherwise. */
-function post(url: URL, body: Buffer, options: LsRefsOptions): Promise<Buffer | 'stale' | undefined> {
+export function post(url: URL, body: Buffer, options: LsRefsOptions): Promise<Buffer | 'stale' | undefined> {
   const agent = options.agents.agentFor(url.protocol);
   return new Promise((resolve, reject) => {
     const request = (url.protocol === 'https:' ? https : http).request(url, {

@@ -4,6 +4,7 @@ import type { Credentials } from '../../protocol/credentials.js';
 import { FerryError } from '../../protocol/errors.js';
 import type { GitContext } from '../git/context.js';
 import type { RefsCache } from '../git/refs-cache.js';
+import { assertCommitExists } from '../git/commit-exists.js';
 import { refFromTree } from '../git/tree-ref.js';
 import { fileRequest } from '../artifacts/file.js';
 import type { LookupContext } from '../artifacts/types.js';
@@ -45,8 +46,9 @@ export function createSubmit(deps: SubmitDeps): SubmitJob {
     const input = parseJobRequest(body, config, deviceIdHeader ?? null);
     const store = deps.storeFor(credentials);
     const ctx: LookupContext = { config, git: deps.git, store, refs: deps.refs };
-    const { spec, lookup } = await prepare(input, ctx);
+    const { spec, lookup, confirm } = await prepare(input, ctx);
     const cached = await lookup();
+    if (!cached) await confirm?.();
     if (cached) {
       const done = { v: 1 as const, type: 'done' as const, jobId: spec.jobId, ...cached };
       const state = applyMessage(initialState(spec), done);
@@ -69,7 +71,7 @@ export function createSubmit(deps: SubmitDeps): SubmitJob {
 }
 
 /** The job's record and its cache lookup, for either kind of input. */
-async function prepare(input: JobRequest, ctx: LookupContext): Promise<{ spec: JobSpec; lookup: () => Promise<DoneResult | undefined> }> {
+async function prepare(input: JobRequest, ctx: LookupContext): Promise<Prepared> {
   const base = { jobId: nanoid(), kind: input.kind.name, deviceId: input.deviceId, createdAt: Date.now() };
   if ('target' in input) {
     // A file URL needs no resolving; a cached copy of a mutable file is revalidated upstream here, so a hit needs no job.
@@ -89,7 +91,17 @@ async function prepare(input: JobRequest, ctx: LookupContext): Promise<{ spec: J
     ...(input.have && { have: input.have }),
   };
   const request = { repo: input.repo, ref: resolved.ref, commit: resolved.commit, format: input.format, refs: input.refs, have: input.have };
-  return { spec, lookup: () => input.kind.lookup(request, ctx) };
+  // A full commit id resolves to itself without asking; upstream is asked only when nothing built from it is
+  // cached (an artifact made from the commit proves it), so an id the repository lacks fails now, not in the job.
+  const confirm = ref.kind === 'commit' ? () => assertCommitExists(input.repo, ref.commit, ctx.git) : undefined;
+  return { spec, lookup: () => input.kind.lookup(request, ctx), confirm };
+}
+
+interface Prepared {
+  spec: JobSpec;
+  lookup: () => Promise<DoneResult | undefined>;
+  /** Checks upstream what resolving took on trust; run before a job is made. */
+  confirm?: (() => Promise<void>) | undefined;
 }
 
 export function createFindJob(deps: Pick<SubmitDeps, 'states' | 'storeFor'>): FindJob {

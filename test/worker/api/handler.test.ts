@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createApi } from '../../../src/worker/api/handler.js';
 import type { ApiDeps } from '../../../src/worker/api/context.js';
 import { archiveObject } from '../../../src/worker/artifacts/archive.js';
@@ -11,13 +12,18 @@ import { RefsCache } from '../../../src/worker/git/refs-cache.js';
 import { JobStateStore } from '../../../src/worker/jobs/state-store.js';
 import { createFindJob, createSubmit, type SubmitDeps, type SubmitJob } from '../../../src/worker/jobs/submit.js';
 import type { JobSpec } from '../../../src/protocol/job.js';
+import { fixtureRoot, gitRevParse } from '../../helpers/fixtures.js';
+import { startGitServer } from '../../helpers/git-server.js';
 import { MemoryStore } from '../fakes.js';
 
-const config = loadConfig({});
-// Full commit ids resolve without asking the host: the real submit runs here without network.
-const COMMIT = 'c'.repeat(40);
+// A full commit id is checked upstream at submit: the real git server answers, so the real submit runs here.
+const server = await startGitServer({ root: await fixtureRoot() });
+afterAll(() => server.close());
+const config = loadConfig({ FERRY_ALLOWED_HOSTS: server.host, FERRY_ALLOW_HTTP: '1' });
+const COMMIT = await gitRevParse(join(server.root, 'fixtures/basic.git'), 'HEAD');
+// Cached: its artifact is in the store, so nobody asks whether the repository has it.
 const CACHED = 'd'.repeat(40);
-const URL_ = 'https://github.com/owner/repo';
+const URL_ = `${server.url}/fixtures/basic`;
 
 class RecordingDispatcher implements Dispatcher {
   readonly specs: JobSpec[] = [];
@@ -31,7 +37,7 @@ async function api(overrides: Partial<ApiDeps> = {}) {
   const store = new MemoryStore();
   const dispatcher = new RecordingDispatcher();
   const states = new JobStateStore();
-  const git = createGitContext({ allowHttp: false, timeoutMs: 1000 });
+  const git = createGitContext({ allowHttp: true, timeoutMs: 30_000 });
   const deps: SubmitDeps = { config, states, dispatcher, notifier: undefined, storeFor: () => store, git, refs: new RefsCache({ git }) };
   const request = { repo: parseRepoUrl(URL_, config), ref: CACHED, commit: CACHED, format: 'zip' as const };
   const manifest = { v: 1, repo: URL_, commit: CACHED, format: 'zip', filename: 'repo-ddddddd.zip', size: 3, sha256: 'f'.repeat(64), createdAt: 1 };

@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { archiveObject } from '../../../src/worker/artifacts/archive.js';
 import { loadConfig } from '../../../src/worker/config.js';
 import { FerryError } from '../../../src/protocol/errors.js';
@@ -11,12 +12,16 @@ import { JobStateStore } from '../../../src/worker/jobs/state-store.js';
 import { createFindJob, createSubmit, type SubmitDeps } from '../../../src/worker/jobs/submit.js';
 import type { JobMessage, JobSpec } from '../../../src/protocol/job.js';
 import { jobStateKey } from '../../../src/worker/storage/keys.js';
+import { fixtureRoot, gitRevParse } from '../../helpers/fixtures.js';
+import { startGitServer } from '../../helpers/git-server.js';
 import { MemoryStore } from '../fakes.js';
 
-const config = loadConfig({});
-// A full commit id resolves without asking the host, so these tests need no network.
-const COMMIT = 'c'.repeat(40);
-const body = { url: 'https://github.com/owner/repo', ref: COMMIT, deviceId: 'device-1' };
+// A full commit id is checked upstream at submit: the real git server answers it.
+const server = await startGitServer({ root: await fixtureRoot() });
+afterAll(() => server.close());
+const config = loadConfig({ FERRY_ALLOWED_HOSTS: server.host, FERRY_ALLOW_HTTP: '1' });
+const COMMIT = await gitRevParse(join(server.root, 'fixtures/basic.git'), 'HEAD');
+const body = { url: `${server.url}/fixtures/basic`, ref: COMMIT, deviceId: 'device-1' };
 
 class RecordingDispatcher implements Dispatcher {
   readonly specs: JobSpec[] = [];
@@ -38,7 +43,7 @@ class RecordingNotifier implements NotifierLike {
 function setup(dispatcher = new RecordingDispatcher()) {
   const store = new MemoryStore();
   const notifier = new RecordingNotifier();
-  const git = createGitContext({ allowHttp: false, timeoutMs: 1000 });
+  const git = createGitContext({ allowHttp: true, timeoutMs: 30_000 });
   const deps: SubmitDeps = { config, states: new JobStateStore(), dispatcher, notifier, storeFor: () => store, git, refs: new RefsCache({ git }) };
   return { store, notifier, dispatcher, submit: createSubmit(deps), findJob: createFindJob(deps) };
 }
@@ -48,7 +53,7 @@ describe('submit (POST /jobs without HTTP)', () => {
     const { submit, dispatcher, store, findJob } = setup();
     const submitted = await submit({ body });
     expect(submitted).toMatchObject({ outcome: 'queued', state: { kind: 'archive', status: 'queued', commit: COMMIT, format: 'zip' } });
-    expect(dispatcher.specs).toEqual([expect.objectContaining({ kind: 'archive', repo: 'https://github.com/owner/repo', deviceId: 'device-1' })]);
+    expect(dispatcher.specs).toEqual([expect.objectContaining({ kind: 'archive', repo: body.url, deviceId: 'device-1' })]);
     expect(store.objects.has(jobStateKey(submitted.state.jobId))).toBe(true);
     expect(await findJob(submitted.state.jobId, undefined)).toMatchObject({ status: 'queued' });
   });
