@@ -219,3 +219,14 @@ function int(env: Env, name: string, fallback: number, min = 0): number {
   }
   return value;
 }
+
+/** Every secret the configuration holds, for the log's redactor (per-invocation STS keys come later, with requests). */
+export function configuredSecrets(config: Config): Array<string | undefined> {
+  const keys = [config.oss.fixedCredentials, config.oss.credentials, config.dispatch.invoke?.credentials];
+  return [
+    config.notify?.appSecret,
+    config.dispatch.secret,
+    config.gatewaySecret,
+    ...keys.flatMap((key) => [key?.accessKeySecret, key?.securityToken]),
+  ];
+}

@@ -1,12 +1,15 @@
-import { loadConfig } from './config.js';
+import { configuredSecrets, loadConfig } from './config.js';
+import { createRedactor } from '../protocol/redact.js';
 import { VERSION } from '../util/version.js';
 import { createRuntimeServer } from './runtime/server.js';
 import { createWorker } from './worker.js';
 
 /** Entry point started by ./bootstrap, on FC and locally alike. */
 const config = loadConfig();
+// Every line this process writes passes here: FC keeps stdout in its logs, for anyone with log access to read.
+const redact = createRedactor(configuredSecrets(config));
 const log = (line: string): void => {
-  process.stdout.write(`${line}\n`);
+  process.stdout.write(`${redact(line)}\n`);
 };
 const worker = createWorker(config, log);
 const server = createRuntimeServer({
