@@ -5,6 +5,8 @@
 import { applyMessage as foldMessage, PHASES } from './protocol/job.js';
 import { stateToMessage } from './protocol/job-messages.js';
 import { parseFileUrl } from './protocol/file-url.js';
+import { nextCommands as commandsFor } from './protocol/next-steps.js';
+import { expandShorthand } from './protocol/shorthand.js';
 
 export { PHASES };
 
@@ -281,7 +283,7 @@ export function checkRepoUrl(raw) {
   // A file link (release asset, raw, /blob/, source archive, gist) may carry a query: the server checks the rest.
   if (fileTargetOf(value)) return undefined;
   // `owner/repo` is GitHub's, as the server reads it.
-  if (/^[A-Za-z0-9_][A-Za-z0-9_-]*\/[A-Za-z0-9_.][A-Za-z0-9_.-]*\/?$/.test(value)) return undefined;
+  if (expandShorthand(value)) return undefined;
   // eslint-disable-next-line no-control-regex
   if (/[\s\u0000-\u001f\u007f\\]/.test(value)) return 'hint.url.spaces';
   const scp = /^git@([^:/]+):(.+)$/.exec(value);
@@ -343,27 +345,10 @@ export function checkRef(raw) {
 }
 
 /**
- * A string as one POSIX shell word.
- * @param {string} value
- */
-function shellQuote(value) {
-  return `'${value.replace(/'/g, `'\\''`)}'`;
-}
-
-/**
- * Shell commands for a finished job: download its link with curl or wget, and for a repository, clone it
- * through ferry (git-remote-ferry, installed with ferry).
+ * Shell commands for a finished job (protocol/next-steps.ts, as the CLI prints them).
  * @param {Job} job
  * @param {NonNullable<Job['result']>} result
- * @returns {{ curl: string, wget: string, clone: string | undefined }}
  */
 export function nextCommands(job, result) {
-  const file = shellQuote(result.filename);
-  const url = shellQuote(result.url);
-  const isRepo = job.kind !== 'file' && job.format !== 'file' && /^https?:\/\//.test(job.repo);
-  return {
-    curl: `curl -fL -o ${file} ${url}`,
-    wget: `wget -O ${file} ${url}`,
-    clone: isRepo ? `git clone ferry::${job.repo}` : undefined,
-  };
+  return commandsFor(result, job.kind === 'file' || job.format === 'file' ? undefined : job.repo);
 }

@@ -132,6 +132,7 @@ export async function ferryGet(options: GetOptions): Promise<GetResult> {
         emit({ type: 'download', bytes, total, connections });
       },
       onRetry: ({ bytes, attempt, reason }) => emit({ type: 'download-retry', bytes, attempt, reason }),
+      onWaiting: (holder) => emit({ type: 'warning', message: `another ferry (pid ${holder.pid}) is downloading to ${path}; waiting for it` }),
     });
     if (keep) emit({ type: 'saved', path: saved.path, size: saved.size, sha256: saved.sha256 });
 

@@ -6,8 +6,9 @@ import { ARCHIVE_FORMATS, type ArchiveFormat } from '../../protocol/formats.js';
 import { parseRefSpec } from '../../protocol/refs.js';
 import { isEmptyOrMissing } from '../empty-dir.js';
 import { archiveFormatOf, fileTargetOf } from '../file-target.js';
-import { planOutput } from '../output-path.js';
 import type { GetResult } from '../get.js';
+import { nextCommands } from '../../protocol/next-steps.js';
+import { expandShorthand } from '../../protocol/shorthand.js';
 import { addEndpointOptions, endpointFromFlags, type EndpointFlags } from '../endpoint-flags.js';
 import { examples, usageError } from '../options.js';
 import { createView } from '../progress-view.js';
@@ -45,7 +46,8 @@ export function registerGet(program: Command): void {
       ])),
   ).action(async (input: string, flags: GetFlags) => {
     if (input.trim() === '') throw usageError('expected a repository or file URL such as https://github.com/owner/repo');
-    const url = expandShorthand(input.trim());
+    // Deep: `owner/repo/tree/<ref>` and `owner/repo/releases/download/…` mean what they would on github.com.
+    const url = expandShorthand(input.trim(), { deep: true }) ?? input.trim();
     const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url.trim())?.[1]?.toLowerCase();
     if (scheme !== undefined && scheme !== 'https' && scheme !== 'http') {
       throw usageError(`"${scheme}://" is not a scheme ferry fetches: use an https:// URL such as https://github.com/owner/repo`);
@@ -83,11 +85,6 @@ export function registerGet(program: Command): void {
       }
     }
     const { endpoint, local } = await endpointFromFlags(flags);
-    if (flags.output !== undefined) {
-      await planOutput(flags.output, process.cwd()).catch((error: Error) => {
-        throw usageError(`-o: ${error.message.replace(/\.$/, '')}`);
-      });
-    }
     if (flags.extract !== undefined) {
       const empty = await isEmptyOrMissing(resolve(flags.extract)).catch((error: Error) => {
         throw usageError(`--extract needs a new or empty directory; ${error.message}`);
@@ -133,6 +130,8 @@ export function registerGet(program: Command): void {
       }
     } catch (error) {
       view.stop();
+      // ferryGet checks where it saves before submitting anything: a place it cannot use is how it was called.
+      if (error instanceof FerryError && error.code === 'OUTPUT_UNUSABLE') throw usageError(`-o: ${error.message.replace(/\.$/, '')}`);
       // Whatever the interrupt broke off (the job wait, the download) reports itself as stopped: say what happened instead.
       const failure = interrupt.signal.aborted ? interrupted() : toFerryError(error);
       if (flags.json) view.event({ type: 'failed', code: failure.code, message: failure.message });
@@ -153,17 +152,12 @@ function interrupted(): FerryError {
  * whose links end with the command), and a clone of the repository through ferry.
  */
 function nextSteps(result: GetResult): string[] {
-  const lines: string[] = [];
   const { done } = result;
-  if (!result.embedded && /^https?:\/\//.test(done.url)) {
-    lines.push(`curl -fL -o ${shellQuote(done.filename)} ${shellQuote(done.url)}   # the link works until ${done.expiresAt}`);
-  }
-  if (result.kind === 'archive' && /^https?:\/\//.test(result.repo)) lines.push(`git clone ferry::${result.repo}   # the whole history, through ferry`);
+  const commands = nextCommands(done, result.kind === 'archive' ? result.repo : undefined);
+  const lines: string[] = [];
+  if (!result.embedded && /^https?:\/\//.test(done.url)) lines.push(`${commands.curl}   # the link works until ${done.expiresAt}`);
+  if (commands.clone) lines.push(`${commands.clone}   # the whole history, through ferry`);
   return lines;
-}
-
-function shellQuote(value: string): string {
-  return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
 /** What follows `/tree/` in a repository page's URL (`…/owner/repo/tree/<ref>[/<path>]`), decoded. */
@@ -178,15 +172,4 @@ function treeRefOf(url: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-/**
- * `owner/repo[/…]` (no scheme, a first segment without a dot or a port) is GitHub's, as on the page and in
- * the worker; spelled out here so that `owner/repo/tree/<ref>` and `owner/repo/releases/download/…` mean
- * what they would on github.com.
- */
-function expandShorthand(url: string): string {
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url) || url.startsWith('git@')) return url;
-  const first = url.split('/')[0] ?? '';
-  return /^[A-Za-z0-9_][A-Za-z0-9_-]*$/.test(first) && first !== 'localhost' && url.includes('/') ? `https://github.com/${url}` : url;
 }

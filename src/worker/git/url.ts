@@ -1,4 +1,5 @@
 import { FerryError } from '../../protocol/errors.js';
+import { expandShorthand } from '../../protocol/shorthand.js';
 import { parseFileUrl, type Forge } from '../../protocol/file-url.js';
 
 /** A repository URL after validation: one repo, one spelling. */
@@ -34,8 +35,6 @@ const CASE_INSENSITIVE_HOSTS = new Set(['github.com', 'gitlab.com', 'gitee.com',
 // Hosts where a repository is exactly `owner/repo`; anything after it (`/tree/main`) is a web page.
 const TWO_SEGMENT_HOSTS = new Set(['github.com', 'gitee.com', 'bitbucket.org', 'codeberg.org']);
 const SEGMENT = /^[A-Za-z0-9_.][A-Za-z0-9_.-]*$/;
-// `owner/repo` with nothing else: GitHub's shorthand (a host would have a dot, a port or a scheme).
-const SHORTHAND = /^[A-Za-z0-9_][A-Za-z0-9_-]*\/[A-Za-z0-9_.][A-Za-z0-9_.-]*$/;
 const COMMIT_ID = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/i;
 const MAX_URL_LENGTH = 512;
 
@@ -113,9 +112,7 @@ function toUrl(raw: string): URL {
     ? `https://${scp[1]}/${scp[2]}`
     : /^[a-z][a-z0-9+.-]*:\/\//i.test(raw)
       ? raw
-      : SHORTHAND.test(raw.replace(/\/$/, ''))
-        ? `https://github.com/${raw}`
-        : `https://${raw}`;
+      : (expandShorthand(raw) ?? `https://${raw}`);
   try {
     return new URL(candidate);
   } catch {
