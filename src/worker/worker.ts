@@ -11,6 +11,7 @@ import { notifyListener, type NotifierLike } from './jobs/notify-listener.js';
 import { JobRunner } from './jobs/runner.js';
 import { JobStateStore } from './jobs/state-store.js';
 import { createFindJob, createSubmit } from './jobs/submit.js';
+import { WaitingJobs } from './jobs/waiting.js';
 import type { JobSpec, JobState } from '../protocol/job.js';
 import { createNotifier } from './notify/notifier.js';
 import type { ObjectStore } from './storage/oss-store.js';
@@ -32,7 +33,8 @@ export function createWorker(config: Config, log: (line: string) => void = conso
   const git = createGitContext({ allowHttp: config.allowHttp, timeoutMs: config.gitTimeoutMs, log });
   const mirrors = new MirrorCache({ workDir: config.workDir, git, maxBytes: config.mirrorMaxBytes });
   const refs = new RefsCache({ git });
-  const runner = new JobRunner({ config, git, mirrors, refs, states });
+  const waiting = new WaitingJobs();
+  const runner = new JobRunner({ config, git, mirrors, refs, states, waiting });
   const notifier: NotifierLike | undefined = config.notify ? createNotifier({ ...config.notify, log }) : undefined;
 
   const storeFor = objectStores(config.oss);
@@ -49,7 +51,7 @@ export function createWorker(config: Config, log: (line: string) => void = conso
   const { invoke, secret } = config.dispatch;
   const dispatcher = invoke && secret ? invokeFunctionDispatcher({ ...invoke, secret }) : inProcessDispatcher((spec, store) => execute(spec, store, false), log);
   const api = createApi({
-    submit: createSubmit({ config, states, dispatcher, notifier, storeFor, git, refs }),
+    submit: createSubmit({ config, states, dispatcher, notifier, storeFor, git, refs, waiting }),
     findJob: createFindJob({ states, storeFor }),
     listRefs: (url) => refs.get(parseRepoUrl(url ?? undefined, config)),
     load: () => ({ active: runner.active, pending: runner.pending }),

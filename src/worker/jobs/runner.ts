@@ -6,13 +6,14 @@ import type { MirrorCache } from '../git/mirror.js';
 import type { RefsCache } from '../git/refs-cache.js';
 import type { ObjectStore } from '../storage/oss-store.js';
 import { DEFAULT_KIND } from '../artifacts/registry.js';
-import type { BuildContext, ProgressFn } from '../artifacts/types.js';
+import type { BuildContext, LookupContext, ProgressFn } from '../artifacts/types.js';
 import { singleBuild } from './lease.js';
-import { bindSpec } from './request.js';
+import { bindSpec, type BoundJob } from './request.js';
 import { JobReporter, type JobListener } from './reporter.js';
 import type { JobStateStore } from './state-store.js';
 import { workerStopping } from './stopping.js';
-import type { JobSpec, JobState } from '../../protocol/job.js';
+import { WaitingJobs } from './waiting.js';
+import { applyMessage, type DoneResult, type JobSpec, type JobState } from '../../protocol/job.js';
 
 export interface JobRunnerOptions {
   config: Config;
@@ -21,6 +22,8 @@ export interface JobRunnerOptions {
   refs: RefsCache;
   states: JobStateStore;
   listeners?: JobListener[];
+  /** Shared with the submit path: jobs answered the moment a build here makes their artifact. */
+  waiting?: WaitingJobs;
 }
 
 export interface JobOutcome {
@@ -48,6 +51,12 @@ export interface RunOptions {
   redelivered?: boolean;
 }
 
+/** A job's kind bound to its request, and its build key: worked out before it waits for a slot. */
+interface Prepared {
+  kind: BoundJob;
+  key: string;
+}
+
 /** A build under way on this instance, and the other jobs here that wait for it and report its progress. */
 interface Building {
   done: Promise<unknown>;
@@ -63,10 +72,13 @@ interface TrackedJob {
   stop: AbortController;
 }
 
-// At most `concurrency` jobs at once; the rest wait with a live queue position. On shutdown, close() and
-// abort() end the queued and then the running jobs with WORKER_STOPPING.
+// At most `concurrency` jobs at once; the rest wait with a live queue position. A job whose artifact exists
+// takes no slot: it is looked up when it arrives, and answered while it waits as soon as a build here makes
+// its artifact (waiting.ts). On shutdown, close() and abort() end the queued and then the running jobs
+// with WORKER_STOPPING.
 export class JobRunner {
   readonly #options: JobRunnerOptions;
+  readonly #waitingJobs: WaitingJobs;
   readonly #queue: PQueue;
   readonly #waiting: JobReporter[] = [];
   readonly #building = new Map<string, Building>();
@@ -76,6 +88,7 @@ export class JobRunner {
 
   constructor(options: JobRunnerOptions) {
     this.#options = options;
+    this.#waitingJobs = options.waiting ?? new WaitingJobs();
     this.#queue = new PQueue({ concurrency: options.config.concurrency });
   }
 
@@ -115,6 +128,7 @@ export class JobRunner {
 
   async #stop(jobs: TrackedJob[]): Promise<void> {
     for (const job of jobs) {
+      this.#waitingJobs.remove(job.jobId);
       const failure = workerStopping(job.redelivered);
       // The state first, so it is stored even if unwinding (killing git, aborting the upload) is slow.
       job.reporter.emit({ v: 1, type: 'error', jobId: job.jobId, ...failure.toJSON() });
@@ -130,6 +144,9 @@ export class JobRunner {
       reporter.emit({ v: 1, type: 'progress', jobId: spec.jobId, phase, ...detail, ts: Date.now() });
     const job: TrackedJob = { jobId: spec.jobId, reporter, redelivered: options.redelivered ?? false, started: false, stop: new AbortController() };
 
+    // Answered while its invocation waited (a build here made its artifact): its client has the result.
+    const answered = await this.#waitingJobs.take(spec.jobId);
+    if (answered) return { state: applyMessage(reporter.state, { v: 1, type: 'done', jobId: spec.jobId, ...answered }), timings: '' };
     if (this.#closed) {
       await this.#stop([job]);
       return { state: reporter.state, timings: reporter.timings() };
@@ -139,16 +156,24 @@ export class JobRunner {
       this.#waiting.push(reporter);
       const saturated = this.#queue.pending >= this.#options.config.concurrency;
       progress('queued', { queuePosition: saturated ? this.#waiting.length : 0 });
-      await this.#queue.add(async () => {
-        this.#waiting.splice(this.#waiting.indexOf(reporter), 1);
-        this.#waiting.forEach((waiting, index) => waiting.emit(
-          { v: 1, type: 'progress', jobId: waiting.state.jobId, phase: 'queued', queuePosition: index + 1, ts: Date.now() }
-        ));
-        // Stopped while it waited (close()): its turn passes without any work.
-        if (job.stop.signal.aborted) return;
-        job.started = true;
-        await this.#execute(spec, store, reporter, progress, job.stop.signal);
+      let answeredEarly!: () => void;
+      const early = new Promise<void>((resolve) => (answeredEarly = resolve));
+      // Looked up now, not when its turn comes; the queue keeps arrival order meanwhile.
+      const prepared = this.#prepare(spec, store, (result) => {
+        reporter.emit({ v: 1, type: 'done', jobId: spec.jobId, ...result });
+        this.#leaveQueue(reporter);
+        answeredEarly();
       });
+      const turn = this.#queue.add(async () => {
+        this.#leaveQueue(reporter);
+        // Stopped or answered while it waited: its turn passes without any work.
+        if (job.stop.signal.aborted) return;
+        const ready = await prepared;
+        if ((await this.#waitingJobs.take(spec.jobId)) || reporter.state.status === 'done') return;
+        job.started = true;
+        await this.#execute(spec, store, reporter, progress, job.stop.signal, ready);
+      });
+      await Promise.race([turn, early]);
     } finally {
       this.#jobs.delete(job);
     }
@@ -156,17 +181,45 @@ export class JobRunner {
     return { state: reporter.state, timings: reporter.timings() };
   }
 
-  async #execute(spec: JobSpec, store: ObjectStore, reporter: JobReporter, progress: ProgressFn, stop: AbortSignal): Promise<void> {
+  /** Leaves the waiting line (once) and tells the jobs behind it their new place. */
+  #leaveQueue(reporter: JobReporter): void {
+    const index = this.#waiting.indexOf(reporter);
+    if (index === -1) return;
+    this.#waiting.splice(index, 1);
+    this.#waiting.slice(index).forEach((waiting, offset) => waiting.emit(
+      { v: 1, type: 'progress', jobId: waiting.state.jobId, phase: 'queued', queuePosition: index + offset + 1, ts: Date.now() }
+    ));
+  }
+
+  /**
+   * Binds the job and registers it as waiting for its build key, then looks it up: a hit is answered at
+   * once, without a slot. Undefined when binding fails: #execute does it again and reports why.
+   */
+  async #prepare(spec: JobSpec, store: ObjectStore, answer: (result: DoneResult) => void): Promise<Prepared | undefined> {
+    const { config, git, refs } = this.#options;
+    try {
+      const kind = bindSpec(spec, config);
+      const ctx: LookupContext = { config, git, store, refs };
+      const key = await kind.buildKey(ctx);
+      this.#waitingJobs.add({ jobId: spec.jobId, key, lookup: () => kind.lookup(ctx), answer });
+      await this.#waitingJobs.check(spec.jobId);
+      return { kind, key };
+    } catch {
+      return undefined;
+    }
+  }
+
+  async #execute(spec: JobSpec, store: ObjectStore, reporter: JobReporter, progress: ProgressFn, stop: AbortSignal, prepared: Prepared | undefined): Promise<void> {
     const { config, git, mirrors, refs } = this.#options;
     const signal = AbortSignal.any([AbortSignal.timeout(config.jobTimeoutMs), stop]);
     try {
       // Re-validate: a job event is input too, even when signed.
-      const kind = bindSpec(spec, config);
+      const kind = prepared?.kind ?? bindSpec(spec, config);
       const ctx: BuildContext = { config, git, store, refs, mirrors, signal, progress };
       progress('resolving', { percent: 100, message: kind.resolved });
       // Single-flight by the build's key: a second job for it here waits, then finds it in the cache;
       // across instances, the build lease (lease.ts) does the same.
-      const key = await kind.buildKey(ctx);
+      const key = prepared?.key ?? (await kind.buildKey(ctx));
       const running = this.#building.get(key);
       if (running) {
         // Another job here builds it: this one reports that build's progress as its own meanwhile.
@@ -196,6 +249,8 @@ export class JobRunner {
       try {
         const result = await build;
         reporter.emit({ v: 1, type: 'done', jobId: spec.jobId, ...result });
+        // Jobs that wait for this artifact (queued here or still in the async queue) need no turn of their own.
+        void this.#waitingJobs.settle(key);
       } finally {
         if (this.#building.get(key) === entry) this.#building.delete(key);
       }

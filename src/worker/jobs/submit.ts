@@ -15,6 +15,7 @@ import type { NotifierLike } from './notify-listener.js';
 import { parseJobId, parseJobRequest, type JobRequest } from './request.js';
 import { initialState } from './runner.js';
 import type { JobStateStore } from './state-store.js';
+import type { WaitingJobs } from './waiting.js';
 
 export interface SubmitInput {
   body: unknown;
@@ -37,6 +38,8 @@ export interface SubmitDeps {
   storeFor: StoreFor;
   git: GitContext;
   refs: RefsCache;
+  /** The runner's: a queued job is answered as soon as a build on this instance makes its artifact. */
+  waiting?: WaitingJobs | undefined;
 }
 
 // The ref is resolved now, so a wrong ref fails before any job exists (a file URL is checked now too).
@@ -46,22 +49,27 @@ export function createSubmit(deps: SubmitDeps): SubmitJob {
     const input = parseJobRequest(body, config, deviceIdHeader ?? null);
     const store = deps.storeFor(credentials);
     const ctx: LookupContext = { config, git: deps.git, store, refs: deps.refs };
-    const { spec, lookup, confirm } = await prepare(input, ctx);
+    const { spec, lookup, confirm, waitFor } = await prepare(input, ctx);
     const cached = await lookup();
     if (!cached) await confirm?.();
-    if (cached) {
-      const done = { v: 1 as const, type: 'done' as const, jobId: spec.jobId, ...cached };
+    const answer = async (result: DoneResult): Promise<JobState> => {
+      const done = { v: 1 as const, type: 'done' as const, jobId: spec.jobId, ...result };
       const state = applyMessage(initialState(spec), done);
       await deps.states.save(store, state);
       if (spec.deviceId && deps.notifier) deps.notifier.send(spec.deviceId, spec.jobId, done, { important: true });
-      return { outcome: 'cached', state };
-    }
+      return state;
+    };
+    if (cached) return { outcome: 'cached', state: await answer(cached) };
 
     const state = initialState(spec);
     await deps.states.save(store, state);
+    // Before dispatching, so the job's run (which may start at once) finds it and takes over.
+    const key = deps.waiting ? await waitFor.key().catch(() => undefined) : undefined;
+    if (key) deps.waiting?.add({ jobId: spec.jobId, key, lookup: waitFor.lookup, answer: (result) => answer(result).then(() => undefined) });
     try {
       await deps.dispatcher.dispatch(spec, store, credentials);
     } catch (error) {
+      deps.waiting?.remove(spec.jobId);
       const failure = error instanceof FerryError ? error : new FerryError('INTERNAL', 'The job could not be queued. Try again.', { cause: error });
       await deps.states.save(store, applyMessage(state, { v: 1, type: 'error', jobId: spec.jobId, ...failure.toJSON() })).catch(() => undefined);
       throw failure;
@@ -77,7 +85,10 @@ async function prepare(input: JobRequest, ctx: LookupContext): Promise<Prepared>
     // A file URL needs no resolving; a cached copy of a mutable file is revalidated upstream here, so a hit needs no job.
     const request = fileRequest(input.target, { requestedAt: base.createdAt, revalidate: true });
     const spec: JobSpec = { ...base, repo: input.target.url, ref: request.ref, commit: request.commit, format: 'file' };
-    return { spec, lookup: () => input.kind.lookup(request, ctx) };
+    // Once queued, only a copy fetched since the job was asked for answers it, as in the job's own run.
+    const queued = { ...request, revalidate: false };
+    const waitFor = { key: () => input.kind.buildKey(queued, ctx), lookup: () => input.kind.lookup(queued, ctx) };
+    return { spec, lookup: () => input.kind.lookup(request, ctx), waitFor };
   }
   const ref = input.tree ? refFromTree(input.repo, input.tree, await ctx.refs.get(input.repo)) : input.ref;
   const resolved = await input.kind.resolve(input.repo, ref, ctx);
@@ -94,7 +105,8 @@ async function prepare(input: JobRequest, ctx: LookupContext): Promise<Prepared>
   // A full commit id resolves to itself without asking; upstream is asked only when nothing built from it is
   // cached (an artifact made from the commit proves it), so an id the repository lacks fails now, not in the job.
   const confirm = ref.kind === 'commit' ? () => assertCommitExists(input.repo, ref.commit, ctx.git) : undefined;
-  return { spec, lookup: () => input.kind.lookup(request, ctx), confirm };
+  const lookup = (): Promise<DoneResult | undefined> => input.kind.lookup(request, ctx);
+  return { spec, lookup, confirm, waitFor: { key: () => input.kind.buildKey(request, ctx), lookup } };
 }
 
 interface Prepared {
@@ -102,6 +114,8 @@ interface Prepared {
   lookup: () => Promise<DoneResult | undefined>;
   /** Checks upstream what resolving took on trust; run before a job is made. */
   confirm?: (() => Promise<void>) | undefined;
+  /** How a queued job is matched with a build here (its build key) and looked up again. */
+  waitFor: { key: () => Promise<string>; lookup: () => Promise<DoneResult | undefined> };
 }
 
 export function createFindJob(deps: Pick<SubmitDeps, 'states' | 'storeFor'>): FindJob {
