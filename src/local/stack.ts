@@ -31,8 +31,8 @@ export interface LocalStackOptions {
   allowOrigins?: string[];
   /** Client APIs need an app-key signature (the NOTIFY API always does). */
   requireSignature?: boolean;
-  /** Gateway limits: heartbeat, connection lifetime (CR), frame rate (OS), anonymous rate limit. */
-  gateway?: Pick<GatewayOptions, 'keepAliveMs' | 'maxConnectionLifetimeMs' | 'maxMessagesPerSecond' | 'anonymousRateLimit'>;
+  /** Gateway limits: heartbeat, connection lifetime (CR), frame rate (OS), anonymous rate limit, how long a request may take to arrive. */
+  gateway?: Pick<GatewayOptions, 'keepAliveMs' | 'maxConnectionLifetimeMs' | 'maxMessagesPerSecond' | 'anonymousRateLimit' | 'requestTimeoutMs'>;
   /** Extra environment for the worker (FERRY_CONCURRENCY, FERRY_URL_TTL, …). */
   workerEnv?: Record<string, string>;
   log?: (line: string) => void;

@@ -26,7 +26,7 @@ export function createApi(deps: ApiDeps): ApiHandler {
       const job = /^\/jobs\/([^/]+)$/.exec(pathname);
       if (job) {
         allow(method, 'GET');
-        return await getJob(decodeURIComponent(job[1] as string), deps, context);
+        return await getJob(decodedSegment(job[1] as string), deps, context);
       }
       if (pathname === '/register' || pathname === '/unregister') {
         allow(method, 'POST');
@@ -42,6 +42,15 @@ export function createApi(deps: ApiDeps): ApiHandler {
       return problem(error);
     }
   };
+}
+
+// A malformed %-escape stays as it is: job ids have no `%`, so it is answered JOB_NOT_FOUND, not a URIError's 500.
+function decodedSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
 }
 
 function allow(method: string, ...allowed: string[]): void {
