@@ -24,7 +24,11 @@ export interface LocalStackOptions {
    * `host`, or the machine's first non-internal IPv4 address when `host` is 0.0.0.0 or ::.
    */
   publicHost?: string;
-  /** Extra `host[:port]` entries allowed on top of the defaults (a loopback git server in tests). */
+  /**
+   * Extra `host[:port]` entries allowed on top of the defaults (a loopback git server in tests). One with an
+   * explicit port is also an allowed destination for the SSRF guard: whoever runs the stack named that exact
+   * `host:port` (`--allow-host 127.0.0.1:8080`), so it may be on loopback or a private network.
+   */
   allowHosts?: string[];
   allowHttp?: boolean;
   /** Origins of the web page hosted elsewhere (naming this gateway in its meta) that may call it from a browser. */
@@ -69,6 +73,15 @@ function gatewayApis(requireSignature: boolean): GatewayApi[] {
     { method: 'POST', path: '/unregister', auth: client, type: 'UNREGISTER' },
     { method: 'POST', path: '/notify', auth: 'APP', type: 'NOTIFY' },
   ];
+}
+
+/**
+ * The SSRF guard's exceptions for the embedded worker: the user's own FERRY_ALLOWED_DESTINATIONS, and each
+ * allowed host named with its port. Nothing else: a `ferry serve` fetches public hosts, and stays strict.
+ */
+export function allowedDestinations(allowHosts: readonly string[], env: NodeJS.ProcessEnv): string[] {
+  const own = (env.FERRY_ALLOWED_DESTINATIONS ?? '').split(',').map((entry) => entry.trim()).filter(Boolean);
+  return [...own, ...allowHosts.filter((host) => /:\d+$/.test(host))];
 }
 
 /**
@@ -155,6 +168,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         FERRY_DISPATCH_SECRET: creds.dispatchSecret,
         FERRY_GATEWAY_SECRET: gatewaySecret,
         FERRY_ALLOWED_HOSTS: [...DEFAULT_ALLOWED_HOSTS, ...(options.allowHosts ?? [])].join(','),
+        FERRY_ALLOWED_DESTINATIONS: allowedDestinations(options.allowHosts ?? [], process.env).join(','),
         ...(options.allowHttp ? { FERRY_ALLOW_HTTP: '1' } : {}),
         // Stopping the stack calls GET /pre-stop (as FC does): running jobs get 5 s, not production's 50.
         FERRY_PRE_STOP_GRACE: '5',

@@ -11,6 +11,8 @@ export const WORKER_ERROR_STATUS = {
   UNAUTHORIZED: 401,
   SIGNATURE_INVALID: 401,
   HOST_NOT_ALLOWED: 403,
+  // A destination that is (or resolves to) loopback, private, link-local, metadata…: the SSRF guard (worker/net/).
+  DESTINATION_FORBIDDEN: 403,
   NOT_FOUND: 404,
   JOB_NOT_FOUND: 404,
   REF_NOT_FOUND: 404,

@@ -4,6 +4,7 @@ import { MAX_PARTS, multipartCapacity } from './storage/upload.js';
 import type { Credentials } from '../protocol/credentials.js';
 import { DEFAULT_ALLOWED_HOSTS } from '../protocol/hosts.js';
 import { DEFAULT_FILE_HOSTS, type Forge } from '../protocol/file-url.js';
+import { parseDestination } from './net/destinations.js';
 
 /** Everything the worker reads from its environment, parsed once. See the README's table. */
 export interface Config {
@@ -17,6 +18,8 @@ export interface Config {
   urlTtlSeconds: number;
   allowedHosts: string[];
   allowHttp: boolean;
+  /** FERRY_ALLOWED_DESTINATIONS: exact `host:port` entries the SSRF guard (net/destinations.ts) lets through. */
+  allowedDestinations: string[];
   /** Serve the API on HTTP-trigger paths (everything but /invoke and /healthz). */
   httpApi: boolean;
   /**
@@ -111,6 +114,7 @@ export function loadConfig(env: Env = process.env): Config {
     urlTtlSeconds: Math.min(int(env, 'FERRY_URL_TTL', 3600, 60), 7 * 24 * 3600), // OSS V4 URLs live 7 days at most
     allowedHosts: list(env, 'FERRY_ALLOWED_HOSTS') ?? [...DEFAULT_ALLOWED_HOSTS],
     allowHttp: env.FERRY_ALLOW_HTTP === '1',
+    allowedDestinations: destinations(env),
     httpApi: env.FERRY_HTTP_API !== '0',
     gatewaySecret: str(env, 'FERRY_GATEWAY_SECRET'),
     maxArchiveBytes,
@@ -177,6 +181,18 @@ function dispatchConfig(env: Env): DispatchConfig {
       credentials: keyFrom(env, 'ALIBABA_CLOUD_ACCESS_KEY_ID', 'ALIBABA_CLOUD_ACCESS_KEY_SECRET', 'ALIBABA_CLOUD_SECURITY_TOKEN'),
     },
   };
+}
+
+function destinations(env: Env): string[] {
+  const entries = list(env, 'FERRY_ALLOWED_DESTINATIONS') ?? [];
+  for (const entry of entries) {
+    try {
+      parseDestination(entry);
+    } catch (error) {
+      throw new Error(`FERRY_ALLOWED_DESTINATIONS: ${(error as Error).message}`);
+    }
+  }
+  return entries;
 }
 
 const FORGES: readonly Forge[] = ['github', 'gitlab', 'gitea', 'gitee'];

@@ -30,7 +30,7 @@ export interface Worker {
 /** Wire the worker's parts from its config: the one composition root. */
 export function createWorker(config: Config, log: (line: string) => void = console.error): Worker {
   const states = new JobStateStore();
-  const git = createGitContext({ allowHttp: config.allowHttp, timeoutMs: config.gitTimeoutMs, log });
+  const git = createGitContext({ allowHttp: config.allowHttp, timeoutMs: config.gitTimeoutMs, allowedDestinations: config.allowedDestinations, log });
   const mirrors = new MirrorCache({ workDir: config.workDir, git, maxBytes: config.mirrorMaxBytes });
   const refs = new RefsCache({ git });
   const waiting = new WaitingJobs();

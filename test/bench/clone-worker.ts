@@ -29,6 +29,7 @@ export async function runBundleJob(options: { repoUrl: string; gitHost: string; 
     ...ossEnv(oss, credentials),
     FERRY_WORK_DIR: join(dir, 'work'),
     FERRY_ALLOWED_HOSTS: options.gitHost,
+    FERRY_ALLOWED_DESTINATIONS: options.gitHost,
     FERRY_ALLOW_HTTP: '1',
     ...options.extraEnv,
   });

@@ -103,7 +103,7 @@ export async function runLinkBench(options: LinkBenchOptions): Promise<LinkBench
       gitHost: server.host,
       format: 'zip',
       // The signed URLs name the proxy: every download crosses the link.
-      extraEnv: { ...options.extraEnv, FERRY_OSS_PUBLIC_ENDPOINT: `http://localhost:${store.port}`, FERRY_FILE_HOSTS: files.host },
+      extraEnv: { ...options.extraEnv, FERRY_OSS_PUBLIC_ENDPOINT: `http://localhost:${store.port}`, FERRY_FILE_HOSTS: files.host, FERRY_ALLOWED_DESTINATIONS: files.host },
     };
     const gets: GetRun[] = [];
     const sweep: SweepRun[] = [];

@@ -44,6 +44,7 @@ export async function runWorkerJob(options: WorkerJobOptions): Promise<WorkerJob
     ...ossEnv(oss, credentials),
     FERRY_WORK_DIR: join(dir, 'work'),
     FERRY_ALLOWED_HOSTS: options.gitHost,
+    FERRY_ALLOWED_DESTINATIONS: options.gitHost,
     FERRY_ALLOW_HTTP: '1',
     ...options.extraEnv,
   });

@@ -42,7 +42,10 @@ beforeAll(async () => {
     port: 0,
     allowHttp: true,
     // Replaces the default list: no github.com, so nothing here can reach it.
-    workerEnv: { FERRY_ALLOWED_HOSTS: [gitServer.host, 'git.nothing.invalid', closedHost, failingHost].join(',') },
+    workerEnv: {
+      FERRY_ALLOWED_HOSTS: [gitServer.host, 'git.nothing.invalid', closedHost, failingHost].join(','),
+      FERRY_ALLOWED_DESTINATIONS: [gitServer.host, closedHost, failingHost].join(','),
+    },
   });
   basicDir = join(root, 'fixtures/basic.git');
   repoUrl = `${gitServer.url}/fixtures/basic`;

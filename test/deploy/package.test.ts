@@ -155,6 +155,7 @@ describe.skipIf(unavailable !== undefined && !mustRun)(`npm run package ${unavai
       FERRY_OSS_PATH_STYLE: '1',
       FERRY_OSS_REGION: oss.region,
       FERRY_ALLOWED_HOSTS: git.host,
+      FERRY_ALLOWED_DESTINATIONS: git.host,
       FERRY_ALLOW_HTTP: '1',
       FERRY_HTTP_API: '0',
       FERRY_GATEWAY_SECRET: GATEWAY_SECRET,

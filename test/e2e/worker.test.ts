@@ -31,6 +31,7 @@ function workerEnv(extra: Record<string, string> = {}): Record<string, string> {
     FERRY_WORK_DIR: workDir,
     // 127.0.0.1:9 (discard) is allowed but closed: the unreachable-host case.
     FERRY_ALLOWED_HOSTS: `github.com,${git.host},127.0.0.1:9`,
+    FERRY_ALLOWED_DESTINATIONS: `${git.host},127.0.0.1:9`,
     FERRY_ALLOW_HTTP: '1',
     // Small parts so the 10k-file repository goes through real multipart upload (10,000 of them hold
     // ~1.2 GiB, so the archive limit comes down with them: the worker refuses a pairing OSS could not take).

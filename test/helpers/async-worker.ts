@@ -27,6 +27,7 @@ export function startAsyncWorker(options: AsyncWorkerOptions): Promise<FcEmulato
       ...ossEnv(options.oss),
       FERRY_WORK_DIR: options.workDir,
       FERRY_ALLOWED_HOSTS: options.git.host,
+      FERRY_ALLOWED_DESTINATIONS: options.git.host,
       FERRY_ALLOW_HTTP: '1',
       FERRY_DISPATCH: 'async',
       FERRY_FC_ENDPOINT: front.url,

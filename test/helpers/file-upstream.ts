@@ -23,13 +23,14 @@
  *   - `redirect(path, location, status = 302)`: a redirect, e.g. to a second instance.
  * Observations: `requests(path)` (method and headers of each request, in order), `count(path)` (0 for "served from
  * cache without asking upstream"). Unknown paths answer 404. Queries are ignored for matching but recorded.
- * `localLookup` sends any hostname to 127.0.0.1: pass it as a `lookup` option to name a host that DNS does not know
+ * `localResolver` sends any hostname to 127.0.0.1: give it to the SSRF guard to name a host that DNS does not know
  * (`startFileUpstream({ hostname: 'objects.githubusercontent.test' })`).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, LookupFunction } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { allowTestDestination } from './destinations.js';
 
 export interface FileSpec {
   body?: Buffer;
@@ -90,7 +91,8 @@ const EPOCH = Date.UTC(2024, 0, 1);
 // offset changes the bytes and the hash catches it.
 const PERIOD = (1 << 20) + 9;
 
-export async function startFileUpstream(options: { hostname?: string } = {}): Promise<FileUpstream> {
+/** `hostname` names it in URLs; `address` and `port` are where it listens (default: loopback as the name says, port 0). */
+export async function startFileUpstream(options: { hostname?: string; address?: string; port?: number } = {}): Promise<FileUpstream> {
   const hostname = options.hostname ?? '127.0.0.1';
   const routes = new Map<string, Route>();
   const statuses = new Map<string, { status: number; times: number }>();
@@ -142,10 +144,11 @@ export async function startFileUpstream(options: { hostname?: string } = {}): Pr
     }
     void answer(req, res, route.file, cutAt, cutMode).catch(() => res.destroy());
   });
-  server.listen(0, hostname === 'localhost' ? 'localhost' : '127.0.0.1');
+  server.listen(options.port ?? 0, options.address ?? (hostname === 'localhost' ? 'localhost' : '127.0.0.1'));
   await once(server, 'listening');
   const port = (server.address() as AddressInfo).port;
   const origin = `http://${hostname}:${port}`;
+  allowTestDestination(`${hostname}:${port}`);
 
   return {
     origin,
@@ -278,11 +281,8 @@ function randomBlock(seed: number): Buffer {
   return block;
 }
 
-/** A `lookup` that sends every hostname to 127.0.0.1 (so tests can name hosts DNS does not know). */
-export const localLookup: LookupFunction = (_hostname, options, callback) => {
-  if (options.all) (callback as unknown as (error: null, addresses: { address: string; family: number }[]) => void)(null, [{ address: '127.0.0.1', family: 4 }]);
-  else callback(null, '127.0.0.1', 4);
-};
+/** A resolver for the SSRF guard that sends every hostname to 127.0.0.1 (so tests can name hosts DNS does not know). */
+export const localResolver = async (): Promise<{ address: string; family: 4 }[]> => [{ address: '127.0.0.1', family: 4 }];
 
 /** Random bytes of a given length: a small file's body. */
 export function someBytes(length: number): Buffer {

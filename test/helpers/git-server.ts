@@ -5,6 +5,7 @@ import { stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { allowTestDestination } from './destinations.js';
 
 export interface GitServerOptions {
   /** Folder holding bare repositories as `<owner>/<repo>.git`. */
@@ -18,6 +19,9 @@ export interface GitServerOptions {
    * sent (after the CGI headers), e.g. to read the pack a fetch was served (test/worker/_served-packs.ts).
    */
   tapResponse?: (req: IncomingMessage) => ((chunk: Buffer) => void) | undefined;
+  /** The loopback address to listen on (default 127.0.0.1; the SSRF tests use 127.0.0.2 too) and the port (default 0). */
+  address?: string;
+  port?: number;
 }
 
 export interface GitServer {
@@ -41,6 +45,7 @@ const segmentPattern = /^[A-Za-z0-9._-]+$/;
 
 export async function startGitServer(options: GitServerOptions): Promise<GitServer> {
   const root = path.resolve(options.root);
+  const address = options.address ?? '127.0.0.1';
   const children = new Set<ChildProcess>();
   let requests = 0;
 
@@ -83,13 +88,14 @@ export async function startGitServer(options: GitServerOptions): Promise<GitServ
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    server.listen(options.port ?? 0, address, () => resolve());
   });
   const { port } = server.address() as AddressInfo;
+  allowTestDestination(`${address}:${port}`);
 
   return {
-    url: `http://127.0.0.1:${port}`,
-    host: `127.0.0.1:${port}`,
+    url: `http://${address}:${port}`,
+    host: `${address}:${port}`,
     root,
     get requests() {
       return requests;

@@ -103,7 +103,7 @@ export async function refsOf(gitDir: string): Promise<Record<string, string>> {
 /** A runner of one worker instance with its own work dir; its refs are listed anew for every job. */
 export function bundleRunner(stack: BundleStack, options: { config?: Config; refsTtlMs?: number } = {}): JobRunner {
   const config = { ...(options.config ?? stack.config), workDir: join(stack.temp, `work-${randomUUID()}`) };
-  const context = createGitContext({ allowHttp: true, timeoutMs: 60_000 });
+  const context = createGitContext({ allowHttp: true, timeoutMs: 60_000, allowedDestinations: config.allowedHosts });
   return new JobRunner({
     config,
     git: context,

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { FerryError } from '../../protocol/errors.js';
 import { parseFileUrl } from '../../protocol/file-url.js';
 import type { DoneResult } from '../../protocol/job.js';
-import { openUpstream, type UpstreamFile } from '../files/upstream.js';
+import { checkDestination, openUpstream, type UpstreamFile } from '../files/upstream.js';
 import { fileKeys } from '../storage/keys.js';
 import { readEntry, serveEntry, writeEntry, type FileEntry } from './file-cache.js';
 import { fileUrlPolicy } from './file-hosts.js';
@@ -37,6 +37,8 @@ export const file: FileKind = {
   buildKey: async (request) => fileKeys(request.target.url).entry,
 
   async lookup(request, ctx) {
+    // At submit (the only lookup that revalidates): an internal destination is 403 now, not a failed job later.
+    if (request.revalidate) await checkDestination(request.target.url, { destinations: ctx.git.destinations });
     const entry = await readEntry(ctx.store, request.target.url);
     if (!entry) return undefined;
     if (request.target.immutable || entry.checkedAt >= request.requestedAt) return serveEntry(entry, request, ctx, true);
@@ -52,6 +54,7 @@ export const file: FileKind = {
     ctx.progress('downloading', { bytes: 0, message: `connecting to ${new URL(url).host}` });
     const upstream = await openUpstream(url, {
       checkUrl: fileUrlPolicy(config),
+      destinations: ctx.git.destinations,
       maxBytes: config.maxFileBytes,
       ...(previous && conditionalOf(previous)),
       signal: ctx.signal,
@@ -141,6 +144,7 @@ async function unchangedUpstream(entry: FileEntry, request: FileRequest, ctx: Lo
   try {
     upstream = await openUpstream(request.target.url, {
       checkUrl: fileUrlPolicy(ctx.config),
+      destinations: ctx.git.destinations,
       maxBytes: ctx.config.maxFileBytes,
       ...conditional,
       signal: AbortSignal.timeout(REVALIDATE_TIMEOUT_MS),

@@ -1,13 +1,14 @@
 // One upstream GET, its redirects followed hop by hop so that the host policy sees every host before a
 // socket is opened to it. node:http rather than fetch: fetch follows redirects by itself (or not at all)
-// and takes no `lookup`, which is where the SSRF guard of issue 13 plugs in.
+// and takes no `lookup`, which is where the SSRF guard (net/destinations.ts) pins each hop's connection.
 import { get as httpGet, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { get as httpsGet } from 'node:https';
-import { isIP, type LookupFunction } from 'node:net';
+import { isIP } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { proxyFor, proxyHeaders, tunnel } from './_proxy.js';
 import { FerryError } from '../../protocol/errors.js';
 import { describeCause, type UpstreamCause } from '../upstream-cause.js';
+import type { DestinationGuard, Pin } from '../net/destinations.js';
 
 export const MAX_REDIRECTS = 5;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
@@ -16,7 +17,8 @@ export interface HopOptions {
   checkUrl: (url: URL) => void;
   idleTimeoutMs: number;
   signal?: AbortSignal | undefined;
-  lookup?: LookupFunction | undefined;
+  /** Every hop's destination is checked and its connection pinned to the checked addresses. */
+  destinations: DestinationGuard;
   /** Where HTTPS_PROXY / HTTP_PROXY / NO_PROXY are read; process.env by default. */
   env?: NodeJS.ProcessEnv | undefined;
 }
@@ -63,6 +65,7 @@ export async function getFollowingRedirects(start: URL, headers: OutgoingHttpHea
 /** Resolves with the response head; the socket may idle `idleTimeoutMs` before it (the body has its own watch). */
 async function getOnce(url: URL, headers: OutgoingHttpHeaders, options: HopOptions): Promise<IncomingMessage> {
   const proxy = proxyFor(url, options.env ?? process.env);
+  const pin = await pinHop(url, options.destinations, proxy !== undefined);
   const common = {
     timeout: options.idleTimeoutMs,
     ...(options.signal && { signal: options.signal }),
@@ -71,7 +74,7 @@ async function getOnce(url: URL, headers: OutgoingHttpHeaders, options: HopOptio
   if (!proxy) {
     const get = url.protocol === 'https:' ? httpsGet : httpGet;
     // No pooled agent: every connection goes through `lookup`, and nothing stays open after a job.
-    start = (callback) => get(url, { ...common, headers, agent: false, ...(options.lookup && { lookup: options.lookup }) }, callback);
+    start = (callback) => get(url, { ...common, headers, agent: false, ...(pin.lookup && { lookup: pin.lookup }) }, callback);
   } else if (url.protocol === 'https:') {
     const socket = await tunnel(proxy, url, { timeoutMs: options.idleTimeoutMs, signal: options.signal });
     const servername = isIP(url.hostname.replace(/^\[|\]$/g, '')) ? undefined : url.hostname;
@@ -91,6 +94,16 @@ async function getOnce(url: URL, headers: OutgoingHttpHeaders, options: HopOptio
     request.on('timeout', () => request.destroy(new StalledError(options.idleTimeoutMs)));
     request.on('error', (error) => reject(connectionFailed(url, error)));
   });
+}
+
+/** The guard's DNS failure is a connection failure like any other (a resume may try again). */
+async function pinHop(url: URL, destinations: DestinationGuard, viaProxy: boolean): Promise<Pin> {
+  try {
+    return await destinations.pin(url, { viaProxy });
+  } catch (error) {
+    if (error instanceof FerryError && error.code === 'UPSTREAM_UNREACHABLE') throw new ConnectionFailed(error.message, error.cause);
+    throw error;
+  }
 }
 
 export class StalledError extends Error {

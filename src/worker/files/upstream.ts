@@ -2,9 +2,10 @@
 // rest with `Range` + `If-Range`, so a file that changed in between comes back whole (200) and is refused
 // rather than stitched onto the old file's first half.
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
-import type { LookupFunction } from 'node:net';
 import { FerryError } from '../../protocol/errors.js';
 import { filenameFromDisposition } from './_disposition.js';
+import { proxyFor } from './_proxy.js';
+import { createDestinationGuard, type DestinationGuard } from '../net/destinations.js';
 import { ConnectionFailed, StalledError, connectionFailed, getFollowingRedirects, statusFailed, type HopOptions } from './_request.js';
 
 export interface UpstreamOptions {
@@ -18,8 +19,11 @@ export interface UpstreamOptions {
   /** No byte for this long: the connection is dropped and resumed. Default 30 s. */
   idleTimeoutMs?: number;
   onResume?: (info: { bytes: number; attempt: number; reason: string }) => void;
-  /** Test seam / SSRF seam for issue 13: node's `lookup` for the sockets; default dns.lookup. */
-  lookup?: LookupFunction;
+  /**
+   * The SSRF guard (net/destinations.ts) every hop goes through, redirects and resumes included; by default one
+   * that refuses every internal address (the worker passes its own, with FERRY_ALLOWED_DESTINATIONS).
+   */
+  destinations?: DestinationGuard;
   /** Where HTTPS_PROXY / HTTP_PROXY / NO_PROXY are read (the embedded stack passes the user's); default process.env. */
   env?: NodeJS.ProcessEnv;
 }
@@ -45,13 +49,25 @@ export interface UpstreamFile {
 const MAX_RESUMES = 3;
 const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
 
+/**
+ * The SSRF guard's verdict on `url`'s own host, without connecting: the submit path asks it, so a file on an
+ * internal address is refused before a job exists (every hop is checked again when the job fetches).
+ */
+export async function checkDestination(url: string, options: { destinations: DestinationGuard; env?: NodeJS.ProcessEnv }): Promise<void> {
+  const target = toUrl(url);
+  await options.destinations.pin(target, { viaProxy: proxyFor(target, options.env ?? process.env) !== undefined }).catch((error: unknown) => {
+    // A name that does not resolve now is the job's to report, with its retries; only a refusal is final.
+    if (error instanceof FerryError && error.code === 'DESTINATION_FORBIDDEN') throw error;
+  });
+}
+
 export async function openUpstream(url: string, options: UpstreamOptions): Promise<UpstreamFile> {
   const start = toUrl(url);
   const hops: HopOptions = {
     checkUrl: options.checkUrl,
     idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
     signal: options.signal,
-    lookup: options.lookup,
+    destinations: options.destinations ?? createDestinationGuard(),
     env: options.env,
   };
   // identity: the bytes stored are the file's, and Content-Length / Range count those same bytes.

@@ -10,6 +10,8 @@ import type { GitContext } from './context.js';
 import { gitFailure } from './errors.js';
 import { pktLine, post, uploadPackUrl, usesProxy } from './ls-refs.js';
 import { gitClient } from './simple-git.js';
+import { pinRepo } from './pin.js';
+import type { Pin } from '../net/destinations.js';
 import type { RepoRef } from './url.js';
 
 const FAST_PATH_TIMEOUT_MS = 10_000;
@@ -20,8 +22,9 @@ const OTHER_FORMAT = /mismatched (?:object format|algorithms)/i;
 
 /** Resolves when `repo` has `commit`; rejects with REF_NOT_FOUND when it does not, or with the listing failure. */
 export async function assertCommitExists(repo: RepoRef, commit: string, git: GitContext): Promise<void> {
-  const fast = repo.protocol === 'https' || git.allowHttp ? await probe(repo.fetchUrl, commit, git) : undefined;
-  const verdict = fast ?? (await probeWithGit(repo, commit, git));
+  const pin = await pinRepo(repo, git, `Checking commit ${commit} of ${repo.canonical}`);
+  const fast = repo.protocol === 'https' || git.allowHttp ? await probe(repo.fetchUrl, commit, git, pin) : undefined;
+  const verdict = fast ?? (await probeWithGit(repo, commit, git, pin));
   if (verdict === 'missing') {
     throw new FerryError('REF_NOT_FOUND', `Commit ${commit} does not exist in ${repo.canonical}: check the id, or name a branch or tag.`);
   }
@@ -30,7 +33,7 @@ export async function assertCommitExists(repo: RepoRef, commit: string, git: Git
 type Verdict = 'exists' | 'missing';
 
 /** The in-process request; `undefined` for anything but the two answers above (then git decides). */
-async function probe(fetchUrl: string, commit: string, git: GitContext): Promise<Verdict | undefined> {
+async function probe(fetchUrl: string, commit: string, git: GitContext, pin: Pin): Promise<Verdict | undefined> {
   if (usesProxy(git.processEnv)) return undefined;
   const url = uploadPackUrl(fetchUrl);
   if (!url) return undefined;
@@ -44,7 +47,7 @@ async function probe(fetchUrl: string, commit: string, git: GitContext): Promise
     pktLine(`have ${zero}\n`),
     Buffer.from('0000'),
   ]);
-  const options = { timeoutMs: Math.min(git.timeoutMs, FAST_PATH_TIMEOUT_MS), agents: git.agents, env: git.processEnv };
+  const options = { timeoutMs: Math.min(git.timeoutMs, FAST_PATH_TIMEOUT_MS), agents: git.agents, env: git.processEnv, lookup: pin.lookup };
   let response = await post(url, body, options);
   if (response === 'stale') response = await post(url, body, options);
   if (!Buffer.isBuffer(response)) return undefined;
@@ -68,11 +71,11 @@ function firstPacket(body: Buffer): string | undefined {
  * fetches the one commit (depth 1, no trees or blobs where the server filters) into a bare repository that is
  * thrown away. Slower than the probe, but it is exactly the fetch the job would make.
  */
-async function probeWithGit(repo: RepoRef, commit: string, context: GitContext): Promise<Verdict> {
+async function probeWithGit(repo: RepoRef, commit: string, context: GitContext, pin: Pin): Promise<Verdict> {
   await context.assertSupportedGit();
   const dir = await mkdtemp(join(tmpdir(), 'ferry-commit-check-'));
   try {
-    const git = gitClient({ git: context, baseDir: dir });
+    const git = gitClient({ git: context, baseDir: dir, pin });
     await git.raw(['init', '--bare', '--quiet', ...(commit.length === 64 ? ['--object-format=sha256'] : [])]);
     try {
       await git.raw(['fetch', '--depth=1', '--filter=tree:0', '--no-tags', '--no-write-fetch-head', '--', repo.fetchUrl, commit]);

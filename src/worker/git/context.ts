@@ -1,6 +1,7 @@
 import { reblocker, type Transport } from './archive.js';
 import { gitEnv } from './env.js';
 import { createHttpAgents, type HttpAgents } from './http-agents.js';
+import { createDestinationGuard, type DestinationGuard, type Resolver } from '../net/destinations.js';
 import { gitVersionRunner, supportedGitVerdict, type GitVersionRunner } from './version.js';
 
 // Nothing in `git/` keeps state of its own, so a test makes a fresh context and sees no other's.
@@ -11,6 +12,8 @@ export interface GitContext {
   /** The process's own environment, where ls-refs looks for proxy variables when it runs. */
   readonly processEnv: NodeJS.ProcessEnv;
   readonly agents: HttpAgents;
+  /** The SSRF guard every upstream connection goes through, git's and node's (file downloads too). */
+  readonly destinations: DestinationGuard;
   readonly log: ((line: string) => void) | undefined;
   /** Hosts whose ls-refs answers fell back to git: logged once each. */
   readonly fellBack: Set<string>;
@@ -24,6 +27,10 @@ export interface GitContextOptions {
   log?: ((line: string) => void) | undefined;
   /** The process environment git's is derived from; `process.env` by default. */
   processEnv?: NodeJS.ProcessEnv;
+  /** FERRY_ALLOWED_DESTINATIONS; empty (the default) refuses every internal address. */
+  allowedDestinations?: readonly string[] | undefined;
+  /** How the guard resolves names: dns.lookup by default (tests answer as a hostile DNS would). */
+  resolve?: Resolver | undefined;
   /** Runs `git --version` (tests inject an old or missing git). */
   runGitVersion?: GitVersionRunner;
   /** Skips the probe (tests, or a machine known to lack perl). */
@@ -40,6 +47,7 @@ export function createGitContext(options: GitContextOptions): GitContext {
     env,
     processEnv,
     agents: createHttpAgents(),
+    destinations: createDestinationGuard({ allowed: options.allowedDestinations ?? [], ...(options.resolve && { resolve: options.resolve }) }),
     log: options.log,
     fellBack: new Set(),
     transport: () => (transport ??= reblocker()),

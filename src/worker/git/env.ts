@@ -39,3 +39,16 @@ export function gitEnv(options: { allowHttp: boolean; base?: NodeJS.ProcessEnv }
   });
   return env;
 }
+
+/** `env` with more `GIT_CONFIG_*` entries after the ones it has (a copy; `env` is shared). */
+export function withConfig(env: NodeJS.ProcessEnv, entries: readonly (readonly [string, string])[]): NodeJS.ProcessEnv {
+  const out = { ...env };
+  let count = Number(env.GIT_CONFIG_COUNT ?? 0);
+  for (const [key, value] of entries) {
+    out[`GIT_CONFIG_KEY_${count}`] = key;
+    out[`GIT_CONFIG_VALUE_${count}`] = value;
+    count++;
+  }
+  out.GIT_CONFIG_COUNT = String(count);
+  return out;
+}

@@ -3,6 +3,8 @@ import { parseLsRemote, type RemoteRef } from '../../protocol/refs.js';
 import type { GitContext } from './context.js';
 import { gitFailure } from './errors.js';
 import { lsRefsV2 } from './ls-refs.js';
+import { pinRepo } from './pin.js';
+import type { Pin } from '../net/destinations.js';
 import { gitClient } from './simple-git.js';
 import type { RepoRef } from './url.js';
 
@@ -12,18 +14,19 @@ const FAST_PATH_TIMEOUT_MS = 10_000;
 
 /** Every branch and tag of `repo` and where HEAD points: protocol v2 in-process, `git ls-remote` otherwise. */
 export async function listRemoteRefs(repo: RepoRef, git: GitContext): Promise<RefsAnswer> {
+  const pin = await pinRepo(repo, git, `Listing refs of ${repo.canonical}`);
   const fast =
     repo.protocol === 'https' || git.allowHttp
-      ? await lsRefsV2(repo.fetchUrl, PATTERNS, { timeoutMs: Math.min(git.timeoutMs, FAST_PATH_TIMEOUT_MS), agents: git.agents, env: git.processEnv })
+      ? await lsRefsV2(repo.fetchUrl, PATTERNS, { timeoutMs: Math.min(git.timeoutMs, FAST_PATH_TIMEOUT_MS), agents: git.agents, env: git.processEnv, lookup: pin.lookup })
       : undefined;
-  return toAnswer(repo, fast ?? (await lsRemoteAll(repo, git)));
+  return toAnswer(repo, fast ?? (await lsRemoteAll(repo, git, pin)));
 }
 
-async function lsRemoteAll(repo: RepoRef, context: GitContext): Promise<RemoteRef[]> {
+async function lsRemoteAll(repo: RepoRef, context: GitContext, pin: Pin): Promise<RemoteRef[]> {
   await context.assertSupportedGit();
   try {
     // ls-remote's patterns match name tails, so namespaces cannot be asked for: list all, keep ours below.
-    return parseLsRemote(await gitClient({ git: context }).listRemote(['--symref', '--', repo.fetchUrl]));
+    return parseLsRemote(await gitClient({ git: context, pin }).listRemote(['--symref', '--', repo.fetchUrl]));
   } catch (error) {
     throw gitFailure(String((error as Error).message), `Listing refs of ${repo.canonical}`, error, repo.host);
   }

@@ -2,6 +2,7 @@
 // pooled keep-alive connection. Anything unusual answers `undefined` and the caller runs git.
 import http from 'node:http';
 import https from 'node:https';
+import type { LookupFunction } from 'node:net';
 import { parseLsRemote, type RemoteRef } from '../../protocol/refs.js';
 import type { HttpAgents } from './http-agents.js';
 
@@ -12,6 +13,8 @@ export interface LsRefsOptions {
   signal?: AbortSignal | undefined;
   env?: NodeJS.ProcessEnv;
   agents: HttpAgents;
+  /** The SSRF guard's pinned lookup (net/destinations.ts): new connections go to the checked addresses only. */
+  lookup?: LookupFunction | undefined;
 }
 
 const REQUEST_TYPE = 'application/x-git-upload-pack-request';
@@ -83,6 +86,7 @@ export function post(url: URL, body: Buffer, options: LsRefsOptions): Promise<Bu
     const request = (url.protocol === 'https:' ? https : http).request(url, {
       method: 'POST',
       agent,
+      ...(options.lookup && { lookup: options.lookup }),
       headers: {
         'Content-Type': REQUEST_TYPE,
         Accept: RESULT_TYPE,

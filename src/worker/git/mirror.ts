@@ -9,7 +9,9 @@ import { gitClient } from './simple-git.js';
 import type { GitContext } from './context.js';
 import { gitFailure } from './errors.js';
 import { progressLines, type GitProgressLine } from './fetch-progress.js';
+import { pinRepo } from './pin.js';
 import type { RepoRef } from './url.js';
+import type { Pin } from '../net/destinations.js';
 
 /** One line of git's progress (fetch-progress.ts turns them into messages). */
 export type FetchProgress = GitProgressLine;
@@ -136,11 +138,14 @@ export class MirrorCache {
       const created = await this.#ensureBare(dir);
       const git = withProgress(gitClient({ git: this.#options.git, baseDir: dir, signal }), onProgress);
       if (!created && (await hasCommit(git, commit))) return dir;
-      const fetch = (): Promise<string> => git.raw(['fetch', '--depth=1', '--no-tags', '--progress', '--', repo.fetchUrl, `+${commit}:refs/ferry/${commit}`]);
       try {
+        const pin = await pinRepo(repo, this.#options.git, `Fetching ${repo.canonical}`);
+        const pinned = withProgress(gitClient({ git: this.#options.git, baseDir: dir, signal, pin }), onProgress);
+        const fetch = (): Promise<string> => pinned.raw(['fetch', '--depth=1', '--no-tags', '--progress', '--', repo.fetchUrl, `+${commit}:refs/ferry/${commit}`]);
         await this.#fetchClearingStaleLock(dir, fetch);
       } catch (error) {
         if (created) await rm(dir, { recursive: true, force: true });
+        if (error instanceof FerryError) throw error; // the SSRF guard's refusal, as it is
         if (signal?.aborted) throw new FerryError('TIMEOUT', 'The job was cancelled while fetching.', { cause: error });
         const message = String((error as Error).message);
         if (/not our ref|couldn't find remote ref|no such remote ref|unadvertised object/i.test(message)) {
@@ -179,13 +184,16 @@ export class MirrorCache {
       }
       const { onProgress, signal } = options;
       const git = withProgress(gitClient({ git: this.#options.git, baseDir: dir, signal }), onProgress);
-      // Always a pack, even for a few objects: a new mirror is then one pack that can be served as a bundle as it is (pack-bundle.ts).
-      const fetch = (): Promise<string> => git.raw(['-c', 'fetch.unpackLimit=1', 'fetch', '--prune', '--no-tags', '--progress', '--', repo.fetchUrl, ...ALL_REFSPECS]);
       try {
-        if (created && !seeded) await this.#cloneInto(dir, repo, options);
+        const pin = await pinRepo(repo, this.#options.git, `Fetching ${repo.canonical}`);
+        const pinned = withProgress(gitClient({ git: this.#options.git, baseDir: dir, signal, pin }), onProgress);
+        // Always a pack, even for a few objects: a new mirror is then one pack that can be served as a bundle as it is (pack-bundle.ts).
+        const fetch = (): Promise<string> => pinned.raw(['-c', 'fetch.unpackLimit=1', 'fetch', '--prune', '--no-tags', '--progress', '--', repo.fetchUrl, ...ALL_REFSPECS]);
+        if (created && !seeded) await this.#cloneInto(dir, repo, options, pin);
         else await this.#fetchClearingStaleLock(dir, fetch);
       } catch (error) {
         if (created) await rm(dir, { recursive: true, force: true });
+        if (error instanceof FerryError) throw error; // the SSRF guard's refusal, as it is
         if (signal?.aborted) throw new FerryError('TIMEOUT', 'The job was cancelled while fetching.', { cause: error });
         throw gitFailure(String((error as Error).message), `Fetching ${repo.canonical}`, error, repo.host);
       }
@@ -204,9 +212,9 @@ export class MirrorCache {
    * as the fetch would bring them, in one pack, and git skips walking the whole history to check it is
    * connected (a fetch does that walk; a clone knows the pack it just indexed is self-contained).
    */
-  async #cloneInto(dir: string, repo: RepoRef, options: FetchAllOptions): Promise<void> {
+  async #cloneInto(dir: string, repo: RepoRef, options: FetchAllOptions, pin: Pin): Promise<void> {
     const temp = `${dir}.clone-${process.pid}-${Date.now()}`;
-    const git = withProgress(gitClient({ git: this.#options.git, baseDir: dirname(dir), signal: options.signal }), options.onProgress);
+    const git = withProgress(gitClient({ git: this.#options.git, baseDir: dirname(dir), signal: options.signal, pin }), options.onProgress);
     try {
       await git.raw(['clone', '--bare', '--progress', '--', repo.fetchUrl, temp]);
       await rm(dir, { recursive: true, force: true });

@@ -3,6 +3,8 @@ import { gitClient } from './simple-git.js';
 import type { GitContext } from './context.js';
 import { gitFailure } from './errors.js';
 import { lsRefsV2 } from './ls-refs.js';
+import { pinRepo } from './pin.js';
+import type { Pin } from '../net/destinations.js';
 import { lsRemotePatterns, parseLsRemote, pickRef, type RefSpec, type RemoteRef, type ResolvedRef } from '../../protocol/refs.js';
 import type { RepoRef } from './url.js';
 
@@ -14,14 +16,15 @@ const FAST_PATH_TIMEOUT_MS = 10_000;
 export async function resolveRef(repo: RepoRef, spec: RefSpec, git: GitContext): Promise<ResolvedRef> {
   if (spec.kind === 'commit') return pickRef(spec, []) as ResolvedRef;
   const patterns = lsRemotePatterns(spec);
+  const pin = await pinRepo(repo, git, `Listing refs of ${repo.canonical}`);
   // git refuses plain http unless allowed (env.ts): the fast path must not be more permissive.
   const fast =
     repo.protocol === 'https' || git.allowHttp
-      ? await lsRefsV2(repo.fetchUrl, patterns, { timeoutMs: Math.min(git.timeoutMs, FAST_PATH_TIMEOUT_MS), agents: git.agents, env: git.processEnv })
+      ? await lsRefsV2(repo.fetchUrl, patterns, { timeoutMs: Math.min(git.timeoutMs, FAST_PATH_TIMEOUT_MS), agents: git.agents, env: git.processEnv, lookup: pin.lookup })
       : undefined;
   let refs = fast;
   if (!refs) {
-    refs = await lsRemote(repo, patterns, git);
+    refs = await lsRemote(repo, patterns, git, pin);
     // The fast path failed a working host (a missing repository also falls back, and that is no news):
     // worth one line in the log, not one per request.
     if (git.log && !git.fellBack.has(repo.host)) {
@@ -38,9 +41,9 @@ export async function resolveRef(repo: RepoRef, spec: RefSpec, git: GitContext):
   throw new FerryError('REF_NOT_FOUND', `No branch or tag named "${spec.name}" in ${repo.canonical}.${hint}`);
 }
 
-async function lsRemote(repo: RepoRef, patterns: string[], context: GitContext): Promise<RemoteRef[]> {
+async function lsRemote(repo: RepoRef, patterns: string[], context: GitContext, pin: Pin): Promise<RemoteRef[]> {
   await context.assertSupportedGit();
-  const git = gitClient({ git: context });
+  const git = gitClient({ git: context, pin });
   try {
     return parseLsRemote(await git.listRemote(['--symref', '--', repo.fetchUrl, ...patterns]));
   } catch (error) {

@@ -1,11 +1,15 @@
 import { simpleGit, type SimpleGit, type SimpleGitOptions } from 'simple-git';
 import type { GitContext } from './context.js';
+import { withConfig } from './env.js';
+import type { Pin } from '../net/destinations.js';
 
 export interface GitClientOptions {
   git: GitContext;
   baseDir?: string;
   signal?: AbortSignal | undefined;
   progress?: SimpleGitOptions['progress'];
+  /** The checked addresses of the one upstream this command talks to (net/destinations.ts): curl connects to those only. */
+  pin?: Pin | undefined;
 }
 
 // simple-git refuses env that sets config paths, GIT_CONFIG_COUNT, askpass, credential helpers or
@@ -24,5 +28,10 @@ export function gitClient(options: GitClientOptions): SimpleGit {
       allowUnsafeCredentialHelper: true,
       allowUnsafeProtocolOverride: true,
     },
-  } as Partial<SimpleGitOptions>).env(options.git.env);
+  } as Partial<SimpleGitOptions>).env(pinnedEnv(options.git.env, options.pin));
+}
+
+/** git's environment plus `http.curloptResolve`, so curl's own DNS lookup never runs for the pinned host. */
+export function pinnedEnv(env: NodeJS.ProcessEnv, pin: Pin | undefined): NodeJS.ProcessEnv {
+  return pin?.curlResolve ? withConfig(env, [['http.curloptResolve', pin.curlResolve]]) : env;
 }

@@ -2,9 +2,10 @@ import { execFile } from 'node:child_process';
 import { FerryError } from '../../protocol/errors.js';
 import { gitEnv } from './env.js';
 
-// 2.31 added `GIT_CONFIG_COUNT`, which carries env.ts's safety settings, and 2.32 `GIT_CONFIG_GLOBAL`.
+// 2.31 added `GIT_CONFIG_COUNT`, which carries env.ts's safety settings, 2.32 `GIT_CONFIG_GLOBAL`, and 2.37
+// `http.curloptResolve`, which pins git's connection to the addresses the SSRF guard checked.
 // An older git silently ignores what it does not know, so it is refused rather than trusted.
-export const MIN_GIT_VERSION: readonly [number, number] = [2, 32];
+export const MIN_GIT_VERSION: readonly [number, number] = [2, 37];
 
 /** `git version 2.39.5` (and vendor suffixes such as `(Apple Git-146)`, `.windows.1`) → [2, 39, 5]. */
 export function parseGitVersion(output: string): [number, number, number] | undefined {

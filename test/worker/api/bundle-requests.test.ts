@@ -51,7 +51,7 @@ function api() {
   const store = new MemoryStore();
   const dispatcher = new RecordingDispatcher();
   const states = new JobStateStore();
-  const git = createGitContext({ allowHttp: true, timeoutMs: 30_000 });
+  const git = createGitContext({ allowHttp: true, timeoutMs: 30_000, allowedDestinations: [server.host] });
   const refs = new RefsCache({ git });
   const deps = { config, states, dispatcher, notifier: undefined, storeFor: () => store, git, refs };
   const handler = createApi({

@@ -37,7 +37,7 @@ async function api(overrides: Partial<ApiDeps> = {}) {
   const store = new MemoryStore();
   const dispatcher = new RecordingDispatcher();
   const states = new JobStateStore();
-  const git = createGitContext({ allowHttp: true, timeoutMs: 30_000 });
+  const git = createGitContext({ allowHttp: true, timeoutMs: 30_000, allowedDestinations: [server.host] });
   const deps: SubmitDeps = { config, states, dispatcher, notifier: undefined, storeFor: () => store, git, refs: new RefsCache({ git }) };
   const request = { repo: parseRepoUrl(URL_, config), ref: CACHED, commit: CACHED, format: 'zip' as const };
   const manifest = { v: 1, repo: URL_, commit: CACHED, format: 'zip', filename: 'repo-ddddddd.zip', size: 3, sha256: 'f'.repeat(64), createdAt: 1 };

@@ -9,6 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FerryError } from '../../../src/protocol/errors.js';
 import { proxyFor } from '../../../src/worker/files/_proxy.js';
 import { openUpstream, type UpstreamFile } from '../../../src/worker/files/upstream.js';
+import { createDestinationGuard } from '../../../src/worker/net/destinations.js';
+import { testDestinations } from '../../helpers/destinations.js';
 import { startConnectProxy, type ConnectProxy } from '../../helpers/connect-proxy.js';
 import { startFileUpstream, type FileUpstream } from '../../helpers/file-upstream.js';
 
@@ -39,7 +41,7 @@ afterAll(async () => {
 });
 
 const port = (url: string): string => new URL(url).port;
-const options = (env: NodeJS.ProcessEnv) => ({ checkUrl: () => undefined, maxBytes: 1 << 20, env });
+const options = (env: NodeJS.ProcessEnv) => ({ checkUrl: () => undefined, destinations: createDestinationGuard({ allowed: testDestinations }), maxBytes: 1 << 20, env });
 
 async function text(file: UpstreamFile): Promise<string> {
   const chunks: Buffer[] = [];

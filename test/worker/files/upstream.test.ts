@@ -5,7 +5,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FerryError } from '../../../src/protocol/errors.js';
 import { filenameFromDisposition } from '../../../src/worker/files/_disposition.js';
 import { openUpstream, type UpstreamFile, type UpstreamOptions } from '../../../src/worker/files/upstream.js';
-import { generatedSha256, localLookup, someBytes, startFileUpstream, type FileUpstream } from '../../helpers/file-upstream.js';
+import { createDestinationGuard } from '../../../src/worker/net/destinations.js';
+import { allowTestDestination, testDestinations } from '../../helpers/destinations.js';
+import { generatedSha256, localResolver, someBytes, startFileUpstream, type FileUpstream } from '../../helpers/file-upstream.js';
 
 const MiB = 1024 * 1024;
 let github: FileUpstream;
@@ -34,7 +36,7 @@ function allowOnly(...hosts: string[]): { checkUrl: (url: URL) => void; seen: st
 }
 
 function options(extra: Partial<UpstreamOptions> = {}): UpstreamOptions {
-  return { checkUrl: allowOnly(github.host, assets.host).checkUrl, maxBytes: 512 * MiB, ...extra };
+  return { checkUrl: allowOnly(github.host, assets.host).checkUrl, destinations: createDestinationGuard({ allowed: testDestinations }), maxBytes: 512 * MiB, ...extra };
 }
 
 async function readAll(file: UpstreamFile): Promise<Buffer> {
@@ -269,6 +271,7 @@ describe('openUpstream', () => {
     await new Promise((resolve) => closed.once('listening', resolve));
     const port = (closed.address() as AddressInfo).port;
     await new Promise((resolve) => closed.close(resolve));
+    allowTestDestination(`127.0.0.1:${port}`);
     const refused = await failure(openUpstream(`http://127.0.0.1:${port}/file`, options({ checkUrl: () => undefined })));
     expect(refused.code).toBe('UPSTREAM_UNREACHABLE');
     expect(refused.message).toMatch(new RegExp(`^127\\.0\\.0\\.1:${port} refused the connection`));
@@ -280,11 +283,11 @@ describe('openUpstream', () => {
     expect(unresolved.message).not.toMatch(/try again/i);
   });
 
-  it('connects through the given lookup, so a test (or the SSRF guard) decides where a name goes', async () => {
+  it("connects where the SSRF guard's resolver says a name goes", async () => {
     const local = await startFileUpstream({ hostname: 'objects.githubusercontent.test' });
     try {
       local.serve('/x', { body: Buffer.from('via lookup') });
-      const file = await openUpstream(local.url('/x'), options({ checkUrl: () => undefined, lookup: localLookup }));
+      const file = await openUpstream(local.url('/x'), options({ checkUrl: () => undefined, destinations: createDestinationGuard({ allowed: testDestinations, resolve: localResolver }) }));
       expect((await readAll(file)).toString()).toBe('via lookup');
     } finally {
       await local.close();

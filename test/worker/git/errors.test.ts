@@ -10,6 +10,7 @@ import { parseRepoUrl } from '../../../src/worker/git/url.js';
 import { startConnectProxy, type ConnectProxy } from '../../helpers/connect-proxy.js';
 import { fixtureRoot } from '../../helpers/fixtures.js';
 import { startGitServer, type GitServer } from '../../helpers/git-server.js';
+import { allowTestDestination, testDestinations } from '../../helpers/destinations.js';
 
 // git's own words for each failure, as git 2.39 / curl 7.88 print them (and older curls' variants).
 describe('gitFailure keeps the cause', () => {
@@ -39,7 +40,7 @@ describe('gitFailure keeps the cause', () => {
 
 // The same through real git against real sockets: the message names the cause and the host.
 describe('listing refs of an unreachable upstream', () => {
-  const context = createGitContext({ allowHttp: true, timeoutMs: 30_000 });
+  const context = createGitContext({ allowHttp: true, timeoutMs: 30_000, allowedDestinations: testDestinations });
   let closedPort: number;
   let failing: Server;
   let failingHost: string;
@@ -53,6 +54,8 @@ describe('listing refs of an unreachable upstream', () => {
     failing = createServer((_req, res) => res.writeHead(500).end('broken\n'));
     await new Promise<void>((resolve) => failing.listen(0, '127.0.0.1', resolve));
     failingHost = `127.0.0.1:${(failing.address() as AddressInfo).port}`;
+    allowTestDestination(`127.0.0.1:${closedPort}`);
+    allowTestDestination(failingHost);
   });
   afterAll(() => new Promise((resolve) => failing?.close(resolve)));
 
@@ -98,7 +101,7 @@ describe('git through the user\'s proxy', () => {
 
   it('lists refs of a host only the proxy can reach (http_proxy reaches git\'s environment)', async () => {
     const host = `git.test:${new URL(server.url).port}`;
-    const context = createGitContext({ allowHttp: true, timeoutMs: 30_000, processEnv: { ...process.env, http_proxy: proxy.url, NO_PROXY: '' } });
+    const context = createGitContext({ allowHttp: true, timeoutMs: 30_000, allowedDestinations: testDestinations, processEnv: { ...process.env, http_proxy: proxy.url, NO_PROXY: '' } });
     expect(context.env.http_proxy).toBe(proxy.url);
     const answer = await listRemoteRefs(parseRepoUrl(`http://${host}/fixtures/basic`, { allowedHosts: [host], allowHttp: true }), context);
     expect(answer.refs.map((ref) => ref.name)).toContain('refs/heads/main');

@@ -9,6 +9,7 @@ import { MirrorCache } from '../../../src/worker/git/mirror.js';
 import { parseRepoUrl } from '../../../src/worker/git/url.js';
 import { fixtureRoot, gitRevParse } from '../../helpers/fixtures.js';
 import { startGitServer, type GitServer } from '../../helpers/git-server.js';
+import { testDestinations } from '../../helpers/destinations.js';
 
 // Lines as git 2.x prints them with --progress and LC_ALL=C (the server's with their trailing blanks).
 const LINES: [string, GitProgressLine | undefined][] = [
@@ -94,7 +95,7 @@ describe('a real fetch through MirrorCache', () => {
   });
 
   it("reports git's stages in git's order, every one named", async () => {
-    const mirrors = new MirrorCache({ workDir: temp, git: createGitContext({ allowHttp: true, timeoutMs: 30_000 }) });
+    const mirrors = new MirrorCache({ workDir: temp, git: createGitContext({ allowHttp: true, timeoutMs: 30_000, allowedDestinations: testDestinations }) });
     const repo = parseRepoUrl(`${server.url}/fixtures/basic`, { allowedHosts: [server.host], allowHttp: true });
     const lines: GitProgressLine[] = [];
     const lease = await mirrors.fetch(repo, await gitRevParse(join(root, 'fixtures/basic.git'), 'main'), (line) => lines.push(line));

@@ -10,10 +10,11 @@ import { RefsCache } from '../../../src/worker/git/refs-cache.js';
 import { parseRepoUrl, type RepoRef } from '../../../src/worker/git/url.js';
 import { fixtureRoot, git, gitRevParse } from '../../helpers/fixtures.js';
 import { startGitServer, type GitServer } from '../../helpers/git-server.js';
+import { testDestinations } from '../../helpers/destinations.js';
 
 // GET /refs's listing: HEAD's target, branches and tags with peeled commits, from a real git server.
 
-const context = createGitContext({ allowHttp: true, timeoutMs: 30_000 });
+const context = createGitContext({ allowHttp: true, timeoutMs: 30_000, allowedDestinations: testDestinations });
 const policy = { allowedHosts: ['127.0.0.1', 'host.test'], allowHttp: true };
 let temp: string;
 let server: GitServer;

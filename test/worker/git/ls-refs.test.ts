@@ -13,10 +13,11 @@ import { resolveRef } from '../../../src/worker/git/resolve.js';
 import { parseRepoUrl, type RepoRef } from '../../../src/worker/git/url.js';
 import { fixtureRoot, git } from '../../helpers/fixtures.js';
 import { startGitServer, type GitServer } from '../../helpers/git-server.js';
+import { allowTestDestination, testDestinations } from '../../helpers/destinations.js';
 
 const RESULT_TYPE = 'application/x-git-upload-pack-result';
 const MAIN = 'a37b44c1b960b7ad55958ebe26f46efa765b5338';
-const options = { allowHttp: true, timeoutMs: 30_000 };
+const options = { allowHttp: true, timeoutMs: 30_000, allowedDestinations: testDestinations };
 // This file's own git context: no other test's pools or fallback memory.
 const context = createGitContext(options);
 const { agents } = context;
@@ -321,6 +322,7 @@ async function startFake(handle: (req: IncomingMessage, res: ServerResponse) => 
     handle(req, res);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  allowTestDestination(`127.0.0.1:${(server.address() as AddressInfo).port}`);
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     log,

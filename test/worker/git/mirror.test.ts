@@ -8,6 +8,7 @@ import { MirrorCache, staleLock } from '../../../src/worker/git/mirror.js';
 import { parseRepoUrl, type RepoRef } from '../../../src/worker/git/url.js';
 import { fixtureRoot, git, gitRevParse } from '../../helpers/fixtures.js';
 import { startGitServer, type GitServer } from '../../helpers/git-server.js';
+import { testDestinations } from '../../helpers/destinations.js';
 
 let server: GitServer;
 let root: string;
@@ -25,7 +26,7 @@ afterAll(async () => {
 });
 
 const repo = (name: string): RepoRef => parseRepoUrl(`${server.url}/fixtures/${name}`, { allowedHosts: [server.host], allowHttp: true });
-const cache = (workDir: string, maxBytes?: number): MirrorCache => new MirrorCache({ workDir, git: createGitContext({ allowHttp: true, timeoutMs: 30_000 }), maxBytes });
+const cache = (workDir: string, maxBytes?: number): MirrorCache => new MirrorCache({ workDir, git: createGitContext({ allowHttp: true, timeoutMs: 30_000, allowedDestinations: testDestinations }), maxBytes });
 const commitOf = (name: string, rev: string): Promise<string> => gitRevParse(join(root, `fixtures/${name}.git`), rev);
 
 async function du(dir: string): Promise<number> {

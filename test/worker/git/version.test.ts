@@ -18,7 +18,8 @@ describe('git version', () => {
   it.each([
     [[2, 20, 1], false], // Debian 10's: ignores GIT_CONFIG_COUNT, so the safety settings would not apply
     [[2, 31, 8], false], // has GIT_CONFIG_COUNT but not GIT_CONFIG_GLOBAL
-    [[2, 32, 0], true],
+    [[2, 32, 0], false], // has both, but not http.curloptResolve: the SSRF guard's pinning would be ignored
+    [[2, 37, 0], true],
     [[2, 39, 5], true],
     [[3, 0, 0], true],
     [[1, 99, 0], false],
@@ -35,7 +36,7 @@ describe('git version', () => {
   it('refuses a too old git, saying which and what to do', async () => {
     await expect(checkGitVersion(async () => 'git version 2.20.1\n')).rejects.toMatchObject({
       code: 'GIT_FAILED',
-      message: expect.stringMatching(/git version 2\.20\.1.*older than 2\.32.*Install a newer git/),
+      message: expect.stringMatching(/git version 2\.20\.1.*older than 2\.37.*Install a newer git/),
     });
   });
 

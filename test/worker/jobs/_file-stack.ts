@@ -49,7 +49,8 @@ export async function startFileStack(env: Record<string, string>): Promise<FileS
   const oss = await startOssServer({ dataDir: join(temp, 'oss'), port: 0, credentials: [KEY], buckets: ['ferry'] });
   const config = loadConfig({ ...ossEnv(oss, KEY), FERRY_ALLOW_HTTP: '1', FERRY_CONCURRENCY: '20', FERRY_WORK_DIR: join(temp, 'work'), ...env });
   const store = createObjectStore(storageTarget(config.oss));
-  const git = createGitContext({ allowHttp: true, timeoutMs: 30_000 });
+  // The loopback upstreams a test names are explicitly allowed past the SSRF guard.
+  const git = createGitContext({ allowHttp: true, timeoutMs: 30_000, allowedDestinations: config.fileHosts });
   const runner = new JobRunner({ config, git, mirrors: new MirrorCache({ workDir: config.workDir, git }), refs: new RefsCache({ git }), states: new JobStateStore() });
   const runs = new Map<string, { outcome: Promise<JobOutcome>; messages: JobMessage[] }>();
   const dispatcher: Dispatcher = {

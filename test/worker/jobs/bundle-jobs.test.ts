@@ -41,7 +41,7 @@ describe('a bundle job', () => {
 
     const clone = await expectCloneOf(stack, upstream, first.parts, 'full');
     // Every oid GET /refs lists (annotated tags: the tag object and its commit) is in the clone.
-    const listed = await listRemoteRefs(parseRepoUrl(upstream.url, stack.config), createGitContext({ allowHttp: true, timeoutMs: 30_000 }));
+    const listed = await listRemoteRefs(parseRepoUrl(upstream.url, stack.config), createGitContext({ allowHttp: true, timeoutMs: 30_000, allowedDestinations: stack.config.allowedHosts }));
     const oids = listed.refs.flatMap((ref) => [ref.oid, ...(ref.peeled ? [ref.peeled] : [])]);
     expect(listed.refs.some((ref) => ref.peeled)).toBe(true);
     for (const oid of oids) await git(['--git-dir', clone, 'cat-file', '-e', oid]);

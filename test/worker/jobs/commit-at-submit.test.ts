@@ -60,7 +60,7 @@ function api(processEnv: NodeJS.ProcessEnv = {}) {
   const store = new MemoryStore();
   const dispatcher = new RecordingDispatcher();
   const states = new JobStateStore();
-  const gitContext = createGitContext({ allowHttp: true, timeoutMs: 30_000, processEnv: { ...process.env, ...processEnv } });
+  const gitContext = createGitContext({ allowHttp: true, timeoutMs: 30_000, allowedDestinations: [server.host], processEnv: { ...process.env, ...processEnv } });
   const refs = new RefsCache({ git: gitContext });
   const deps = { config, states, dispatcher, notifier: undefined, storeFor: () => store, git: gitContext, refs };
   const handler = createApi({

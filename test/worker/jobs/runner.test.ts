@@ -55,7 +55,7 @@ afterAll(async () => {
 });
 
 function runner(settings: Config = config): JobRunner {
-  const context = createGitContext({ allowHttp: true, timeoutMs: 30_000 });
+  const context = createGitContext({ allowHttp: true, timeoutMs: 30_000, allowedDestinations: settings.allowedHosts });
   return new JobRunner({ config: settings, git: context, mirrors: new MirrorCache({ workDir: settings.workDir, git: context }), refs: new RefsCache({ git: context }), states: new JobStateStore() });
 }
 
@@ -155,7 +155,7 @@ describe('JobRunner shutting down', () => {
   });
 
   it('close() ends queued and later jobs at once, abort() the running one, each with WORKER_STOPPING and nothing after it', async () => {
-    const context = createGitContext({ allowHttp: true, timeoutMs: 30_000 });
+    const context = createGitContext({ allowHttp: true, timeoutMs: 30_000, allowedDestinations: slowConfig.allowedHosts });
     const jobs = new JobRunner({ config: slowConfig, git: context, mirrors: new MirrorCache({ workDir: join(temp, 'work-stop'), git: context }), refs: new RefsCache({ git: context }), states: new JobStateStore() });
     const commit = await gitRevParse(join(root, 'fixtures/basic.git'), 'main');
     const job = (id: string): JobSpec => ({ jobId: `job-${id}-stopping-000000`, repo: `${slow.url}/fixtures/basic`, ref: 'main', commit, format: 'zip', createdAt: Date.now() });

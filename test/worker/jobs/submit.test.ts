@@ -43,7 +43,7 @@ class RecordingNotifier implements NotifierLike {
 function setup(dispatcher = new RecordingDispatcher()) {
   const store = new MemoryStore();
   const notifier = new RecordingNotifier();
-  const git = createGitContext({ allowHttp: true, timeoutMs: 30_000 });
+  const git = createGitContext({ allowHttp: true, timeoutMs: 30_000, allowedDestinations: [server.host] });
   const deps: SubmitDeps = { config, states: new JobStateStore(), dispatcher, notifier, storeFor: () => store, git, refs: new RefsCache({ git }) };
   return { store, notifier, dispatcher, submit: createSubmit(deps), findJob: createFindJob(deps) };
 }

@@ -72,6 +72,7 @@ beforeAll(async () => {
     FERRY_OSS_ENDPOINT: slowEndpoint,
     FERRY_WORK_DIR: join(temp, 'work'),
     FERRY_ALLOWED_HOSTS: git.host,
+    FERRY_ALLOWED_DESTINATIONS: git.host,
     FERRY_ALLOW_HTTP: '1',
     FERRY_PART_SIZE: String(128 * 1024),
     FERRY_MAX_ARCHIVE_BYTES: String(512 * 1024 * 1024),
