@@ -52,3 +52,27 @@ function embedded(address: ipaddr.IPv6, at: number, range: string): AddressVerdi
   const verdict = classifyV4(v4);
   return verdict.allowed ? verdict : { allowed: false, range: `${range} ${v4.toString()} (${verdict.range})` };
 }
+
+const WORDS: Record<string, string> = {
+  loopback: 'a loopback address',
+  private: 'a private address',
+  linkLocal: 'a link-local address (where cloud metadata services answer)',
+  carrierGradeNat: 'a carrier-grade NAT address (where cloud metadata services answer)',
+  multicast: 'a multicast address',
+  broadcast: 'the broadcast address',
+  unspecified: 'an unspecified address',
+  uniqueLocal: 'a unique local (private) address',
+  ipv4Mapped: 'an IPv4-mapped address',
+  rfc6145: 'an IPv4-translated address',
+  rfc6052: 'a NAT64 address',
+  '6to4': 'a 6to4 address',
+  teredo: 'a Teredo address',
+  invalid: 'not an address',
+};
+
+/** A refused range in words for a message: `ipv4Mapped 127.0.0.1 (loopback)` → "an IPv4-mapped address of 127.0.0.1, a loopback address". */
+export function describeRange(range: string): string {
+  const match = /^(\S+) (\S+) \((\S+)\)$/.exec(range);
+  if (match) return `${WORDS[match[1] as string] ?? match[1]} of ${match[2]}, ${describeRange(match[3] as string)}`;
+  return WORDS[range] ?? `a reserved address (${range})`;
+}

@@ -7,7 +7,7 @@ import { lookup as dnsLookup } from 'node:dns/promises';
 import { isIP, type LookupFunction } from 'node:net';
 import { FerryError } from '../../protocol/errors.js';
 import { describeCause } from '../upstream-cause.js';
-import { classifyAddress } from './address.js';
+import { classifyAddress, describeRange } from './address.js';
 
 export interface ResolvedAddress {
   address: string;
@@ -66,7 +66,7 @@ export function createDestinationGuard(options: DestinationGuardOptions = {}): D
       const literal = isIP(hostname) !== 0;
       if (literal) {
         const verdict = classifyAddress(hostname);
-        if (!named && !verdict.allowed) throw forbidden(url, hostname, port, `is a ${verdict.range} address`);
+        if (!named && !verdict.allowed) throw forbidden(url, hostname, port, `is ${describeRange(verdict.range)}`);
         return { hostname, port, addresses: [], lookup: undefined, curlResolve: undefined };
       }
       let addresses: ResolvedAddress[];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classifyAddress } from '../../../src/worker/net/address.js';
+import { classifyAddress, describeRange } from '../../../src/worker/net/address.js';
 
 // Every address here but the first few of each family is one the worker must never connect to for a user.
 describe('classifyAddress', () => {
@@ -62,5 +62,14 @@ describe('classifyAddress', () => {
     ['not an address', 'invalid'],
   ])('refuses %s (%s)', (address, range) => {
     expect(classifyAddress(address)).toEqual({ allowed: false, range });
+  });
+
+  it.each([
+    ['loopback', 'a loopback address'],
+    ['carrierGradeNat', 'a carrier-grade NAT address (where cloud metadata services answer)'],
+    ['ipv4Mapped 169.254.169.254 (linkLocal)', 'an IPv4-mapped address of 169.254.169.254, a link-local address (where cloud metadata services answer)'],
+    ['benchmarking', 'a reserved address (benchmarking)'],
+  ])('says %s as "%s"', (range, words) => {
+    expect(describeRange(range)).toBe(words);
   });
 });
