@@ -232,6 +232,7 @@ function commit(previous, next) {
   if (previous.status !== next.status) render();
   const repo = shortRepo(next.repo);
   if (next.retrying && !previous.retrying) announce(t('announce.retrying', { repo }));
+  else if (next.resumed && !previous.resumed) announce(t('announce.resumed', { repo }));
   else if (next.status === 'done' && previous.status !== 'done') announce(t('announce.done', { repo }));
   else if (next.status === 'error' && previous.status !== 'error') announce(t('announce.error', { repo, title: describeError(next.error?.code ?? 'INTERNAL').title }));
   else if (isActive(next) && next.phase !== previous.phase) announce(t('announce.phase', { repo, phase: t(`phase.${next.phase ?? 'queued'}`) }));

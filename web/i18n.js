@@ -61,6 +61,7 @@ const en = {
   'progress.queue': 'Position {n} in the queue',
   'progress.queue.next': 'Next in line',
   'progress.retrying': 'The server instance running this job stopped; waiting for the job to be retried on another one.',
+  'progress.resumed': 'The server restarted; resuming the job from the start.',
   'progress.elapsed': 'Elapsed {time}',
   'progress.took': 'Took {time}',
   'progress.of': '{a} of {b}',
@@ -97,6 +98,7 @@ const en = {
   'announce.done': '{repo} is ready to download',
   'announce.error': '{repo} failed: {title}',
   'announce.retrying': '{repo}: waiting for the job to be retried',
+  'announce.resumed': '{repo}: the server restarted, resuming',
   'footer.auth': 'This page holds no secret: it calls the gateway\'s anonymous, rate-limited API. Files come straight from object storage through signed, expiring links.',
   'time.justNow': 'just now',
 };
@@ -155,6 +157,7 @@ const zh = {
   'progress.queue': '队列中第 {n} 位',
   'progress.queue.next': '即将开始',
   'progress.retrying': '运行该任务的服务实例已停止，正在等待任务在另一个实例上重试。',
+  'progress.resumed': '服务端已重启，正在从头继续该任务。',
   'progress.elapsed': '已用时 {time}',
   'progress.took': '用时 {time}',
   'progress.of': '{a} / {b}',
@@ -191,6 +194,7 @@ const zh = {
   'announce.done': '{repo} 已可下载',
   'announce.error': '{repo} 失败：{title}',
   'announce.retrying': '{repo}：正在等待任务重试',
+  'announce.resumed': '{repo}：服务端已重启，正在继续',
   'footer.auth': '本页面不含任何密钥：它调用网关的匿名、限流 API。文件通过带签名、会过期的链接直接从对象存储下载。',
   'time.justNow': '刚刚',
 };
@@ -224,6 +228,7 @@ const errors = {
     GATEWAY_UNREACHABLE: ['ferry is not answering', 'The gateway got no answer from ferry\'s worker. Try again in a minute.'],
     PAYLOAD_TOO_LARGE: ['Request too large', 'Shorten the URL or ref and try again.'],
     WORKER_STOPPING: ['The server stopped the job', 'The server instance running it shut down before it finished. Try again: another instance will take it.'],
+    WORKER_LOST: ['The server lost the job', 'The server running it stopped (it crashed or was restarted) and no retry finished it. Try again; if it keeps happening, report it with the job id.'],
     _: ['Something went wrong', 'Try again. If it keeps failing, report the code and message below.'],
   },
   'zh-CN': {
@@ -250,6 +255,7 @@ const errors = {
     GATEWAY_UNREACHABLE: ['ferry 没有响应', '网关没有收到 ferry 工作进程的响应，请稍后再试。'],
     PAYLOAD_TOO_LARGE: ['请求过大', '请缩短地址或引用后重试。'],
     WORKER_STOPPING: ['服务端停止了任务', '运行该任务的服务实例在完成前关闭了。请重试，会由另一个实例处理。'],
+    WORKER_LOST: ['服务端丢失了任务', '运行该任务的服务端已停止（崩溃或重启），重试也没有完成。请重试；如果一直发生，请带上任务 ID 反馈。'],
     _: ['出错了', '请重试。如果一直失败，请反馈下方的错误码和信息。'],
   },
 };

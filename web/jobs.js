@@ -39,6 +39,7 @@ export function stepsOf(job) {
  * @property {number} [finishedAt] ms
  * @property {string} [deviceId] the device its pushes go to
  * @property {boolean} [retrying] its instance stopped it and it waits to be run again elsewhere
+ * @property {boolean} [resumed] its worker died and a later attempt runs it again from the start
  */
 
 const STORAGE_KEY = 'ferry.jobs.v1';
@@ -127,6 +128,7 @@ export function applyState(job, state) {
   if (!message) return base;
   if (message.type === 'error' && message.retrying === true) return { ...awaitRetry(base), updatedAt: Math.max(job.updatedAt, updatedAt) };
   const next = fold(base, message);
+  if ((num(state, 'attempt') ?? 1) > (job.attempt ?? 1)) next.resumed = true;
   // The answer to our own POST carries no time: an early push must still count as newer.
   next.updatedAt = Math.max(job.updatedAt, updatedAt);
   if (next.status === 'done' || next.status === 'error') {
@@ -147,11 +149,14 @@ export function applyState(job, state) {
 export function applyMessage(job, message) {
   if (message.jobId !== job.jobId || !isActive(job)) return undefined;
   if (message.type === 'error' && message.retrying === true) return awaitRetry(job);
-  if (message.type === 'progress') {
+  // A later attempt (its worker died) starts over: its steps go back, and that is news, not staleness.
+  const restarted = message.type === 'progress' && (message.attempt ?? 1) > (job.attempt ?? 1);
+  if (message.type === 'progress' && !restarted) {
     if (message.ts < job.updatedAt) return undefined;
     if (job.phase && PHASES.indexOf(message.phase) < PHASES.indexOf(job.phase)) return undefined;
   }
   const next = fold(job, message);
+  if (restarted) next.resumed = true;
   if (message.type === 'progress') next.updatedAt = message.ts;
   else next.updatedAt = job.updatedAt;
   if (message.type === 'done' || message.type === 'error') next.finishedAt = Date.now();

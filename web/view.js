@@ -204,7 +204,8 @@ function fillProgress(card, job, now) {
     ? job.queuePosition > 0 ? t('progress.queue', { n: job.queuePosition }) : t('progress.queue.next')
     : '';
   setText(q(card, '.queue'), queue);
-  const message = job.retrying ? t('progress.retrying') : stage ?? (active && phase !== 'queued' && job.message ? job.message : '');
+  const ownMessage = active && phase !== 'queued' && job.message ? job.message : '';
+  const message = job.retrying ? t('progress.retrying') : stage ?? (ownMessage || (active && job.resumed ? t('progress.resumed') : ''));
   setText(q(card, '.progress-message'), message);
 }
 

@@ -55,6 +55,13 @@ export interface JobRetryEvent {
   message: string;
 }
 
+/** The job runs again from its start on another worker (its earlier worker died or was reclaimed). */
+export interface JobResumedEvent {
+  type: 'job-resumed';
+  jobId: string;
+  attempt: number;
+}
+
 /** POST /jobs reached an instance that is shutting down: submitting again after `delayMs`. */
 export interface SubmitRetryEvent {
   type: 'submit-retry';
@@ -64,7 +71,7 @@ export interface SubmitRetryEvent {
   message: string;
 }
 
-export type FollowEvent = JobMessage | SubmittedEvent | ReconnectEvent | JobRetryEvent | SubmitRetryEvent;
+export type FollowEvent = JobMessage | SubmittedEvent | ReconnectEvent | JobRetryEvent | JobResumedEvent | SubmitRetryEvent;
 
 export type GatewayClientLike = Pick<GatewayClient, 'deviceId' | 'request' | 'on'>;
 
@@ -189,6 +196,8 @@ class JobTracker {
   #polling = false;
   /** A `retrying` error came and nothing since: the same error read back again is no news. */
   #awaitingRetry = false;
+  /** The newest attempt heard of: a later one means the job started over. */
+  #attempt = 1;
 
   constructor(
     private readonly client: GatewayClientLike,
@@ -246,6 +255,10 @@ class JobTracker {
       return;
     }
     this.#awaitingRetry = false;
+    if (message.type === 'progress' && message.attempt !== undefined && message.attempt > this.#attempt) {
+      this.#attempt = message.attempt;
+      this.options.onEvent?.({ type: 'job-resumed', jobId: message.jobId, attempt: message.attempt });
+    }
     this.options.onEvent?.(message);
     if (message.type === 'done') this.#finish(undefined, message);
     else if (message.type === 'error') this.#finish(errorFromJSON(message));

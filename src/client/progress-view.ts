@@ -124,6 +124,8 @@ function lineFor(event: CliEvent): string | undefined {
       return `${event.reconnect ? 'reconnecting' : 'connecting'} to ${event.gateway} (attempt ${event.attempt})`;
     case 'reconnect':
       return `reconnected to the gateway (${event.reason})`;
+    case 'job-resumed':
+      return `worker restarted, resuming (attempt ${event.attempt})`;
     case 'job-retry':
       return 'worker instance stopped; waiting for the job to be retried on another one';
     case 'submit-retry':

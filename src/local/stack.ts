@@ -54,6 +54,8 @@ export interface LocalStack {
   appKey: string;
   appSecret: string;
   bucket: string;
+  /** The process id of the worker instance running now (it leads its process group); for fault tests. */
+  runtimePid(): number | undefined;
   close(): Promise<void>;
 }
 
@@ -151,6 +153,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       // gateway's signature check and rate limit.
       host: isLoopbackHost(host) ? host : '127.0.0.1',
       credentials: creds.accessKey,
+      // As template.yml deploys it: a job whose retries are spent ends as WORKER_LOST, pushed to its client.
+      failureDestination: true,
       log: options.log,
       env: (front) => ({
         FERRY_OSS_ENDPOINT: oss.endpoint,
@@ -193,6 +197,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       appKey: creds.appKey,
       appSecret: creds.appSecret,
       bucket: BUCKET,
+      runtimePid: () => started.runtimePid(),
       close,
     };
   } catch (error) {

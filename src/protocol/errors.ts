@@ -31,6 +31,8 @@ export const WORKER_ERROR_STATUS = {
   STORAGE_NOT_CONFIGURED: 503,
   // The instance is being reclaimed (FC's PreStop, SIGTERM): retryable, another instance takes the job.
   WORKER_STOPPING: 503,
+  // The worker running the job died on every attempt, or stopped saying it is alive (its heartbeat): final.
+  WORKER_LOST: 503,
   // Also what a client reports when it stops waiting (ferry get --timeout).
   TIMEOUT: 504,
   // The local gateway's own refusals (src/local/gateway/guard.ts): the request never reaches the worker.

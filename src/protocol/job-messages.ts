@@ -58,7 +58,7 @@ export function stateToMessage(state: Record<string, unknown>): JobMessage | und
   if (state.status === 'error') return { v: 1, type: 'error', jobId, ...errorFromJSON(state).toJSON() };
   const phase = PHASES.includes(state.phase as Phase) ? (state.phase as Phase) : 'queued';
   const message: ProgressMessage = { v: 1, type: 'progress', jobId, phase, ts: typeof state.updatedAt === 'number' ? state.updatedAt : Date.now() };
-  for (const key of ['percent', 'bytes', 'total', 'queuePosition', 'stageDone', 'stageTotal'] as const) if (typeof state[key] === 'number') message[key] = state[key];
+  for (const key of ['percent', 'bytes', 'total', 'queuePosition', 'stageDone', 'stageTotal', 'attempt'] as const) if (typeof state[key] === 'number') message[key] = state[key];
   if (typeof state.message === 'string') message.message = state.message;
   if (typeof state.stage === 'string') message.stage = state.stage;
   return message;

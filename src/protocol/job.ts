@@ -43,6 +43,11 @@ export interface ProgressMessage {
   /** The stage's own count (objects, deltas) and its end when known; `percent` is the whole phase's. */
   stageDone?: number;
   stageTotal?: number;
+  /**
+   * The run of the job this message comes from, when it is not the first: a worker that died (or was
+   * reclaimed) is replaced and the job starts over, so its phases go back. `message` then says so.
+   */
+  attempt?: number;
   ts: number;
 }
 
@@ -115,6 +120,21 @@ export interface JobState {
   stageTotal?: number;
   result?: DoneResult;
   error?: FerryErrorJSON;
+  /** Which run of the job this is (1 first); a later one began after its worker died or was reclaimed. */
+  attempt?: number;
+  /**
+   * When the worker holding the job last said it is alive (its clock, ms). Written by the worker every
+   * heartbeat while the job is queued on it, runs, or waits to be retried; a non-final state whose
+   * heartbeat is older than the bound ends as WORKER_LOST (docs/reliability.md).
+   */
+  heartbeatAt?: number;
+  /** The device the job's pushes go to: stored so whoever finds the job lost can tell it; never answered. */
+  deviceId?: string;
+}
+
+/** A state nothing changes any more: done, or an error no other attempt follows. */
+export function isFinal(state: Pick<JobState, 'status' | 'error'>): boolean {
+  return state.status === 'done' || (state.status === 'error' && state.error?.retrying !== true);
 }
 
 /** Fold one message into a state: the single place that decides what a message means for status. */
@@ -128,9 +148,10 @@ export function applyMessage(state: JobState, message: JobMessage): JobState {
     const { code, message: text, retrying } = message;
     return { ...stripProgress(base), status: 'error', error: { code, message: text, ...(retrying && { retrying }) } };
   }
-  const { phase, percent, bytes, total, queuePosition, stage, stageDone, stageTotal } = message;
+  const { phase, percent, bytes, total, queuePosition, stage, stageDone, stageTotal, attempt } = message;
   return {
     ...stripProgress(base),
+    ...(attempt !== undefined && { attempt }),
     status: phase === 'queued' ? 'queued' : 'running',
     phase,
     ...(percent !== undefined && { percent }),
@@ -150,6 +171,6 @@ function stripProgress(state: JobState): JobState {
 }
 
 export function stateToJSON(state: JobState): Record<string, unknown> {
-  const { result, error, ...rest } = state;
+  const { result, error, deviceId: _d, ...rest } = state;
   return { ...rest, ...(result ?? {}), ...(error ?? {}) };
 }

@@ -38,6 +38,12 @@ export interface Config {
   gitTimeoutMs: number;
   /** How long running jobs may go on after FC's PreStop hook (`GET /pre-stop`) before they are stopped. */
   preStopGraceMs: number;
+  /** How long running jobs may go on after SIGTERM when no PreStop hook drained the instance first. */
+  sigtermGraceMs: number;
+  /** How often a job's state is rewritten (its heartbeat) while this instance holds it (FERRY_HEARTBEAT). */
+  heartbeatMs: number;
+  /** A non-final job whose heartbeat is older than this ends as WORKER_LOST (FERRY_WORKER_LOST_AFTER). */
+  workerLostAfterMs: number;
   /** When a repository's bundle chain gets a new full bundle instead of another incremental one. */
   bundleChain: { maxLinks: number; maxIncrementalShare: number; maxBaseAgeMs: number };
   oss: OssConfig;
@@ -125,6 +131,9 @@ export function loadConfig(env: Env = process.env): Config {
     gitTimeoutMs: int(env, 'FERRY_GIT_TIMEOUT', 300, 1) * 1000,
     // 50 s leaves 10 s of a 60 s PreStop timeout to store the stopped jobs' states and push them.
     preStopGraceMs: int(env, 'FERRY_PRE_STOP_GRACE', 50, 0) * 1000,
+    // Docker and Kubernetes send SIGKILL 10 s (30 s) after SIGTERM; FC calls the PreStop hook first.
+    sigtermGraceMs: int(env, 'FERRY_SIGTERM_GRACE', 5, 0) * 1000,
+    ...liveness(env),
     bundleChain: {
       maxLinks: int(env, 'FERRY_BUNDLE_MAX_LINKS', 8, 1),
       maxIncrementalShare: 0.5,
@@ -148,6 +157,16 @@ export function loadConfig(env: Env = process.env): Config {
         : { url: notifyUrl, appKey: str(env, 'FERRY_APP_KEY') ?? '', appSecret: str(env, 'FERRY_APP_SECRET') ?? '' },
     dispatch: dispatchConfig(env),
   };
+}
+
+// Three heartbeats (and the build lease's TTL): two lost or slow writes never make a live job look lost.
+function liveness(env: Env): Pick<Config, 'heartbeatMs' | 'workerLostAfterMs'> {
+  const heartbeat = int(env, 'FERRY_HEARTBEAT', 10, 1);
+  const lostAfter = int(env, 'FERRY_WORKER_LOST_AFTER', heartbeat * 3, 1);
+  if (lostAfter < heartbeat * 2) {
+    throw new Error(`Expected FERRY_WORKER_LOST_AFTER to be at least twice FERRY_HEARTBEAT (${heartbeat * 2}), got ${lostAfter}: a live job would be judged lost.`);
+  }
+  return { heartbeatMs: heartbeat * 1000, workerLostAfterMs: lostAfter * 1000 };
 }
 
 function dispatchConfig(env: Env): DispatchConfig {

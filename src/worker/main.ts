@@ -15,6 +15,7 @@ const worker = createWorker(config, log);
 const server = createRuntimeServer({
   api: worker.api,
   runJob: worker.runJob,
+  jobFailed: worker.jobFailed,
   warmUp: worker.warmUp,
   gatewaySecret: config.gatewaySecret,
   dispatchSecret: config.dispatch?.secret || undefined,
@@ -38,9 +39,11 @@ server.listen(config.port, config.listenHost, () => {
 // exceptions still end the process: state may be corrupt, and FC starts a fresh instance.)
 process.on('unhandledRejection', (reason) => log(`unhandled rejection: ${(reason as Error)?.stack ?? String(reason)}`));
 
-// FC sends SIGTERM when it reclaims an instance. Without the PreStop hook, the same drain runs here on a
-// short budget: running jobs get a moment, then end with WORKER_STOPPING, stored and pushed.
-const SIGTERM_BUDGET = { graceMs: 1000, cleanupMs: 1000 };
+// FC sends SIGTERM when it reclaims an instance, after the PreStop hook has drained it. Without the hook
+// (or outside FC: docker stop, Ctrl+C) the same drain runs here on FERRY_SIGTERM_GRACE: short jobs
+// finish, the rest end with WORKER_STOPPING, stored and pushed, and their events are answered as failed
+// so FC runs them again elsewhere.
+const SIGTERM_BUDGET = { graceMs: config.sigtermGraceMs, cleanupMs: 2000 };
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.once(signal, () => {
     void worker.drainer.drain(SIGTERM_BUDGET).finally(() => {

@@ -10,6 +10,7 @@ import { inProcessDispatcher, invokeFunctionDispatcher } from './jobs/dispatch.j
 import { notifyListener, type NotifierLike } from './jobs/notify-listener.js';
 import { JobRunner } from './jobs/runner.js';
 import { JobStateStore } from './jobs/state-store.js';
+import { createLiveness } from './jobs/liveness.js';
 import { createFindJob, createSubmit } from './jobs/submit.js';
 import { WaitingJobs } from './jobs/waiting.js';
 import type { JobSpec, JobState } from '../protocol/job.js';
@@ -23,6 +24,8 @@ export interface Worker {
   api: ApiHandler;
   runner: JobRunner;
   runJob(spec: JobSpec, credentials: Credentials | undefined): Promise<JobState>;
+  /** FC's on-failure destination: the job's event failed on every attempt. */
+  jobFailed(spec: JobSpec, credentials: Credentials | undefined, detail: string): Promise<JobState>;
   warmUp(credentials: Credentials | undefined): Promise<void>;
   drainer: Drainer;
 }
@@ -34,8 +37,9 @@ export function createWorker(config: Config, log: (line: string) => void = conso
   const mirrors = new MirrorCache({ workDir: config.workDir, git, maxBytes: config.mirrorMaxBytes });
   const refs = new RefsCache({ git });
   const waiting = new WaitingJobs();
-  const runner = new JobRunner({ config, git, mirrors, refs, states, waiting });
+  const runner = new JobRunner({ config, git, mirrors, refs, states, waiting, heartbeat: { intervalMs: config.heartbeatMs } });
   const notifier: NotifierLike | undefined = config.notify ? createNotifier({ ...config.notify, log }) : undefined;
+  const liveness = createLiveness({ states, notifier, lostAfterMs: config.workerLostAfterMs });
 
   const storeFor = objectStores(config.oss);
 
@@ -52,7 +56,7 @@ export function createWorker(config: Config, log: (line: string) => void = conso
   const dispatcher = invoke && secret ? invokeFunctionDispatcher({ ...invoke, secret }) : inProcessDispatcher((spec, store) => execute(spec, store, false), log);
   const api = createApi({
     submit: createSubmit({ config, states, dispatcher, notifier, storeFor, git, refs, waiting }),
-    findJob: createFindJob({ states, storeFor }),
+    findJob: createFindJob({ states, storeFor, liveness }),
     listRefs: (url) => refs.get(parseRepoUrl(url ?? undefined, config)),
     load: () => ({ active: runner.active, pending: runner.pending }),
     log,
@@ -62,6 +66,11 @@ export function createWorker(config: Config, log: (line: string) => void = conso
     runner,
     // Job events are async invocations: FC delivers one again when it fails.
     runJob: (spec, credentials) => execute(spec, storeFor(credentials), true),
+    jobFailed: async (spec, credentials, detail) => {
+      const state = await liveness.giveUp(storeFor(credentials), spec, detail);
+      log(`job ${spec.jobId} ${state.status}${state.error ? ` ${state.error.code}` : ''} ${spec.repo}@${spec.commit.slice(0, 12)} ${spec.format} (async retries spent: ${detail})`);
+      return state;
+    },
     warmUp: (credentials) =>
       warmUp({ api, git, storeFor }, credentials).catch((error: unknown) => {
         log(`warm-up: ${String(error)}`);

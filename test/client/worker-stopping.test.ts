@@ -153,6 +153,36 @@ describe('ferry get when worker instances are reclaimed', () => {
     expect(run.stdout.trim()).toBe(output);
   });
 
+  it('a job whose worker died starts over: the new attempt is announced and followed to done', async () => {
+    script = {
+      submits: [submitted('job-resumed-0000000000001')],
+      pushes: [
+        { type: 'progress', phase: 'archiving', attempt: 1 },
+        // The worker was killed; FC's retry runs the job on a new instance, from its first phase.
+        { type: 'progress', phase: 'queued', attempt: 2, message: 'worker restarted, resuming' },
+        { type: 'progress', phase: 'resolving', attempt: 2 },
+        doneMessage(fileUrl()),
+      ],
+    };
+    const json = await get(join(work, 'resumed.zip'), '--json');
+    expect(json.code).toBe(0);
+    const types = json.events.map((e) => e.type);
+    expect(json.events.filter((e) => e.type === 'job-resumed')).toEqual([{ type: 'job-resumed', jobId: 'job-resumed-0000000000001', attempt: 2 }]);
+    expect(types.indexOf('job-resumed')).toBeLessThan(types.indexOf('done'));
+    const human = await get(join(work, 'resumed-human.zip'));
+    expect(human.code).toBe(0);
+    expect(human.stderr).toMatch(/worker restarted, resuming \(attempt 2\)/);
+  });
+
+  it('WORKER_LOST is final: exit 1 with its message', async () => {
+    const lost = { code: 'WORKER_LOST', message: 'The worker running this job was lost (Function Compute ran it 3 times): … Submit it again; if this repeats, report it with the job id.' };
+    script = { submits: [submitted('job-lost-000000000000001')], pushes: [{ type: 'progress', phase: 'fetching' }, { type: 'error', ...lost }] };
+    const run = await get(join(work, 'lost.zip'), '--json');
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/^ferry: WORKER_LOST: .*Submit it again/m);
+    expect(run.events.at(-1)).toMatchObject({ type: 'failed', code: 'WORKER_LOST' });
+  });
+
   it('a WORKER_STOPPING error without retrying is final: exit 1 with its message', async () => {
     script = { submits: [submitted('job-stopped-0000000000001')], pushes: [{ type: 'progress', phase: 'fetching' }, { type: 'error', ...STOPPED_FINAL }] };
     const run = await get(join(work, 'stopped.zip'), '--json');

@@ -54,6 +54,9 @@ const DEFAULT_IS_RIGHT: Record<string, string> = {
   FERRY_FC_QUALIFIER: 'LATEST, the version both templates deploy and the API backends call',
   FERRY_BUNDLE_MAX_LINKS: 'eight links keep a clone at most eight downloads while updates stay incremental',
   FERRY_BUNDLE_BASE_DAYS: "20 days stays below the bucket's 30-day expiry of bundles/",
+  FERRY_SIGTERM_GRACE: 'FC calls the PreStop hook (FERRY_PRE_STOP_GRACE) before SIGTERM, which then finds nothing left',
+  FERRY_HEARTBEAT: 'a 10 s heartbeat is one small PUT per held job every 10 s',
+  FERRY_WORKER_LOST_AFTER: '30 s, three heartbeats and the build lease TTL: a live job is never judged lost',
 };
 
 /**
@@ -418,6 +421,14 @@ describe('function', () => {
     expect(typeof t.MaxAsyncRetryAttempts).toBe('number');
     expect(typeof t.MaxAsyncEventAgeInSeconds).toBe('number');
     expect([s.maxAsyncRetryAttempts, s.maxAsyncEventAgeInSeconds]).toEqual([t.MaxAsyncRetryAttempts, t.MaxAsyncEventAgeInSeconds]);
+  });
+
+  it('sends a job event whose retries are spent back to the function itself (WORKER_LOST), in both files', () => {
+    const t = props(resourcesOfType('ALIYUN::FC3::AsyncInvokeConfig')[0]![1]);
+    const destination = ((t.DestinationConfig as Json).OnFailure as Json).Destination as Json;
+    expect(destination['Fn::Sub']).toBe('acs:fc:${ALIYUN::Region}:${ALIYUN::AccountId}:functions/${FunctionName}');
+    const s = (((sFunction().asyncInvokeConfig as Json).destinationConfig as Json).onFailure as Json).destination;
+    expect(s).toBe("acs:fc:${vars.region}:${config('AccountID')}:functions/${vars.functionName}");
   });
 
   it('has no anonymous HTTP trigger: clients come through API Gateway, jobs through InvokeFunction', () => {

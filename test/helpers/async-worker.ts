@@ -12,6 +12,8 @@ export interface AsyncWorkerOptions {
   key: { accessKeyId: string; accessKeySecret: string };
   workDir: string;
   env?: Record<string, string>;
+  /** FC's on-failure destination to the function itself, as deployed. Default true. */
+  failureDestination?: boolean;
 }
 
 /**
@@ -23,6 +25,8 @@ export function startAsyncWorker(options: AsyncWorkerOptions): Promise<FcEmulato
     bootstrap: join(ROOT, 'bootstrap'),
     cwd: ROOT,
     credentials: options.key,
+    // As deployed: a job event whose retries are spent comes back as a failure-destination event.
+    failureDestination: options.failureDestination ?? true,
     env: (front) => ({
       ...ossEnv(options.oss),
       FERRY_WORK_DIR: options.workDir,

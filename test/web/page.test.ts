@@ -224,6 +224,19 @@ describe.skipIf(!chromiumPath)('web page (Chromium; skipped when no `chromium` b
     expect(hints).toEqual([null, null, 'hint.url.malformed', 'hint.url.malformed']);
   });
 
+  it('takes a restarted attempt\'s steps although they go back, and marks the job resumed; a stale push of the same attempt stays ignored', async () => {
+    const { page } = await openBrowser();
+    await load(page);
+    const folded = await page.evaluate(`import('/jobs.js').then((jobs) => {
+      const job = { jobId: 'j', input: 'x', inputRef: '', repo: 'x', ref: 'main', commit: '', format: 'zip', status: 'running', phase: 'archiving', attempt: 1, createdAt: 1, updatedAt: 10 };
+      const stale = jobs.applyMessage(job, { v: 1, type: 'progress', jobId: 'j', phase: 'fetching', attempt: 1, ts: 20 });
+      const resumed = jobs.applyMessage(job, { v: 1, type: 'progress', jobId: 'j', phase: 'queued', attempt: 2, message: 'worker restarted, resuming', ts: 20 });
+      const polled = jobs.applyState(job, { jobId: 'j', status: 'running', phase: 'resolving', attempt: 2, updatedAt: 30 });
+      return { stale: stale ?? null, resumed: [resumed.phase, resumed.attempt, resumed.resumed], polled: [polled.phase, polled.resumed] };
+    })`);
+    expect(folded).toEqual({ stale: null, resumed: ['queued', 2, true], polled: ['resolving', true] });
+  });
+
   it('a file link selects "File" by itself; a repository URL goes back to zip', async () => {
     const { page } = await openBrowser();
     await load(page);

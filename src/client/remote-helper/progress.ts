@@ -56,6 +56,10 @@ export function createProgress(settings: ProgressSettings): HelperProgress {
         write(`ferry: worker ${event.phase}${detail ? `: ${detail}` : ''}\n`);
       } else if (event.type === 'reconnect') {
         write(`ferry: reconnected to the gateway (${event.reason})\n`);
+      } else if (event.type === 'job-resumed') {
+        // Its phases start over: each is announced again.
+        phase = undefined;
+        write(`ferry: worker restarted, resuming (attempt ${event.attempt})\n`);
       } else if (event.type === 'job-retry') {
         write('ferry: the worker instance stopped; waiting for the job to be retried on another one\n');
       }

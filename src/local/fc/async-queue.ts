@@ -5,6 +5,15 @@ import { UpstreamTimeoutError } from './upstream.js';
 /** One delivery attempt; resolves with the runtime's status, rejects if it could not be reached. */
 export type DeliveryAttempt = () => Promise<number>;
 
+/** How an invocation ended after its last attempt, for FC's on-failure destination. */
+export interface GaveUp {
+  attempts: number;
+  /** The last attempt's failure, in words. */
+  failure: string;
+  /** The runtime's last status, when it answered at all. */
+  status?: number;
+}
+
 export interface AsyncQueueOptions {
   concurrency: number;
   log: (line: string) => void;
@@ -24,8 +33,9 @@ export class AsyncInvocationQueue {
     this.queue = new PQueue({ concurrency: opts.concurrency });
   }
 
-  enqueue(requestId: string, attempt: DeliveryAttempt): void {
-    void this.queue.add(() => this.deliver(requestId, attempt));
+  /** `onGiveUp`: FC's on-failure destination, called once the retries are spent. */
+  enqueue(requestId: string, attempt: DeliveryAttempt, onGiveUp?: (outcome: GaveUp) => Promise<void>): void {
+    void this.queue.add(() => this.deliver(requestId, attempt, onGiveUp));
   }
 
   /** Drops what has not started and waits for what has (their retries stop). */
@@ -35,12 +45,13 @@ export class AsyncInvocationQueue {
     await this.queue.onIdle();
   }
 
-  private async deliver(requestId: string, attempt: DeliveryAttempt): Promise<void> {
-    for (let n = 0; ; n++) {
+  private async deliver(requestId: string, attempt: DeliveryAttempt, onGiveUp?: (outcome: GaveUp) => Promise<void>): Promise<void> {
+    for (let n = 0, attempts = 1; ; n++, attempts++) {
       if (this.closed) return;
       let failure: string;
+      let status: number | undefined;
       try {
-        const status = await attempt();
+        status = await attempt();
         if (status < 500) return;
         failure = `runtime answered ${status}`;
       } catch (err) {
@@ -50,7 +61,12 @@ export class AsyncInvocationQueue {
         if (err instanceof UpstreamTimeoutError) n = MAX_RETRIES;
       }
       if (n >= MAX_RETRIES) {
-        this.opts.log(`[fc-emulator] async invocation ${requestId} failed after ${n + 1} attempt(s): ${failure}`);
+        this.opts.log(`[fc-emulator] async invocation ${requestId} failed after ${attempts} attempt(s): ${failure}`);
+        if (onGiveUp && !this.closed) {
+          await onGiveUp({ attempts, failure, ...(status !== undefined && { status }) }).catch((err: unknown) => {
+            this.opts.log(`[fc-emulator] on-failure destination for ${requestId}: ${(err as Error).message}`);
+          });
+        }
         return;
       }
       await delay(BACKOFF_MS[n] ?? 400);

@@ -37,7 +37,7 @@ export async function startFcEmulator(opts: FcEmulatorOptions): Promise<FcEmulat
   });
   const queue = new AsyncInvocationQueue({ concurrency: asyncConcurrency, log });
 
-  const server = createFront({ context, supervisor, queue });
+  const server = createFront({ context, supervisor, queue, failureDestination: opts.failureDestination ?? false });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());

@@ -4,7 +4,7 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:
 import { pipeline } from 'node:stream/promises';
 import { BodyTooLargeError, readBody } from '../../util/body.js';
 import { FC_API_VERSION, verifyAcs3, type Acs3Refusal } from '../../protocol/fc-signature.js';
-import type { AsyncInvocationQueue } from './async-queue.js';
+import type { AsyncInvocationQueue, GaveUp } from './async-queue.js';
 import { callRuntime, deliverOnce, type RuntimeCall } from './call.js';
 import { fcHeaders, type FcContext } from './context.js';
 import type { RuntimeSupervisor } from './supervisor.js';
@@ -14,6 +14,8 @@ export interface FrontDeps {
   context: FcContext;
   supervisor: RuntimeSupervisor;
   queue: AsyncInvocationQueue;
+  /** FC's on-failure destination set to this same function: invoked with the failed event's context. */
+  failureDestination?: boolean;
 }
 
 export const API_VERSION = FC_API_VERSION;
@@ -54,7 +56,7 @@ async function handle(deps: FrontDeps, req: IncomingMessage, res: ServerResponse
       headers: { ...fcHeaders(deps.context, requestId), 'content-type': 'application/octet-stream', 'content-length': String(event.length) },
       body: event,
     };
-    if (isAsync) return accept(deps, res, requestId, call);
+    if (isAsync) return accept(deps, res, requestId, call, deps.failureDestination ? (outcome) => toDestination(deps, requestId, event, outcome) : undefined);
     return forward(deps, res, requestId, call);
   }
 
@@ -81,10 +83,38 @@ function authenticate(ctx: FcContext, req: IncomingMessage, body: Buffer): Acs3R
   return verifyAcs3({ method: req.method ?? 'POST', url, headers, body, credentials: ctx.credentials });
 }
 
-function accept(deps: FrontDeps, res: ServerResponse, requestId: string, call: RuntimeCall): void {
-  deps.queue.enqueue(requestId, () => deliverOnce(deps.supervisor, call));
+function accept(deps: FrontDeps, res: ServerResponse, requestId: string, call: RuntimeCall, onGiveUp?: (outcome: GaveUp) => Promise<void>): void {
+  deps.queue.enqueue(requestId, () => deliverOnce(deps.supervisor, call), onGiveUp);
   res.writeHead(202, { 'x-fc-request-id': requestId, 'content-length': '0' });
   res.end();
+}
+
+// What FC sends a function destination once an async invocation's retries are spent: the request's
+// context and its original payload (a string), then what the last attempt answered.
+async function toDestination(deps: FrontDeps, requestId: string, payload: Buffer, outcome: GaveUp): Promise<void> {
+  const { context } = deps;
+  const event = Buffer.from(
+    JSON.stringify({
+      timestamp: Date.now(),
+      requestContext: {
+        requestId,
+        functionArn: `acs:fc:${context.region}:${context.accountId ?? '0'}:functions/${context.functionName}`,
+        condition: 'RetriesExhausted',
+        approximateInvokeCount: outcome.attempts,
+      },
+      requestPayload: payload.toString('utf8'),
+      responseContext: { statusCode: outcome.status ?? 0, functionError: outcome.failure },
+      responsePayload: '',
+    }),
+  );
+  const destinationId = randomUUID();
+  const status = await deliverOnce(deps.supervisor, {
+    method: 'POST',
+    path: '/invoke',
+    headers: { ...fcHeaders(context, destinationId), 'content-type': 'application/octet-stream', 'content-length': String(event.length) },
+    body: event,
+  });
+  if (status >= 300) throw new Error(`the destination invocation ${destinationId} answered ${status}`);
 }
 
 async function forward(deps: FrontDeps, res: ServerResponse, requestId: string, call: RuntimeCall): Promise<void> {

@@ -25,6 +25,12 @@ export interface FcEmulatorOptions {
   port?: number;
   /** How long to wait for the runtime to accept connections. Default 15000. */
   startTimeoutMs?: number;
+  /**
+   * FC's on-failure destination pointing at this same function (as template.yml and s.yaml deploy it): once
+   * an async invocation's retries are spent, the function is invoked with the failed event's context.
+   * Default false (FC's default: no destination).
+   */
+  failureDestination?: boolean;
   /** How many async invocations run at once. Default 4. */
   asyncConcurrency?: number;
   /** How long `close()` waits after SIGTERM before SIGKILL. Default 3000. */

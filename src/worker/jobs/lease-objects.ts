@@ -19,6 +19,8 @@ export interface LeaseRecord {
   token: string;
   /** The artifact key the lease is for (the object name only has its hash): for operators reading the bucket. */
   key: string;
+  /** The job whose build holds it: a later attempt of that job takes it over at once (lease.ts). */
+  job?: string;
   /** Holder's clock, milliseconds since the epoch. */
   takenAt: number;
   renewedAt: number;

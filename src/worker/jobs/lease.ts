@@ -56,6 +56,13 @@ export interface SingleBuildOptions<T> {
   clock?: () => number;
   /** Who is building, as waiters are told. Default `<hostname>:<pid>`. */
   owner?: string;
+  /**
+   * The job this build is for. A lease held for the same job by another call is an earlier attempt's:
+   * FC delivers a job's event again only once the attempt before failed (its worker died or stopped),
+   * so that lease is taken over at once instead of after `ttlMs`. Should both attempts be alive after
+   * all (a duplicate delivery), the older learns at its next renewal and waits for the newer.
+   */
+  job?: string;
 }
 
 /** The reason a build's signal aborts when another instance took its lease over. */
@@ -66,7 +73,7 @@ export class LeaseLostError extends Error {
   }
 }
 
-type Settings<T> = Required<Omit<SingleBuildOptions<T>, 'onWaiting' | 'signal'>> & Pick<SingleBuildOptions<T>, 'onWaiting' | 'signal'>;
+type Settings<T> = Required<Omit<SingleBuildOptions<T>, 'onWaiting' | 'signal' | 'job'>> & Pick<SingleBuildOptions<T>, 'onWaiting' | 'signal' | 'job'>;
 
 interface HeldLease {
   objectKey: string;
@@ -109,7 +116,8 @@ export async function singleBuild<T>(options: SingleBuildOptions<T>): Promise<T>
     }
     if ('found' in round) return round.found;
     const { newest, current } = round;
-    if (current && !current.released && settings.clock() - current.renewedAt < settings.ttlMs) {
+    const earlierAttempt = settings.job !== undefined && current?.job === settings.job && current.token !== token;
+    if (current && !current.released && !earlierAttempt && settings.clock() - current.renewedAt < settings.ttlMs) {
       if (announced !== newest) settings.onWaiting?.({ owner: current.owner, since: current.takenAt });
       announced = newest;
       await pause(settings.pollMs, settings.signal);
@@ -122,7 +130,7 @@ export async function singleBuild<T>(options: SingleBuildOptions<T>): Promise<T>
     const held: HeldLease = {
       objectKey: generationKey(prefix, newest + 1),
       generation: newest + 1,
-      record: { owner: settings.owner, token, key: settings.key, takenAt: now, renewedAt: now },
+      record: { owner: settings.owner, token, key: settings.key, ...(settings.job !== undefined && { job: settings.job }), takenAt: now, renewedAt: now },
     };
     if (!(await settings.store.putIfAbsent(held.objectKey, leaseBody(held.record), LEASE_HEADERS))) continue;
     await removeOlder(settings.store, prefix, held.generation);

@@ -9,11 +9,11 @@ import { DEFAULT_KIND } from '../artifacts/registry.js';
 import type { BuildContext, LookupContext, ProgressFn } from '../artifacts/types.js';
 import { singleBuild } from './lease.js';
 import { bindSpec, type BoundJob } from './request.js';
-import { JobReporter, type JobListener } from './reporter.js';
+import { JobReporter, type HeartbeatOptions, type JobListener } from './reporter.js';
 import type { JobStateStore } from './state-store.js';
 import { workerStopping } from './stopping.js';
 import { WaitingJobs } from './waiting.js';
-import { applyMessage, type DoneResult, type JobSpec, type JobState } from '../../protocol/job.js';
+import { applyMessage, isFinal, type DoneResult, type JobSpec, type JobState } from '../../protocol/job.js';
 
 export interface JobRunnerOptions {
   config: Config;
@@ -24,7 +24,12 @@ export interface JobRunnerOptions {
   listeners?: JobListener[];
   /** Shared with the submit path: jobs answered the moment a build here makes their artifact. */
   waiting?: WaitingJobs;
+  /** Rewrites each job's state this often while it is on this instance (liveness.ts); none without. */
+  heartbeat?: HeartbeatOptions;
 }
+
+/** What a job's first message says when an earlier attempt at it had begun: its phases start over. */
+export const RESUMING_MESSAGE = 'worker restarted, resuming';
 
 export interface JobOutcome {
   state: JobState;
@@ -139,9 +144,16 @@ export class JobRunner {
 
   async #run(spec: JobSpec, store: ObjectStore, extraListeners: JobListener[], options: RunOptions): Promise<JobOutcome> {
     const listeners = [...(this.#options.listeners ?? []), ...extraListeners];
-    const reporter = new JobReporter(initialState(spec), store, this.#options.states, listeners);
+    // A delivered event may be a retry (FC delivers it again after a crash or a stop): the stored state
+    // says whether an earlier attempt began, or whether the job already ended (then it is not run again).
+    const previous = options.redelivered ? await this.#options.states.stored(store, spec.jobId).catch(() => undefined) : undefined;
+    if (previous && isFinal(previous)) return { state: previous, timings: 'already ended' };
+    const attempt = (previous?.attempt ?? 0) + 1;
+    // The previous attempt's number, so that this attempt's first message is a change (stored and pushed).
+    const initial = { ...initialState(spec), attempt: previous?.attempt ?? 1 };
+    const reporter = new JobReporter(initial, store, this.#options.states, listeners, this.#options.heartbeat);
     const progress: ProgressFn = (phase, detail = {}) =>
-      reporter.emit({ v: 1, type: 'progress', jobId: spec.jobId, phase, ...detail, ts: Date.now() });
+      reporter.emit({ v: 1, type: 'progress', jobId: spec.jobId, phase, ...detail, attempt, ts: Date.now() });
     const job: TrackedJob = { jobId: spec.jobId, reporter, redelivered: options.redelivered ?? false, started: false, stop: new AbortController() };
 
     // Answered while its invocation waited (a build here made its artifact): its client has the result.
@@ -155,7 +167,8 @@ export class JobRunner {
     try {
       this.#waiting.push(reporter);
       const saturated = this.#queue.pending >= this.#options.config.concurrency;
-      progress('queued', { queuePosition: saturated ? this.#waiting.length : 0 });
+      progress('queued', { queuePosition: saturated ? this.#waiting.length : 0, ...(attempt > 1 && { message: RESUMING_MESSAGE }) });
+      reporter.startHeartbeat();
       let answeredEarly!: () => void;
       const early = new Promise<void>((resolve) => (answeredEarly = resolve));
       // Looked up now, not when its turn comes; the queue keeps arrival order meanwhile.
@@ -176,6 +189,7 @@ export class JobRunner {
       await Promise.race([turn, early]);
     } finally {
       this.#jobs.delete(job);
+      reporter.stop();
     }
     await reporter.flush();
     return { state: reporter.state, timings: reporter.timings() };
@@ -239,6 +253,7 @@ export class JobRunner {
       const build = singleBuild({
         store,
         key,
+        job: spec.jobId,
         signal,
         lookup: () => kind.lookup(building),
         build: (held) => kind.build({ ...building, signal: held }),

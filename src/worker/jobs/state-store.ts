@@ -38,12 +38,22 @@ export class JobStateStore {
     }
   }
 
+  /** This instance runs the job now: its state here is alive whatever its heartbeat says. */
+  runsHere(jobId: string): boolean {
+    return this.#running.has(jobId);
+  }
+
+  /** What the bucket holds for the job, ignoring this instance's memory. */
+  async stored(store: ObjectStore, jobId: string): Promise<JobState | undefined> {
+    const text = await store.getText(jobStateKey(jobId));
+    return text === undefined ? undefined : withKind(JSON.parse(text) as JobState);
+  }
+
   async load(store: ObjectStore | undefined, jobId: string): Promise<JobState | undefined> {
     const local = this.#memory.get(jobId);
     if (local && (local.status === 'done' || local.status === 'error' || this.#running.has(jobId) || !store)) return local;
     if (!store) return undefined;
-    const text = await store.getText(jobStateKey(jobId));
-    const stored = text === undefined ? undefined : withKind(JSON.parse(text) as JobState);
+    const stored = await this.stored(store, jobId);
     // This instance may be running the job and know more than the last phase it stored.
     if (local && (!stored || local.updatedAt >= stored.updatedAt)) return local;
     return stored;

@@ -16,6 +16,7 @@ import { parseJobId, parseJobRequest, type JobRequest } from './request.js';
 import { initialState } from './runner.js';
 import type { JobStateStore } from './state-store.js';
 import type { WaitingJobs } from './waiting.js';
+import type { Liveness } from './liveness.js';
 
 export interface SubmitInput {
   body: unknown;
@@ -118,7 +119,7 @@ interface Prepared {
   waitFor: { key: () => Promise<string>; lookup: () => Promise<DoneResult | undefined> };
 }
 
-export function createFindJob(deps: Pick<SubmitDeps, 'states' | 'storeFor'>): FindJob {
+export function createFindJob(deps: Pick<SubmitDeps, 'states' | 'storeFor'> & { liveness?: Liveness | undefined }): FindJob {
   return async (id, credentials) => {
     const jobId = parseJobId(id);
     let store;
@@ -129,6 +130,7 @@ export function createFindJob(deps: Pick<SubmitDeps, 'states' | 'storeFor'>): Fi
     }
     const state = await deps.states.load(store, jobId);
     if (!state) throw new FerryError('JOB_NOT_FOUND', `No job ${jobId}: it never existed or its record has expired.`);
-    return state;
+    // A job whose worker died is decided here, by whoever asks first: its state would never change again.
+    return deps.liveness ? deps.liveness.check(store, state) : state;
   };
 }

@@ -13,11 +13,14 @@ import type { Credentials } from '../../protocol/credentials.js';
 import { invocationCredentials } from './credentials.js';
 import type { Drainer } from './drain.js';
 import { eventHeader, eventToRequest, isApiGatewayEvent, responseToResult } from './events.js';
+import { failedJob, isFailureEvent } from './failure-event.js';
 import { readRequestBody, sendResponse, toRequest } from './node-http.js';
 
 export interface RuntimeOptions {
   api: ApiHandler;
   runJob(spec: JobSpec, credentials: Credentials | undefined): Promise<JobState>;
+  /** The job's event failed on every attempt (FC's on-failure destination): ends it as WORKER_LOST. */
+  jobFailed?(spec: JobSpec, credentials: Credentials | undefined, detail: string): Promise<JobState>;
   /** Run on POST /initialize with its credentials; must not throw. */
   warmUp?(credentials: Credentials | undefined): Promise<void>;
   /** Required in API-gateway events' `x-ferry-gateway-secret` header, when set. */
@@ -109,6 +112,20 @@ async function handle(req: IncomingMessage, path: string, context: RequestContex
     if (state.error?.code === 'WORKER_STOPPING') return failedInvocation(stateToJSON(state));
     return json(stateToJSON(state));
   }
+  if (isFailureEvent(event)) {
+    const failed = failedJob(event);
+    // A failed API-gateway event was a request whose caller got its answer (or a timeout) long ago.
+    if (!failed) return json({ ok: true, recorded: false });
+    if (!options.dispatchSecret) throw new FerryError('UNAUTHORIZED', 'Job events are refused: this worker has no FERRY_DISPATCH_SECRET.');
+    const spec = decodeJobEvent(failed.job, options.dispatchSecret);
+    // Always 200: a failing destination invocation must not start a loop of its own; readers find the
+    // job lost by its heartbeat anyway.
+    const state = await options.jobFailed?.(spec, context.credentials, failed.detail).catch((error: unknown) => {
+      options.log(`job ${spec.jobId}: recording WORKER_LOST failed: ${String(error)}`);
+      return undefined;
+    });
+    return json({ ok: true, recorded: state !== undefined, ...(state && { jobId: state.jobId, status: state.status }) });
+  }
   if (isApiGatewayEvent(event)) {
     if (options.gatewaySecret && !safeEqual(eventHeader(event, GATEWAY_SECRET_HEADER) ?? '', options.gatewaySecret)) {
       throw new FerryError('UNAUTHORIZED', 'API-gateway events are refused without the gateway secret: call the API through API Gateway.');
@@ -116,7 +133,7 @@ async function handle(req: IncomingMessage, path: string, context: RequestContex
     const response = await callApi(eventToRequest(event), context, options);
     return json(await responseToResult(response));
   }
-  throw new FerryError('BAD_REQUEST', 'Unknown event: expected an API-gateway trigger event or {"type":"job",...}.');
+  throw new FerryError('BAD_REQUEST', 'Unknown event: expected an API-gateway trigger event, {"type":"job",...} or an async failure destination event.');
 }
 
 async function callApi(request: Request, context: RequestContext, options: RuntimeOptions): Promise<Response> {

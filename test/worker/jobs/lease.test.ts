@@ -91,6 +91,31 @@ describe('singleBuild', () => {
     expect(await leaseState(first, artifact.key)).toEqual([{ generation: 2, record: expect.objectContaining({ owner: expect.any(String), released: true }) }]);
   });
 
+  it('takes over at once a fresh lease an earlier attempt of the same job holds, and waits for another job\'s', async () => {
+    const artifact = newArtifact();
+    // Renewed just now by the attempt whose worker died: for another job, a lease to wait for.
+    await plantLease(first, artifact.key, { owner: 'dead attempt', job: 'job-retried' });
+    let waited = false;
+    const built = await singleBuild({
+      ...QUICK,
+      store: second,
+      key: artifact.key,
+      job: 'job-retried',
+      lookup: artifact.lookup(second),
+      build: () => artifact.write(second, 'next attempt'),
+      onWaiting: () => (waited = true),
+    });
+    expect(built).toBe('next attempt');
+    expect(waited).toBe(false);
+    expect(await leaseState(first, artifact.key)).toEqual([{ generation: 2, record: expect.objectContaining({ job: 'job-retried', released: true }) }]);
+
+    const other = newArtifact();
+    await plantLease(first, other.key, { owner: 'alive', job: 'job-a' });
+    const stop = new AbortController();
+    const waiting = singleBuild({ ...QUICK, store: second, key: other.key, job: 'job-b', lookup: other.lookup(second), build: () => other.write(second, 'b'), onWaiting: () => stop.abort(new Error('waits')), signal: stop.signal });
+    await expect(waiting).rejects.toThrow('waits');
+  });
+
   it('takes over a lease that stops being renewed while it waits', async () => {
     const artifact = newArtifact();
     // A holder that took the lease and then went silent (its instance frozen, say).
