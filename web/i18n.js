@@ -207,6 +207,7 @@ const errors = {
   en: {
     HOST_NOT_ALLOWED: ['This host is not allowed', 'ferry only fetches from the hosts its operator allows. Use a repository on an allowed host (the detail lists them), or ask the operator to add this one (ferry serve --allow-host).'],
     DESTINATION_FORBIDDEN: ['This address is internal', 'ferry does not connect to loopback, private or cloud-internal addresses for anyone. Use the repository\'s or file\'s public address, or ask the operator to allow this exact destination.'],
+    REPO_NOT_ALLOWED: ['This repository is not served here', 'The operator of this ferry allows or refuses repositories by name (the detail says which list refused it). Fetch it elsewhere, or ask the operator.'],
     REF_NOT_FOUND: ['Branch, tag or commit not found', 'Check the spelling and letter case, or leave the field empty for the default branch. Short commit ids cannot be looked up: paste the full 40-character id.'],
     REPO_NOT_FOUND: ['Repository not found', 'Check the owner and repository name in the URL. ferry can only fetch public repositories.'],
     INVALID_URL: ['Not a repository URL', 'Use the repository\'s address, such as https://github.com/owner/repo.'],
@@ -234,6 +235,7 @@ const errors = {
   'zh-CN': {
     HOST_NOT_ALLOWED: ['不允许该主机', 'ferry 只从运营者允许的主机获取仓库。请使用允许的主机上的仓库（详情中列出），或请运营者添加该主机（ferry serve --allow-host）。'],
     DESTINATION_FORBIDDEN: ['该地址是内网地址', 'ferry 不会替任何人连接回环、私有或云内网地址。请使用仓库或文件的公网地址，或请运营者放行这个确切的目标。'],
+    REPO_NOT_ALLOWED: ['此处不提供该仓库', '该 ferry 的运营者按名称允许或拒绝仓库（详情中说明是哪个列表拒绝的）。请从别处获取，或联系运营者。'],
     REF_NOT_FOUND: ['找不到该分支、标签或提交', '请检查拼写和大小写，或留空以使用默认分支。短提交号无法查询，请粘贴完整的 40 位提交号。'],
     REPO_NOT_FOUND: ['找不到仓库', '请检查地址中的所有者和仓库名。ferry 只能获取公开仓库。'],
     INVALID_URL: ['不是仓库地址', '请使用仓库地址，例如 https://github.com/owner/repo。'],

@@ -13,6 +13,8 @@ export const WORKER_ERROR_STATUS = {
   HOST_NOT_ALLOWED: 403,
   // A destination that is (or resolves to) loopback, private, link-local, metadata…: the SSRF guard (worker/net/).
   DESTINATION_FORBIDDEN: 403,
+  // FERRY_ALLOWED_REPOS / FERRY_DENIED_REPOS refused the repository (or the repository a file belongs to).
+  REPO_NOT_ALLOWED: 403,
   NOT_FOUND: 404,
   JOB_NOT_FOUND: 404,
   REF_NOT_FOUND: 404,

@@ -5,6 +5,7 @@ import type { Credentials } from '../protocol/credentials.js';
 import { DEFAULT_ALLOWED_HOSTS } from '../protocol/hosts.js';
 import { DEFAULT_FILE_HOSTS, type Forge } from '../protocol/file-url.js';
 import { parseDestination } from './net/destinations.js';
+import { parseRepoPatterns, type RepoLists } from './repo-lists.js';
 
 /** Everything the worker reads from its environment, parsed once. See the README's table. */
 export interface Config {
@@ -20,6 +21,8 @@ export interface Config {
   allowHttp: boolean;
   /** FERRY_ALLOWED_DESTINATIONS: exact `host:port` entries the SSRF guard (net/destinations.ts) lets through. */
   allowedDestinations: string[];
+  /** FERRY_ALLOWED_REPOS / FERRY_DENIED_REPOS (repo-lists.ts): which repositories on those hosts are served. */
+  repoLists: RepoLists;
   /** Serve the API on HTTP-trigger paths (everything but /invoke and /healthz). */
   httpApi: boolean;
   /**
@@ -121,6 +124,10 @@ export function loadConfig(env: Env = process.env): Config {
     allowedHosts: list(env, 'FERRY_ALLOWED_HOSTS') ?? [...DEFAULT_ALLOWED_HOSTS],
     allowHttp: env.FERRY_ALLOW_HTTP === '1',
     allowedDestinations: destinations(env),
+    repoLists: {
+      allowed: parseRepoPatterns('FERRY_ALLOWED_REPOS', env.FERRY_ALLOWED_REPOS),
+      denied: parseRepoPatterns('FERRY_DENIED_REPOS', env.FERRY_DENIED_REPOS) ?? [],
+    },
     httpApi: env.FERRY_HTTP_API !== '0',
     gatewaySecret: str(env, 'FERRY_GATEWAY_SECRET'),
     maxArchiveBytes,

@@ -11,6 +11,7 @@ import { notifyListener, type NotifierLike } from './jobs/notify-listener.js';
 import { JobRunner } from './jobs/runner.js';
 import { JobStateStore } from './jobs/state-store.js';
 import { createLiveness } from './jobs/liveness.js';
+import { checkedRepo } from './jobs/request.js';
 import { createFindJob, createSubmit } from './jobs/submit.js';
 import { WaitingJobs } from './jobs/waiting.js';
 import type { JobSpec, JobState } from '../protocol/job.js';
@@ -57,7 +58,7 @@ export function createWorker(config: Config, log: (line: string) => void = conso
   const api = createApi({
     submit: createSubmit({ config, states, dispatcher, notifier, storeFor, git, refs, waiting }),
     findJob: createFindJob({ states, storeFor, liveness }),
-    listRefs: (url) => refs.get(parseRepoUrl(url ?? undefined, config)),
+    listRefs: (url) => refs.get(checkedRepo(parseRepoUrl(url ?? undefined, config), config)),
     load: () => ({ active: runner.active, pending: runner.pending }),
     log,
   });

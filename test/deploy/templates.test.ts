@@ -46,6 +46,8 @@ const DEFAULT_IS_RIGHT: Record<string, string> = {
   FERRY_OSS_ACCESS_KEY_SECRET: "a fixed key would replace the role's per-invocation STS credentials",
   FERRY_OSS_SECURITY_TOKEN: "a fixed key would replace the role's per-invocation STS credentials",
   FERRY_ALLOW_HTTP: 'production accepts https:// repository URLs only',
+  FERRY_ALLOWED_REPOS: 'every repository on an allowed host is served until an operator narrows it',
+  FERRY_DENIED_REPOS: 'no repository is refused by name until an operator names one',
   FERRY_LISTEN_HOST: 'FC reaches the runtime on 0.0.0.0, the default; only the local stack binds loopback',
   FERRY_MAX_ARCHIVE_BYTES: 'the 2 GiB default fits the 10 GiB disk and the multipart schedule',
   FERRY_PART_SIZE: 'the 8 MiB default keeps memory at part size x (parts in flight + 1), far below 2 GiB',

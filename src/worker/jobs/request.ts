@@ -10,6 +10,7 @@ import type { DoneResult, JobSpec, Phase } from '../../protocol/job.js';
 import { refNameProblem, type RefSpec } from '../../protocol/refs.js';
 import { refChoice } from '../git/tree-ref.js';
 import { parseRepoUrl, type RepoRef } from '../git/url.js';
+import { assertRepoAllowed, repoNameOf, repoNameOfFile } from '../repo-lists.js';
 
 /** A POST /jobs body, checked: a repository with what to make of it, or (kind `file`) a file URL. */
 export type JobRequest = RepoJobRequest | FileJobRequest;
@@ -59,10 +60,10 @@ export function parseJobRequest(body: unknown, config: Config, headerDeviceId: s
     if (extra.length > 0) {
       throw new FerryError('BAD_REQUEST', `A file job takes only \`url\` (and \`deviceId\`): remove ${extra.map((field) => `\`${field}\``).join(', ')}.`);
     }
-    const target = kind.target(fields.url, config);
+    const target = checkedFile(kind.target(fields.url, config), config);
     return { kind, target, deviceId: jobDeviceId(fields.deviceId, headerDeviceId) };
   }
-  const repo = parseRepoUrl(fields.url, config);
+  const repo = checkedRepo(parseRepoUrl(fields.url, config), config);
   const deviceId = jobDeviceId(fields.deviceId, headerDeviceId);
   if (kind.name === 'bundle') {
     if (fields.format !== undefined && fields.format !== 'bundle') {
@@ -107,11 +108,11 @@ export function bindSpec(spec: JobSpec, config: Config): BoundJob {
   const kind = artifactKind(spec.kind);
   if (kind.input === 'file') {
     // A job's own lookups take only what upstream confirmed since the job was asked for; its build asks.
-    const request = fileRequest(kind.target(spec.repo, config), { requestedAt: spec.createdAt, revalidate: false });
+    const request = fileRequest(checkedFile(kind.target(spec.repo, config), config), { requestedAt: spec.createdAt, revalidate: false });
     return bind(kind, request, request.target.url);
   }
   const request: ArtifactRequest = {
-    repo: parseRepoUrl(spec.repo, config),
+    repo: checkedRepo(parseRepoUrl(spec.repo, config), config),
     ref: spec.ref,
     commit: spec.commit,
     format: spec.format,
@@ -119,6 +120,18 @@ export function bindSpec(spec: JobSpec, config: Config): BoundJob {
     ...(spec.have && { have: parseHaves(spec.have) }),
   };
   return bind(kind, request, `${spec.ref} → ${spec.commit.slice(0, 12)}`);
+}
+
+/** A repository URL, checked against FERRY_ALLOWED_REPOS / FERRY_DENIED_REPOS (also for GET /refs). */
+export function checkedRepo(repo: RepoRef, config: Pick<Config, 'repoLists'>): RepoRef {
+  assertRepoAllowed(repoNameOf(repo.host, repo.segments), config.repoLists, repo.canonical);
+  return repo;
+}
+
+/** A file URL, checked against the same lists through the repository it belongs to (repo-lists.ts). */
+function checkedFile(target: FileTarget, config: Pick<Config, 'repoLists'>): FileTarget {
+  assertRepoAllowed(repoNameOfFile(target), config.repoLists, target.url.replace(/[?#].*$/, ''));
+  return target;
 }
 
 function bind<Request>(kind: KindCore<Request>, request: Request, resolved: string): BoundJob {
