@@ -23,6 +23,7 @@ export const WORKER_ERROR_STATUS = {
   METHOD_NOT_ALLOWED: 405,
   PAYLOAD_TOO_LARGE: 413,
   TOO_LARGE: 413,
+  // Quotas (src/worker/quotas): a client over its jobs per minute or bytes per day.
   RATE_LIMITED: 429,
   INTERNAL: 500,
   GIT_FAILED: 500,
@@ -35,6 +36,12 @@ export const WORKER_ERROR_STATUS = {
   WORKER_STOPPING: 503,
   // The worker running the job died on every attempt, or stopped saying it is alive (its heartbeat): final.
   WORKER_LOST: 503,
+  // More jobs wait on this instance than FERRY_MAX_PENDING: retry after Retry-After.
+  BUSY: 503,
+  // The operator's daily outbound budget (FERRY_DAILY_BUDGET_BYTES) is spent: new jobs wait for the next UTC day.
+  BUDGET_EXHAUSTED: 503,
+  // Less free disk under the work dir than FERRY_MIN_FREE_BYTES: nothing is fetched.
+  INSUFFICIENT_STORAGE: 507,
   // Also what a client reports when it stops waiting (ferry get --timeout).
   TIMEOUT: 504,
   // The local gateway's own refusals (src/local/gateway/guard.ts): the request never reaches the worker.
@@ -75,6 +82,8 @@ export interface FerryErrorJSON {
   status?: number;
   /** Another attempt at the same job is coming without anyone submitting it again: wait for it. */
   retrying?: true;
+  /** Seconds to wait before trying again (also the Retry-After header over HTTP): quotas and busy instances. */
+  retryAfter?: number;
 }
 
 export class FerryError extends Error {
@@ -82,16 +91,24 @@ export class FerryError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
   readonly retrying: boolean;
+  readonly retryAfter: number | undefined;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; retrying?: boolean }) {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; retrying?: boolean; retryAfter?: number | undefined }) {
     super(message, options);
     this.code = code;
     this.status = ERROR_STATUS[code];
     this.retrying = options?.retrying ?? false;
+    this.retryAfter = options?.retryAfter;
   }
 
   toJSON(): FerryErrorJSON {
-    return { code: this.code, message: this.message, status: this.status, ...(this.retrying && { retrying: true }) };
+    return {
+      code: this.code,
+      message: this.message,
+      status: this.status,
+      ...(this.retrying && { retrying: true }),
+      ...(this.retryAfter !== undefined && { retryAfter: this.retryAfter }),
+    };
   }
 }
 
@@ -104,8 +121,9 @@ export function toFerryError(value: unknown): FerryError {
   return new FerryError('INTERNAL', 'Something went wrong inside ferry. Try again; if it persists, report it with the job id.', { cause: value });
 }
 
-export function errorFromJSON(json: { code?: unknown; message?: unknown; retrying?: unknown }): FerryError {
+export function errorFromJSON(json: { code?: unknown; message?: unknown; retrying?: unknown; retryAfter?: unknown }): FerryError {
   const code = typeof json.code === 'string' && json.code in ERROR_STATUS ? (json.code as ErrorCode) : 'INTERNAL';
   const message = typeof json.message === 'string' ? json.message : 'Unknown error';
-  return new FerryError(code, message, { retrying: json.retrying === true });
+  const retryAfter = typeof json.retryAfter === 'number' && Number.isFinite(json.retryAfter) && json.retryAfter >= 0 ? json.retryAfter : undefined;
+  return new FerryError(code, message, { retrying: json.retrying === true, retryAfter });
 }

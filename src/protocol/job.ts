@@ -22,6 +22,8 @@ export interface JobSpec {
   have?: string[];
   deviceId?: string | undefined;
   createdAt: number;
+  /** The submitter's quota counters (`ip-<hmac>`, …): the artifact's bytes count against them when the job is done. */
+  quotaKeys?: string[];
 }
 
 // The progress wire messages (the NF# body, `v: 1`), exactly as in the protocol docs.

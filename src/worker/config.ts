@@ -52,6 +52,23 @@ export interface Config {
   oss: OssConfig;
   notify: NotifyConfig | undefined;
   dispatch: DispatchConfig;
+  quotas: QuotaConfig;
+}
+
+/** Limits for public operation (docs/security.md, Limits); 0 turns a rate, byte count or budget off. */
+export interface QuotaConfig {
+  /** FERRY_MAX_FETCH_BYTES: what one git fetch may receive before it is stopped (TOO_LARGE). */
+  maxFetchBytes: number;
+  /** FERRY_MAX_PENDING: queued jobs on one instance beyond which POST /jobs answers 503 BUSY. */
+  maxPending: number;
+  /** FERRY_RATE_LIMIT: jobs per minute per app key, device and source address. */
+  ratePerMinute: number;
+  /** FERRY_CLIENT_DAILY_BYTES: artifact bytes served per UTC day per app key, device and source address. */
+  clientDailyBytes: number;
+  /** FERRY_DAILY_BUDGET_BYTES: artifact bytes served per UTC day by the whole deployment. */
+  dailyBudgetBytes: number;
+  /** FERRY_MIN_FREE_BYTES: free disk under the work dir below which nothing is fetched (507). */
+  minFreeBytes: number;
 }
 
 export interface OssConfig {
@@ -163,6 +180,14 @@ export function loadConfig(env: Env = process.env): Config {
         ? undefined
         : { url: notifyUrl, appKey: str(env, 'FERRY_APP_KEY') ?? '', appSecret: str(env, 'FERRY_APP_SECRET') ?? '' },
     dispatch: dispatchConfig(env),
+    quotas: {
+      maxFetchBytes: int(env, 'FERRY_MAX_FETCH_BYTES', 2 * 1024 ** 3, 1),
+      maxPending: int(env, 'FERRY_MAX_PENDING', 16, 0),
+      ratePerMinute: int(env, 'FERRY_RATE_LIMIT', 30, 0),
+      clientDailyBytes: int(env, 'FERRY_CLIENT_DAILY_BYTES', 20 * 1024 ** 3, 0),
+      dailyBudgetBytes: int(env, 'FERRY_DAILY_BUDGET_BYTES', 1024 ** 4, 0),
+      minFreeBytes: int(env, 'FERRY_MIN_FREE_BYTES', 1024 ** 3, 0),
+    },
   };
 }
 

@@ -20,6 +20,9 @@ import type { ObjectStore } from './storage/oss-store.js';
 import { objectStores } from './storage/stores.js';
 import { createDrainer, type Drainer } from './runtime/drain.js';
 import { warmUp } from './runtime/warm-up.js';
+import { parseClientKeys } from './quotas/client-keys.js';
+import { Quotas } from './quotas/quotas.js';
+import { SharedCounters } from './quotas/shared-counters.js';
 
 export interface Worker {
   api: ApiHandler;
@@ -35,7 +38,20 @@ export interface Worker {
 export function createWorker(config: Config, log: (line: string) => void = console.error): Worker {
   const states = new JobStateStore();
   const git = createGitContext({ allowHttp: config.allowHttp, timeoutMs: config.gitTimeoutMs, allowedDestinations: config.allowedDestinations, log });
-  const mirrors = new MirrorCache({ workDir: config.workDir, git, maxBytes: config.mirrorMaxBytes });
+  // Jobs queue here only with inline dispatch; async jobs wait in FC's own queue.
+  const quotas: Quotas = new Quotas({
+    limits: config.quotas,
+    counters: new SharedCounters({ log }),
+    workDir: config.workDir,
+    pending: (): number => (config.dispatch.mode === 'inline' ? runner.pending : 0),
+  });
+  const mirrors = new MirrorCache({
+    workDir: config.workDir,
+    git,
+    maxBytes: config.mirrorMaxBytes,
+    maxFetchBytes: config.quotas.maxFetchBytes,
+    beforeFetch: (): Promise<void> => quotas.assertDiskRoom(),
+  });
   const refs = new RefsCache({ git });
   const waiting = new WaitingJobs();
   const runner = new JobRunner({ config, git, mirrors, refs, states, waiting, heartbeat: { intervalMs: config.heartbeatMs } });
@@ -47,6 +63,8 @@ export function createWorker(config: Config, log: (line: string) => void = conso
   const execute = async (spec: JobSpec, store: ObjectStore, redelivered: boolean): Promise<JobState> => {
     const listeners = spec.deviceId && notifier ? [notifyListener(notifier, spec.deviceId)] : [];
     const { state, timings } = await runner.run(spec, store, listeners, { redelivered });
+    // What was handed out counts against the submitter's daily bytes and the deployment's budget.
+    if (state.result) await quotas.served(store, parseClientKeys(spec.quotaKeys), state.result.size, spec.jobId);
     // FC may freeze the instance once the invocation returns: deliver the last messages first.
     await notifier?.flush();
     log(`job ${spec.jobId} ${state.status}${state.error ? ` ${state.error.code}` : ''} ${spec.repo}@${spec.commit.slice(0, 12)} ${spec.format} ${timings}`);
@@ -56,7 +74,7 @@ export function createWorker(config: Config, log: (line: string) => void = conso
   const { invoke, secret } = config.dispatch;
   const dispatcher = invoke && secret ? invokeFunctionDispatcher({ ...invoke, secret }) : inProcessDispatcher((spec, store) => execute(spec, store, false), log);
   const api = createApi({
-    submit: createSubmit({ config, states, dispatcher, notifier, storeFor, git, refs, waiting }),
+    submit: createSubmit({ config, states, dispatcher, notifier, storeFor, git, refs, waiting, quotas, quotaSecret: quotaSecret(config) }),
     findJob: createFindJob({ states, storeFor, liveness }),
     listRefs: (url) => refs.get(checkedRepo(parseRepoUrl(url ?? undefined, config), config)),
     load: () => ({ active: runner.active, pending: runner.pending }),
@@ -78,4 +96,9 @@ export function createWorker(config: Config, log: (line: string) => void = conso
       }),
     drainer: createDrainer({ runner, flush: async () => notifier?.flush(), log }),
   };
+}
+
+/** Keys the quota counters' names; a deployment secret, so the bucket's names reveal no address. */
+function quotaSecret(config: Config): string {
+  return config.dispatch.secret ?? config.gatewaySecret ?? config.notify?.appSecret ?? 'ferry-quotas';
 }

@@ -12,6 +12,7 @@ import { createWorker, type Worker } from '../../src/worker/worker.js';
 import { createObjectStore } from '../../src/worker/storage/oss-store.js';
 import { archiveKeys, fileKeys, jobStateKey } from '../../src/worker/storage/keys.js';
 import { leasePrefix } from '../../src/worker/jobs/lease-objects.js';
+import { counterPrefix } from '../../src/worker/quotas/shared-counters.js';
 import { bundlePrefix, chainKey } from '../../src/worker/artifacts/bundle-chain.js';
 import { FILE_ENTRY_MAX_AGE_MS } from '../../src/worker/artifacts/file-cache.js';
 import { ROOT } from '../helpers/worker-process.js';
@@ -59,6 +60,13 @@ const DEFAULT_IS_RIGHT: Record<string, string> = {
   FERRY_SIGTERM_GRACE: 'FC calls the PreStop hook (FERRY_PRE_STOP_GRACE) before SIGTERM, which then finds nothing left',
   FERRY_HEARTBEAT: 'a 10 s heartbeat is one small PUT per held job every 10 s',
   FERRY_WORKER_LOST_AFTER: '30 s, three heartbeats and the build lease TTL: a live job is never judged lost',
+  // Quotas (docs/security.md, Limits): defaults sized for a 10 GB disk and 2 GB of memory.
+  FERRY_MAX_FETCH_BYTES: 'a 2 GiB fetch fits the 10 GiB disk beside the 2 GiB mirror budget',
+  FERRY_MAX_PENDING: '16 queued jobs per instance hold a few KB each; beyond it clients are told to come back',
+  FERRY_RATE_LIMIT: '30 jobs a minute per app key, device and address is far above one person and far below a scraper',
+  FERRY_CLIENT_DAILY_BYTES: '20 GiB a day per client stops bulk scraping, not anyone downloading by hand',
+  FERRY_DAILY_BUDGET_BYTES: '1 TiB of artifacts a day bounds the bill; an operator sets their own',
+  FERRY_MIN_FREE_BYTES: '1 GiB free before fetching keeps git and the mirrors from filling the 10 GiB disk',
 };
 
 /**
@@ -529,7 +537,7 @@ describe('RAM role', () => {
   /** The key prefixes the worker writes and reads: from the key builders and the literal keys in its code. */
   function usedPrefixes(): string[] {
     const files = fileKeys('https://github.com/o/r/releases/download/v1/a.zip');
-    const keys = [...Object.values(archiveKeys('https://github.com/o/r', 'a'.repeat(40), 'zip')), jobStateKey('job'), leasePrefix('key'), chainKey(bundlePrefix('https://github.com/o/r')), files.entry, files.object('https://objects.githubusercontent.com/a', {})];
+    const keys = [...Object.values(archiveKeys('https://github.com/o/r', 'a'.repeat(40), 'zip')), jobStateKey('job'), leasePrefix('key'), counterPrefix('2026-01-01', 'global'), chainKey(bundlePrefix('https://github.com/o/r')), files.entry, files.object('https://objects.githubusercontent.com/a', {})];
     for (const text of workerSources.values()) {
       for (const match of text.matchAll(/\.(?:put|putIfAbsent|getText|getStream|delete|initMultipart|uploadPart|completeMultipart|abortMultipart|signGetUrl)\(\s*['"`]([^'"`$]+)['"`]/g)) keys.push(match[1] as string);
     }
@@ -560,11 +568,11 @@ describe('RAM role', () => {
     const isListing = (s: Json): boolean => list(s.Action).includes('oss:ListObjects');
     const resources = [...new Set(oss.filter((s) => !isListing(s)).flatMap((s) => list(s.Resource).map(sub)))].sort();
     expect(resources).toEqual(usedPrefixes().map((prefix) => `acs:oss:*:*:\${BucketName}/${prefix}*`));
-    expect(usedPrefixes()).toEqual(['archives/', 'bundles/', 'files/', 'jobs/', 'leases/']);
-    // Listing is the one bucket-level action: alone in its statement, and only under the lease prefix.
+    expect(usedPrefixes()).toEqual(['archives/', 'bundles/', 'files/', 'jobs/', 'leases/', 'quota/']);
+    // Listing is the one bucket-level action: alone in its statement, and only under the lease and quota prefixes.
     const listing = oss.filter(isListing);
     expect(listing.map((s) => ({ actions: list(s.Action), resources: list(s.Resource).map(sub), condition: s.Condition }))).toEqual([
-      { actions: ['oss:ListObjects'], resources: ['acs:oss:*:*:${BucketName}'], condition: { StringLike: { 'oss:Prefix': `${leasePrefix('key').split('/')[0]}/*` } } },
+      { actions: ['oss:ListObjects'], resources: ['acs:oss:*:*:${BucketName}'], condition: { StringLike: { 'oss:Prefix': [`${leasePrefix('key').split('/')[0]}/*`, `${counterPrefix('d', 'k').split('/')[0]}/*`] } } },
     ]);
   });
 
@@ -603,6 +611,12 @@ describe('OSS lifecycle', () => {
     const leases = rules().find((r) => r.Prefix === `${leasePrefix('key').split('/')[0]}/`);
     expect(leases?.Status).toBe('Enabled');
     expect((leases?.Expiration as Json).Days).toBe(1);
+  });
+
+  it('expires quota counters after two days: only the current UTC day\'s are read', () => {
+    const quota = rules().find((r) => r.Prefix === `${counterPrefix('2026-01-01', 'global').split('/')[0]}/`);
+    expect(quota?.Status).toBe('Enabled');
+    expect((quota?.Expiration as Json).Days).toBe(2);
   });
 
   it('aborts incomplete multipart uploads after a day wherever the worker uploads in parts', () => {

@@ -8,10 +8,11 @@ export function json(body: unknown, status = 200, headers: Record<string, string
   });
 }
 
-/** Every error leaves as `{code, message}` with the code's status; internals stay in the logs. */
+/** Every error leaves as `{code, message}` with the code's status (and Retry-After when it has one); internals stay in the logs. */
 export function problem(error: unknown): Response {
   const failure = toFerryError(error);
-  return json(failure.toJSON(), failure.status);
+  const headers: Record<string, string> = failure.retryAfter === undefined ? {} : { 'retry-after': String(failure.retryAfter) };
+  return json(failure.toJSON(), failure.status, headers);
 }
 
 // Room for a bundle job's 1000 haves of 64 hex digits (~67 KB) and its refs; small enough to parse at once.

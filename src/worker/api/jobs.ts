@@ -4,7 +4,13 @@ import { json, readJson } from './http.js';
 
 export async function createJob(request: Request, deps: ApiDeps, context: RequestContext): Promise<Response> {
   const body = await readJson(request);
-  const submitted = await deps.submit({ body, deviceIdHeader: request.headers.get('x-ca-deviceid'), credentials: context.credentials });
+  const { headers } = request;
+  const submitted = await deps.submit({
+    body,
+    deviceIdHeader: headers.get('x-ca-deviceid'),
+    credentials: context.credentials,
+    client: { appKey: headers.get('x-ca-key'), forwardedFor: headers.get('x-forwarded-for') },
+  });
   const { state } = submitted;
   if (submitted.outcome === 'cached') return json(stateToJSON(state), 200);
   const { jobId, kind, status, repo, ref, commit, format } = state;

@@ -8,6 +8,7 @@ import { FerryError } from '../../protocol/errors.js';
 import { gitClient } from './simple-git.js';
 import type { GitContext } from './context.js';
 import { gitFailure } from './errors.js';
+import { FetchBudget } from './fetch-budget.js';
 import { progressLines, type GitProgressLine } from './fetch-progress.js';
 import { pinRepo } from './pin.js';
 import type { RepoRef } from './url.js';
@@ -21,6 +22,10 @@ export interface MirrorOptions {
   git: GitContext;
   /** Disk budget for all mirrors; least recently used ones not in use are removed beyond it. */
   maxBytes?: number | undefined;
+  /** FERRY_MAX_FETCH_BYTES: what one fetch may receive before it is stopped with TOO_LARGE (fetch-budget.ts). */
+  maxFetchBytes?: number | undefined;
+  /** Runs before anything is fetched (the free-disk check); throwing refuses the fetch. */
+  beforeFetch?: (() => Promise<void>) | undefined;
 }
 
 /** A mirror held for reading (`git archive`): it is not evicted until released. */
@@ -136,16 +141,19 @@ export class MirrorCache {
   async #fetchInto(dir: string, repo: RepoRef, commit: string, onProgress?: (p: FetchProgress) => void, signal?: AbortSignal): Promise<string> {
     return this.#locks.run(dir, async () => {
       const created = await this.#ensureBare(dir);
-      const git = withProgress(gitClient({ git: this.#options.git, baseDir: dir, signal }), onProgress);
-      if (!created && (await hasCommit(git, commit))) return dir;
+      if (!created && (await hasCommit(gitClient({ git: this.#options.git, baseDir: dir, signal }), commit))) return dir;
+      const budget = new FetchBudget(this.#options.maxFetchBytes, `Fetching ${repo.canonical}`, signal);
       try {
+        await this.#options.beforeFetch?.();
         const pin = await pinRepo(repo, this.#options.git, `Fetching ${repo.canonical}`);
-        const pinned = withProgress(gitClient({ git: this.#options.git, baseDir: dir, signal, pin }), onProgress);
+        const pinned = withProgress(gitClient({ git: this.#options.git, baseDir: dir, signal: budget.signal, pin }), budget.watch(onProgress));
         const fetch = (): Promise<string> => pinned.raw(['fetch', '--depth=1', '--no-tags', '--progress', '--', repo.fetchUrl, `+${commit}:refs/ferry/${commit}`]);
         await this.#fetchClearingStaleLock(dir, fetch);
+        budget.throwIfExceeded();
       } catch (error) {
-        if (created) await rm(dir, { recursive: true, force: true });
-        if (error instanceof FerryError) throw error; // the SSRF guard's refusal, as it is
+        await this.#discard(dir, created || this.#soleHolder(dir, budget));
+        if (budget.exceeded) throw budget.exceeded;
+        if (error instanceof FerryError && !signal?.aborted) throw error; // the SSRF guard's or the disk check's refusal, as it is
         if (signal?.aborted) throw new FerryError('TIMEOUT', 'The job was cancelled while fetching.', { cause: error });
         const message = String((error as Error).message);
         if (/not our ref|couldn't find remote ref|no such remote ref|unadvertised object/i.test(message)) {
@@ -173,6 +181,7 @@ export class MirrorCache {
 
   async #fetchAllInto(dir: string, repo: RepoRef, options: FetchAllOptions): Promise<{ refs: Map<string, string>; fresh: boolean }> {
     return this.#locks.run(dir, async () => {
+      await this.#options.beforeFetch?.();
       const created = await this.#ensureBare(dir);
       let seeded = false;
       if (created && options.seed) {
@@ -182,17 +191,22 @@ export class MirrorCache {
           return true; // part of it may be in
         });
       }
-      const { onProgress, signal } = options;
-      const git = withProgress(gitClient({ git: this.#options.git, baseDir: dir, signal }), onProgress);
+      const { signal } = options;
+      const budget = new FetchBudget(this.#options.maxFetchBytes, `Fetching ${repo.canonical}`, signal);
+      const onProgress = budget.watch(options.onProgress);
+      const git = withProgress(gitClient({ git: this.#options.git, baseDir: dir, signal }), options.onProgress);
       try {
         const pin = await pinRepo(repo, this.#options.git, `Fetching ${repo.canonical}`);
-        const pinned = withProgress(gitClient({ git: this.#options.git, baseDir: dir, signal, pin }), onProgress);
+        const pinned = withProgress(gitClient({ git: this.#options.git, baseDir: dir, signal: budget.signal, pin }), onProgress);
         // Always a pack, even for a few objects: a new mirror is then one pack that can be served as a bundle as it is (pack-bundle.ts).
         const fetch = (): Promise<string> => pinned.raw(['-c', 'fetch.unpackLimit=1', 'fetch', '--prune', '--no-tags', '--progress', '--', repo.fetchUrl, ...ALL_REFSPECS]);
-        if (created && !seeded) await this.#cloneInto(dir, repo, options, pin);
+        if (created && !seeded) await this.#cloneInto(dir, repo, { ...options, onProgress, signal: budget.signal }, pin);
         else await this.#fetchClearingStaleLock(dir, fetch);
+        budget.throwIfExceeded();
       } catch (error) {
-        if (created) await rm(dir, { recursive: true, force: true });
+        // A full mirror is held by this fetch alone (fetchAll), so one over the limit can always go whole.
+        await this.#discard(dir, created || budget.exceeded !== undefined);
+        if (budget.exceeded) throw budget.exceeded;
         if (error instanceof FerryError) throw error; // the SSRF guard's refusal, as it is
         if (signal?.aborted) throw new FerryError('TIMEOUT', 'The job was cancelled while fetching.', { cause: error });
         throw gitFailure(String((error as Error).message), `Fetching ${repo.canonical}`, error, repo.host);
@@ -222,6 +236,25 @@ export class MirrorCache {
     } finally {
       await rm(temp, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * After a failed fetch: a mirror this fetch created goes; an older one keeps its objects, but not the
+   * temporary pack of an interrupted transfer (`objects/pack/tmp_pack_*`; the caller holds the mirror's lock).
+   */
+  async #discard(dir: string, created: boolean): Promise<void> {
+    if (created) return rm(dir, { recursive: true, force: true });
+    const packs = join(dir, 'objects', 'pack');
+    const names = await readdir(packs).catch(() => [] as string[]);
+    await Promise.all(names.filter((name) => name.startsWith('tmp_')).map((name) => rm(join(packs, name), { force: true })));
+  }
+
+  /**
+   * A fetch over the limit may have ended before its abort landed: its objects must not serve the next job
+   * (which would find the commit and skip the fetch), so the mirror goes whole unless another job reads it.
+   */
+  #soleHolder(dir: string, budget: FetchBudget): boolean {
+    return budget.exceeded !== undefined && this.#leases.get(dir) === 1;
   }
 
   // A failed eviction only costs disk: logged, not thrown.

@@ -1,6 +1,6 @@
 import PQueue from 'p-queue';
 import type { Config } from '../config.js';
-import { toFerryError } from '../../protocol/errors.js';
+import { FerryError, toFerryError } from '../../protocol/errors.js';
 import type { GitContext } from '../git/context.js';
 import type { MirrorCache } from '../git/mirror.js';
 import type { RefsCache } from '../git/refs-cache.js';
@@ -225,7 +225,8 @@ export class JobRunner {
 
   async #execute(spec: JobSpec, store: ObjectStore, reporter: JobReporter, progress: ProgressFn, stop: AbortSignal, prepared: Prepared | undefined): Promise<void> {
     const { config, git, mirrors, refs } = this.#options;
-    const signal = AbortSignal.any([AbortSignal.timeout(config.jobTimeoutMs), stop]);
+    const timeout = jobTimeout(config.jobTimeoutMs);
+    const signal = AbortSignal.any([timeout.signal, stop]);
     try {
       // Re-validate: a job event is input too, even when signed.
       const kind = prepared?.kind ?? bindSpec(spec, config);
@@ -270,8 +271,22 @@ export class JobRunner {
         if (this.#building.get(key) === entry) this.#building.delete(key);
       }
     } catch (error) {
-      const failure = toFerryError(error);
+      // Stopped (time limit, shutdown): the reason says why, whatever part of the job noticed first.
+      const failure = signal.aborted && signal.reason instanceof FerryError ? signal.reason : toFerryError(error);
       reporter.emit({ v: 1, type: 'error', jobId: spec.jobId, ...failure.toJSON() });
+    } finally {
+      timeout.clear();
     }
   }
+}
+
+/** Aborts after FERRY_JOB_TIMEOUT with a TIMEOUT that names it (AbortSignal.timeout's reason names nothing). */
+function jobTimeout(ms: number): { signal: AbortSignal; clear(): void } {
+  const controller = new AbortController();
+  const timer = setTimeout(() => {
+    const limit = ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
+    controller.abort(new FerryError('TIMEOUT', `The job ran longer than this service allows (${limit}, FERRY_JOB_TIMEOUT) and was stopped. Try again later, or ask for something smaller.`));
+  }, ms);
+  timer.unref();
+  return { signal: controller.signal, clear: () => clearTimeout(timer) };
 }

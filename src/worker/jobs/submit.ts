@@ -17,6 +17,8 @@ import { initialState } from './runner.js';
 import type { JobStateStore } from './state-store.js';
 import type { WaitingJobs } from './waiting.js';
 import type { Liveness } from './liveness.js';
+import { clientKeys, type ClientIdentity } from '../quotas/client-keys.js';
+import type { Quotas } from '../quotas/quotas.js';
 
 export interface SubmitInput {
   body: unknown;
@@ -24,6 +26,8 @@ export interface SubmitInput {
   deviceIdHeader?: string | null | undefined;
   /** The invocation's own credentials (FC's per-request STS key), when it brought any. */
   credentials?: Credentials | undefined;
+  /** Who asks, as the gateway tells: what quotas count the job against (with the device id). */
+  client?: Omit<ClientIdentity, 'deviceId'> | undefined;
 }
 
 export type Submission = { outcome: 'cached'; state: JobState } | { outcome: 'queued'; state: JobState };
@@ -41,19 +45,36 @@ export interface SubmitDeps {
   refs: RefsCache;
   /** The runner's: a queued job is answered as soon as a build on this instance makes its artifact. */
   waiting?: WaitingJobs | undefined;
+  /** Limits for public operation; none when absent (unit tests of other concerns). */
+  quotas?: Quotas | undefined;
+  /** HMAC key of the quota counters' names (quotas/client-keys.ts). */
+  quotaSecret?: string | undefined;
 }
 
 // The ref is resolved now, so a wrong ref fails before any job exists (a file URL is checked now too).
 export function createSubmit(deps: SubmitDeps): SubmitJob {
   const { config } = deps;
-  return async ({ body, deviceIdHeader, credentials }) => {
+  return async ({ body, deviceIdHeader, credentials, client }) => {
     const input = parseJobRequest(body, config, deviceIdHeader ?? null);
     const store = deps.storeFor(credentials);
+    // Quotas before anything asks upstream: a refused client costs no ls-refs.
+    const keys = clientKeys({ ...client, deviceId: input.deviceId }, deps.quotaSecret ?? '');
+    await deps.quotas?.admit(store, keys);
     const ctx: LookupContext = { config, git: deps.git, store, refs: deps.refs };
     const { spec, lookup, confirm, waitFor } = await prepare(input, ctx);
+    if (keys.length > 0) spec.quotaKeys = keys.map((key) => key.id);
     const cached = await lookup();
-    if (!cached) await confirm?.();
+    if (!cached) {
+      // Only a job that will build waits in this instance's queue or needs its disk (inline dispatch).
+      if (config.dispatch.mode === 'inline') {
+        deps.quotas?.assertNotBusy();
+        await deps.quotas?.assertDiskRoom();
+      }
+      await confirm?.();
+    }
     const answer = async (result: DoneResult): Promise<JobState> => {
+      // What is handed out counts against the client's daily bytes and the deployment's budget.
+      await deps.quotas?.served(store, keys, result.size, spec.jobId);
       const done = { v: 1 as const, type: 'done' as const, jobId: spec.jobId, ...result };
       const state = applyMessage(initialState(spec), done);
       await deps.states.save(store, state);

@@ -170,7 +170,7 @@ describe('createApi', () => {
     const response = await handler(toRequest({ name: '', method: 'POST', path: '/jobs', body: post({ url: URL_ }), headers: { 'x-ca-deviceid': 'd-1' }, status: 404 }), { credentials });
     expect(response.status).toBe(404);
     expect(await response.json()).toEqual({ code: 'REF_NOT_FOUND', message: 'No branch or tag named "x".', status: 404 });
-    expect(seen).toEqual([{ body: { url: URL_ }, deviceIdHeader: 'd-1', credentials }]);
+    expect(seen).toEqual([{ body: { url: URL_ }, deviceIdHeader: 'd-1', credentials, client: { appKey: null, forwardedFor: null } }]);
   });
 
   it('answers an unexpected failure with 500 INTERNAL, keeping its details in the log', async () => {
