@@ -120,7 +120,7 @@ export interface SubmitOptions {
   signal?: AbortSignal | undefined;
 }
 
-// A call lost with its connection is sent again once reconnected; a 503 WORKER_STOPPING after its Retry-After.
+// A call lost with its connection is sent again once reconnected; a 503 WORKER_STOPPING or BUSY after its Retry-After.
 export async function submitJob(client: GatewayClientLike, submission: JobSubmission, options: SubmitOptions = {}): Promise<SubmittedEvent | DoneMessage> {
   const body = JSON.stringify(
     submission.kind === 'file'
@@ -145,7 +145,8 @@ export async function submitJob(client: GatewayClientLike, submission: JobSubmis
     try {
       return submitAnswer(res);
     } catch (error) {
-      const stopping = res.status === 503 && error instanceof FerryError && error.code === 'WORKER_STOPPING';
+      // A busy instance (a full queue) is as passing as a stopping one: another attempt may land elsewhere.
+      const stopping = res.status === 503 && error instanceof FerryError && (error.code === 'WORKER_STOPPING' || error.code === 'BUSY');
       if (!stopping || attempt >= STOPPING_ATTEMPTS) throw error;
       const delayMs = retryAfterMs(res.headers['retry-after']);
       options.onEvent?.({ type: 'submit-retry', attempt: attempt + 1, delayMs, code: error.code, message: error.message });

@@ -79,7 +79,7 @@ function instance(config: Config, clock: Clock, options: { pending?: () => numbe
   const store = createObjectStore(storageTarget(config.oss));
   const counters = new SharedCounters({ syncMs: 0, clock: clock.read, ...(options.name && { instance: options.name }) });
   const quotas = new Quotas({ limits: config.quotas, counters, workDir: config.workDir, pending: options.pending ?? (() => 0), clock: clock.read });
-  const context = createGitContext({ allowHttp: true, timeoutMs: 30_000 });
+  const context = createGitContext({ allowHttp: true, timeoutMs: 30_000, allowedDestinations: config.allowedHosts });
   const dispatcher = new RecordingDispatcher();
   const deps = { config, states: new JobStateStore(), dispatcher, notifier: undefined, storeFor: () => store, git: context, refs: new RefsCache({ git: context }), quotas, quotaSecret: 'test-secret' };
   const api = createApi({ submit: createSubmit(deps), findJob: createFindJob(deps), listRefs: async () => ({ refs: [] }) as never, load: () => ({ active: 0, pending: 0 }) });

@@ -62,7 +62,7 @@ function setup(change: (config: Config) => Config): Setup {
   let starts = 0;
   // The real store, with a count of multipart uploads begun (so a test knows its limit tripped mid-upload).
   const store: ObjectStore = { ...real, initMultipart: (key, headers) => (starts++, real.initMultipart(key, headers)) };
-  const context = createGitContext({ allowHttp: true, timeoutMs: 30_000 });
+  const context = createGitContext({ allowHttp: true, timeoutMs: 30_000, allowedDestinations: config.allowedHosts });
   const quotas = new Quotas({ limits: config.quotas, counters: new SharedCounters(), workDir: config.workDir, pending: () => 0 });
   const mirrors = new MirrorCache({ workDir: config.workDir, git: context, maxFetchBytes: config.quotas.maxFetchBytes, beforeFetch: () => quotas.assertDiskRoom() });
   const runner = new JobRunner({ config, git: context, mirrors, refs: new RefsCache({ git: context }), states: new JobStateStore() });
