@@ -99,6 +99,15 @@ describe('limits that end a job', () => {
     await expectNothingLeft(limits, job.jobId);
   });
 
+  it('stops a bundle clone past FERRY_MAX_FETCH_BYTES the same way, its temporary clone removed', async () => {
+    const limits = setup((config) => ({ ...config, quotas: { ...config.quotas, maxFetchBytes: 16 * 1024 } }));
+    const job: JobSpec = { ...(await spec(git, 'many', 'bundle')), kind: 'bundle', format: 'bundle' };
+    const { state } = await limits.runner.run(job, limits.store);
+    expect(state).toMatchObject({ status: 'error', error: { code: 'TOO_LARGE' } });
+    expect(state.error?.message).toMatch(/FERRY_MAX_FETCH_BYTES/);
+    await expectNothingLeft(limits, job.jobId);
+  });
+
   it('stops an upload past FERRY_MAX_ARCHIVE_BYTES with TOO_LARGE, aborting its multipart upload', async () => {
     // 100 KiB parts: two are uploaded before the archive passes 250 KiB.
     const limits = setup((config) => ({ ...config, maxArchiveBytes: 250 * 1024, oss: { ...config.oss, partSize: 100 * 1024 } }));
