@@ -91,7 +91,7 @@ export function createWorker(config: Config, log: (line: string) => void = conso
       return state;
     },
     warmUp: (credentials) =>
-      warmUp({ api, git, storeFor }, credentials).catch((error: unknown) => {
+      warmUp({ api, git, storeFor, deadUploadMs: config.workerLostAfterMs, log }, credentials).catch((error: unknown) => {
         log(`warm-up: ${String(error)}`);
       }),
     drainer: createDrainer({ runner, flush: async () => notifier?.flush(), log }),

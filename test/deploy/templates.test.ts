@@ -1,3 +1,4 @@
+import { UPLOADS_PREFIX } from '../../src/worker/storage/upload-records.js';
 import { constants } from 'node:fs';
 import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
@@ -537,7 +538,7 @@ describe('RAM role', () => {
   /** The key prefixes the worker writes and reads: from the key builders and the literal keys in its code. */
   function usedPrefixes(): string[] {
     const files = fileKeys('https://github.com/o/r/releases/download/v1/a.zip');
-    const keys = [...Object.values(archiveKeys('https://github.com/o/r', 'a'.repeat(40), 'zip')), jobStateKey('job'), leasePrefix('key'), counterPrefix('2026-01-01', 'global'), chainKey(bundlePrefix('https://github.com/o/r')), files.entry, files.object('https://objects.githubusercontent.com/a', {})];
+    const keys = [...Object.values(archiveKeys('https://github.com/o/r', 'a'.repeat(40), 'zip')), jobStateKey('job'), leasePrefix('key'), counterPrefix('2026-01-01', 'global'), UPLOADS_PREFIX, chainKey(bundlePrefix('https://github.com/o/r')), files.entry, files.object('https://objects.githubusercontent.com/a', {})];
     for (const text of workerSources.values()) {
       for (const match of text.matchAll(/\.(?:put|putIfAbsent|getText|getStream|delete|initMultipart|uploadPart|completeMultipart|abortMultipart|signGetUrl)\(\s*['"`]([^'"`$]+)['"`]/g)) keys.push(match[1] as string);
     }
@@ -568,11 +569,11 @@ describe('RAM role', () => {
     const isListing = (s: Json): boolean => list(s.Action).includes('oss:ListObjects');
     const resources = [...new Set(oss.filter((s) => !isListing(s)).flatMap((s) => list(s.Resource).map(sub)))].sort();
     expect(resources).toEqual(usedPrefixes().map((prefix) => `acs:oss:*:*:\${BucketName}/${prefix}*`));
-    expect(usedPrefixes()).toEqual(['archives/', 'bundles/', 'files/', 'jobs/', 'leases/', 'quota/']);
-    // Listing is the one bucket-level action: alone in its statement, and only under the lease and quota prefixes.
+    expect(usedPrefixes()).toEqual(['archives/', 'bundles/', 'files/', 'jobs/', 'leases/', 'quota/', 'uploads/']);
+    // Listing is the one bucket-level action: alone in its statement, and only under the lease, quota and upload-record prefixes.
     const listing = oss.filter(isListing);
     expect(listing.map((s) => ({ actions: list(s.Action), resources: list(s.Resource).map(sub), condition: s.Condition }))).toEqual([
-      { actions: ['oss:ListObjects'], resources: ['acs:oss:*:*:${BucketName}'], condition: { StringLike: { 'oss:Prefix': [`${leasePrefix('key').split('/')[0]}/*`, `${counterPrefix('d', 'k').split('/')[0]}/*`] } } },
+      { actions: ['oss:ListObjects'], resources: ['acs:oss:*:*:${BucketName}'], condition: { StringLike: { 'oss:Prefix': [`${leasePrefix('key').split('/')[0]}/*`, `${counterPrefix('d', 'k').split('/')[0]}/*`, `${UPLOADS_PREFIX}*`] } } },
     ]);
   });
 

@@ -24,6 +24,9 @@ function checkOptions(options: OssServerOptions): void {
   if (!Array.isArray(options.credentials) || options.credentials.length === 0) {
     throw new TypeError('Expected `credentials` to hold at least one access key: the local OSS never allows anonymous access');
   }
+  if (options.abandonedUploadMs !== undefined && !(Number.isFinite(options.abandonedUploadMs) && options.abandonedUploadMs >= 0)) {
+    throw new TypeError(`Expected \`abandonedUploadMs\` to be a number of milliseconds >= 0, got ${String(options.abandonedUploadMs)}`);
+  }
   for (const credential of options.credentials) {
     if (!credential.accessKeyId || !credential.accessKeySecret) {
       throw new TypeError('Expected every credential to have a non-empty `accessKeyId` and `accessKeySecret`');
@@ -73,6 +76,9 @@ async function handle(services: Services, req: IncomingMessage, res: ServerRespo
   }
 }
 
+// OSS's lifecycle rule in template.yml aborts unfinished uploads after a day: the same here.
+const DEFAULT_ABANDONED_UPLOAD_MS = 24 * 3600 * 1000;
+
 /** Starts the OSS-compatible store (on loopback unless `host` says otherwise); resolves once it is listening. */
 export async function startOssServer(options: OssServerOptions): Promise<OssServer> {
   checkOptions(options);
@@ -80,6 +86,10 @@ export async function startOssServer(options: OssServerOptions): Promise<OssServ
   const region = options.region ?? 'oss-cn-hangzhou';
   const store = new ObjectStore(resolve(options.dataDir));
   await store.init(options.buckets ?? []);
+  const abandonedUploadMs = options.abandonedUploadMs ?? DEFAULT_ABANDONED_UPLOAD_MS;
+  await store.uploads.sweepOlderThan(abandonedUploadMs);
+  const sweeping = setInterval(() => void store.uploads.sweepOlderThan(abandonedUploadMs).catch(() => 0), Math.min(Math.max(abandonedUploadMs / 4, 1000), 3600_000));
+  sweeping.unref();
   const services: Services = {
     store,
     auth: {
@@ -107,6 +117,7 @@ export async function startOssServer(options: OssServerOptions): Promise<OssServ
     region: region.startsWith('oss-') ? region : `oss-${region}`,
     close: () =>
       new Promise<void>((resolveClose, reject) => {
+        clearInterval(sweeping);
         server.close((error) => (error ? reject(error) : resolveClose()));
         server.closeAllConnections();
       }),

@@ -18,6 +18,11 @@ export interface OssServerOptions {
   region?: string;
   /** Buckets created (as folders) at start if they do not exist yet: the only way to make one. */
   buckets?: string[];
+  /**
+   * Unfinished multipart uploads initiated longer ago than this are aborted, at start and then every
+   * `abandonedUploadMs / 4` (at most hourly), like OSS's AbortMultipartUpload lifecycle rule. Default 1 day.
+   */
+  abandonedUploadMs?: number;
 }
 
 export interface OssServer {

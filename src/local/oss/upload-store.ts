@@ -167,6 +167,26 @@ export class UploadStore {
     return true;
   }
 
+  /**
+   * Aborts the unfinished uploads initiated more than `maxAgeMs` ago, as OSS's lifecycle rule
+   * (AbortMultipartUpload after N days) does: a client that died never completes nor aborts its own.
+   * Returns how many it removed.
+   */
+  async sweepOlderThan(maxAgeMs: number, now = Date.now()): Promise<number> {
+    const names = await readdir(this.uploadsDir).catch(() => [] as string[]);
+    let removed = 0;
+    for (const name of names) {
+      if (!UPLOAD_ID.test(name)) continue;
+      const record = (await readRecord(join(this.dir(name), UPLOAD_RECORD))) as Partial<UploadRecord> | undefined;
+      const initiated = typeof record?.initiated === 'string' ? Date.parse(record.initiated) : Number.NaN;
+      // A folder without a readable record (a crash inside create) is as unfinished as any.
+      if (Number.isFinite(initiated) && now - initiated <= maxAgeMs) continue;
+      await this.remove(name);
+      removed++;
+    }
+    return removed;
+  }
+
   async remove(uploadId: string): Promise<void> {
     const dir = this.dir(uploadId);
     await this.lock.run(uploadId, () => rm(dir, { recursive: true, force: true }));

@@ -8,6 +8,7 @@ import type { ObjectStore } from '../storage/oss-store.js';
 import { DEFAULT_KIND } from '../artifacts/registry.js';
 import type { BuildContext, LookupContext, ProgressFn } from '../artifacts/types.js';
 import { singleBuild } from './lease.js';
+import { abortDeadUploads, trackUploads } from '../storage/upload-records.js';
 import { bindSpec, type BoundJob } from './request.js';
 import { JobReporter, type HeartbeatOptions, type JobListener } from './reporter.js';
 import type { JobStateStore } from './state-store.js';
@@ -27,6 +28,8 @@ export interface JobRunnerOptions {
   /** Rewrites each job's state this often while it is on this instance (liveness.ts); none without. */
   heartbeat?: HeartbeatOptions;
 }
+
+const DEFAULT_UPLOAD_RENEW_MS = 10_000;
 
 /** What a job's first message says when an earlier attempt at it had begun: its phases start over. */
 export const RESUMING_MESSAGE = 'worker restarted, resuming';
@@ -149,6 +152,8 @@ export class JobRunner {
     const previous = options.redelivered ? await this.#options.states.stored(store, spec.jobId).catch(() => undefined) : undefined;
     if (previous && isFinal(previous)) return { state: previous, timings: 'already ended' };
     const attempt = (previous?.attempt ?? 0) + 1;
+    // The attempt before died: what it was uploading is dead too (upload-records.ts).
+    if (attempt > 1) await abortDeadUploads(store, { job: spec.jobId }).catch(() => 0);
     // The previous attempt's number, so that this attempt's first message is a change (stored and pushed).
     const initial = { ...initialState(spec), attempt: previous?.attempt ?? 1 };
     const reporter = new JobReporter(initial, store, this.#options.states, listeners, this.#options.heartbeat);
@@ -227,6 +232,8 @@ export class JobRunner {
     const { config, git, mirrors, refs } = this.#options;
     const timeout = jobTimeout(config.jobTimeoutMs);
     const signal = AbortSignal.any([timeout.signal, stop]);
+    // Each multipart upload the build starts is recorded for the next attempt or instance, should this one die.
+    store = trackUploads(store, { job: spec.jobId, renewMs: this.#options.heartbeat?.intervalMs ?? DEFAULT_UPLOAD_RENEW_MS });
     try {
       // Re-validate: a job event is input too, even when signed.
       const kind = prepared?.kind ?? bindSpec(spec, config);
