@@ -176,6 +176,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         ...(options.allowHttp ? { FERRY_ALLOW_HTTP: '1' } : {}),
         // Stopping the stack calls GET /pre-stop (as FC does): running jobs get 5 s, not production's 50.
         FERRY_PRE_STOP_GRACE: '5',
+        // Every client of the embedded stack shares one address and its app key, and nobody is billed: the
+        // gateway's own throttle (--rate-limit) is the local knob, not the worker's per-client quotas.
+        FERRY_RATE_LIMIT: '0',
+        FERRY_CLIENT_DAILY_BYTES: '0',
+        FERRY_DAILY_BUDGET_BYTES: '0',
         ...proxyEnv(process.env),
         ...options.workerEnv,
         // Last, so no caller's env undoes them: the worker's own port is for the front alone, and clients

@@ -74,7 +74,7 @@ export function createWorker(config: Config, log: (line: string) => void = conso
   const { invoke, secret } = config.dispatch;
   const dispatcher = invoke && secret ? invokeFunctionDispatcher({ ...invoke, secret }) : inProcessDispatcher((spec, store) => execute(spec, store, false), log);
   const api = createApi({
-    submit: createSubmit({ config, states, dispatcher, notifier, storeFor, git, refs, waiting, quotas, quotaSecret: quotaSecret(config) }),
+    submit: createSubmit({ config, states, dispatcher, notifier, storeFor, git, refs, waiting, quotas, quotaSecret: quotaSecret(config), sharedAppKey: config.notify?.appKey }),
     findJob: createFindJob({ states, storeFor, liveness }),
     listRefs: (url) => refs.get(checkedRepo(parseRepoUrl(url ?? undefined, config), config)),
     load: () => ({ active: runner.active, pending: runner.pending }),

@@ -49,6 +49,8 @@ export interface SubmitDeps {
   quotas?: Quotas | undefined;
   /** HMAC key of the quota counters' names (quotas/client-keys.ts). */
   quotaSecret?: string | undefined;
+  /** The worker's own app key (FERRY_APP_KEY): clients that share it are not told apart by it, so it is no quota key. */
+  sharedAppKey?: string | undefined;
 }
 
 // The ref is resolved now, so a wrong ref fails before any job exists (a file URL is checked now too).
@@ -58,7 +60,8 @@ export function createSubmit(deps: SubmitDeps): SubmitJob {
     const input = parseJobRequest(body, config, deviceIdHeader ?? null);
     const store = deps.storeFor(credentials);
     // Quotas before anything asks upstream: a refused client costs no ls-refs.
-    const keys = clientKeys({ ...client, deviceId: input.deviceId }, deps.quotaSecret ?? '');
+    const appKey = client?.appKey === deps.sharedAppKey ? undefined : client?.appKey;
+    const keys = clientKeys({ ...client, appKey, deviceId: input.deviceId }, deps.quotaSecret ?? '');
     await deps.quotas?.admit(store, keys);
     const ctx: LookupContext = { config, git: deps.git, store, refs: deps.refs };
     const { spec, lookup, confirm, waitFor } = await prepare(input, ctx);

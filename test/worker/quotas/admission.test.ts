@@ -81,7 +81,7 @@ function instance(config: Config, clock: Clock, options: { pending?: () => numbe
   const quotas = new Quotas({ limits: config.quotas, counters, workDir: config.workDir, pending: options.pending ?? (() => 0), clock: clock.read });
   const context = createGitContext({ allowHttp: true, timeoutMs: 30_000, allowedDestinations: config.allowedHosts });
   const dispatcher = new RecordingDispatcher();
-  const deps = { config, states: new JobStateStore(), dispatcher, notifier: undefined, storeFor: () => store, git: context, refs: new RefsCache({ git: context }), quotas, quotaSecret: 'test-secret' };
+  const deps = { config, states: new JobStateStore(), dispatcher, notifier: undefined, storeFor: () => store, git: context, refs: new RefsCache({ git: context }), quotas, quotaSecret: 'test-secret', sharedAppKey: 'deployment-app' };
   const api = createApi({ submit: createSubmit(deps), findJob: createFindJob(deps), listRefs: async () => ({ refs: [] }) as never, load: () => ({ active: 0, pending: 0 }) });
   return { store, quotas, api, dispatcher };
 }
@@ -133,6 +133,19 @@ describe('per-client rate (FERRY_RATE_LIMIT)', () => {
     expect((await answer(await post(api, job('roamer'), from('198.51.100.2')))).body).toMatchObject({ code: 'RATE_LIMITED', message: expect.stringMatching(/this device/i) });
     expect((await post(api, job('v6-a'), from('2001:db8:1:2::10'))).status).toBe(202);
     expect((await answer(await post(api, job('v6-b'), from('2001:db8:1:2:ffff::1')))).body).toMatchObject({ code: 'RATE_LIMITED', message: expect.stringMatching(/this address/i) });
+  });
+
+  it('counts a client app key, but not the app key the deployment gives every client (its own)', async () => {
+    const clock = new Clock();
+    const config = { ...freshBucket(), quotas: { ...base.quotas, ratePerMinute: 1 } };
+    const { api } = instance(config, clock);
+    expect((await post(api, job('s1'), { ...from('198.51.100.31'), 'x-ca-key': 'deployment-app' })).status).toBe(202);
+    expect((await post(api, job('s2'), { ...from('198.51.100.32'), 'x-ca-key': 'deployment-app' })).status).toBe(202);
+    expect((await post(api, job('c1'), { ...from('198.51.100.33'), 'x-ca-key': 'customer-app' })).status).toBe(202);
+    expect((await answer(await post(api, job('c2'), { ...from('198.51.100.34'), 'x-ca-key': 'customer-app' }))).body).toMatchObject({
+      code: 'RATE_LIMITED',
+      message: expect.stringMatching(/this app key/i),
+    });
   });
 
   it('is one counter for two worker instances on one bucket', async () => {
