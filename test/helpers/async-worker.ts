@@ -12,6 +12,8 @@ export interface AsyncWorkerOptions {
   key: { accessKeyId: string; accessKeySecret: string };
   workDir: string;
   env?: Record<string, string>;
+  /** The runtime's output lines and the emulator's notes. */
+  log?: (line: string) => void;
   /** FC's on-failure destination to the function itself, as deployed. Default true. */
   failureDestination?: boolean;
 }
@@ -27,6 +29,7 @@ export function startAsyncWorker(options: AsyncWorkerOptions): Promise<FcEmulato
     credentials: options.key,
     // As deployed: a job event whose retries are spent comes back as a failure-destination event.
     failureDestination: options.failureDestination ?? true,
+    ...(options.log && { log: options.log }),
     env: (front) => ({
       ...ossEnv(options.oss),
       FERRY_WORK_DIR: options.workDir,
