@@ -8,6 +8,8 @@ export const WORKER_ERROR_STATUS = {
   INVALID_FORMAT: 400,
   INVALID_DEVICE_ID: 400,
   INVALID_HAVE: 400,
+  // A private repository's token is malformed, or this worker takes none (src/worker/git/access.ts).
+  INVALID_TOKEN: 400,
   UNAUTHORIZED: 401,
   SIGNATURE_INVALID: 401,
   HOST_NOT_ALLOWED: 403,

@@ -21,6 +21,11 @@ export interface JobSpec {
   /** Bundles only: commits the client already has; the bundle leaves out what they reach. */
   have?: string[];
   deviceId?: string | undefined;
+  /**
+   * A private repository's token, sealed (AES-256-GCM under a key derived from FERRY_DISPATCH_SECRET) for the
+   * job event; never in a job's state. Absent for public repositories.
+   */
+  sealedToken?: string;
   createdAt: number;
   /** The submitter's quota counters (`ip-<hmac>`, …): the artifact's bytes count against them when the job is done. */
   quotaKeys?: string[];

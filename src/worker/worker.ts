@@ -11,7 +11,8 @@ import { notifyListener, type NotifierLike } from './jobs/notify-listener.js';
 import { JobRunner } from './jobs/runner.js';
 import { JobStateStore } from './jobs/state-store.js';
 import { createLiveness } from './jobs/liveness.js';
-import { checkedRepo } from './jobs/request.js';
+import { checkedRepo, withAccess } from './jobs/request.js';
+import { requestAccess } from './git/access.js';
 import { createFindJob, createSubmit } from './jobs/submit.js';
 import { WaitingJobs } from './jobs/waiting.js';
 import type { JobSpec, JobState } from '../protocol/job.js';
@@ -76,7 +77,7 @@ export function createWorker(config: Config, log: (line: string) => void = conso
   const api = createApi({
     submit: createSubmit({ config, states, dispatcher, notifier, storeFor, git, refs, waiting, quotas, quotaSecret: quotaSecret(config), sharedAppKey: config.notify?.appKey }),
     findJob: createFindJob({ states, storeFor, liveness }),
-    listRefs: (url) => refs.get(checkedRepo(parseRepoUrl(url ?? undefined, config), config)),
+    listRefs: (url, token) => refs.get(withAccess(checkedRepo(parseRepoUrl(url ?? undefined, config), config), requestAccess(undefined, token, config.dispatch.secret))),
     load: () => ({ active: runner.active, pending: runner.pending }),
     log,
   });

@@ -22,6 +22,13 @@ export interface GitServerOptions {
   /** The loopback address to listen on (default 127.0.0.1; the SSRF tests use 127.0.0.2 too) and the port (default 0). */
   address?: string;
   port?: number;
+  /**
+   * Private repositories: every repository of `owner` answers 401 (as GitHub does over smart HTTP) unless the
+   * request carries HTTP basic auth whose password is `password` (any user name, as GitHub takes tokens).
+   */
+  auth?: { owner: string; password: string };
+  /** Called with every Authorization header received (tests check that the token arrived only where it should). */
+  onAuthorization?: (value: string) => void;
 }
 
 export interface GitServer {
@@ -64,6 +71,16 @@ export async function startGitServer(options: GitServerOptions): Promise<GitServ
     const route = parseRoute(url.pathname);
     if (!route) return send(res, 404, 'Not Found\n');
     const repoDir = path.join(root, route.owner, `${route.repo}.git`);
+    const authorization = req.headers.authorization;
+    if (authorization !== undefined) options.onAuthorization?.(authorization);
+    if (options.auth && route.owner === options.auth.owner) {
+      const password = /^Basic (.+)$/i.exec(authorization ?? '')?.[1];
+      const given = password === undefined ? undefined : Buffer.from(password, 'base64').toString('utf8').split(':').slice(1).join(':');
+      if (given !== options.auth.password) {
+        res.writeHead(401, { 'www-authenticate': 'Basic realm="git-server"', 'content-type': 'text/plain' });
+        return void res.end('Authentication required\n');
+      }
+    }
     if (!(await isRepository(repoDir))) return send(res, 404, 'Repository not found.\n');
 
     const child = spawn('git', ['http-backend'], {

@@ -8,7 +8,7 @@ export interface ApiDeps {
   /** GET /jobs/:id; rejects with JOB_NOT_FOUND. */
   findJob: FindJob;
   /** GET /refs?url=: the repository's branches and tags; rejects like a job submission would. */
-  listRefs(url: string | null): Promise<RefsAnswer>;
+  listRefs(url: string | null, token?: string | null): Promise<RefsAnswer>;
   load(): { active: number; pending: number };
   log?: ((line: string) => void) | undefined;
 }

@@ -1,6 +1,7 @@
 import { stateToJSON } from '../../protocol/job.js';
 import type { ApiDeps, RequestContext } from './context.js';
 import { json, readJson } from './http.js';
+import { TOKEN_HEADER } from '../git/access.js';
 
 export async function createJob(request: Request, deps: ApiDeps, context: RequestContext): Promise<Response> {
   const body = await readJson(request);
@@ -8,6 +9,7 @@ export async function createJob(request: Request, deps: ApiDeps, context: Reques
   const submitted = await deps.submit({
     body,
     deviceIdHeader: headers.get('x-ca-deviceid'),
+    ...(headers.has(TOKEN_HEADER) && { tokenHeader: headers.get(TOKEN_HEADER) }),
     credentials: context.credentials,
     client: { appKey: headers.get('x-ca-key'), forwardedFor: headers.get('x-forwarded-for') },
   });

@@ -28,7 +28,7 @@ export const archiveObject: SingleObjectKind = {
   name: 'archive',
   phases: ['fetching', 'archiving'],
   resolve: (repo, spec, ctx) => resolveRef(repo, spec, ctx.git),
-  keys: (request) => archiveKeys(request.repo.canonical, request.commit, formatOf(request)),
+  keys: (request) => archiveKeys(request.repo.canonical, request.commit, formatOf(request), request.repo.access?.scope),
   meta: (request) => ({ filename: `${baseName(request)}.${request.format}`, contentType: CONTENT_TYPES[formatOf(request)] }),
   async produce(request, ctx) {
     const { repo, commit } = request;

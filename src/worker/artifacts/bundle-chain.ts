@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { scopedPrefix } from '../storage/keys.js';
 import type { ObjectStore } from '../storage/oss-store.js';
 
 // A repository's bundles form a chain: link 0 is a full bundle of some past state, each later link an
@@ -44,8 +45,8 @@ export interface ChainBounds {
 }
 
 /** `bundles/<id>`: every object of one repository's bundles lives under it. */
-export function bundlePrefix(canonicalRepo: string): string {
-  return `bundles/${createHash('sha256').update(canonicalRepo).digest('hex').slice(0, 32)}`;
+export function bundlePrefix(canonicalRepo: string, tokenScope?: string): string {
+  return `${scopedPrefix('bundles', tokenScope)}/${createHash('sha256').update(canonicalRepo).digest('hex').slice(0, 32)}`;
 }
 
 export function chainKey(prefix: string): string {

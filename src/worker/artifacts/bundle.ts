@@ -14,6 +14,7 @@ import {
 } from './bundle-chain.js';
 import { seedFromChain } from './bundle-seed.js';
 import { signObject, storeStream } from './stored.js';
+import type { RepoAccess } from '../git/access.js';
 import type { ArtifactKind, ArtifactRequest, BuildContext, LookupContext } from './types.js';
 
 const CONTENT_TYPE = 'application/x-git-bundle';
@@ -39,13 +40,13 @@ export const bundle: ArtifactKind = {
   },
 
   async buildKey(request, ctx) {
-    const prefix = bundlePrefix(request.repo.canonical);
+    const prefix = bundlePrefix(request.repo.canonical, request.repo.access?.scope);
     if (await servedByChain(request, ctx, prefix)) return chainKey(prefix);
     return standaloneKey(prefix, request, tipsOf(await ctx.refs.get(request.repo), request));
   },
 
   async lookup(request, ctx) {
-    const prefix = bundlePrefix(request.repo.canonical);
+    const prefix = bundlePrefix(request.repo.canonical, request.repo.access?.scope);
     const tips = tipsOf(await ctx.refs.get(request.repo), request);
     if (!request.refs) {
       const chain = await readChain(ctx.store, prefix, request.repo.canonical);
@@ -63,7 +64,7 @@ export const bundle: ArtifactKind = {
 
   async build(request, ctx) {
     const { repo } = request;
-    const prefix = bundlePrefix(repo.canonical);
+    const prefix = bundlePrefix(repo.canonical, repo.access?.scope);
     const fetching = new FetchProgressTracker((detail) => ctx.progress('fetching', detail));
     fetching.stage('connecting', `contacting ${repo.host}`);
     const mirror = await ctx.mirrors.fetchAll(repo, {
@@ -198,18 +199,18 @@ async function buildStandalone(mirror: FullMirrorLease, tips: Tips, request: Art
 }
 
 async function serveChain(chain: BundleChain, from: number, request: ArtifactRequest, ctx: LookupContext, cached: boolean): Promise<DoneResult> {
-  const parts = await Promise.all(chain.links.slice(from).filter((link) => link.key).map((link) => signPart(link, ctx)));
+  const parts = await Promise.all(chain.links.slice(from).filter((link) => link.key).map((link) => signPart(link, ctx, request.repo.access)));
   return answer(parts, request, cached);
 }
 
 async function serveStandalone(link: ChainLink, request: ArtifactRequest, ctx: LookupContext, cached: boolean): Promise<DoneResult> {
-  const parts = link.key ? [await signPart(link, ctx)] : [];
+  const parts = link.key ? [await signPart(link, ctx, request.repo.access)] : [];
   return answer(parts, request, cached);
 }
 
-async function signPart(link: Pick<ChainLink, 'key' | 'filename' | 'size' | 'sha256' | 'index'>, ctx: LookupContext): Promise<BundlePart & { expiresAt: string }> {
-  const { url, expiresAt } = await signObject(ctx.store, link.key, link.filename, ctx.config);
-  const index = link.index && { url: (await signObject(ctx.store, link.index.key, link.filename.replace(/\.bundle$/, '.idx'), ctx.config)).url, size: link.index.size, sha256: link.index.sha256 };
+async function signPart(link: Pick<ChainLink, 'key' | 'filename' | 'size' | 'sha256' | 'index'>, ctx: LookupContext, access?: RepoAccess): Promise<BundlePart & { expiresAt: string }> {
+  const { url, expiresAt } = await signObject(ctx.store, link.key, link.filename, ctx.config, access);
+  const index = link.index && { url: (await signObject(ctx.store, link.index.key, link.filename.replace(/\.bundle$/, '.idx'), ctx.config, access)).url, size: link.index.size, sha256: link.index.sha256 };
   return { url, expiresAt, filename: link.filename, size: link.size, sha256: link.sha256, ...(index && { index }) };
 }
 

@@ -21,7 +21,7 @@ export async function lookupCached(kind: SingleObjectKind, store: ObjectStore, r
   const text = await store.getText(keys.manifest);
   if (text === undefined) return undefined;
   const manifest = JSON.parse(text) as ArtifactManifest;
-  return sign(store, keys.object, manifest, request.ref, true, config);
+  return sign(store, keys.object, manifest, request, true, config);
 }
 
 // produce → hash, limit and upload → manifest → sign.
@@ -36,7 +36,7 @@ export async function buildArtifact(kind: SingleObjectKind, request: ArtifactReq
   const manifest: ArtifactManifest = { v: 1, kind: kind.name, repo: repo.canonical, commit, format, filename, size, sha256, createdAt: Date.now() };
   await store.put(keys.manifest, Buffer.from(JSON.stringify(manifest)), { 'Content-Type': 'application/json' });
   ctx.progress('signing');
-  return sign(store, keys.object, manifest, request.ref, false, config);
+  return sign(store, keys.object, manifest, request, false, config);
 }
 
 /** The ArtifactKind of a one-object kind: its object key is its build key. */
@@ -51,9 +51,10 @@ export function singleObject(kind: SingleObjectKind): ArtifactKind {
   };
 }
 
-async function sign(store: ObjectStore, key: string, manifest: ArtifactManifest, ref: string, cached: boolean, config: Config): Promise<DoneResult> {
+async function sign(store: ObjectStore, key: string, manifest: ArtifactManifest, request: ArtifactRequest, cached: boolean, config: Config): Promise<DoneResult> {
+  const { ref } = request;
   return {
-    ...(await signObject(store, key, manifest.filename, config)),
+    ...(await signObject(store, key, manifest.filename, config, request.repo.access)),
     filename: manifest.filename,
     size: manifest.size,
     sha256: manifest.sha256,

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Config } from '../config.js';
+import { TOKENED_URL_TTL_SECONDS, type RepoAccess } from '../git/access.js';
 import { FerryError, toFerryError } from '../../protocol/errors.js';
 import { formatBytes } from '../../util/bytes.js';
 import type { ObjectStore } from '../storage/oss-store.js';
@@ -92,8 +93,9 @@ export async function storeStream(artifact: ArtifactStream, target: StoreTarget,
 }
 
 /** A GET URL for `key` that saves as `filename`, valid for the configured TTL. */
-export async function signObject(store: ObjectStore, key: string, filename: string, config: Config): Promise<{ url: string; expiresAt: string }> {
-  const ttl = config.urlTtlSeconds;
+export async function signObject(store: ObjectStore, key: string, filename: string, config: Config, access?: RepoAccess): Promise<{ url: string; expiresAt: string }> {
+  // A private repository's artifact: whoever holds the URL reads it, so it lives minutes, not an hour.
+  const ttl = access ? Math.min(config.urlTtlSeconds, TOKENED_URL_TTL_SECONDS) : config.urlTtlSeconds;
   const url = await store.signGetUrl(key, ttl, { 'response-content-disposition': contentDisposition(filename) });
   return { url, expiresAt: new Date(Date.now() + ttl * 1000).toISOString() };
 }

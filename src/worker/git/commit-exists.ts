@@ -23,7 +23,7 @@ const OTHER_FORMAT = /mismatched (?:object format|algorithms)/i;
 /** Resolves when `repo` has `commit`; rejects with REF_NOT_FOUND when it does not, or with the listing failure. */
 export async function assertCommitExists(repo: RepoRef, commit: string, git: GitContext): Promise<void> {
   const pin = await pinRepo(repo, git, `Checking commit ${commit} of ${repo.canonical}`);
-  const fast = repo.protocol === 'https' || git.allowHttp ? await probe(repo.fetchUrl, commit, git, pin) : undefined;
+  const fast = repo.protocol === 'https' || git.allowHttp ? await probe(repo.fetchUrl, commit, git, pin, repo.access?.authorization()) : undefined;
   const verdict = fast ?? (await probeWithGit(repo, commit, git, pin));
   if (verdict === 'missing') {
     throw new FerryError('REF_NOT_FOUND', `Commit ${commit} does not exist in ${repo.canonical}: check the id, or name a branch or tag.`);
@@ -33,7 +33,7 @@ export async function assertCommitExists(repo: RepoRef, commit: string, git: Git
 type Verdict = 'exists' | 'missing';
 
 /** The in-process request; `undefined` for anything but the two answers above (then git decides). */
-async function probe(fetchUrl: string, commit: string, git: GitContext, pin: Pin): Promise<Verdict | undefined> {
+async function probe(fetchUrl: string, commit: string, git: GitContext, pin: Pin, authorization: string | undefined): Promise<Verdict | undefined> {
   if (usesProxy(git.processEnv)) return undefined;
   const url = uploadPackUrl(fetchUrl);
   if (!url) return undefined;
@@ -47,7 +47,7 @@ async function probe(fetchUrl: string, commit: string, git: GitContext, pin: Pin
     pktLine(`have ${zero}\n`),
     Buffer.from('0000'),
   ]);
-  const options = { timeoutMs: Math.min(git.timeoutMs, FAST_PATH_TIMEOUT_MS), agents: git.agents, env: git.processEnv, lookup: pin.lookup };
+  const options = { timeoutMs: Math.min(git.timeoutMs, FAST_PATH_TIMEOUT_MS), agents: git.agents, env: git.processEnv, lookup: pin.lookup, authorization };
   let response = await post(url, body, options);
   if (response === 'stale') response = await post(url, body, options);
   if (!Buffer.isBuffer(response)) return undefined;
@@ -75,7 +75,7 @@ async function probeWithGit(repo: RepoRef, commit: string, context: GitContext, 
   await context.assertSupportedGit();
   const dir = await mkdtemp(join(tmpdir(), 'ferry-commit-check-'));
   try {
-    const git = gitClient({ git: context, baseDir: dir, pin });
+    const git = gitClient({ git: context, baseDir: dir, pin, access: repo.access });
     await git.raw(['init', '--bare', '--quiet', ...(commit.length === 64 ? ['--object-format=sha256'] : [])]);
     try {
       await git.raw(['fetch', '--depth=1', '--filter=tree:0', '--no-tags', '--no-write-fetch-head', '--', repo.fetchUrl, commit]);

@@ -17,7 +17,7 @@ export async function listRemoteRefs(repo: RepoRef, git: GitContext): Promise<Re
   const pin = await pinRepo(repo, git, `Listing refs of ${repo.canonical}`);
   const fast =
     repo.protocol === 'https' || git.allowHttp
-      ? await lsRefsV2(repo.fetchUrl, PATTERNS, { timeoutMs: Math.min(git.timeoutMs, FAST_PATH_TIMEOUT_MS), agents: git.agents, env: git.processEnv, lookup: pin.lookup })
+      ? await lsRefsV2(repo.fetchUrl, PATTERNS, { timeoutMs: Math.min(git.timeoutMs, FAST_PATH_TIMEOUT_MS), agents: git.agents, env: git.processEnv, lookup: pin.lookup, authorization: repo.access?.authorization() })
       : undefined;
   return toAnswer(repo, fast ?? (await lsRemoteAll(repo, git, pin)));
 }
@@ -26,7 +26,7 @@ async function lsRemoteAll(repo: RepoRef, context: GitContext, pin: Pin): Promis
   await context.assertSupportedGit();
   try {
     // ls-remote's patterns match name tails, so namespaces cannot be asked for: list all, keep ours below.
-    return parseLsRemote(await gitClient({ git: context, pin }).listRemote(['--symref', '--', repo.fetchUrl]));
+    return parseLsRemote(await gitClient({ git: context, pin, access: repo.access }).listRemote(['--symref', '--', repo.fetchUrl]));
   } catch (error) {
     throw gitFailure(String((error as Error).message), `Listing refs of ${repo.canonical}`, error, repo.host);
   }

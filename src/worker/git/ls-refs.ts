@@ -13,6 +13,8 @@ export interface LsRefsOptions {
   signal?: AbortSignal | undefined;
   env?: NodeJS.ProcessEnv;
   agents: HttpAgents;
+  /** A private repository's Authorization header value (git/access.ts). */
+  authorization?: string | undefined;
   /** The SSRF guard's pinned lookup (net/destinations.ts): new connections go to the checked addresses only. */
   lookup?: LookupFunction | undefined;
 }
@@ -93,6 +95,7 @@ export function post(url: URL, body: Buffer, options: LsRefsOptions): Promise<Bu
         'Git-Protocol': 'version=2',
         'User-Agent': USER_AGENT,
         'Content-Length': body.length,
+        ...(options.authorization && { Authorization: options.authorization }),
       },
     });
     let responded = false;

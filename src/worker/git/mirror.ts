@@ -72,8 +72,11 @@ export class MirrorCache {
   }
 
   mirrorPath(repo: RepoRef): string {
-    const id = createHash('sha256').update(repo.canonical).digest('hex').slice(0, 24);
-    return join(this.#options.workDir, 'mirrors', `${repo.name.slice(0, 40)}-${id}.git`);
+    // A token's fetches get mirrors of their own (named by the token's scope, never the token): a private
+    // repository's objects must not reach a request without that token through a shared mirror.
+    const identity = repo.access ? `${repo.canonical}#${repo.access.scope}` : repo.canonical;
+    const id = createHash('sha256').update(identity).digest('hex').slice(0, 24);
+    return join(this.#options.workDir, 'mirrors', `${repo.name.slice(0, 40)}-${id}${repo.access ? '.t' : ''}.git`);
   }
 
   fullMirrorPath(repo: RepoRef): string {
@@ -146,7 +149,7 @@ export class MirrorCache {
       try {
         await this.#options.beforeFetch?.();
         const pin = await pinRepo(repo, this.#options.git, `Fetching ${repo.canonical}`);
-        const pinned = withProgress(gitClient({ git: this.#options.git, baseDir: dir, signal: budget.signal, pin }), budget.watch(onProgress));
+        const pinned = withProgress(gitClient({ git: this.#options.git, baseDir: dir, signal: budget.signal, pin, access: repo.access }), budget.watch(onProgress));
         const fetch = (): Promise<string> => pinned.raw(['fetch', '--depth=1', '--no-tags', '--progress', '--', repo.fetchUrl, `+${commit}:refs/ferry/${commit}`]);
         await this.#fetchClearingStaleLock(dir, fetch);
         budget.throwIfExceeded();
@@ -197,7 +200,7 @@ export class MirrorCache {
       const git = withProgress(gitClient({ git: this.#options.git, baseDir: dir, signal }), options.onProgress);
       try {
         const pin = await pinRepo(repo, this.#options.git, `Fetching ${repo.canonical}`);
-        const pinned = withProgress(gitClient({ git: this.#options.git, baseDir: dir, signal: budget.signal, pin }), onProgress);
+        const pinned = withProgress(gitClient({ git: this.#options.git, baseDir: dir, signal: budget.signal, pin, access: repo.access }), onProgress);
         // Always a pack, even for a few objects: a new mirror is then one pack that can be served as a bundle as it is (pack-bundle.ts).
         const fetch = (): Promise<string> => pinned.raw(['-c', 'fetch.unpackLimit=1', 'fetch', '--prune', '--no-tags', '--progress', '--', repo.fetchUrl, ...ALL_REFSPECS]);
         if (created && !seeded) await this.#cloneInto(dir, repo, { ...options, onProgress, signal: budget.signal }, pin);
@@ -228,7 +231,7 @@ export class MirrorCache {
    */
   async #cloneInto(dir: string, repo: RepoRef, options: FetchAllOptions, pin: Pin): Promise<void> {
     const temp = `${dir}.clone-${process.pid}-${Date.now()}`;
-    const git = withProgress(gitClient({ git: this.#options.git, baseDir: dirname(dir), signal: options.signal, pin }), options.onProgress);
+    const git = withProgress(gitClient({ git: this.#options.git, baseDir: dirname(dir), signal: options.signal, pin, access: repo.access }), options.onProgress);
     try {
       await git.raw(['clone', '--bare', '--progress', '--', repo.fetchUrl, temp]);
       await rm(dir, { recursive: true, force: true });

@@ -28,7 +28,8 @@ export class RefsCache {
 
   get(repo: RepoRef): Promise<RefsAnswer> {
     const { ttlMs, maxEntries, now, list, git } = this.#options;
-    const key = repo.canonical;
+    // A token's listing is its own: another request must not learn a private repository's refs from it.
+    const key = repo.access ? `${repo.canonical}#${repo.access.scope}` : repo.canonical;
     const entry = this.#entries.get(key);
     if (entry && now() - entry.at < ttlMs) return entry.answer;
     const answer = list(repo, git);

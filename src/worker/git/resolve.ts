@@ -20,7 +20,7 @@ export async function resolveRef(repo: RepoRef, spec: RefSpec, git: GitContext):
   // git refuses plain http unless allowed (env.ts): the fast path must not be more permissive.
   const fast =
     repo.protocol === 'https' || git.allowHttp
-      ? await lsRefsV2(repo.fetchUrl, patterns, { timeoutMs: Math.min(git.timeoutMs, FAST_PATH_TIMEOUT_MS), agents: git.agents, env: git.processEnv, lookup: pin.lookup })
+      ? await lsRefsV2(repo.fetchUrl, patterns, { timeoutMs: Math.min(git.timeoutMs, FAST_PATH_TIMEOUT_MS), agents: git.agents, env: git.processEnv, lookup: pin.lookup, authorization: repo.access?.authorization() })
       : undefined;
   let refs = fast;
   if (!refs) {
@@ -43,7 +43,7 @@ export async function resolveRef(repo: RepoRef, spec: RefSpec, git: GitContext):
 
 async function lsRemote(repo: RepoRef, patterns: string[], context: GitContext, pin: Pin): Promise<RemoteRef[]> {
   await context.assertSupportedGit();
-  const git = gitClient({ git: context, pin });
+  const git = gitClient({ git: context, pin, access: repo.access });
   try {
     return parseLsRemote(await git.listRemote(['--symref', '--', repo.fetchUrl, ...patterns]));
   } catch (error) {

@@ -2,6 +2,7 @@ import { simpleGit, type SimpleGit, type SimpleGitOptions } from 'simple-git';
 import type { GitContext } from './context.js';
 import { withConfig } from './env.js';
 import type { Pin } from '../net/destinations.js';
+import type { RepoAccess } from './access.js';
 
 export interface GitClientOptions {
   git: GitContext;
@@ -10,6 +11,8 @@ export interface GitClientOptions {
   progress?: SimpleGitOptions['progress'];
   /** The checked addresses of the one upstream this command talks to (net/destinations.ts): curl connects to those only. */
   pin?: Pin | undefined;
+  /** A private repository's token: git gets it as an `http.extraHeader` in its environment, never in argv. */
+  access?: RepoAccess | undefined;
 }
 
 // simple-git refuses env that sets config paths, GIT_CONFIG_COUNT, askpass, credential helpers or
@@ -28,7 +31,13 @@ export function gitClient(options: GitClientOptions): SimpleGit {
       allowUnsafeCredentialHelper: true,
       allowUnsafeProtocolOverride: true,
     },
-  } as Partial<SimpleGitOptions>).env(pinnedEnv(options.git.env, options.pin));
+  } as Partial<SimpleGitOptions>).env(gitCommandEnv(options));
+}
+
+/** The environment one git command runs with: the context's, pinned, with the request's token header. */
+export function gitCommandEnv(options: Pick<GitClientOptions, 'git' | 'pin' | 'access'>): NodeJS.ProcessEnv {
+  const env = pinnedEnv(options.git.env, options.pin);
+  return options.access ? withConfig(env, options.access.gitConfig()) : env;
 }
 
 /** git's environment plus `http.curloptResolve`, so curl's own DNS lookup never runs for the pinned host. */

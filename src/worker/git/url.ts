@@ -1,4 +1,5 @@
 import { FerryError } from '../../protocol/errors.js';
+import type { RepoAccess } from './access.js';
 import { expandShorthand } from '../../protocol/shorthand.js';
 import { parseFileUrl, type Forge } from '../../protocol/file-url.js';
 
@@ -15,6 +16,8 @@ export interface RepoRef {
   name: string;
   /** What the URL names beyond the repository: `/tree/<ref>[/<path>]` or `/commit/<id>`. */
   refHint?: RefHint;
+  /** A private repository's token (git/access.ts): its scope names mirrors, caches and objects; absent for public ones. */
+  access?: RepoAccess;
 }
 
 /**
@@ -64,7 +67,7 @@ export function parseRepoUrl(input: unknown, policy: HostPolicy): RepoRef {
     throw new FerryError('INVALID_URL', 'Plain http:// is not allowed: use https://. To allow it: --allow-http for ferry get and ferry serve, FERRY_ALLOW_HTTP=1 for a deployed worker.');
   }
   if (url.username || url.password) {
-    throw new FerryError('INVALID_URL', 'Remove the user name or token from the URL: ferry only fetches public repositories.');
+    throw new FerryError('INVALID_URL', 'Remove the user name or token from the URL: for a private repository, send the token in the `token` field or the x-ferry-git-token header (ferry get and git-remote-ferry read FERRY_GIT_TOKEN).');
   }
   if (url.search || url.hash) {
     throw new FerryError('INVALID_URL', 'Remove the query string or #fragment from the repository URL.');

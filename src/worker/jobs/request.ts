@@ -10,6 +10,7 @@ import type { DoneResult, JobSpec, Phase } from '../../protocol/job.js';
 import { refNameProblem, type RefSpec } from '../../protocol/refs.js';
 import { refChoice } from '../git/tree-ref.js';
 import { parseRepoUrl, type RepoRef } from '../git/url.js';
+import { openAccess, requestAccess, type RepoAccess } from '../git/access.js';
 import { assertRepoAllowed, repoNameOf, repoNameOfFile } from '../repo-lists.js';
 
 /** A POST /jobs body, checked: a repository with what to make of it, or (kind `file`) a file URL. */
@@ -35,27 +36,30 @@ export interface FileJobRequest {
 }
 
 const JOB_ID = /^[A-Za-z0-9_-]{8,64}$/;
-const KNOWN_FIELDS = new Set(['kind', 'url', 'ref', 'format', 'refs', 'have', 'deviceId']);
+const KNOWN_FIELDS = new Set(['kind', 'url', 'ref', 'format', 'refs', 'have', 'deviceId', 'token']);
 const OID = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
 /** Enough for every branch of a busy repository; beyond it, a client sends its newest tips. */
 export const MAX_HAVES = 1000;
 const MAX_REFS = 1000;
 
 /** The one place a POST /jobs body is checked; every message says what to change. */
-export function parseJobRequest(body: unknown, config: Config, headerDeviceId: string | null): JobRequest {
+export function parseJobRequest(body: unknown, config: Config, headerDeviceId: string | null, headerToken: string | null = null): JobRequest {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new FerryError('BAD_REQUEST', 'Expected a JSON object such as {"url":"https://github.com/owner/repo","format":"zip"}.');
   }
   const fields = body as Record<string, unknown>;
   const unknown = Object.keys(fields).filter((key) => !KNOWN_FIELDS.has(key));
   if (unknown.length > 0) {
-    throw new FerryError('BAD_REQUEST', `Unknown field ${unknown.map((k) => `"${k.slice(0, 40)}"`).join(', ')}: expected kind, url, ref, format, refs, have, deviceId.`);
+    throw new FerryError('BAD_REQUEST', `Unknown field ${unknown.map((k) => `"${k.slice(0, 40)}"`).join(', ')}: expected kind, url, ref, format, refs, have, deviceId, token.`);
   }
   if (fields.kind !== undefined && typeof fields.kind !== 'string') {
     throw new FerryError('BAD_REQUEST', `Expected \`kind\` to be one of ${ARTIFACT_KINDS.join(', ')}, got ${JSON.stringify(fields.kind).slice(0, 40)}.`);
   }
   const kind = artifactKind(fields.kind);
   if (kind.input === 'file') {
+    if (fields.token !== undefined || (headerToken !== null && headerToken !== '')) {
+      throw new FerryError('INVALID_TOKEN', 'A token is for private repositories (kinds archive and bundle); a file job fetches public files only: leave the token out.');
+    }
     const extra = ['ref', 'format', 'refs', 'have'].filter((field) => fields[field] !== undefined);
     if (extra.length > 0) {
       throw new FerryError('BAD_REQUEST', `A file job takes only \`url\` (and \`deviceId\`): remove ${extra.map((field) => `\`${field}\``).join(', ')}.`);
@@ -63,7 +67,7 @@ export function parseJobRequest(body: unknown, config: Config, headerDeviceId: s
     const target = checkedFile(kind.target(fields.url, config), config);
     return { kind, target, deviceId: jobDeviceId(fields.deviceId, headerDeviceId) };
   }
-  const repo = checkedRepo(parseRepoUrl(fields.url, config), config);
+  const repo = withAccess(checkedRepo(parseRepoUrl(fields.url, config), config), requestAccess(fields.token, headerToken, config.dispatch.secret));
   const deviceId = jobDeviceId(fields.deviceId, headerDeviceId);
   if (kind.name === 'bundle') {
     if (fields.format !== undefined && fields.format !== 'bundle') {
@@ -112,7 +116,7 @@ export function bindSpec(spec: JobSpec, config: Config): BoundJob {
     return bind(kind, request, request.target.url);
   }
   const request: ArtifactRequest = {
-    repo: checkedRepo(parseRepoUrl(spec.repo, config), config),
+    repo: withAccess(checkedRepo(parseRepoUrl(spec.repo, config), config), spec.sealedToken === undefined ? undefined : openAccess(spec.sealedToken, config.dispatch.secret)),
     ref: spec.ref,
     commit: spec.commit,
     format: spec.format,
@@ -120,6 +124,11 @@ export function bindSpec(spec: JobSpec, config: Config): BoundJob {
     ...(spec.have && { have: parseHaves(spec.have) }),
   };
   return bind(kind, request, `${spec.ref} → ${spec.commit.slice(0, 12)}`);
+}
+
+/** The repository as one request's token sees it (its mirrors, caches and artifacts are the token's own). */
+export function withAccess(repo: RepoRef, access: RepoAccess | undefined): RepoRef {
+  return access ? { ...repo, access } : repo;
 }
 
 /** A repository URL, checked against FERRY_ALLOWED_REPOS / FERRY_DENIED_REPOS (also for GET /refs). */

@@ -24,6 +24,8 @@ export interface SubmitInput {
   body: unknown;
   /** `x-ca-deviceid`: the gateway sets it on requests over the websocket. */
   deviceIdHeader?: string | null | undefined;
+  /** `x-ferry-git-token`: a private repository's token (also `token` in the body). */
+  tokenHeader?: string | null | undefined;
   /** The invocation's own credentials (FC's per-request STS key), when it brought any. */
   credentials?: Credentials | undefined;
   /** Who asks, as the gateway tells: what quotas count the job against (with the device id). */
@@ -56,8 +58,8 @@ export interface SubmitDeps {
 // The ref is resolved now, so a wrong ref fails before any job exists (a file URL is checked now too).
 export function createSubmit(deps: SubmitDeps): SubmitJob {
   const { config } = deps;
-  return async ({ body, deviceIdHeader, credentials, client }) => {
-    const input = parseJobRequest(body, config, deviceIdHeader ?? null);
+  return async ({ body, deviceIdHeader, tokenHeader, credentials, client }) => {
+    const input = parseJobRequest(body, config, deviceIdHeader ?? null, tokenHeader ?? null);
     const store = deps.storeFor(credentials);
     // Quotas before anything asks upstream: a refused client costs no ls-refs.
     const appKey = client?.appKey === deps.sharedAppKey ? undefined : client?.appKey;
@@ -105,6 +107,7 @@ export function createSubmit(deps: SubmitDeps): SubmitJob {
 
 /** The job's record and its cache lookup, for either kind of input. */
 async function prepare(input: JobRequest, ctx: LookupContext): Promise<Prepared> {
+  const secret = ctx.config.dispatch.secret;
   const base = { jobId: nanoid(), kind: input.kind.name, deviceId: input.deviceId, createdAt: Date.now() };
   if ('target' in input) {
     // A file URL needs no resolving; a cached copy of a mutable file is revalidated upstream here, so a hit needs no job.
@@ -125,6 +128,8 @@ async function prepare(input: JobRequest, ctx: LookupContext): Promise<Prepared>
     format: input.format,
     ...(input.refs && { refs: input.refs }),
     ...(input.have && { have: input.have }),
+    // Sealed, never in clear: the spec travels in a job event, which FC stores with the invocation.
+    ...(input.repo.access && secret && { sealedToken: input.repo.access.seal(secret) }),
   };
   const request = { repo: input.repo, ref: resolved.ref, commit: resolved.commit, format: input.format, refs: input.refs, have: input.have };
   // A full commit id resolves to itself without asking; upstream is asked only when nothing built from it is

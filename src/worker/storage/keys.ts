@@ -19,8 +19,17 @@ export function contentKeys(prefix: string, identity: Record<string, unknown>, e
 const ARCHIVE_LAYOUT = 1;
 
 /** Unchanged since before kinds, so old entries still hit. */
-export function archiveKeys(canonicalRepo: string, commit: string, format: ArchiveFormat): ContentKeys {
-  return contentKeys('archives', { v: ARCHIVE_LAYOUT, repo: canonicalRepo, commit, format }, format);
+export function archiveKeys(canonicalRepo: string, commit: string, format: ArchiveFormat, tokenScope?: string): ContentKeys {
+  return contentKeys(scopedPrefix('archives', tokenScope), { v: ARCHIVE_LAYOUT, repo: canonicalRepo, commit, format }, format);
+}
+
+/**
+ * Artifacts built with a token live under `<prefix>/t-<scope>/`, the scope an HMAC of the token under a deployment
+ * secret (git/access.ts): a request without that token computes other keys and never finds them. Same top-level
+ * prefix, so the bucket's lifecycle rules and the role's policy cover them.
+ */
+export function scopedPrefix(prefix: string, tokenScope: string | undefined): string {
+  return tokenScope ? `${prefix}/t-${tokenScope}` : prefix;
 }
 
 /** Bump when what a file object or its entry holds changes. */
