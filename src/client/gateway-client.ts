@@ -8,6 +8,7 @@ import type { GatewaySession as Session } from '../protocol/gateway-session.js';
 import { parseBody } from '../protocol/job-messages.js';
 import { parseRefsAnswer, type RefsAnswer } from '../protocol/remote-refs.js';
 import { openSession } from './_gateway-session.js';
+import { GIT_TOKEN_HEADER, gitTokenFromEnv } from './git-token.js';
 
 import type { ApiRequest, ApiResponse, ConnectingInfo, DisconnectReason, GatewayClientOptions, ReconnectInfo } from './gateway-types.js';
 
@@ -34,6 +35,8 @@ interface ClientEvents {
 
 export class GatewayClient {
   readonly deviceId: string;
+  /** A private repository's token (`FERRY_GIT_TOKEN`), or undefined. */
+  readonly gitToken: string | undefined;
   readonly #opts: GatewayClientOptions;
   readonly #host: string;
   readonly #listeners: { [K in keyof ClientEvents]: Set<(...args: ClientEvents[K]) => void> } = {
@@ -60,6 +63,7 @@ export class GatewayClient {
     this.#opts = options;
     this.#host = url.host;
     this.deviceId = options.deviceId ?? `${randomUUID()}@${options.credentials?.appKey ?? 'ferry'}`;
+    this.gitToken = options.gitToken ?? gitTokenFromEnv();
   }
 
   on<K extends keyof ClientEvents>(event: K, listener: (...args: ClientEvents[K]) => void): () => void {
@@ -91,7 +95,7 @@ export class GatewayClient {
 
   /** `GET /refs?url=`: the repository's branches, tags and HEAD as the worker sees them (cached ~5 s there). */
   async refs(url: string): Promise<RefsAnswer> {
-    const res = await this.request({ method: 'GET', path: '/refs', query: { url } });
+    const res = await this.request({ method: 'GET', path: '/refs', query: { url }, ...(this.gitToken && { headers: { [GIT_TOKEN_HEADER]: this.gitToken } }) });
     return parseRefsAnswer(parseBody(res, 'GET /refs'));
   }
 

@@ -26,4 +26,9 @@ export interface GatewayClientOptions {
    * connect gives up after 2 when the first is refused (nothing listens at the address).
    */
   backoff?: { initialMs?: number; maxMs?: number; attempts?: number };
+  /**
+   * A private repository's token, sent as `x-ferry-git-token` with repository jobs and `GET /refs` (never in a
+   * URL); default `FERRY_GIT_TOKEN` from the environment.
+   */
+  gitToken?: string | undefined;
 }

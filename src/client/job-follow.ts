@@ -2,6 +2,7 @@
 // sent while we were away are lost), when nothing arrived for a while, and after a cached POST /jobs.
 import { setTimeout as delay } from 'node:timers/promises';
 import { errorFromJSON, FerryError, type ErrorCode } from '../protocol/errors.js';
+import { GIT_TOKEN_HEADER } from './git-token.js';
 import type { ArchiveFormat, ArtifactFormat } from '../protocol/formats.js';
 import type { DoneMessage, JobMessage } from '../protocol/job.js';
 import { parseBody, parseMessage, stateToMessage } from '../protocol/job-messages.js';
@@ -73,7 +74,7 @@ export interface SubmitRetryEvent {
 
 export type FollowEvent = JobMessage | SubmittedEvent | ReconnectEvent | JobRetryEvent | JobResumedEvent | SubmitRetryEvent;
 
-export type GatewayClientLike = Pick<GatewayClient, 'deviceId' | 'request' | 'on'>;
+export type GatewayClientLike = Pick<GatewayClient, 'deviceId' | 'request' | 'on'> & { gitToken?: string | undefined };
 
 export interface FollowOptions {
   onEvent?: (event: FollowEvent) => void;
@@ -141,7 +142,8 @@ export async function submitJob(client: GatewayClientLike, submission: JobSubmis
         },
   );
   for (let attempt = 1; ; attempt++) {
-    const res = await postJob(client, body);
+    // Repositories only: a file job takes no token, and the token goes to no host but the repository's.
+    const res = await postJob(client, body, submission.kind === 'file' ? undefined : client.gitToken);
     try {
       return submitAnswer(res);
     } catch (error) {
@@ -155,11 +157,11 @@ export async function submitJob(client: GatewayClientLike, submission: JobSubmis
   }
 }
 
-async function postJob(client: GatewayClientLike, body: string): Promise<ApiResponse> {
+async function postJob(client: GatewayClientLike, body: string, gitToken: string | undefined): Promise<ApiResponse> {
   for (let attempt = 1; ; attempt++) {
     try {
       // Pipelined: on a connection still opening, the job goes out right behind REGISTER (docs/protocol.md, round trips).
-      return await client.request({ method: 'POST', path: '/jobs', headers: { 'content-type': 'application/json; charset=utf-8' }, body }, { pipelined: true });
+      return await client.request({ method: 'POST', path: '/jobs', headers: { 'content-type': 'application/json; charset=utf-8', ...(gitToken && { [GIT_TOKEN_HEADER]: gitToken }) }, body }, { pipelined: true });
     } catch (error) {
       // At worst the lost call created a job nobody follows: it still completes, and the cache dedupes it.
       if (!(error instanceof ConnectionLostError) || attempt >= 3) throw error;

@@ -43,6 +43,7 @@ export function registerGet(program: Command): void {
         'ferry get https://github.com/cli/cli/releases/download/v2.62.0/gh_2.62.0_linux_amd64.tar.gz -o ~/Downloads',
         'ferry get https://github.com/nodejs/node/blob/main/README.md',
         'ferry get https://github.com/o/r --gateway wss://api.example.com --app-key K --app-secret S',
+        'FERRY_GIT_TOKEN=ghp_… ferry get https://github.com/o/private   # a private repository: the token from the environment, never the URL',
       ])),
   ).action(async (input: string, flags: GetFlags) => {
     if (input.trim() === '') throw usageError('expected a repository or file URL such as https://github.com/owner/repo');
