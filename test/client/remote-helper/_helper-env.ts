@@ -10,7 +10,7 @@ import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import { startLocalStack, type LocalStack } from '../../../src/local/stack.js';
 import { git, gitEnv } from '../../helpers/fixtures.js';
-import { startGitServer, type GitServer } from '../../helpers/git-server.js';
+import { startGitServer, type GitServer, type GitServerOptions } from '../../helpers/git-server.js';
 import { startLinkProxy, type LinkProfile, type LinkProxy } from '../../helpers/link-proxy.js';
 import { ROOT } from '../../helpers/worker-process.js';
 
@@ -107,11 +107,11 @@ export interface HelperWorld {
  * The clone fixture (test/fixtures/make-clone-repo.sh, built into this world's temp dir), a real git
  * smart-HTTP server, a local stack that allows it over http and requires signatures, and the relay.
  */
-export async function startHelperWorld(prefix: string, options: { gitServerDelayMs?: number; storeLink?: LinkProfile } = {}): Promise<HelperWorld> {
+export async function startHelperWorld(prefix: string, options: { gitServerDelayMs?: number; storeLink?: LinkProfile; gitServerAuth?: GitServerOptions['auth'] } = {}): Promise<HelperWorld> {
   const work = await mkdtemp(join(tmpdir(), prefix));
   const fixtureDir = join(work, 'fixtures');
   await execFileAsync('bash', [join(ROOT, 'test/fixtures/make-clone-repo.sh'), fixtureDir], { env: gitEnv(), timeout: 120_000 });
-  const gitServer = await startGitServer({ root: join(work, 'served'), delayMs: options.gitServerDelayMs });
+  const gitServer = await startGitServer({ root: join(work, 'served'), delayMs: options.gitServerDelayMs, auth: options.gitServerAuth });
   // The worker uploads to the store directly and signs its URLs for the proxy (as the link bench does).
   let ossPort = 0;
   const storeProxy = options.storeLink ? await startLinkProxy({ ...options.storeLink, target: () => ({ host: '127.0.0.1', port: ossPort }) }) : undefined;
