@@ -35,6 +35,8 @@ export interface GetOptions {
   /** A gateway's ws:// URL; without it the embedded local stack is started. */
   gateway?: string | undefined;
   credentials?: AppCredentials | undefined;
+  /** A private repository's token; default FERRY_GIT_TOKEN (git-token.ts). */
+  gitToken?: string | undefined;
   /** The embedded stack's settings; its data dir defaults to `${XDG_CACHE_HOME:-~/.cache}/ferry/local`. */
   local?: { dataDir?: string | undefined; allowHosts?: string[] | undefined; allowHttp?: boolean | undefined };
   /** How long to wait for the job to finish, counted from the start (embedded stack and connecting included). */
@@ -72,7 +74,7 @@ export async function ferryGet(options: GetOptions): Promise<GetResult> {
     if (signal.aborted) throw stopError(signal);
     if (endpoint.embedded) emit({ type: 'local-stack', gateway: endpoint.gateway });
 
-    const client = new GatewayClient({ url: endpoint.gateway, credentials: endpoint.credentials });
+    const client = new GatewayClient({ url: endpoint.gateway, credentials: endpoint.credentials, gitToken: options.gitToken });
     cleanups.push(async () => client.close());
     if (!endpoint.embedded) client.on('connecting', (info) => emit({ type: 'connecting', gateway: endpoint.gateway, ...info }));
     // Closing ends a connect or a reconnect in progress; the job wait watches `signal` itself.

@@ -58,4 +58,15 @@ describe('ferry get of a private repository', () => {
       expect((await readFile(path)).includes(TOKEN), path).toBe(false);
     }
   }, 120_000);
+
+  it('with --token-from-git takes the token from git\'s credential helper', async () => {
+    const helper = `!f() { test "$1" = get && printf 'username=x\\npassword=${TOKEN}\\n'; }; f`;
+    const env = { FERRY_GIT_TOKEN: '', GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'credential.helper', GIT_CONFIG_VALUE_0: helper };
+    const run = await runFerry(['get', repoUrl, ...gatewayArgs(), '--json', '--token-from-git', '-o', join(work, 'from-git.zip')], { env });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout + run.stderr).not.toContain(TOKEN);
+    const none = await runFerry(['get', repoUrl, ...gatewayArgs(), '--token-from-git', '-o', join(work, 'no-helper.zip')], { env: { FERRY_GIT_TOKEN: '', GIT_CONFIG_GLOBAL: '/dev/null', GIT_CONFIG_NOSYSTEM: '1' } });
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/credential helper has no password/);
+  }, 120_000);
 });

@@ -22,6 +22,7 @@ interface GetFlags extends EndpointFlags {
   extract?: string;
   json?: boolean;
   timeout: string;
+  tokenFromGit?: boolean;
 }
 
 export function registerGet(program: Command): void {
@@ -36,6 +37,7 @@ export function registerGet(program: Command): void {
       .option('--force', 'replace a file at the destination that holds other content')
       .option('--extract <dir>', 'unpack into this new or empty directory, without the top-level folder (archives, and .zip/.tar.gz files)')
       .option('--json', 'print every event as one JSON line on stdout instead of progress bars')
+      .option('--token-from-git', "a private repository: ask git's credential helper (git credential fill) for the host's token, instead of FERRY_GIT_TOKEN")
       .option('--timeout <seconds>', 'how long to wait for the job to finish', '600')
       .addHelpText('after', examples([
         'ferry get https://github.com/expressjs/express',
@@ -93,6 +95,14 @@ export function registerGet(program: Command): void {
       if (!empty) throw usageError(`--extract needs a new or empty directory; ${flags.extract} is not empty`);
     }
 
+    let gitToken: string | undefined;
+    if (flags.tokenFromGit) {
+      if (kind === 'file') throw usageError('--token-from-git is for private repositories; a file is fetched without a token');
+      const { gitCredentialToken } = await import('../git-token.js');
+      const repoUrl = /^[a-z][a-z0-9+.-]*:\/\//i.test(url.trim()) ? url.trim() : `https://${url.trim()}`;
+      gitToken = await gitCredentialToken(repoUrl);
+      if (!gitToken) throw usageError(`git's credential helper has no password for ${new URL(repoUrl).host}: store one (git credential approve), or set FERRY_GIT_TOKEN`);
+    }
     // Loaded here, not at start-up: the gateway client (ws) is not needed by --help or serve.
     const { ferryGet } = await import('../get.js');
     const view = await createView(flags.json ? 'json' : 'auto');
@@ -114,6 +124,7 @@ export function registerGet(program: Command): void {
         extract: flags.extract,
         gateway: endpoint.gateway,
         credentials: endpoint.credentials,
+        ...(gitToken && { gitToken }),
         local,
         timeoutMs: timeout * 1000,
         signal: interrupt.signal,
