@@ -25,6 +25,14 @@ export function fixtureRoot(): Promise<string> {
   return fixtures;
 }
 
+let load: Promise<string> | undefined;
+
+/** Builds the 20 repositories of `npm run bench:load` once and returns the root holding `load/repo-01.git` … `repo-20.git`. */
+export function loadRoot(): Promise<string> {
+  load ??= runScript('make-load-repos.sh');
+  return load;
+}
+
 /** Builds the benchmark repository once and returns the root holding `bench/big.git`. */
 export function benchRoot(): Promise<string> {
   bench ??= runScript('make-bench-repo.sh');
