@@ -33,6 +33,8 @@ export const WORKER_ERROR_STATUS = {
   // A file changed upstream while it was being fetched (a resume answered with other bytes): fetch it again from the start.
   UPSTREAM_CHANGED: 502,
   STORAGE_FAILED: 502,
+  // OSS did not answer or answered 5xx, still after retries: transient, unlike STORAGE_FAILED (OSS refused).
+  STORAGE_UNAVAILABLE: 503,
   STORAGE_NOT_CONFIGURED: 503,
   // The instance is being reclaimed (FC's PreStop, SIGTERM): retryable, another instance takes the job.
   WORKER_STOPPING: 503,

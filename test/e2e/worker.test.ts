@@ -269,13 +269,13 @@ describe('bad input gets a clear error and loses nothing', () => {
   });
 
   it.each([
-    ['refuses our key', () => ({ FERRY_OSS_ACCESS_KEY_SECRET: 'wrong-secret' }), /SignatureDoesNotMatch/],
-    ['is not reachable', () => ({ FERRY_OSS_ENDPOINT: 'http://127.0.0.1:9', FERRY_OSS_PUBLIC_ENDPOINT: 'http://127.0.0.1:9' }), /storage failed/],
-  ])('object storage that %s → 502 STORAGE_FAILED, naming what failed', async (_what, env, message) => {
+    ['refuses our key', () => ({ FERRY_OSS_ACCESS_KEY_SECRET: 'wrong-secret' }), 502, 'STORAGE_FAILED', /storage failed .*SignatureDoesNotMatch/],
+    ['is not reachable', () => ({ FERRY_OSS_ENDPOINT: 'http://127.0.0.1:9', FERRY_OSS_PUBLIC_ENDPOINT: 'http://127.0.0.1:9' }), 503, 'STORAGE_UNAVAILABLE', /storage is unavailable/],
+  ])('object storage that %s: STORAGE_FAILED (refused) or STORAGE_UNAVAILABLE (no answer), naming what failed', async (_what, env, status, code, message) => {
     const broken = await startWorkerProcess(workerEnv({ ...env(), FERRY_WORK_DIR: join(temp, 'work-broken') }));
     try {
       const response = await post(broken.url, { url: repoUrl('basic') });
-      expect(response).toMatchObject({ status: 502, json: { code: 'STORAGE_FAILED' } });
+      expect(response).toMatchObject({ status, json: { code } });
       expect(response.json.message).toMatch(message);
       expect((await fetch(`${broken.url}/healthz`)).status).toBe(200);
     } finally {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { ObjectStore } from '../storage/oss-store.js';
+import { settleInBackground } from '../storage/transient.js';
 import { LEASE_HEADERS, generationKey, generations, leaseBody, leasePrefix, readLease, type LeaseRecord } from './lease-objects.js';
 
 /*
@@ -219,10 +220,10 @@ async function renew<T>(settings: Settings<T>, held: HeldLease): Promise<boolean
   return true;
 }
 
-/** Marks the lease released; if that fails, waiters take it over once it is stale. */
+/** Marks the lease released (again in the background while storage is unavailable); if that fails, waiters take it over once it is stale. */
 async function release<T>(settings: Settings<T>, held: HeldLease): Promise<void> {
   const record: LeaseRecord = { ...held.record, renewedAt: settings.clock(), released: true };
-  await settings.store.put(held.objectKey, leaseBody(record), LEASE_HEADERS).catch(() => undefined);
+  await settleInBackground(`releasing the build lease of ${settings.key}`, () => settings.store.put(held.objectKey, leaseBody(record), LEASE_HEADERS)).catch(() => undefined);
 }
 
 /** Best effort: generations below `generation` are history once it is taken. */

@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import type { OssConfig } from '../config.js';
 import type { Credentials } from '../../protocol/credentials.js';
 import { FerryError } from '../../protocol/errors.js';
+import { isTransient } from './transient.js';
 
 /** Everything else sees only this slice, so the SDK's loose types stay in this file. */
 export interface ObjectStore {
@@ -155,7 +156,10 @@ export function createObjectStore(target: StorageTarget): ObjectStore {
   return withStorageErrors(store);
 }
 
-/** Every SDK failure leaves this module as STORAGE_FAILED, naming the operation and OSS's own code. */
+/**
+ * Every SDK failure leaves this module as a FerryError naming the operation and OSS's own code: STORAGE_UNAVAILABLE
+ * (503) when OSS did not answer or answered 5xx, which a retry may cure, else STORAGE_FAILED (502): OSS refused.
+ */
 function withStorageErrors(store: ObjectStore): ObjectStore {
   const wrapped = {} as Record<string, unknown>;
   for (const [name, method] of Object.entries(store) as [string, (...args: unknown[]) => Promise<unknown>][]) {
@@ -166,6 +170,9 @@ function withStorageErrors(store: ObjectStore): ObjectStore {
         if (error instanceof FerryError) throw error;
         const e = error as { code?: string; status?: number; name?: string };
         const detail = e?.code ?? e?.name ?? 'no answer';
+        if (isTransient(error)) {
+          throw new FerryError('STORAGE_UNAVAILABLE', `Object storage is unavailable: no good answer during ${name} (${detail}). Try again in a minute; if it persists, the operator should check the OSS endpoint and OSS's status.`, { cause: error });
+        }
         throw new FerryError('STORAGE_FAILED', `Object storage failed during ${name} (${detail}). Try again; if it persists, the operator should check the bucket and credentials.`, { cause: error });
       }
     };

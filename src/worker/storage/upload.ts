@@ -1,4 +1,5 @@
 import type { ObjectStore } from './oss-store.js';
+import { retryTransient, settleInBackground } from './transient.js';
 
 export interface UploadOptions {
   /** The largest part; parts start smaller and grow to it (see `partSizeFor`). */
@@ -36,8 +37,9 @@ export function multipartCapacity(max: number): number {
 }
 
 // Memory is at most partSize × (partsInFlight + 1) whatever the archive's size: reading waits while parts
-// upload. A body that ends before the first part fills goes as one PUT. On any failure the multipart
-// upload is aborted, so no object and no orphaned parts are left behind.
+// upload. A body that ends before the first part fills goes as one PUT. A part (or the one PUT) that fails transiently is
+// sent again (transient.ts). On any failure the multipart upload is aborted (retried in the background
+// while storage is unavailable), so no object and no orphaned parts are left behind.
 export async function uploadStream(store: ObjectStore, key: string, source: AsyncIterable<Buffer>, options: UploadOptions): Promise<UploadResult> {
   let pending: Buffer[] = [];
   let pendingBytes = 0;
@@ -52,7 +54,8 @@ export async function uploadStream(store: ObjectStore, key: string, source: Asyn
   const startPart = (body: Buffer): void => {
     const number = ++partCount;
     const id = uploadId as string;
-    const task: Promise<void> = store.uploadPart(key, id, number, body).then(
+    // A part is a buffer: sent again whole after a 5xx or a dropped connection.
+    const task: Promise<void> = retryTransient(() => store.uploadPart(key, id, number, body)).then(
       (etag) => {
         parts.push({ number, etag });
         uploaded += body.length;
@@ -92,7 +95,8 @@ export async function uploadStream(store: ObjectStore, key: string, source: Asyn
       }
     }
     if (uploadId === undefined) {
-      await store.put(key, takePending(), options.headers);
+      const body = takePending();
+      await retryTransient(() => store.put(key, body, options.headers));
       options.onUploaded?.(total);
       return { size: total, multipart: false };
     }
@@ -104,7 +108,8 @@ export async function uploadStream(store: ObjectStore, key: string, source: Asyn
     return { size: total, multipart: true };
   } catch (error) {
     await Promise.allSettled(inFlight);
-    if (uploadId !== undefined) await store.abortMultipart(key, uploadId).catch(() => undefined);
+    // Storage down now is why many uploads fail: the abort goes on until it is back.
+    if (uploadId !== undefined) await settleInBackground(`aborting the upload of ${key}`, () => store.abortMultipart(key, uploadId as string));
     throw error;
   }
 }
