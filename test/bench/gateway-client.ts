@@ -25,6 +25,7 @@ export class GatewayClient {
   closedWith: number | undefined;
   onPush: ((push: Pushed) => void) | undefined;
   #seq = 0;
+  #heartbeat: NodeJS.Timeout | undefined;
   readonly #pending = new Map<string, (response: ApiResponse) => void>();
   readonly #controlWaiters: ((frame: string) => void)[] = [];
 
@@ -33,7 +34,10 @@ export class GatewayClient {
     readonly creds: AppCredentials | undefined,
   ) {
     ws.on('message', (data) => this.#onFrame(data.toString()));
-    ws.on('close', (code) => (this.closedWith = code));
+    ws.on('close', (code) => {
+      this.closedWith = code;
+      clearInterval(this.#heartbeat);
+    });
     ws.on('error', () => undefined);
   }
 
@@ -49,6 +53,9 @@ export class GatewayClient {
     ws.send(`RG#${deviceId}`);
     const frame = await answer;
     if (!frame.startsWith('RO#')) throw new Error(`RG#${deviceId} answered ${frame}`);
+    // RO#<credential>#<keepAliveMs>: a connection that stays quiet longer is closed, so it beats at half that.
+    const keepAliveMs = Number(frame.split('#')[2]);
+    if (keepAliveMs > 0) client.#heartbeat = setInterval(() => ws.send('H1'), keepAliveMs / 2).unref();
     const registered = await client.call('POST', '/register', '', { 'x-ca-websocket_api_type': 'REGISTER' });
     if (registered.status !== 200) throw new Error(`REGISTER answered ${registered.status}: ${registered.body}`);
     return client;
@@ -75,6 +82,7 @@ export class GatewayClient {
   }
 
   close(): void {
+    clearInterval(this.#heartbeat);
     this.ws.close();
   }
 

@@ -1,6 +1,6 @@
 // The bench's websocket clients for `npm run bench:load`: each submits its jobs one after another over
 // its own gateway connection and waits for each job's final push (done or error), as `ferry get` does.
-import { GatewayClient, type Pushed } from './gateway-client.js';
+import { GatewayClient, type ApiResponse, type Pushed } from './gateway-client.js';
 import { now } from './measure.js';
 
 export interface PlannedJob {
@@ -42,6 +42,8 @@ interface Final {
 }
 
 const RESUBMITS = 10;
+/** An API frame never answered (the connection dropped): given up on after this long. */
+const CALL_TIMEOUT_MS = 60_000;
 const RESUBMIT_DELAY_MS = 1000;
 
 /** One connection and its jobs' final pushes, found by job id whenever they arrive. */
@@ -70,7 +72,7 @@ export class LoadClient {
     const body = JSON.stringify({ url: job.repo, format: job.format, deviceId });
     let jobId: string | undefined;
     for (;;) {
-      const response = await this.gateway.call('POST', '/jobs', body);
+      const response = await this.#call('POST', '/jobs', body);
       if (response.status === 200 || response.status === 202) {
         jobId = (JSON.parse(response.body) as { jobId: string }).jobId;
         record.answeredAtSubmit = response.status === 200;
@@ -88,7 +90,7 @@ export class LoadClient {
     const final = await this.#final(jobId, timeoutMs);
     if (final) return settle(record, final, false);
     // No push: ask for the state, as a client that lost its connection does.
-    const answer = await this.gateway.call('GET', `/jobs/${jobId}`, '');
+    const answer = await this.#call('GET', `/jobs/${jobId}`, '');
     const state = answer.status === 200 ? (JSON.parse(answer.body) as { status?: string; error?: { code: string; message: string } } & Partial<Final>) : undefined;
     if (state?.status === 'done' || state?.status === 'error') {
       return settle(record, { ...state, type: state.status, jobId, at: now(), code: state.error?.code ?? state.code, message: state.error?.message ?? state.message }, true);
@@ -100,6 +102,14 @@ export class LoadClient {
 
   close(): void {
     this.gateway.close();
+  }
+
+  /** An API frame; a call left unanswered counts as status 0 (a 5xx-like failure: sent again). */
+  #call(method: string, path: string, body: string): Promise<ApiResponse> {
+    return Promise.race([
+      this.gateway.call(method, path, body),
+      new Promise<ApiResponse>((resolve) => setTimeout(() => resolve({ status: 599, header: {}, body: `no answer within ${CALL_TIMEOUT_MS} ms (connection closed: ${this.gateway.closedWith ?? 'no'})` }), CALL_TIMEOUT_MS).unref()),
+    ]);
   }
 
   #final(jobId: string, timeoutMs: number): Promise<Final | undefined> {
