@@ -75,7 +75,7 @@ const rows: Row<HostileStack>[] = [
   refused('a name that resolves to loopback', () => 'http://127.0.0.1.nip.io/o/r', 403, 'HOST_NOT_ALLOWED', NOT_ALLOWED),
   // The metadata service and other internal addresses
   refused('Alibaba Cloud metadata service', () => 'http://100.100.100.200/latest/meta-data', 403, 'HOST_NOT_ALLOWED', NOT_ALLOWED),
-  refused('metadata as a decimal number', () => 'http://1684300999/latest/meta-data', 403, 'HOST_NOT_ALLOWED', NOT_ALLOWED),
+  refused('metadata as a decimal number', () => 'http://1684301000/latest/meta-data', 403, 'HOST_NOT_ALLOWED', NOT_ALLOWED),
   refused('metadata in hex', () => 'http://0x64646464c8/o/r', 400, 'INVALID_URL'),
   refused('metadata in octal', () => 'http://0144.0144.0144.0310/o/r', 403, 'HOST_NOT_ALLOWED', NOT_ALLOWED),
   refused('metadata IPv4-mapped', () => 'http://[::ffff:100.100.100.200]/o/r', 403, 'HOST_NOT_ALLOWED', NOT_ALLOWED),
