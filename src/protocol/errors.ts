@@ -30,6 +30,8 @@ export const WORKER_ERROR_STATUS = {
   INTERNAL: 500,
   GIT_FAILED: 500,
   UPSTREAM_UNREACHABLE: 502,
+  // The upstream's answer broke off part way (a cut ref listing or pack, early EOF): transient, try again.
+  UPSTREAM_TRUNCATED: 502,
   // A file changed upstream while it was being fetched (a resume answered with other bytes): fetch it again from the start.
   UPSTREAM_CHANGED: 502,
   STORAGE_FAILED: 502,

@@ -6,6 +6,7 @@ import { createGitContext } from '../../../src/worker/git/context.js';
 import { gitFailure } from '../../../src/worker/git/errors.js';
 import { listRemoteRefs } from '../../../src/worker/git/list-refs.js';
 import { resolveRef } from '../../../src/worker/git/resolve.js';
+import { transientReason } from '../../../src/worker/upstream-retry.js';
 import { parseRepoUrl } from '../../../src/worker/git/url.js';
 import { startConnectProxy, type ConnectProxy } from '../../helpers/connect-proxy.js';
 import { fixtureRoot } from '../../helpers/fixtures.js';
@@ -27,7 +28,7 @@ describe('gitFailure keeps the cause', () => {
     ["fatal: unable to access 'https://h.test/a/b.git/': The requested URL returned error: 301", 'UPSTREAM_UNREACHABLE', /answered HTTP 301, a redirect/, false],
     ["fatal: repository 'https://h.test/a/b.git/' not found", 'REPO_NOT_FOUND', /does not exist or is private/, false],
     ["fatal: could not read Username for 'https://h.test': terminal prompts disabled", 'REPO_NOT_FOUND', /h\.test asks for a login/, false],
-    ['error: RPC failed; curl 56 Recv failure: Connection reset by peer\nfatal: early EOF', 'UPSTREAM_UNREACHABLE', /broke off .*Try again/, true],
+    ['error: RPC failed; curl 56 Recv failure: Connection reset by peer\nfatal: early EOF', 'UPSTREAM_TRUNCATED', /cut its answer short \(RPC failed; curl 56 .*try again/, true],
     ["fatal: unable to access 'https://h.test/a/b.git/': Received HTTP code 407 from proxy after CONNECT", 'UPSTREAM_UNREACHABLE', /proxy in HTTPS_PROXY/, false],
     ['fatal: bad object 1234', 'GIT_FAILED', /git failed \(bad object 1234\)/, false],
   ])('%s', (stderr, code, message, retry) => {
@@ -36,7 +37,57 @@ describe('gitFailure keeps the cause', () => {
     expect(error.message).toMatch(message);
     expect(/try again/i.test(error.message)).toBe(retry);
   });
+
+  // Only what another attempt may not meet is retried (upstream-retry.ts): never a 404, a login, a redirect, DNS or TLS.
+  it.each([
+    ["fatal: unable to access 'https://h.test/a/b.git/': The requested URL returned error: 503", 'answered a server error'],
+    ["fatal: unable to access 'https://h.test/a/b.git/': Failed to connect to h.test port 443 after 130000 ms: Connection timed out", 'timed out'],
+    ["fatal: unable to access 'https://h.test/a/b.git/': The requested URL returned error: 404", undefined],
+    ["fatal: unable to access 'https://h.test/a/b.git/': The requested URL returned error: 403", undefined],
+    ["fatal: unable to access 'https://h.test/a/b.git/': The requested URL returned error: 429", undefined],
+    ["fatal: unable to access 'https://h.test/a/b.git/': The requested URL returned error: 301", undefined],
+    ["fatal: unable to access 'https://github.com/a/b.git/': Could not resolve host: github.com", undefined],
+    ["fatal: unable to access 'https://h.test/a/b.git/': SSL certificate problem: self-signed certificate", undefined],
+    ["fatal: could not read Username for 'https://h.test': terminal prompts disabled", undefined],
+    ['fatal: bad object 1234', undefined],
+  ])('retried or not: %s', (stderr, reason) => {
+    expect(transientReason(gitFailure(stderr, 'Fetching x'))).toBe(reason);
+  });
 });
+
+// A git answer that began and broke off: each of git's and curl's words for it is UPSTREAM_TRUNCATED
+// (502, transient, retried), never GIT_FAILED (500, "a bug").
+describe('truncated upstream answers', () => {
+  it.each([
+    'error: RPC failed; curl 52 Empty reply from server\nfatal: expected flush after ref listing',
+    'fatal: expected flush after ref listing',
+    "fatal: expected 'packfile'",
+    'error: 2 bytes of length header were received\nfatal: expected response end packet after ref listing',
+    'error: 1234 bytes of body are still expected\nfetch-pack: unexpected disconnect while reading sideband packet\nfatal: early EOF\nfatal: index-pack failed',
+    'fetch-pack: unexpected disconnect while reading sideband packet',
+    'fatal: early EOF\nfatal: index-pack failed',
+    'fatal: the remote end hung up unexpectedly',
+    'error: RPC failed; curl 18 transfer closed with outstanding read data remaining\nfatal: early EOF',
+    'error: RPC failed; curl 56 GnuTLS recv error (-9): Error decoding the received TLS packet.',
+    'error: RPC failed; curl 92 HTTP/2 stream 5 was not closed cleanly: CANCEL (err 8)',
+    "fatal: unable to access 'https://h.test/a/b.git/': Recv failure: Connection reset by peer",
+    "fatal: unable to access 'https://h.test/a/b.git/': Empty reply from server",
+    'fatal: protocol error: bad pack header',
+  ])('%s', (stderr) => {
+    const error = gitFailure(stderr, 'Fetching x', undefined, 'h.test');
+    expect(error.code).toBe('UPSTREAM_TRUNCATED');
+    expect(error.status).toBe(502);
+    expect(error.message).toMatch(/^Fetching x: h\.test cut its answer short \(.+\)\. This is usually transient: try again\.$/);
+    expect(transientReason(error)).toBe('cut the connection');
+  });
+
+  it('a full disk while indexing is not an upstream fault', () => {
+    const error = gitFailure('fatal: write error: No space left on device\nfatal: index-pack failed\nfatal: early EOF', 'Fetching x');
+    expect(error.code).toBe('GIT_FAILED');
+    expect(transientReason(error)).toBeUndefined();
+  });
+});
+
 
 // The same through real git against real sockets: the message names the cause and the host.
 describe('listing refs of an unreachable upstream', () => {
