@@ -246,7 +246,8 @@ describe('ferry get against a running stack', () => {
   it.each(['get', 'serve', 'clone', 'pull'])('ferry %s --help ends with examples', async (command) => {
     const run = await runFerry([command, '--help']);
     expect(run.code).toBe(0);
-    expect(run.stdout).toMatch(new RegExp(`\\nExamples:\\n(  \\$ (ferry ${command}|git clone ferry::).*\\n)+\\n*$`));
+    // An example may set a variable first (`FERRY_GIT_TOKEN=… ferry get …`).
+    expect(run.stdout).toMatch(new RegExp(`\\nExamples:\\n(  \\$ ([A-Z_]+=\\S+ )*(ferry ${command}|git clone ferry::).*\\n)+\\n*$`));
   });
 
   it('--extract into a non-empty directory is a usage error (exit 2), before any job', async () => {

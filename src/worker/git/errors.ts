@@ -15,7 +15,7 @@ export function gitFailure(stderr: string, what: string, cause?: unknown, host?:
     return new FerryError('REPO_NOT_FOUND', `${what}: the repository does not exist or is private. Check the URL.`, { cause });
   }
   if (/could not read username|could not read password|authentication failed|terminal prompts disabled/.test(text)) {
-    return new FerryError('REPO_NOT_FOUND', `${what}: ${where} asks for a login, so the repository does not exist or is private (ferry fetches public repositories only). Check the URL.`, { cause });
+    return new FerryError('REPO_NOT_FOUND', `${what}: ${where} asks for a login, so the repository does not exist or is private (or the token sent cannot read it). Check the URL; for a private repository send a token that can read it (the token field, the x-ferry-git-token header, FERRY_GIT_TOKEN for ferry get).`, { cause });
   }
   // Before the network causes: a reset mid-pack is a cut answer, not a host that cannot be reached.
   // Our own disk, not the upstream: git's cut-stream words that follow it must not make it look transient.
@@ -37,7 +37,7 @@ function statusFailure(status: number, what: string, host: string, cause: unknow
   const said = `${what}: ${host} answered HTTP ${status}`;
   if (status === 404 || status === 410) return new FerryError('REPO_NOT_FOUND', `${said}: the repository does not exist or is private. Check the URL.`, { cause });
   if (status === 401 || status === 403) {
-    return new FerryError('REPO_NOT_FOUND', `${said}: the repository is private or needs a login, and ferry fetches public repositories only.`, { cause });
+    return new FerryError('REPO_NOT_FOUND', `${said}: the repository is private or needs a login: send a token that can read it (the token field, the x-ferry-git-token header, FERRY_GIT_TOKEN for ferry get).`, { cause });
   }
   if (status === 429) return new FerryError('RATE_LIMITED', `${said}: the host limits how often it is asked. Try again later.`, { cause });
   if (status >= 500) {
