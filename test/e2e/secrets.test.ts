@@ -17,21 +17,25 @@ import { startGitServer, type GitServer } from '../helpers/git-server.js';
 let git: GitServer;
 let files: FileUpstream;
 /** The signatures of the presigned file URLs the jobs are given: a user's capability, never to be logged. */
+// A private repository's token (the second git server answers 401 without it), sent by ferry get from FERRY_GIT_TOKEN.
+const GIT_TOKEN = 'ghp_SecretsTestPrivateT0ken0123456789abcd';
 const UPSTREAM_SIGNATURES = ['0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a6978', 'QmFzZTY0U2lnbmF0dXJlT2ZBVXNlcg'];
 let dataDir: string;
 let outDir: string;
 let stack: LocalStack;
 let secrets: Record<string, string>;
+let privateGit: GitServer;
 const stackLog: string[] = [];
 const runs: Array<{ name: string; run: FerryRun }> = [];
 
 beforeAll(async () => {
   git = await startGitServer({ root: await fixtureRoot() });
+  privateGit = await startGitServer({ root: await fixtureRoot(), auth: { owner: 'fixtures', password: GIT_TOKEN } });
   files = await startFileUpstream();
   files.serve('/o/r/releases/download/v1/app.bin', { body: Buffer.from('a release asset\n') });
   dataDir = await mkdtemp(join(tmpdir(), 'ferry-secrets-'));
   outDir = await mkdtemp(join(tmpdir(), 'ferry-secrets-out-'));
-  stack = await startLocalStack({ dataDir, allowHosts: [git.host, new URL(files.url('/')).host], allowHttp: true, requireSignature: true, log: (line) => stackLog.push(line) });
+  stack = await startLocalStack({ dataDir, allowHosts: [git.host, privateGit.host, new URL(files.url('/')).host], allowHttp: true, requireSignature: true, log: (line) => stackLog.push(line) });
   const credentials = JSON.parse(await readFile(join(dataDir, 'credentials.json'), 'utf8')) as LocalCredentials;
   secrets = {
     'app secret': credentials.appSecret,
@@ -39,6 +43,9 @@ beforeAll(async () => {
     'dispatch secret': credentials.dispatchSecret,
     // As the stack derives it (src/local/stack.ts): the header API Gateway's backend adds.
     'gateway secret': createHmac('sha256', credentials.dispatchSecret).update('gateway').digest('hex'),
+    'git token': GIT_TOKEN,
+    // As the worker hands it to git (an http.extraHeader) and to the git server.
+    'git token as basic auth': Buffer.from(`x-access-token:${GIT_TOKEN}`).toString('base64'),
   };
   const repo = `${git.url}/fixtures/basic`;
   const signed = ['--gateway', stack.gateway, '--app-key', stack.appKey, '--app-secret', stack.appSecret];
@@ -54,6 +61,7 @@ beforeAll(async () => {
   const presigned = (path: string): string => `${files.url(path)}?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=${UPSTREAM_SIGNATURES[0]}&OSSAccessKeyId=LTAIuser&Signature=${UPSTREAM_SIGNATURES[1]}`;
   await get('a file at a presigned URL', ['--file', presigned('/o/r/releases/download/v1/app.bin'), '-o', join(outDir, 'app.bin')]);
   await get('a presigned URL the upstream does not have (an error)', ['--file', presigned('/o/r/releases/download/v1/missing.bin'), '-o', join(outDir, 'missing.bin')]);
+  runs.push({ name: 'a private repository with a token', run: await runFerry(['get', `${privateGit.url}/fixtures/basic`, '-o', join(outDir, 'private.tar.gz'), '--format', 'tar.gz', ...signed], { cwd: outDir, env: { FERRY_GIT_TOKEN: GIT_TOKEN } }) });
   // A wrong secret: the gateway's refusal must not echo what it expected.
   runs.push({ name: 'a wrong app secret', run: await runFerry(['get', repo, '--gateway', stack.gateway, '--app-key', stack.appKey, '--app-secret', 'wrong-secret-0123456789'], { cwd: outDir }) });
 }, 240_000);
@@ -61,6 +69,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await stack?.close();
   await git?.close();
+  await privateGit?.close();
   await files?.close();
   for (const dir of [dataDir, outDir]) if (dir) await rm(dir, { recursive: true, force: true });
 });
@@ -78,7 +87,7 @@ const SIGNATURE = /(?:[?&]Signature=|x-oss-signature=)(?!REDACTED|\*)[^&\s"'<>]+
 describe('secrets stay secret', () => {
   it('ran the jobs it greps after: downloads done, errors refused', () => {
     const byName = Object.fromEntries(runs.map(({ name, run }) => [name, run.code]));
-    expect(byName).toMatchObject({ 'an archive, --json': 0, 'the same archive again (a cache hit), with progress on stderr': 0, 'a zip, extracted': 0, 'a file at a presigned URL': 0 });
+    expect(byName).toMatchObject({ 'an archive, --json': 0, 'the same archive again (a cache hit), with progress on stderr': 0, 'a zip, extracted': 0, 'a file at a presigned URL': 0, 'a private repository with a token': 0 });
     for (const name of ['an unknown ref (an error)', 'an unknown commit (an error)', 'a presigned URL the upstream does not have (an error)', 'a wrong app secret']) {
       expect(byName[name]).not.toBe(0);
     }
