@@ -30,8 +30,8 @@ afterAll(async () => {
   await privateGit?.close();
 });
 
-// Names the repository as private or behind a login (and, where the message names it, the token to send).
-const PRIVATE = /private/;
+// Names the repository as private and what to send: a token that can read it, in the field or the header.
+const PRIVATE = /private.*send a token that can read it \(the token field, the x-ferry-git-token header/;
 const SHAPE = /Expected the token to be 1-1024 visible ASCII characters \(no spaces\)/;
 
 function post(name: string, fields: (t: Target) => Record<string, unknown>, headers: Record<string, string>, status: number, code: string, message: RegExp, asksGit?: true): Row<Target> {
