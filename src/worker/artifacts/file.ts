@@ -101,7 +101,7 @@ async function storeUpstream(upstream: UpstreamFile, request: FileRequest, ctx: 
   const artifact = { bytes: bytes(), done: Promise.resolve(), kill, close: () => undefined };
   const stored = await storeStream(
     artifact,
-    { key, filename, contentType, label: 'file', streamPhase: 'downloading', maxBytes: config.maxFileBytes, total: size },
+    { key, filename, contentType, label: 'file', streamPhase: 'downloading', limit: { bytes: config.maxFileBytes, variable: 'FERRY_MAX_FILE_BYTES' }, total: size },
     ctx,
   );
   if (size !== undefined && stored.size !== size) {

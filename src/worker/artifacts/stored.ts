@@ -19,10 +19,16 @@ export interface StoreTarget {
   label: string;
   /** The phase the bytes are produced in: progress reports bytes under it. */
   streamPhase: Phase;
-  /** The largest object allowed; default FERRY_MAX_ARCHIVE_BYTES (files pass FERRY_MAX_FILE_BYTES). */
-  maxBytes?: number;
+  /** The largest object allowed and the variable that sets it; default FERRY_MAX_ARCHIVE_BYTES (files pass FERRY_MAX_FILE_BYTES). */
+  limit?: SizeLimit;
   /** The stream's size when known before it starts (a file's Content-Length): progress then has total and percent. */
   total?: number | undefined;
+}
+
+export interface SizeLimit {
+  bytes: number;
+  /** Named in the TOO_LARGE message, so an operator knows what to raise. */
+  variable: string;
 }
 
 export interface StoredObject {
@@ -34,7 +40,7 @@ export interface StoredObject {
 // producer held. The caller writes whatever marks the object whole (a manifest, a chain) afterwards.
 export async function storeStream(artifact: ArtifactStream, target: StoreTarget, ctx: BuildContext): Promise<StoredObject> {
   const { config, store } = ctx;
-  const maxBytes = target.maxBytes ?? config.maxArchiveBytes;
+  const limit = target.limit ?? { bytes: config.maxArchiveBytes, variable: 'FERRY_MAX_ARCHIVE_BYTES' };
   const streamed = (bytes: number): ProgressDetail =>
     target.total === undefined ? { bytes } : { bytes, total: target.total, percent: Math.min(100, Math.floor((bytes / Math.max(target.total, 1)) * 100)) };
   ctx.progress(target.streamPhase, streamed(0));
@@ -53,8 +59,8 @@ export async function storeStream(artifact: ArtifactStream, target: StoreTarget,
   async function* hashed(): AsyncGenerator<Buffer> {
     for await (const chunk of artifact.bytes) {
       produced += chunk.length;
-      if (produced > maxBytes) {
-        throw new FerryError('TOO_LARGE', `The ${target.label} is larger than this service's limit of ${formatBytes(maxBytes)}.`);
+      if (produced > limit.bytes) {
+        throw new FerryError('TOO_LARGE', `The ${target.label} is larger than this service's limit of ${formatBytes(limit.bytes)} (${limit.variable}).`);
       }
       hash.update(chunk);
       // Intermediate progress is throttled downstream anyway; building thousands of messages is not free.

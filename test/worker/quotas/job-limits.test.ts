@@ -115,6 +115,7 @@ describe('limits that end a job', () => {
     const { state } = await limits.runner.run(job, limits.store);
     expect(state).toMatchObject({ status: 'error', error: { code: 'TOO_LARGE' } });
     expect(state.error?.message).toMatch(/250 KiB/);
+    expect(state.error?.message).toMatch(/FERRY_MAX_ARCHIVE_BYTES/);
     expect(limits.multipartStarts()).toBe(1);
     expect(await artifacts(limits.store, job.jobId)).toEqual([]);
     expect(await readdir(join(temp, 'oss', '.uploads'))).toEqual([]);
