@@ -39,6 +39,10 @@ export interface Config {
   forges: Map<string, Forge>;
   jobTimeoutMs: number;
   gitTimeoutMs: number;
+  /** FERRY_STALL_TIMEOUT: a git transfer silent this long is stalled, killed and tried again. */
+  stallTimeoutMs: number;
+  /** FERRY_UPSTREAM_RETRIES, FERRY_UPSTREAM_BACKOFF_MS: how transient upstream failures are tried again. */
+  upstreamRetry: { retries: number; backoffMs: number };
   /** How long running jobs may go on after FC's PreStop hook (`GET /pre-stop`) before they are stopped. */
   preStopGraceMs: number;
   /** How long running jobs may go on after SIGTERM when no PreStop hook drained the instance first. */
@@ -153,6 +157,8 @@ export function loadConfig(env: Env = process.env): Config {
     forges: forges(env),
     jobTimeoutMs: int(env, 'FERRY_JOB_TIMEOUT', 900, 1) * 1000,
     gitTimeoutMs: int(env, 'FERRY_GIT_TIMEOUT', 300, 1) * 1000,
+    stallTimeoutMs: int(env, 'FERRY_STALL_TIMEOUT', 30, 1) * 1000,
+    upstreamRetry: { retries: int(env, 'FERRY_UPSTREAM_RETRIES', 3, 0), backoffMs: int(env, 'FERRY_UPSTREAM_BACKOFF_MS', 1000, 0) },
     // 50 s leaves 10 s of a 60 s PreStop timeout to store the stopped jobs' states and push them.
     preStopGraceMs: int(env, 'FERRY_PRE_STOP_GRACE', 50, 0) * 1000,
     // Docker and Kubernetes send SIGKILL 10 s (30 s) after SIGTERM; FC calls the PreStop hook first.

@@ -38,7 +38,14 @@ export interface Worker {
 /** Wire the worker's parts from its config: the one composition root. */
 export function createWorker(config: Config, log: (line: string) => void = console.error): Worker {
   const states = new JobStateStore();
-  const git = createGitContext({ allowHttp: config.allowHttp, timeoutMs: config.gitTimeoutMs, allowedDestinations: config.allowedDestinations, log });
+  const git = createGitContext({
+    allowHttp: config.allowHttp,
+    timeoutMs: config.gitTimeoutMs,
+    stallTimeoutMs: config.stallTimeoutMs,
+    retry: config.upstreamRetry,
+    allowedDestinations: config.allowedDestinations,
+    log,
+  });
   // Jobs queue here only with inline dispatch; async jobs wait in FC's own queue.
   const quotas: Quotas = new Quotas({
     limits: config.quotas,

@@ -15,6 +15,7 @@ const fixturesDir = path.join(testDir, '.fixtures');
 
 let fixtures: Promise<string> | undefined;
 let bench: Promise<string> | undefined;
+let faults: Promise<string> | undefined;
 
 /**
  * Builds the test repositories once (across vitest workers) and returns the root holding
@@ -37,6 +38,12 @@ export function loadRoot(): Promise<string> {
 export function benchRoot(): Promise<string> {
   bench ??= runScript('make-bench-repo.sh');
   return bench;
+}
+
+/** Builds the fault tests' repository once and returns the root holding `faults/pack.git` (a pack of ~3 MiB). */
+export function faultRoot(): Promise<string> {
+  faults ??= runScript('make-fault-repo.sh');
+  return faults;
 }
 
 async function runScript(name: string): Promise<string> {

@@ -35,7 +35,13 @@ export const archiveObject: SingleObjectKind = {
     const format = formatOf(request);
     const fetching = new FetchProgressTracker((detail) => ctx.progress('fetching', detail));
     fetching.stage('connecting', `contacting ${repo.host}`);
-    const mirror = await ctx.mirrors.fetch(repo, commit, (line) => fetching.line(line), ctx.signal);
+    const mirror = await ctx.mirrors.fetch(
+      repo,
+      commit,
+      (line) => fetching.line(line),
+      ctx.signal,
+      (notice) => fetching.retrying(notice),
+    );
     try {
       const stream = archiveStream(mirror.gitDir, commit, format, baseName(request), { transport: ctx.git.transport(), env: ctx.git.env });
       return { bytes: stream.stdout, done: stream.done, kill: () => stream.kill(), close: () => mirror.release() };

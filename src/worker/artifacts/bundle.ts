@@ -77,6 +77,7 @@ export const bundle: ArtifactKind = {
         return bytes > 0;
       },
       onProgress: (line) => fetching.line(line),
+      onRetry: (notice) => fetching.retrying(notice),
       signal: ctx.signal,
     });
     try {

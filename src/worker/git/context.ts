@@ -2,12 +2,17 @@ import { reblocker, type Transport } from './archive.js';
 import { gitEnv } from './env.js';
 import { createHttpAgents, type HttpAgents } from './http-agents.js';
 import { createDestinationGuard, type DestinationGuard, type Resolver } from '../net/destinations.js';
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../upstream-retry.js';
 import { gitVersionRunner, supportedGitVerdict, type GitVersionRunner } from './version.js';
 
 // Nothing in `git/` keeps state of its own, so a test makes a fresh context and sees no other's.
 export interface GitContext {
   readonly allowHttp: boolean;
   readonly timeoutMs: number;
+  /** A fetch, clone or ls-remote silent this long is stalled: killed, and tried again (run-git.ts). */
+  readonly stallTimeoutMs: number;
+  /** How often a transient upstream failure is tried again (upstream-retry.ts). */
+  readonly retry: RetryPolicy;
   readonly env: NodeJS.ProcessEnv;
   /** The process's own environment, where ls-refs looks for proxy variables when it runs. */
   readonly processEnv: NodeJS.ProcessEnv;
@@ -24,6 +29,10 @@ export interface GitContext {
 export interface GitContextOptions {
   allowHttp: boolean;
   timeoutMs: number;
+  /** FERRY_STALL_TIMEOUT in ms; default 30 s. */
+  stallTimeoutMs?: number;
+  /** FERRY_UPSTREAM_RETRIES and FERRY_UPSTREAM_BACKOFF_MS; default 3 retries from 1 s. */
+  retry?: RetryPolicy;
   log?: ((line: string) => void) | undefined;
   /** The process environment git's is derived from; `process.env` by default. */
   processEnv?: NodeJS.ProcessEnv;
@@ -37,6 +46,8 @@ export interface GitContextOptions {
   transport?: Transport;
 }
 
+const DEFAULT_STALL_TIMEOUT_MS = 30_000;
+
 export function createGitContext(options: GitContextOptions): GitContext {
   const processEnv = options.processEnv ?? process.env;
   const env = gitEnv({ allowHttp: options.allowHttp, base: processEnv });
@@ -44,6 +55,8 @@ export function createGitContext(options: GitContextOptions): GitContext {
   return {
     allowHttp: options.allowHttp,
     timeoutMs: options.timeoutMs,
+    stallTimeoutMs: options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS,
+    retry: options.retry ?? DEFAULT_RETRY_POLICY,
     env,
     processEnv,
     agents: createHttpAgents(),

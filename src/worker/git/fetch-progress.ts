@@ -2,9 +2,20 @@
 // and translate. git runs them in order, each with its own count: the server counts and compresses, then
 // this side receives (or, for a few objects, unpacks), resolves deltas and checks connectivity.
 import type { ProgressDetail } from '../artifacts/types.js';
+import type { RetryNotice } from '../upstream-retry.js';
 
 /** The stage vocabulary of the `stage` field of a `fetching` progress message (docs/protocol.md). */
-export type FetchStage = 'connecting' | 'seeding' | 'enumerating' | 'counting' | 'compressing' | 'receiving' | 'unpacking' | 'resolving' | 'checking';
+export type FetchStage =
+  | 'connecting'
+  | 'seeding'
+  | 'enumerating'
+  | 'counting'
+  | 'compressing'
+  | 'receiving'
+  | 'unpacking'
+  | 'resolving'
+  | 'checking'
+  | 'retrying';
 
 /** One progress line of git's, parsed. */
 export interface GitProgressLine {
@@ -66,6 +77,7 @@ const WORDS: Record<FetchStage, string> = {
   unpacking: 'unpacking objects',
   resolving: 'resolving deltas',
   checking: 'checking connectivity',
+  retrying: 'retrying the upstream',
 };
 
 /** The English text of a stage: `receiving objects 3660/9148` (clients older than `stage` read the counts from it). */
@@ -89,6 +101,21 @@ export class FetchProgressTracker {
   /** A stage of ferry's own before git has printed anything (no percent yet, unless one was known). */
   stage(stage: FetchStage, message = WORDS[stage]): void {
     this.#report({ stage, message, ...(this.#percent !== undefined && { percent: this.#percent }) });
+  }
+
+  /**
+   * A transient upstream failure about to be tried again: `upstream cut the connection, retrying (1/3)`,
+   * the retry and how many there may be as the stage's counts. The percent stays where it was: the next
+   * attempt's lines only move it on once they pass it.
+   */
+  retrying(notice: RetryNotice): void {
+    this.#report({
+      stage: 'retrying',
+      stageDone: notice.retry,
+      stageTotal: notice.retries,
+      message: notice.message,
+      ...(this.#percent !== undefined && { percent: this.#percent }),
+    });
   }
 
   line(line: GitProgressLine): void {

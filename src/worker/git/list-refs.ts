@@ -1,11 +1,9 @@
 import type { ListedRef, RefsAnswer } from '../../protocol/remote-refs.js';
-import { parseLsRemote, type RemoteRef } from '../../protocol/refs.js';
+import type { RemoteRef } from '../../protocol/refs.js';
 import type { GitContext } from './context.js';
-import { gitFailure } from './errors.js';
 import { lsRefsV2 } from './ls-refs.js';
 import { pinRepo } from './pin.js';
-import type { Pin } from '../net/destinations.js';
-import { gitClient } from './simple-git.js';
+import { lsRemote } from './ls-remote.js';
 import type { RepoRef } from './url.js';
 
 // What a clone takes: HEAD, branches and tags (never GitHub's refs/pull/*, which can be thousands).
@@ -19,17 +17,8 @@ export async function listRemoteRefs(repo: RepoRef, git: GitContext): Promise<Re
     repo.protocol === 'https' || git.allowHttp
       ? await lsRefsV2(repo.fetchUrl, PATTERNS, { timeoutMs: Math.min(git.timeoutMs, FAST_PATH_TIMEOUT_MS), agents: git.agents, env: git.processEnv, lookup: pin.lookup, authorization: repo.access?.authorization() })
       : undefined;
-  return toAnswer(repo, fast ?? (await lsRemoteAll(repo, git, pin)));
-}
-
-async function lsRemoteAll(repo: RepoRef, context: GitContext, pin: Pin): Promise<RemoteRef[]> {
-  await context.assertSupportedGit();
-  try {
-    // ls-remote's patterns match name tails, so namespaces cannot be asked for: list all, keep ours below.
-    return parseLsRemote(await gitClient({ git: context, pin, access: repo.access }).listRemote(['--symref', '--', repo.fetchUrl]));
-  } catch (error) {
-    throw gitFailure(String((error as Error).message), `Listing refs of ${repo.canonical}`, error, repo.host);
-  }
+  // ls-remote's patterns match name tails, so namespaces cannot be asked for: list all, keep ours in toAnswer.
+  return toAnswer(repo, fast ?? (await lsRemote(repo, [], git, { pin })));
 }
 
 export function toAnswer(repo: RepoRef, remote: readonly RemoteRef[]): RefsAnswer {

@@ -11,6 +11,8 @@ import { gitFailure } from './errors.js';
 import { FetchBudget } from './fetch-budget.js';
 import { progressLines, type GitProgressLine } from './fetch-progress.js';
 import { pinRepo } from './pin.js';
+import { runGit } from './run-git.js';
+import { retryUpstream, type RetryNotice } from '../upstream-retry.js';
 import type { RepoRef } from './url.js';
 import type { Pin } from '../net/destinations.js';
 
@@ -49,6 +51,8 @@ export interface FetchAllOptions {
   /** Resolves true when it put anything into the mirror. */
   seed?: ((gitDir: string) => Promise<boolean>) | undefined;
   onProgress?: ((p: FetchProgress) => void) | undefined;
+  /** Told before a transient failure (a cut, a stall, a 5xx) is tried again with a fresh fetch. */
+  onRetry?: ((notice: RetryNotice) => void) | undefined;
   signal?: AbortSignal | undefined;
 }
 
@@ -83,9 +87,15 @@ export class MirrorCache {
     return this.mirrorPath(repo).replace(/\.git$/, '.full.git');
   }
 
-  async fetch(repo: RepoRef, commit: string, onProgress?: (p: FetchProgress) => void, signal?: AbortSignal): Promise<MirrorLease> {
+  async fetch(
+    repo: RepoRef,
+    commit: string,
+    onProgress?: (p: FetchProgress) => void,
+    signal?: AbortSignal,
+    onRetry?: (notice: RetryNotice) => void,
+  ): Promise<MirrorLease> {
     return this.#leased(this.mirrorPath(repo), async (dir) => {
-      await this.#fetchInto(dir, repo, commit, onProgress, signal);
+      await this.#fetchInto(dir, repo, commit, { onProgress, signal, onRetry });
       return {};
     });
   }
@@ -141,38 +151,77 @@ export class MirrorCache {
     }
   }
 
-  async #fetchInto(dir: string, repo: RepoRef, commit: string, onProgress?: (p: FetchProgress) => void, signal?: AbortSignal): Promise<string> {
+  async #fetchInto(dir: string, repo: RepoRef, commit: string, options: FetchAllOptions): Promise<string> {
+    const { signal } = options;
     return this.#locks.run(dir, async () => {
       const created = await this.#ensureBare(dir);
       if (!created && (await hasCommit(gitClient({ git: this.#options.git, baseDir: dir, signal }), commit))) return dir;
       const budget = new FetchBudget(this.#options.maxFetchBytes, `Fetching ${repo.canonical}`, signal);
+      // One budget for all attempts: it aborts the attempt whose own progress passes the limit, and no more are made.
+      const watched: FetchAllOptions = { ...options, onProgress: budget.watch(options.onProgress), signal: budget.signal };
       try {
         await this.#options.beforeFetch?.();
-        const pin = await pinRepo(repo, this.#options.git, `Fetching ${repo.canonical}`);
-        const pinned = withProgress(gitClient({ git: this.#options.git, baseDir: dir, signal: budget.signal, pin, access: repo.access }), budget.watch(onProgress));
-        const fetch = (): Promise<string> => pinned.raw(['fetch', '--depth=1', '--no-tags', '--progress', '--', repo.fetchUrl, `+${commit}:refs/ferry/${commit}`]);
-        await this.#fetchClearingStaleLock(dir, fetch);
+        await this.#retrying(repo, dir, watched, async (pin) => {
+          try {
+            await this.#fetchClearingStaleLock(dir, () =>
+              this.#upstream(['fetch', '--depth=1', '--no-tags', '--progress', '--', repo.fetchUrl, `+${commit}:refs/ferry/${commit}`], repo, dir, watched, pin),
+            );
+          } catch (error) {
+            const message = String((error as Error).message);
+            if (!(error instanceof FerryError) && /not our ref|couldn't find remote ref|no such remote ref|unadvertised object/i.test(message)) {
+              throw new FerryError('REF_NOT_FOUND', `Commit ${commit} does not exist in ${repo.canonical}.`, { cause: error });
+            }
+            throw fetchFailure(error, repo);
+          }
+        });
         budget.throwIfExceeded();
       } catch (error) {
         await this.#discard(dir, created || this.#soleHolder(dir, budget));
         if (budget.exceeded) throw budget.exceeded;
         if (error instanceof FerryError && !signal?.aborted) throw error; // the SSRF guard's or the disk check's refusal, as it is
         if (signal?.aborted) throw new FerryError('TIMEOUT', 'The job was cancelled while fetching.', { cause: error });
-        const message = String((error as Error).message);
-        if (/not our ref|couldn't find remote ref|no such remote ref|unadvertised object/i.test(message)) {
-          throw new FerryError('REF_NOT_FOUND', `Commit ${commit} does not exist in ${repo.canonical}.`, { cause: error });
-        }
-        throw gitFailure(message, `Fetching ${repo.canonical}`, error, repo.host);
+        throw error;
       }
       return dir;
     });
   }
 
   /**
+   * A git command that talks to the upstream: its own process group, stall watchdog, progress from stderr;
+   * curl connects only to the pinned addresses, and a private repository's token goes in git's environment.
+   */
+  #upstream(args: string[], repo: RepoRef, cwd: string, options: FetchAllOptions, pin: Pin): Promise<unknown> {
+    const { onProgress, signal } = options;
+    return runGit(args, { git: this.#options.git, cwd, signal, host: repo.host, pin, access: repo.access, onStderr: onProgress && progressLines(onProgress) });
+  }
+
+  /**
+   * `attempt` again after a transient failure (a cut answer, a stall, a 5xx), each time a fresh fetch:
+   * what a broken attempt left in the mirror (temporary packs) is removed first. Each attempt passes the
+   * SSRF guard again (a name may resolve elsewhere by now) and connects only to the addresses it checked.
+   */
+  #retrying(repo: RepoRef, dir: string, options: FetchAllOptions, attempt: (pin: Pin) => Promise<void>): Promise<void> {
+    return retryUpstream(
+      async (n) => {
+        if (n > 1) await removeTemporaryObjects(dir);
+        await attempt(await pinRepo(repo, this.#options.git, `Fetching ${repo.canonical}`));
+      },
+      {
+        policy: this.#options.git.retry,
+        signal: options.signal,
+        onRetry: (notice) => {
+          this.#options.git.log?.(`mirror: ${repo.canonical}: ${notice.message}: ${String((notice.error as Error).message)}`);
+          options.onRetry?.(notice);
+        },
+      },
+    );
+  }
+
+  /**
    * A worker killed while git held a lock (e.g. `shallow.lock`) leaves it behind, and every later fetch
    * into this mirror would fail on it. The caller holds the mirror exclusively, so such a lock is stale.
    */
-  async #fetchClearingStaleLock(dir: string, fetch: () => Promise<string>): Promise<void> {
+  async #fetchClearingStaleLock(dir: string, fetch: () => Promise<unknown>): Promise<void> {
     await fetch().catch(async (error: unknown) => {
       const lock = staleLock(String((error as Error).message), dir);
       if (!lock) throw error;
@@ -196,15 +245,21 @@ export class MirrorCache {
       }
       const { signal } = options;
       const budget = new FetchBudget(this.#options.maxFetchBytes, `Fetching ${repo.canonical}`, signal);
-      const onProgress = budget.watch(options.onProgress);
-      const git = withProgress(gitClient({ git: this.#options.git, baseDir: dir, signal }), options.onProgress);
+      const watched: FetchAllOptions = { ...options, onProgress: budget.watch(options.onProgress), signal: budget.signal };
+      const git = gitClient({ git: this.#options.git, baseDir: dir, signal });
       try {
-        const pin = await pinRepo(repo, this.#options.git, `Fetching ${repo.canonical}`);
-        const pinned = withProgress(gitClient({ git: this.#options.git, baseDir: dir, signal: budget.signal, pin, access: repo.access }), onProgress);
-        // Always a pack, even for a few objects: a new mirror is then one pack that can be served as a bundle as it is (pack-bundle.ts).
-        const fetch = (): Promise<string> => pinned.raw(['-c', 'fetch.unpackLimit=1', 'fetch', '--prune', '--no-tags', '--progress', '--', repo.fetchUrl, ...ALL_REFSPECS]);
-        if (created && !seeded) await this.#cloneInto(dir, repo, { ...options, onProgress, signal: budget.signal }, pin);
-        else await this.#fetchClearingStaleLock(dir, fetch);
+        await this.#retrying(repo, dir, watched, async (pin) => {
+          try {
+            if (created && !seeded) await this.#cloneInto(dir, repo, watched, pin);
+            // Always a pack, even for a few objects: a new mirror is then one pack that can be served as a bundle as it is (pack-bundle.ts).
+            else
+              await this.#fetchClearingStaleLock(dir, () =>
+                this.#upstream(['-c', 'fetch.unpackLimit=1', 'fetch', '--prune', '--no-tags', '--progress', '--', repo.fetchUrl, ...ALL_REFSPECS], repo, dir, watched, pin),
+              );
+          } catch (error) {
+            throw fetchFailure(error, repo);
+          }
+        });
         budget.throwIfExceeded();
       } catch (error) {
         // A full mirror is held by this fetch alone (fetchAll), so one over the limit can always go whole.
@@ -212,7 +267,7 @@ export class MirrorCache {
         if (budget.exceeded) throw budget.exceeded;
         if (error instanceof FerryError) throw error; // the SSRF guard's refusal, as it is
         if (signal?.aborted) throw new FerryError('TIMEOUT', 'The job was cancelled while fetching.', { cause: error });
-        throw gitFailure(String((error as Error).message), `Fetching ${repo.canonical}`, error, repo.host);
+        throw error;
       }
       const listed = await git.raw(['for-each-ref', '--format=%(objectname) %(refname)', 'refs/heads', 'refs/tags']);
       const refs = new Map<string, string>();
@@ -231,9 +286,8 @@ export class MirrorCache {
    */
   async #cloneInto(dir: string, repo: RepoRef, options: FetchAllOptions, pin: Pin): Promise<void> {
     const temp = `${dir}.clone-${process.pid}-${Date.now()}`;
-    const git = withProgress(gitClient({ git: this.#options.git, baseDir: dirname(dir), signal: options.signal, pin, access: repo.access }), options.onProgress);
     try {
-      await git.raw(['clone', '--bare', '--progress', '--', repo.fetchUrl, temp]);
+      await this.#upstream(['clone', '--bare', '--progress', '--', repo.fetchUrl, temp], repo, dirname(dir), options, pin);
       await rm(dir, { recursive: true, force: true });
       await rename(temp, dir);
     } finally {
@@ -350,13 +404,19 @@ async function treeBytes(dir: string): Promise<number> {
   return total;
 }
 
-/**
- * Every progress line git writes to stderr, each `\r`-rewritten one included (simple-git's own progress
- * option reads only the first line of each chunk, and names `remote: Counting objects` "remote").
- */
-function withProgress(git: SimpleGit, onProgress: ((p: FetchProgress) => void) | undefined): SimpleGit {
-  if (!onProgress) return git;
-  return git.outputHandler((_command, _stdout, stderr) => void stderr.on('data', progressLines(onProgress)));
+/** A failed fetch as a FerryError: git's stderr classified (a cut answer and a 5xx are transient), ours kept. */
+function fetchFailure(error: unknown, repo: RepoRef): FerryError {
+  if (error instanceof FerryError) return error;
+  return gitFailure(String((error as Error).message), `Fetching ${repo.canonical}`, error, repo.host);
+}
+
+/** What a broken fetch may leave in a repository: temporary packs and quarantine directories. */
+async function removeTemporaryObjects(gitDir: string): Promise<void> {
+  for (const [folder, prefix] of [[join(gitDir, 'objects', 'pack'), 'tmp_'], [join(gitDir, 'objects'), 'incoming-']] as const) {
+    for (const name of await readdir(folder).catch(() => [] as string[])) {
+      if (name.startsWith(prefix)) await rm(join(folder, name), { recursive: true, force: true });
+    }
+  }
 }
 
 /** `promise`, or a rejection as soon as `signal` aborts (the promise itself goes on). */

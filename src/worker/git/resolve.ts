@@ -1,11 +1,9 @@
 import { FerryError } from '../../protocol/errors.js';
-import { gitClient } from './simple-git.js';
 import type { GitContext } from './context.js';
-import { gitFailure } from './errors.js';
 import { lsRefsV2 } from './ls-refs.js';
 import { pinRepo } from './pin.js';
-import type { Pin } from '../net/destinations.js';
-import { lsRemotePatterns, parseLsRemote, pickRef, type RefSpec, type RemoteRef, type ResolvedRef } from '../../protocol/refs.js';
+import { lsRemote } from './ls-remote.js';
+import { lsRemotePatterns, pickRef, type RefSpec, type ResolvedRef } from '../../protocol/refs.js';
 import type { RepoRef } from './url.js';
 
 // The in-process answer is one small request; if it takes longer, git gets the full budget.
@@ -24,7 +22,7 @@ export async function resolveRef(repo: RepoRef, spec: RefSpec, git: GitContext):
       : undefined;
   let refs = fast;
   if (!refs) {
-    refs = await lsRemote(repo, patterns, git, pin);
+    refs = await lsRemote(repo, patterns, git, { pin });
     // The fast path failed a working host (a missing repository also falls back, and that is no news):
     // worth one line in the log, not one per request.
     if (git.log && !git.fellBack.has(repo.host)) {
@@ -39,14 +37,4 @@ export async function resolveRef(repo: RepoRef, spec: RefSpec, git: GitContext):
   }
   const hint = /^[0-9a-f]{7,39}$/i.test(spec.name) ? ' Short commit ids cannot be resolved remotely: pass the full 40-character id.' : '';
   throw new FerryError('REF_NOT_FOUND', `No branch or tag named "${spec.name}" in ${repo.canonical}.${hint}`);
-}
-
-async function lsRemote(repo: RepoRef, patterns: string[], context: GitContext, pin: Pin): Promise<RemoteRef[]> {
-  await context.assertSupportedGit();
-  const git = gitClient({ git: context, pin, access: repo.access });
-  try {
-    return parseLsRemote(await git.listRemote(['--symref', '--', repo.fetchUrl, ...patterns]));
-  } catch (error) {
-    throw gitFailure(String((error as Error).message), `Listing refs of ${repo.canonical}`, error, repo.host);
-  }
 }
