@@ -44,18 +44,20 @@ afterAll(async () => {
 afterEach(() => proxy.setRule({ type: 'pass' }));
 
 const RETRIES = 2;
-// A one-second stall watchdog and no pause between attempts keep the tests short; nothing asserts either.
-const context = (): ReturnType<typeof createGitContext> =>
-  createGitContext({ allowHttp: true, timeoutMs: 60_000, stallTimeoutMs: 1000, retry: { retries: RETRIES, backoffMs: 0 }, allowedDestinations: testDestinations });
+// No pause between attempts keeps the tests short; nothing asserts it. The stall rows get a one-second
+// watchdog; the others a long one, so a git slowed by a loaded machine is not taken for a stall.
+const STALL_MS = 1000;
+const context = (stallTimeoutMs = 20_000): ReturnType<typeof createGitContext> =>
+  createGitContext({ allowHttp: true, timeoutMs: 60_000, stallTimeoutMs, retry: { retries: RETRIES, backoffMs: 0 }, allowedDestinations: testDestinations });
 const repo = (path: string): RepoRef => parseRepoUrl(`${proxy.url}/${path}`, { allowedHosts: [`${proxy.host}:${proxy.port}`], allowHttp: true });
 const packCommit = (): Promise<string> => gitRevParse(join(root, 'faults/pack.git'), 'main');
 /** The pack answer: a POST to git-upload-pack (ls-refs answers are a few hundred bytes, far below the cut). */
 const packRequest = (head: RequestHead): boolean => head.method === 'POST' && head.path.endsWith('/git-upload-pack');
 
 let run = 0;
-function mirrors(): { cache: MirrorCache; workDir: string } {
+function mirrors(fault?: Fault): { cache: MirrorCache; workDir: string } {
   const workDir = join(temp, `run-${++run}`);
-  return { cache: new MirrorCache({ workDir, git: context() }), workDir };
+  return { cache: new MirrorCache({ workDir, git: context(fault?.type === 'stall' ? STALL_MS : undefined) }), workDir };
 }
 
 async function leftovers(workDir: string): Promise<string[]> {
@@ -71,7 +73,7 @@ describe('a fetch meets a transient fault', () => {
     ['answered 503 once', { type: 'http', status: 503 }, /^upstream answered a server error, retrying \(1\/2\)$/],
   ] as [string, Fault, RegExp][])('%s: succeeds on the next attempt and says it retried', async (_name, fault, said) => {
     proxy.setRule({ fault, times: 1, match: packRequest });
-    const { cache, workDir } = mirrors();
+    const { cache, workDir } = mirrors(fault);
     const notices: RetryNotice[] = [];
     const commit = await packCommit();
     const lease = await cache.fetch(repo('faults/pack'), commit, undefined, undefined, (notice) => notices.push(notice));
@@ -102,7 +104,7 @@ describe('a fault that does not pass', () => {
     ['503 every time', { type: 'http', status: 503 }, 'UPSTREAM_UNREACHABLE', /answered HTTP 503, a server error.*Try again/],
   ] as [string, Fault, string, RegExp][])('%s: a clear code after the bounded retries, nothing left behind', async (_name, fault, code, message) => {
     proxy.setRule({ fault, match: packRequest });
-    const { cache, workDir } = mirrors();
+    const { cache, workDir } = mirrors(fault);
     const notices: string[] = [];
     const error = await cache.fetch(repo('faults/pack'), await packCommit(), undefined, undefined, (n) => notices.push(n.message)).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(FerryError);
@@ -164,7 +166,7 @@ describe('a retry is guarded like the first attempt', () => {
       resolved.push(address);
       return [{ address, family: 4 }];
     };
-    const git = createGitContext({ allowHttp: true, timeoutMs: 60_000, stallTimeoutMs: 1000, retry: { retries: RETRIES, backoffMs: 0 }, allowedDestinations: testDestinations, resolve });
+    const git = createGitContext({ allowHttp: true, timeoutMs: 60_000, stallTimeoutMs: 20_000, retry: { retries: RETRIES, backoffMs: 0 }, allowedDestinations: testDestinations, resolve });
     const named = parseRepoUrl(`http://faults.test:${proxy.port}/faults/pack`, { allowedHosts: [`faults.test:${proxy.port}`], allowHttp: true });
     proxy.setRule({ fault: { type: 'cut', atByte: 100 * 1024 }, times: 1, match: packRequest });
     const notices: string[] = [];
