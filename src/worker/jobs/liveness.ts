@@ -51,17 +51,25 @@ export function createLiveness(options: LivenessOptions): Liveness {
     return lost;
   };
   return {
-    async check(store, state) {
-      if (options.states.runsHere(state.jobId) || !isLost(state, clock(), options.lostAfterMs)) return state;
-      const seconds = Math.round((clock() - (state.heartbeatAt as number)) / 1000);
-      return end(store, state, workerLost(`it has not said it is alive for ${seconds} s (the bound is ${Math.round(options.lostAfterMs / 1000)} s)`));
+    async check(store, read) {
+      if (options.states.runsHere(read.jobId) || !isLost(read, clock(), options.lostAfterMs)) return read;
+      // Decided under the job's lock, on the state as it is now: a new attempt here may have claimed the
+      // job (or ended it) since it was read, and it must not run on over a WORKER_LOST recorded meanwhile.
+      return options.states.exclusive(read.jobId, async () => {
+        const state = (await options.states.load(store, read.jobId)) ?? read;
+        if (options.states.runsHere(state.jobId) || !isLost(state, clock(), options.lostAfterMs)) return state;
+        const seconds = Math.round((clock() - (state.heartbeatAt as number)) / 1000);
+        return end(store, state, workerLost(`it has not said it is alive for ${seconds} s (the bound is ${Math.round(options.lostAfterMs / 1000)} s)`));
+      });
     },
-    async giveUp(store, spec, detail) {
-      const stored = await options.states.stored(store, spec.jobId);
-      if (stored && isFinal(stored)) return stored;
-      const state = stored ?? initialState(spec);
-      const deviceId = state.deviceId ?? spec.deviceId;
-      return end(store, { ...state, ...(deviceId && { deviceId }) }, workerLost(detail));
+    giveUp(store, spec, detail) {
+      return options.states.exclusive(spec.jobId, async () => {
+        const stored = await options.states.stored(store, spec.jobId);
+        if (stored && isFinal(stored)) return stored;
+        const state = stored ?? initialState(spec);
+        const deviceId = state.deviceId ?? spec.deviceId;
+        return end(store, { ...state, ...(deviceId && { deviceId }) }, workerLost(detail));
+      });
     },
   };
 }

@@ -147,15 +147,11 @@ export class JobRunner {
 
   async #run(spec: JobSpec, store: ObjectStore, extraListeners: JobListener[], options: RunOptions): Promise<JobOutcome> {
     const listeners = [...(this.#options.listeners ?? []), ...extraListeners];
-    // A delivered event may be a retry (FC delivers it again after a crash or a stop): the stored state
-    // says whether an earlier attempt began, or whether the job already ended (then it is not run again).
-    const previous = options.redelivered ? await this.#options.states.stored(store, spec.jobId).catch(() => undefined) : undefined;
+    const { previous, initial } = await this.#claim(spec, store, options.redelivered ?? false);
     if (previous && isFinal(previous)) return { state: previous, timings: 'already ended' };
     const attempt = (previous?.attempt ?? 0) + 1;
     // The attempt before died: what it was uploading is dead too (upload-records.ts).
     if (attempt > 1) await abortDeadUploads(store, { job: spec.jobId }).catch(() => 0);
-    // The previous attempt's number, so that this attempt's first message is a change (stored and pushed).
-    const initial = { ...initialState(spec), attempt: previous?.attempt ?? 1 };
     const reporter = new JobReporter(initial, store, this.#options.states, listeners, this.#options.heartbeat);
     const progress: ProgressFn = (phase, detail = {}) =>
       reporter.emit({ v: 1, type: 'progress', jobId: spec.jobId, phase, ...detail, attempt, ts: Date.now() });
@@ -163,7 +159,11 @@ export class JobRunner {
 
     // Answered while its invocation waited (a build here made its artifact): its client has the result.
     const answered = await this.#waitingJobs.take(spec.jobId);
-    if (answered) return { state: applyMessage(reporter.state, { v: 1, type: 'done', jobId: spec.jobId, ...answered }), timings: '' };
+    if (answered) {
+      const state = applyMessage(reporter.state, { v: 1, type: 'done', jobId: spec.jobId, ...answered });
+      this.#options.states.remember(state);
+      return { state, timings: '' };
+    }
     if (this.#closed) {
       await this.#stop([job]);
       return { state: reporter.state, timings: reporter.timings() };
@@ -198,6 +198,23 @@ export class JobRunner {
     }
     await reporter.flush();
     return { state: reporter.state, timings: reporter.timings() };
+  }
+
+  /**
+   * Reads what an earlier attempt left and, unless the job already ended, claims it here (a reader on this
+   * instance then never judges it lost), both under the job's lock so no reader ends it in between. A
+   * delivered event may be a retry (FC delivers it again after a crash or a stop): the stored state says
+   * whether an earlier attempt began, or whether the job already ended (then it is not run again).
+   */
+  async #claim(spec: JobSpec, store: ObjectStore, redelivered: boolean): Promise<{ previous: JobState | undefined; initial: JobState }> {
+    const { states } = this.#options;
+    return states.exclusive(spec.jobId, async () => {
+      const previous = redelivered ? await states.stored(store, spec.jobId).catch(() => undefined) : undefined;
+      // The previous attempt's number, so that this attempt's first message is a change (stored and pushed).
+      const initial = { ...initialState(spec), attempt: previous?.attempt ?? 1 };
+      if (!previous || !isFinal(previous)) states.remember(initial, true);
+      return { previous, initial };
+    });
   }
 
   /** Leaves the waiting line (once) and tells the jobs behind it their new place. */

@@ -1,4 +1,5 @@
 import type { ObjectStore } from '../storage/oss-store.js';
+import { KeyedLock } from '../../util/keyed-lock.js';
 import { DEFAULT_KIND } from '../artifacts/registry.js';
 import { jobStateKey } from '../storage/keys.js';
 import type { JobState } from '../../protocol/job.js';
@@ -8,6 +9,7 @@ import type { JobState } from '../../protocol/job.js';
 export class JobStateStore {
   readonly #memory = new Map<string, JobState>();
   readonly #running = new Set<string>();
+  readonly #decisions = new KeyedLock();
   readonly #limit: number;
 
   constructor(limit = 1000) {
@@ -41,6 +43,15 @@ export class JobStateStore {
   /** This instance runs the job now: its state here is alive whatever its heartbeat says. */
   runsHere(jobId: string): boolean {
     return this.#running.has(jobId);
+  }
+
+  /**
+   * Runs `work` alone among this instance's decisions on the job: a run reading what an earlier attempt left
+   * and claiming the job, a reader ending it as lost. Without it a reader could record WORKER_LOST between
+   * a new attempt's read and its claim, and the attempt would run on over that end.
+   */
+  exclusive<T>(jobId: string, work: () => Promise<T>): Promise<T> {
+    return this.#decisions.run(jobId, work);
   }
 
   /** What the bucket holds for the job, ignoring this instance's memory. */

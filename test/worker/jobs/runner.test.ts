@@ -8,7 +8,9 @@ import { RefsCache } from '../../../src/worker/git/refs-cache.js';
 import { MirrorCache } from '../../../src/worker/git/mirror.js';
 import { JobRunner } from '../../../src/worker/jobs/runner.js';
 import { JobStateStore } from '../../../src/worker/jobs/state-store.js';
-import type { JobMessage, JobSpec } from '../../../src/protocol/job.js';
+import { createLiveness } from '../../../src/worker/jobs/liveness.js';
+import { createFindJob } from '../../../src/worker/jobs/submit.js';
+import type { JobMessage, JobSpec, JobState } from '../../../src/protocol/job.js';
 import { startOssServer, type OssServer } from '../../../src/local/oss/index.js';
 import { createObjectStore, storageTarget, type ObjectStore } from '../../../src/worker/storage/oss-store.js';
 import { jobStateKey } from '../../../src/worker/storage/keys.js';
@@ -185,5 +187,42 @@ describe('JobRunner shutting down', () => {
     const stored = JSON.parse((await store.getText(jobStateKey(r.jobId))) ?? '{}') as Record<string, unknown>;
     expect(stored).toMatchObject({ status: 'error', error: { code: 'WORKER_STOPPING' } });
     for (const id of [r.jobId, q.jobId, l.jobId]) expect(seen.filter((m) => m.jobId === id).at(-1)).toMatchObject({ type: 'error', code: 'WORKER_STOPPING' });
+  });
+});
+
+describe('JobRunner and a reader deciding about the same job', () => {
+  it('a new attempt that read a stale state is never overrun by a WORKER_LOST a reader records meanwhile', async () => {
+    const states = new JobStateStore();
+    const context = createGitContext({ allowHttp: true, timeoutMs: 30_000, allowedDestinations: config.allowedHosts });
+    const jobs = new JobRunner({ config, git: context, mirrors: new MirrorCache({ workDir: config.workDir, git: context }), refs: new RefsCache({ git: context }), states });
+    const job = await spec('race', 'main');
+    // The attempt before died long ago: its last heartbeat is past any bound.
+    const stale: JobState = { jobId: job.jobId, kind: 'archive', status: 'running', phase: 'fetching', repo: job.repo, ref: job.ref, commit: job.commit, format: job.format, createdAt: job.createdAt, updatedAt: 1, attempt: 1, heartbeatAt: 1 };
+    await states.write(store, stale);
+
+    // The new attempt's read of that state is answered only once the reader has read it too: both decide
+    // on the same stale state, the interleaving that let a reader record WORKER_LOST under a running attempt.
+    let readerRead!: () => void;
+    const readerHasRead = new Promise<void>((resolve) => (readerRead = resolve));
+    let stateReads = 0;
+    const gated: ObjectStore = Object.create(store) as ObjectStore;
+    gated.getText = async (key) => {
+      const text = await store.getText(key);
+      if (key === jobStateKey(job.jobId) && ++stateReads === 1) await readerHasRead;
+      else if (key === jobStateKey(job.jobId)) readerRead();
+      return text;
+    };
+    const liveness = createLiveness({ states, notifier: undefined, lostAfterMs: 3000 });
+    const findJob = createFindJob({ states, storeFor: () => gated, liveness });
+
+    const run = jobs.run(job, gated, [], { redelivered: true });
+    await waitFor(async () => stateReads >= 1 || undefined, 10_000, 'the attempt to read the stored state');
+    const answered = await findJob(job.jobId, undefined);
+    const outcome = await run;
+
+    // One decision or the other, never both: the attempt claimed the job first, so the reader saw it running.
+    expect(answered).toMatchObject({ status: 'queued', attempt: 1 });
+    expect(outcome.state).toMatchObject({ status: 'done', attempt: 2 });
+    expect(JSON.parse((await store.getText(jobStateKey(job.jobId))) as string)).toMatchObject({ status: 'done' });
   });
 });
