@@ -8,7 +8,8 @@ import type { GatewaySession as Session } from '../protocol/gateway-session.js';
 import { parseBody } from '../protocol/job-messages.js';
 import { parseRefsAnswer, type RefsAnswer } from '../protocol/remote-refs.js';
 import { openSession } from './_gateway-session.js';
-import { GIT_TOKEN_HEADER, gitTokenFromEnv } from './git-token.js';
+import { GIT_TOKEN_HEADER } from '../protocol/git-token.js';
+import { gitTokenFromEnv } from './git-token.js';
 
 import type { ApiRequest, ApiResponse, ConnectingInfo, DisconnectReason, GatewayClientOptions, ReconnectInfo } from './gateway-types.js';
 

@@ -2,7 +2,7 @@
 // sent while we were away are lost), when nothing arrived for a while, and after a cached POST /jobs.
 import { setTimeout as delay } from 'node:timers/promises';
 import { errorFromJSON, FerryError, type ErrorCode } from '../protocol/errors.js';
-import { GIT_TOKEN_HEADER } from './git-token.js';
+import { GIT_TOKEN_HEADER } from '../protocol/git-token.js';
 import type { ArchiveFormat, ArtifactFormat } from '../protocol/formats.js';
 import type { DoneMessage, JobMessage } from '../protocol/job.js';
 import { parseBody, parseMessage, stateToMessage } from '../protocol/job-messages.js';

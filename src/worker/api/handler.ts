@@ -2,7 +2,7 @@ import { FerryError } from '../../protocol/errors.js';
 import { VERSION } from '../../util/version.js';
 import type { ApiDeps, ApiHandler } from './context.js';
 import { json, problem } from './http.js';
-import { TOKEN_HEADER } from '../git/access.js';
+import { GIT_TOKEN_HEADER } from '../../protocol/git-token.js';
 import { createJob, getJob } from './jobs.js';
 import { parseDeviceId } from '../jobs/request.js';
 
@@ -22,7 +22,7 @@ export function createApi(deps: ApiDeps): ApiHandler {
       }
       if (pathname === '/refs') {
         allow(method, 'GET');
-        return json(await deps.listRefs(searchParams.get('url'), request.headers.get(TOKEN_HEADER)));
+        return json(await deps.listRefs(searchParams.get('url'), request.headers.get(GIT_TOKEN_HEADER)));
       }
       const job = /^\/jobs\/([^/]+)$/.exec(pathname);
       if (job) {

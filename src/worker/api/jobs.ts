@@ -1,7 +1,7 @@
 import { stateToJSON } from '../../protocol/job.js';
 import type { ApiDeps, RequestContext } from './context.js';
 import { json, readJson } from './http.js';
-import { TOKEN_HEADER } from '../git/access.js';
+import { GIT_TOKEN_HEADER } from '../../protocol/git-token.js';
 
 export async function createJob(request: Request, deps: ApiDeps, context: RequestContext): Promise<Response> {
   const body = await readJson(request);
@@ -9,7 +9,7 @@ export async function createJob(request: Request, deps: ApiDeps, context: Reques
   const submitted = await deps.submit({
     body,
     deviceIdHeader: headers.get('x-ca-deviceid'),
-    ...(headers.has(TOKEN_HEADER) && { tokenHeader: headers.get(TOKEN_HEADER) }),
+    ...(headers.has(GIT_TOKEN_HEADER) && { tokenHeader: headers.get(GIT_TOKEN_HEADER) }),
     credentials: context.credentials,
     client: { appKey: headers.get('x-ca-key'), forwardedFor: headers.get('x-forwarded-for') },
   });

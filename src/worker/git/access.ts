@@ -3,9 +3,8 @@
 // names the token anywhere (mirror dirs, cache keys, object keys) is an HMAC of it under a deployment secret.
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import { FerryError } from '../../protocol/errors.js';
+import { GIT_TOKEN_HEADER } from '../../protocol/git-token.js';
 
-/** Header a client sends the token in; `token` in the POST /jobs body says the same. */
-export const TOKEN_HEADER = 'x-ferry-git-token';
 const MAX_TOKEN_LENGTH = 1024;
 // Visible ASCII only: no spaces, no control characters, nothing that could end a header line.
 const VISIBLE_ASCII = /^[\x21-\x7e]+$/;
@@ -60,7 +59,7 @@ export function requestAccess(bodyValue: unknown, headerValue: string | null | u
   const header = headerValue ?? undefined;
   if (bodyValue === undefined && (header === undefined || header === '')) return undefined;
   if (bodyValue !== undefined && header !== undefined && header !== '' && bodyValue !== header) {
-    throw new FerryError('INVALID_TOKEN', `\`token\` and the ${TOKEN_HEADER} header differ: send the token once.`);
+    throw new FerryError('INVALID_TOKEN', `\`token\` and the ${GIT_TOKEN_HEADER} header differ: send the token once.`);
   }
   const token = bodyValue ?? header;
   if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH || !VISIBLE_ASCII.test(token)) {
