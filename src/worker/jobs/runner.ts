@@ -176,8 +176,8 @@ export class JobRunner {
       reporter.startHeartbeat();
       let answeredEarly!: () => void;
       const early = new Promise<void>((resolve) => (answeredEarly = resolve));
-      // Looked up now, not when its turn comes; the queue keeps arrival order meanwhile.
-      const prepared = this.#prepare(spec, store, (result) => {
+      // A job that must wait is looked up now, not when its turn comes; the queue keeps arrival order meanwhile.
+      const prepared = this.#prepare(spec, store, saturated, (result) => {
         reporter.emit({ v: 1, type: 'done', jobId: spec.jobId, ...result });
         this.#leaveQueue(reporter);
         answeredEarly();
@@ -228,17 +228,19 @@ export class JobRunner {
   }
 
   /**
-   * Binds the job and registers it as waiting for its build key, then looks it up: a hit is answered at
-   * once, without a slot. Undefined when binding fails: #execute does it again and reports why.
+   * Binds the job and registers it as waiting for its build key, then, if it must wait for a slot, looks it
+   * up: a hit is answered at once, without a slot. A job with a slot free is not: its build (singleBuild)
+   * looks it up at once, and a lookup here too would read the cache twice for every job. Undefined when
+   * binding fails: #execute does it again and reports why.
    */
-  async #prepare(spec: JobSpec, store: ObjectStore, answer: (result: DoneResult) => void): Promise<Prepared | undefined> {
+  async #prepare(spec: JobSpec, store: ObjectStore, mustWait: boolean, answer: (result: DoneResult) => void): Promise<Prepared | undefined> {
     const { config, git, refs } = this.#options;
     try {
       const kind = bindSpec(spec, config);
       const ctx: LookupContext = { config, git, store, refs };
       const key = await kind.buildKey(ctx);
       this.#waitingJobs.add({ jobId: spec.jobId, key, lookup: () => kind.lookup(ctx), answer });
-      await this.#waitingJobs.check(spec.jobId);
+      if (mustWait) await this.#waitingJobs.check(spec.jobId);
       return { kind, key };
     } catch {
       return undefined;
