@@ -1,6 +1,7 @@
 // How each forge spells a file in its URLs: one reader per forge, each saying which file a path names, or that
 // it is a page of a repository. Part of file-url.ts (and, like it, free of node: imports: the web page loads it).
 import type { FileShape, FileTarget, Forge } from './file-url.js';
+import { safeDecode } from '../util/safe-decode.js';
 
 const COMMIT_ID = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/i;
 const ARCHIVE_EXTENSION = /\.(tar\.gz|tgz|tar\.bz2|tar|zip)$/i;
@@ -85,7 +86,7 @@ function github(p: Parsed): Verdict {
 function githubArchive(url: string, repo: string, rest: string[]): Verdict {
   const extension = ARCHIVE_EXTENSION.exec(rest[rest.length - 1] as string)?.[1];
   if (!extension) return undefined;
-  const ref = decode(rest.join('/').slice(0, -extension.length - 1));
+  const ref = safeDecode(rest.join('/').slice(0, -extension.length - 1));
   const tag = /^refs\/tags\/(.+)$/.exec(ref)?.[1];
   const head = /^refs\/heads\/(.+)$/.exec(ref)?.[1];
   const name = tag ?? head ?? ref;
@@ -105,7 +106,7 @@ function codeload(p: Parsed): Verdict {
   if (repo === undefined || format === undefined || ref.length === 0) return undefined;
   const extension = /^(?:legacy\.)?(tar\.gz|zip)$/.exec(format)?.[1];
   if (!extension) return undefined;
-  const name = decode(ref.join('/'));
+  const name = safeDecode(ref.join('/'));
   const tag = /^refs\/tags\/(.+)$/.exec(name)?.[1];
   const shown = tag ?? /^refs\/heads\/(.+)$/.exec(name)?.[1] ?? name;
   return target(`${p.origin}/${p.segments.join('/')}`, 'archive', archiveName(repo, shown, extension), tag !== undefined || COMMIT_ID.test(name));
@@ -121,15 +122,15 @@ function gist(p: Parsed): Verdict {
   if (/\.git$/i.test(id)) return 'repository';
   if (kind === undefined) {
     if (p.host !== 'gist.github.com') return undefined;
-    return target(`https://gist.githubusercontent.com/${user}/${id}/raw`, 'gist', safeFilename(decode(id)), false);
+    return target(`https://gist.githubusercontent.com/${user}/${id}/raw`, 'gist', safeFilename(safeDecode(id)), false);
   }
   // The page of one revision: `gist.github.com/<user>/<id>/<revision>`.
   if (COMMIT_ID.test(kind) && rest.length === 0 && p.host === 'gist.github.com') {
-    return target(`https://gist.githubusercontent.com/${user}/${id}/raw/${kind}`, 'gist', safeFilename(decode(id)), true);
+    return target(`https://gist.githubusercontent.com/${user}/${id}/raw/${kind}`, 'gist', safeFilename(safeDecode(id)), true);
   }
   if (kind !== 'raw') return undefined;
   const revision = rest[0] !== undefined && COMMIT_ID.test(rest[0]) ? rest[0] : undefined;
-  const file = rest.length > (revision ? 1 : 0) ? lastName(rest) : safeFilename(decode(id));
+  const file = rest.length > (revision ? 1 : 0) ? lastName(rest) : safeFilename(safeDecode(id));
   return target(`${p.origin}/${p.segments.join('/')}`, 'gist', file, revision !== undefined);
 }
 
@@ -151,7 +152,7 @@ function gitlab(p: Parsed): Verdict {
   }
   // `-/archive/<ref>/<project>-<ref>.tar.gz`: the ref may be a branch, so only a commit id is immutable.
   if (kind === 'archive' && rest.length >= 2 && ARCHIVE_EXTENSION.test(rest[rest.length - 1] as string)) {
-    const ref = decode(rest.slice(0, -1).join('/'));
+    const ref = safeDecode(rest.slice(0, -1).join('/'));
     return target(`${base}/archive/${rest.join('/')}`, 'archive', lastName(rest), COMMIT_ID.test(ref));
   }
   if (kind === 'releases' && rest[1] === 'downloads' && rest.length >= 3) {
@@ -230,7 +231,7 @@ function bitbucket(p: Parsed): Verdict {
 function refArchive(url: string, repo: string, refPath: string[]): Verdict {
   const extension = ARCHIVE_EXTENSION.exec(refPath[refPath.length - 1] as string)?.[1];
   if (!extension) return undefined;
-  const ref = decode(refPath.join('/').slice(0, -extension.length - 1));
+  const ref = safeDecode(refPath.join('/').slice(0, -extension.length - 1));
   return target(url, 'archive', archiveName(repo, ref, extension), COMMIT_ID.test(ref));
 }
 
@@ -246,20 +247,13 @@ function target(url: string, shape: FileShape, filename: string, immutable: bool
 }
 
 function archiveName(repo: string, ref: string, extension: string): string {
-  return safeFilename(`${decode(repo).replace(/\.git$/i, '')}-${ref.replace(/\//g, '-')}.${extension}`);
+  return safeFilename(`${safeDecode(repo).replace(/\.git$/i, '')}-${ref.replace(/\//g, '-')}.${extension}`);
 }
 
 function lastName(segments: readonly string[]): string {
-  return safeFilename(decode(segments[segments.length - 1] ?? ''));
+  return safeFilename(safeDecode(segments[segments.length - 1] ?? ''));
 }
 
-function decode(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return segment; // a malformed %-escape is kept as typed rather than refused: it is only a name
-  }
-}
 
 /**
  * A name that is safe to create in any directory on any OS: no path separators, no leading dot (no hidden

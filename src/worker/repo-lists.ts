@@ -2,6 +2,7 @@
 // for every kind when a job is submitted, when its event is bound and when a clone lists refs.
 import { FerryError } from '../protocol/errors.js';
 import type { FileTarget } from '../protocol/file-url.js';
+import { safeDecode } from '../util/safe-decode.js';
 
 /** `owner`, `owner/repo`, `*\/repo`, each optionally after a host (`host/owner/repo`); `*` matches any one name. */
 export interface RepoPattern {
@@ -65,7 +66,7 @@ const FILE_HOST_FORGE: Record<string, string> = {
 export function repoNameOfFile(target: FileTarget): RepoName | undefined {
   if (target.shape === 'plain') return undefined;
   const url = new URL(target.url);
-  const segments = url.pathname.split('/').filter(Boolean).map((segment) => safeDecode(segment));
+  const segments = url.pathname.split('/').filter(Boolean).map(safeDecode);
   const dash = segments.indexOf('-');
   const project = dash > 0 ? segments.slice(0, dash) : segments.slice(0, 2);
   if (project.length < 2) return undefined;
@@ -98,12 +99,4 @@ function matches(pattern: RepoPattern, name: RepoName): boolean {
     (pattern.owner === '*' || pattern.owner === name.owner) &&
     (pattern.repo === '*' || pattern.repo === name.repo)
   );
-}
-
-function safeDecode(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return segment;
-  }
 }

@@ -1,4 +1,5 @@
 import { FerryError } from '../../protocol/errors.js';
+import { safeDecode } from '../../util/safe-decode.js';
 import { VERSION } from '../../util/version.js';
 import type { ApiDeps, ApiHandler } from './context.js';
 import { json, problem } from './http.js';
@@ -27,7 +28,8 @@ export function createApi(deps: ApiDeps): ApiHandler {
       const job = /^\/jobs\/([^/]+)$/.exec(pathname);
       if (job) {
         allow(method, 'GET');
-        return await getJob(decodedSegment(job[1] as string), deps, context);
+        // A malformed %-escape stays as it is: job ids have no `%`, so it is answered JOB_NOT_FOUND, not a URIError's 500.
+        return await getJob(safeDecode(job[1] as string), deps, context);
       }
       if (pathname === '/register' || pathname === '/unregister') {
         allow(method, 'POST');
@@ -43,15 +45,6 @@ export function createApi(deps: ApiDeps): ApiHandler {
       return problem(error);
     }
   };
-}
-
-// A malformed %-escape stays as it is: job ids have no `%`, so it is answered JOB_NOT_FOUND, not a URIError's 500.
-function decodedSegment(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return segment;
-  }
 }
 
 function allow(method: string, ...allowed: string[]): void {

@@ -1,4 +1,5 @@
 import type { FileTarget } from '../../protocol/file-url.js';
+import { safeDecode } from '../../util/safe-decode.js';
 import type { ResolvedRef } from '../../protocol/refs.js';
 
 const OID = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/i;
@@ -41,11 +42,5 @@ function namedRef(target: FileTarget, segments: string[]): string {
 }
 
 function pathSegments(url: string): string[] {
-  return new URL(url).pathname.split('/').filter(Boolean).map((segment) => {
-    try {
-      return decodeURIComponent(segment);
-    } catch {
-      return segment;
-    }
-  });
+  return new URL(url).pathname.split('/').filter(Boolean).map(safeDecode);
 }
