@@ -32,7 +32,7 @@ export interface Liveness {
   giveUp(store: ObjectStore, spec: JobSpec, detail: string): Promise<JobState>;
 }
 
-export function isLost(state: JobState, now: number, lostAfterMs: number): boolean {
+function isLost(state: JobState, now: number, lostAfterMs: number): boolean {
   if (state.heartbeatAt === undefined || isFinal(state)) return false;
   return now - state.heartbeatAt > lostAfterMs;
 }
@@ -74,7 +74,7 @@ export function createLiveness(options: LivenessOptions): Liveness {
   };
 }
 
-export function workerLost(why: string): FerryError {
+function workerLost(why: string): FerryError {
   return new FerryError(
     'WORKER_LOST',
     `The worker running this job was lost (${why}): it crashed, ran out of memory or time, or was reclaimed, and no other attempt finished the job. Submit it again; if this repeats, report it with the job id.`,

@@ -59,7 +59,7 @@ export class JobReporter {
     const previous = this.#state;
     // The first outcome wins: a job stopped by the instance's shutdown is already `error` while its
     // pipeline unwinds, and nothing it says afterwards may turn it back into `running`.
-    if (previous.status === 'done' || previous.status === 'error') return;
+    if (isOver(previous)) return;
     const next = applyMessage(previous, message);
     const important =
       message.type !== 'progress' || previous.phase !== next.phase || previous.queuePosition !== next.queuePosition || previous.attempt !== next.attempt;

@@ -32,7 +32,7 @@ export interface JobRunnerOptions {
 const DEFAULT_UPLOAD_RENEW_MS = 10_000;
 
 /** What a job's first message says when an earlier attempt at it had begun: its phases start over. */
-export const RESUMING_MESSAGE = 'worker restarted, resuming';
+const RESUMING_MESSAGE = 'worker restarted, resuming';
 
 export interface JobOutcome {
   state: JobState;

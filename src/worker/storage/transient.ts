@@ -17,7 +17,7 @@ export function isTransient(error: unknown): boolean {
 }
 
 /** What oss-store.ts turns a transient failure into. */
-export function isStorageUnavailable(error: unknown): boolean {
+function isStorageUnavailable(error: unknown): boolean {
   return error instanceof FerryError && error.code === 'STORAGE_UNAVAILABLE';
 }
 
