@@ -13,7 +13,7 @@ import { startLocalStack, type LocalStack } from '../../src/local/stack.js';
 import { FerryError } from '../../src/protocol/errors.js';
 import { fixtureRoot } from '../helpers/fixtures.js';
 import { startGitServer, type GitServer } from '../helpers/git-server.js';
-import { waitFor, waitForJob } from '../helpers/wait.js';
+import { jobState, waitFor, waitForJob } from '../helpers/wait.js';
 
 // The emulator delivers an async invocation once and retries it 3 times, as FC does by default.
 const ATTEMPTS = 4;
@@ -35,11 +35,8 @@ afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-async function state(jobId: string): Promise<Record<string, unknown> | undefined> {
-  // While an instance is replaced the gateway's backend call fails: undefined, and the poll asks again.
-  const response = await fetch(`${stack.api}/jobs/${jobId}`).catch(() => undefined);
-  return response?.ok ? ((await response.json()) as Record<string, unknown>) : undefined;
-}
+// While an instance is replaced the gateway's backend call fails: undefined, and the poll asks again.
+const state = (jobId: string): Promise<Record<string, unknown> | undefined> => jobState(stack.api, jobId);
 
 describe('a job whose worker dies on every attempt', () => {
   it('ends as WORKER_LOST, pushed to the client that follows it and answered to pollers', async () => {

@@ -36,3 +36,9 @@ export async function waitForJob(base: string, jobId: string, timeoutMs = 60_000
     throw lastError === undefined ? error : new Error(`${(error as Error).message}; the last failed poll: ${String(lastError)}`);
   }
 }
+
+/** GET /jobs/:id on `base`; undefined while the runtime is being replaced (the connection fails), so a poll asks again. */
+export async function jobState(base: string, jobId: string): Promise<Record<string, unknown> | undefined> {
+  const response = await fetch(`${base}/jobs/${jobId}`).catch(() => undefined);
+  return response?.ok ? ((await response.json()) as Record<string, unknown>) : undefined;
+}
