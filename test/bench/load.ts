@@ -9,7 +9,7 @@ import { ROOT } from '../helpers/worker-process.js';
 import type { JobRecord } from './load-clients.js';
 import { runLoad, type LoadResult } from './load-run.js';
 import { now, percentile } from './measure.js';
-import { machine, megabytes, millis, printTable, seconds, summary, verdict, writeJson, type Row } from './report.js';
+import { finishRun, megabytes, millis, seconds, verdict, type Row } from './report.js';
 
 const config = {
   clients: envInt('LOAD_CLIENTS', 200),
@@ -56,16 +56,7 @@ try {
   await git.close();
 }
 
-console.log('');
-printTable(rows);
-console.log('');
-const line = summary(rows);
-console.log(line);
-const loadAfter = loadavg();
-console.log(`load average before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${loadAfter.map((l) => l.toFixed(2)).join(' ')}; ${seconds(now() - started)} in all`);
-const file = join(ROOT, 'test/artifacts/bench-load.json');
-await writeJson(file, { date: new Date().toISOString(), machine: machine(), config, rows, summary: line, loadavg: { before: loadBefore, after: loadAfter }, results });
-log(`wrote ${file}`);
+await finishRun({ file: join(ROOT, 'test/artifacts/bench-load.json'), rows, config, results, loadBefore, elapsedMs: now() - started, log });
 
 /** Submit → final push, by how the job was answered. */
 function latencies(records: JobRecord[]): Record<'atSubmit' | 'waited' | 'built', number[]> {

@@ -13,7 +13,7 @@ import { runFilesBench } from './files.js';
 import { runLinkBench } from './link.js';
 import { median, now, percentile } from './measure.js';
 import { runReblock, summariseReblock } from './reblock.js';
-import { machine, megabytes, millis, printTable, ratio, ratioRow, seconds, summary, verdict, writeJson, type Row } from './report.js';
+import { finishRun, megabytes, millis, ratio, ratioRow, seconds, verdict, type Row } from './report.js';
 import { runCacheHits, runFerryGet, runWsGet, startStack, warmUpStack, type CacheHitRun, type E2eRun, type StackOptions } from './stack-e2e.js';
 import { runWorkerJob, type WorkerJobRun } from './worker-job.js';
 
@@ -61,16 +61,7 @@ if (config.sections.includes('clone')) await clone();
 if (config.sections.includes('link')) await link();
 if (config.sections.includes('files')) await files();
 
-console.log('');
-printTable(rows);
-console.log('');
-const line = summary(rows);
-console.log(line);
-const loadAfter = loadavg();
-console.log(`load average before ${loadBefore.map((l) => l.toFixed(2)).join(' ')}, after ${loadAfter.map((l) => l.toFixed(2)).join(' ')}; ${seconds(now() - started)} in all`);
-const file = join(ROOT, 'test/artifacts/bench.json');
-await writeJson(file, { date: new Date().toISOString(), machine: machine(), config: { ...config, workerEnv }, rows, summary: line, loadavg: { before: loadBefore, after: loadAfter }, results });
-log(`wrote ${file}`);
+await finishRun({ file: join(ROOT, 'test/artifacts/bench.json'), rows, config: { ...config, workerEnv }, results, loadBefore, elapsedMs: now() - started, log });
 
 /** Issue "core": cold job latency against the native baseline, peak RSS, CPU. */
 interface Repo {

@@ -1,7 +1,7 @@
 // The printed table and test/artifacts/bench.json. A missed target is reported, never an exit code.
 import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname } from 'node:path';
 
 export type Verdict = 'PASS' | 'FAIL' | 'info';
@@ -78,4 +78,30 @@ export function ratioRow(metric: string, ferryMs: number, nativeMs: number, maxR
     result: verdict(ferryMs / nativeMs <= maxRatio),
     note,
   };
+}
+
+export interface RunEnd {
+  /** Where the JSON artifact goes. */
+  file: string;
+  rows: Row[];
+  config: unknown;
+  results: Record<string, unknown>;
+  /** os.loadavg() when the run began: figures taken on a busy machine say so. */
+  loadBefore: number[];
+  elapsedMs: number;
+  log: (line: string) => void;
+}
+
+/** Ends a bench run alike for every bench: the table, the summary line, the load average before and after, the JSON artifact. */
+export async function finishRun(end: RunEnd): Promise<void> {
+  console.log('');
+  printTable(end.rows);
+  console.log('');
+  const line = summary(end.rows);
+  console.log(line);
+  const loadAfter = loadavg();
+  const loads = (l: number[]): string => l.map((x) => x.toFixed(2)).join(' ');
+  console.log(`load average before ${loads(end.loadBefore)}, after ${loads(loadAfter)}; ${seconds(end.elapsedMs)} in all`);
+  await writeJson(end.file, { date: new Date().toISOString(), machine: machine(), config: end.config, rows: end.rows, summary: line, loadavg: { before: end.loadBefore, after: loadAfter }, results: end.results });
+  end.log(`wrote ${end.file}`);
 }
