@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { isIP } from 'node:net';
+import ipaddr from 'ipaddr.js';
 
 /*
  * Who a job counts against: its app key, its device and its source address, each a counter of its own.
@@ -57,15 +58,8 @@ export function sourceAddress(forwardedFor: string | null | undefined): string |
   const kind = isIP(last);
   if (kind === 4) return last;
   if (kind !== 6) return undefined;
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(last)?.[1];
-  if (mapped) return mapped;
-  return `${expandIpv6(last).slice(0, 4).join(':')}::/64`;
-}
-
-function expandIpv6(address: string): string[] {
-  const [head = '', tail] = address.toLowerCase().split('::');
-  const front = head ? head.split(':') : [];
-  const back = tail ? tail.split(':') : [];
-  const groups = tail === undefined ? front : [...front, ...Array<string>(8 - front.length - back.length).fill('0'), ...back];
-  return groups.map((group) => group.replace(/^0+(?=.)/, ''));
+  // ipaddr.js, as the SSRF guard parses addresses (net/address.ts): every spelling of one /64 is one counter.
+  const address = ipaddr.IPv6.parse(last);
+  if (address.isIPv4MappedAddress()) return address.toIPv4Address().toString();
+  return `${new ipaddr.IPv6([...address.parts.slice(0, 4), 0, 0, 0, 0]).toString()}/64`;
 }
