@@ -17,7 +17,7 @@ export interface ResolvedAddress {
 /** Every address a name resolves to, in the resolver's order. */
 export type Resolver = (hostname: string) => Promise<ResolvedAddress[]>;
 
-export const systemResolver: Resolver = async (hostname) =>
+const systemResolver: Resolver = async (hostname) =>
   (await dnsLookup(hostname, { all: true, verbatim: true })).map(({ address, family }) => ({ address, family: family === 6 ? 6 : 4 }));
 
 /** Where a connection may go: `addresses` empty means nothing to pin (an IP literal, or a name left to a proxy). */

@@ -60,7 +60,7 @@ interface Entry {
   writing: Promise<void>;
 }
 
-export const DEFAULT_SYNC_MS = 5_000;
+const DEFAULT_SYNC_MS = 5_000;
 
 /** `quota/<day>/<key>/`: one counter's folder of per-instance shards. */
 export function counterPrefix(day: string, key: string): string {
