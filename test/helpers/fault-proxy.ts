@@ -38,7 +38,11 @@ export interface FaultRule {
 }
 
 export interface FaultProxyOptions {
-  target: { host: string; port: number };
+  /**
+   * Where connections go; a function is asked at each connection, for a proxy that must exist before its
+   * target does (a worker's FERRY_NOTIFY_URL, fixed before the gateway it names listens).
+   */
+  target: { host: string; port: number } | (() => { host: string; port: number });
   /**
    * What a fault applies to: each TCP `connection` (default), or each HTTP/1.1 `request` on a
    * connection (kept-alive clients such as git's curl and ali-oss send many per connection).
@@ -119,7 +123,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const server = createServer({ allowHalfOpen: true }, (client) => {
     stats.connections++;
     stats.open++;
-    const upstream = connect({ ...options.target, allowHalfOpen: true });
+    const upstream = connect({ ...(typeof options.target === 'function' ? options.target() : options.target), allowHalfOpen: true });
     let stopped = false;
     let unit: Unit = mode === 'connection' ? startUnit(undefined) : { ...PASS };
     // Requests are framed in request mode, and for a connection to answer in HTTP: after its request's head.
