@@ -12,6 +12,12 @@ export function workerStopping(redelivered: boolean): FerryError {
   );
 }
 
+/** Retry-After on a refused POST /jobs: FC routes the retry to another instance. */
+const RETRY_AFTER_S = 2;
+
+// Answered through the API's error shaping (api/http.ts), which sends retryAfter as Retry-After too.
 export function refusedWhileStopping(): FerryError {
-  return new FerryError('WORKER_STOPPING', 'This worker instance is shutting down and takes no new jobs. Try again in a moment: another instance will take it.');
+  return new FerryError('WORKER_STOPPING', 'This worker instance is shutting down and takes no new jobs. Try again in a moment: another instance will take it.', {
+    retryAfter: RETRY_AFTER_S,
+  });
 }

@@ -38,8 +38,6 @@ export interface RuntimeOptions {
 // Well inside the 10 s between the default grace (50 s) and a 60 s PreStop timeout.
 const PRE_STOP_CLEANUP_MS = 8000;
 const DEFAULT_PRE_STOP_GRACE_MS = 50_000;
-/** Retry-After on a refused POST /jobs: FC routes the retry to another instance. */
-const RETRY_AFTER_S = 2;
 
 const WARM_UP_WAIT_MS = 2000;
 
@@ -138,7 +136,7 @@ async function handle(req: IncomingMessage, path: string, context: RequestContex
 
 async function callApi(request: Request, context: RequestContext, options: RuntimeOptions): Promise<Response> {
   if (options.drainer?.stopping && request.method === 'POST' && new URL(request.url).pathname === '/jobs') {
-    return json(refusedWhileStopping().toJSON(), 503, { 'retry-after': String(RETRY_AFTER_S) });
+    return problem(refusedWhileStopping());
   }
   return options.api(request, context);
 }
