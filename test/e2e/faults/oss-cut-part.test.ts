@@ -1,14 +1,9 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FcEmulator } from '../../../src/local/fc/index.js';
-import { startOssServer, type OssServer } from '../../../src/local/oss/index.js';
-import { startAsyncWorker } from '../../helpers/async-worker.js';
+import { startAsyncStage, submitJob, type AsyncStage } from '../../helpers/async-stage.js';
 import { startFaultProxy, type FaultProxy } from '../../helpers/fault-proxy.js';
-import { fixtureRoot } from '../../helpers/fixtures.js';
-import { startGitServer, type GitServer } from '../../helpers/git-server.js';
 import { findLeftovers } from '../../helpers/stack-leftovers.js';
 import { waitForJob } from '../../helpers/wait.js';
 
@@ -16,45 +11,31 @@ import { waitForJob } from '../../helpers/wait.js';
 // connection is cut part way through the part's body (the store sees a request that breaks off). The
 // part is sent again and the job must succeed, whole, with nothing left behind.
 const KEY = { accessKeyId: 'LTAI-faults', accessKeySecret: 'faults-secret' };
-let git: GitServer;
-let oss: OssServer;
+let stage: AsyncStage;
 let proxy: FaultProxy;
 let fc: FcEmulator;
-let temp: string;
 
 beforeAll(async () => {
-  const root = await fixtureRoot();
-  git = await startGitServer({ root });
-  temp = await mkdtemp(join(tmpdir(), 'ferry-faults-'));
-  oss = await startOssServer({ dataDir: join(temp, 'oss'), port: 0, credentials: [KEY], buckets: ['ferry'] });
-  const target = new URL(oss.endpoint);
-  proxy = await startFaultProxy({ target: { host: target.hostname, port: Number(target.port) }, unit: 'request' });
+  stage = await startAsyncStage({ name: 'faults', key: KEY });
+  proxy = await startFaultProxy({ target: stage.ossTarget, unit: 'request' });
   // Small parts, so the archive is several of them and the cut one is not the only one.
-  fc = await startAsyncWorker({ git, oss, key: KEY, workDir: join(temp, 'work'), env: { FERRY_OSS_ENDPOINT: proxy.url, FERRY_PART_SIZE: String(100 * 1024), FERRY_MAX_ARCHIVE_BYTES: String(512 * 1024 * 1024), FERRY_MAX_FILE_BYTES: String(512 * 1024 * 1024) } });
+  fc = await stage.startWorker({ env: { FERRY_OSS_ENDPOINT: proxy.url, FERRY_PART_SIZE: String(100 * 1024), FERRY_MAX_ARCHIVE_BYTES: String(512 * 1024 * 1024), FERRY_MAX_FILE_BYTES: String(512 * 1024 * 1024) } });
 });
 
-afterAll(async () => {
-  await fc?.close();
-  await proxy?.close();
-  await oss?.close();
-  await git?.close();
-  await rm(temp, { recursive: true, force: true });
-});
+afterAll(() => stage?.close(proxy));
 
 describe('an OSS connection cut in the middle of a part upload, once', () => {
   it('the job succeeds: the part is sent again, the object is whole, no upload is left unfinished', async () => {
     // The third part upload's request is cut 50 KiB in: past its head, inside its body.
     proxy.setRule({ fault: { type: 'cut', atByte: 50 * 1024, direction: 'up', reset: true }, every: 3, times: 1, match: (head) => head.method === 'PUT' && head.path.includes('partNumber=') });
-    const response = await fetch(`${fc.url}/jobs`, { method: 'POST', body: JSON.stringify({ url: `${git.url}/fixtures/many`, format: 'zip' }) });
-    expect(response.status).toBe(202);
-    const { jobId } = (await response.json()) as { jobId: string };
+    const jobId = await submitJob(fc.url, { url: `${stage.git.url}/fixtures/many`, format: 'zip' });
     const done = await waitForJob(fc.url, jobId, 120_000);
     expect(done).toMatchObject({ status: 'done', cached: false });
     expect(proxy.stats.faults).toBe(1);
     const bytes = Buffer.from(await (await fetch(done.url as string)).arrayBuffer());
     expect(bytes.length).toBe(done.size);
     expect(createHash('sha256').update(bytes).digest('hex')).toBe(done.sha256);
-    const leftovers = await findLeftovers({ ossDataDir: join(temp, 'oss'), workDir: join(temp, 'work') });
+    const leftovers = await findLeftovers({ ossDataDir: join(stage.temp, 'oss'), workDir: join(stage.temp, 'work') });
     expect(leftovers.uploads).toEqual([]);
     expect(leftovers.tempFiles).toEqual([]);
   });
