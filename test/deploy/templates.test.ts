@@ -61,6 +61,10 @@ const DEFAULT_IS_RIGHT: Record<string, string> = {
   FERRY_SIGTERM_GRACE: 'FC calls the PreStop hook (FERRY_PRE_STOP_GRACE) before SIGTERM, which then finds nothing left',
   FERRY_HEARTBEAT: 'a 10 s heartbeat is one small PUT per held job every 10 s',
   FERRY_WORKER_LOST_AFTER: '30 s, three heartbeats and the build lease TTL: a live job is never judged lost',
+  // Upstream faults (docs/reliability.md): retried in the job, well inside FERRY_JOB_TIMEOUT.
+  FERRY_STALL_TIMEOUT: '30 s without a byte from the upstream is a stall, far above a slow but live GitHub answer',
+  FERRY_UPSTREAM_RETRIES: 'three more attempts ride out a cut or a 5xx without hammering a host that is down',
+  FERRY_UPSTREAM_BACKOFF_MS: 'a backoff from 1 s spreads the attempts over seconds, not the job timeout',
   // Quotas (docs/security.md, Limits): defaults sized for a 10 GB disk and 2 GB of memory.
   FERRY_MAX_FETCH_BYTES: 'a 2 GiB fetch fits the 10 GiB disk beside the 2 GiB mirror budget',
   FERRY_MAX_PENDING: '16 queued jobs per instance hold a few KB each; beyond it clients are told to come back',
