@@ -6,6 +6,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { generationKey, generations, readLease } from '../../src/worker/jobs/lease-objects.js';
 import type { ObjectStore } from '../../src/worker/storage/oss-store.js';
+import { waitFor } from './wait.js';
 
 export interface Leftovers {
   /** `key (uploadId)` of each multipart upload neither completed nor aborted. */
@@ -33,6 +34,20 @@ export async function findLeftovers(places: LeftoverPlaces): Promise<Leftovers> 
     places.workDir ? mirrorTemp(join(places.workDir, 'mirrors')) : Promise.resolve([]),
   ]);
   return { uploads, leases, tempFiles: [...ossTemp.map((name) => `oss/.tmp/${name}`), ...workTemp] };
+}
+
+/**
+ * What is left once the stack has settled: a job's end does not wait for every write behind it (the store drops a
+ * cut request's body when it sees the reset; a last heartbeat or a background lease release may still be in
+ * flight). Waits up to `timeoutMs` for nothing to be left, then returns what is, for the caller to assert on.
+ */
+export async function settledLeftovers(places: LeftoverPlaces, timeoutMs = 15_000): Promise<Leftovers> {
+  const look = (): Promise<Leftovers> => findLeftovers(places);
+  const empty = (found: Leftovers): boolean => found.uploads.length === 0 && found.leases.length === 0 && found.tempFiles.length === 0;
+  return waitFor(async () => {
+    const found = await look();
+    return empty(found) && found;
+  }, timeoutMs, 'nothing to be left behind').catch(look);
 }
 
 export async function unfinishedUploads(ossDataDir: string): Promise<string[]> {

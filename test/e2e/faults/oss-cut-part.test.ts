@@ -4,8 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FcEmulator } from '../../../src/local/fc/index.js';
 import { startAsyncStage, submitJob, type AsyncStage } from '../../helpers/async-stage.js';
 import { startFaultProxy, type FaultProxy } from '../../helpers/fault-proxy.js';
-import { findLeftovers } from '../../helpers/stack-leftovers.js';
-import { waitFor, waitForJob } from '../../helpers/wait.js';
+import { settledLeftovers } from '../../helpers/stack-leftovers.js';
+import { waitForJob } from '../../helpers/wait.js';
 
 // The worker's OSS endpoint is a fault proxy in front of the local store: once, a part upload's
 // connection is cut part way through the part's body (the store sees a request that breaks off). The
@@ -35,13 +35,8 @@ describe('an OSS connection cut in the middle of a part upload, once', () => {
     const bytes = Buffer.from(await (await fetch(done.url as string)).arrayBuffer());
     expect(bytes.length).toBe(done.size);
     expect(createHash('sha256').update(bytes).digest('hex')).toBe(done.sha256);
-    // The store drops the cut request's body (.tmp/*.part) when it sees the reset, which may be after the job is
-    // done on a loaded machine: wait a while for it to go, and a file that stays is reported below.
-    const look = (): ReturnType<typeof findLeftovers> => findLeftovers({ ossDataDir: join(stage.temp, 'oss'), workDir: join(stage.temp, 'work') });
-    const leftovers = await waitFor(async () => {
-      const now = await look();
-      return now.tempFiles.length === 0 && now;
-    }, 15_000, 'the cut part to be dropped').catch(look);
+    // The store drops the cut request's body (.tmp/*.part) when it sees the reset, which may be after the job is done.
+    const leftovers = await settledLeftovers({ ossDataDir: join(stage.temp, 'oss'), workDir: join(stage.temp, 'work') });
     expect(leftovers.uploads).toEqual([]);
     expect(leftovers.tempFiles).toEqual([]);
   });

@@ -12,7 +12,7 @@ import { startFaultProxy, type FaultProxy } from '../../helpers/fault-proxy.js';
 import { fixtureRoot } from '../../helpers/fixtures.js';
 import { startGitServer, type GitServer } from '../../helpers/git-server.js';
 import { ossEnv } from '../../helpers/oss-env.js';
-import { findLeftovers } from '../../helpers/stack-leftovers.js';
+import { findLeftovers, settledLeftovers } from '../../helpers/stack-leftovers.js';
 import { waitFor, waitForJob } from '../../helpers/wait.js';
 
 // The worker's OSS endpoint is a fault proxy in front of the local store. Once the job's upload has
@@ -69,7 +69,7 @@ describe('OSS down for a whole upload', () => {
       const { uploads, leases } = await findLeftovers({ ossDataDir: join(temp, 'oss'), store: bucket });
       return uploads.length === 0 && leases.length === 0;
     }, 120_000, 'the unfinished upload to be aborted and the lease released');
-    expect(await findLeftovers({ ossDataDir: join(temp, 'oss'), workDir: join(temp, 'work'), store: bucket })).toEqual({ uploads: [], leases: [], tempFiles: [] });
+    expect(await settledLeftovers({ ossDataDir: join(temp, 'oss'), workDir: join(temp, 'work'), store: bucket })).toEqual({ uploads: [], leases: [], tempFiles: [] });
 
     const next = await fetch(`${fc.url}/jobs`, { method: 'POST', body: JSON.stringify({ url: `${git.url}/fixtures/many`, format: 'zip' }) });
     expect(next.status).toBe(202);
@@ -77,7 +77,7 @@ describe('OSS down for a whole upload', () => {
     expect(done).toMatchObject({ status: 'done' });
     const bytes = Buffer.from(await (await fetch(done.url as string)).arrayBuffer());
     expect(createHash('sha256').update(bytes).digest('hex')).toBe(done.sha256);
-    expect(await findLeftovers({ ossDataDir: join(temp, 'oss'), workDir: join(temp, 'work'), store: bucket })).toEqual({ uploads: [], leases: [], tempFiles: [] });
+    expect(await settledLeftovers({ ossDataDir: join(temp, 'oss'), workDir: join(temp, 'work'), store: bucket })).toEqual({ uploads: [], leases: [], tempFiles: [] });
     // OSS being back does not turn the failed job into something else: it stays ended as it was told.
     expect(await (await fetch(`${fc.url}/jobs/${jobId}`)).json()).toMatchObject({ status: 'error', code: 'STORAGE_UNAVAILABLE' });
   });
