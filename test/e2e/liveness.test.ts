@@ -84,5 +84,7 @@ describe('a job whose worker dies on every attempt', () => {
     } finally {
       client.close();
     }
-  });
+  // Four instances started and killed one after another, each after git has begun: minutes on a loaded machine,
+  // within the follower's own 150 s signal.
+  }, 240_000);
 });
